@@ -1,0 +1,154 @@
+// ops.h: the op table's schema (SPEC §5). One Args struct per op and direction; the ref, avx2 and
+// (later) cuda variants all take the same struct, so their signatures cannot drift.
+//
+// Conventions: row-major, float32 data, int32 indices, sizes as int64. B batch, N tokens, K selected,
+// H heads, Dh head dim, D width. Arguments are validated by the N-API layer before any kernel runs;
+// kernels still return a Status for conditions only discoverable while running.
+// Backward kernels OVERWRITE their gradient outputs unless their name ends in _accum.
+#pragma once
+#include <cstdint>
+
+#include "common/status.h"
+
+namespace r4p {
+
+// ---------------------------------------------------------------- gather / scatter (SPEC §5)
+// x[B,N,D], idx[B,K] -> out[B,K,D]; out[b,k,:] = x[b, idx[b,k], :]. Duplicates allowed.
+struct GatherTokensArgs {
+  const float* x; const int32_t* idx; float* out;
+  int64_t B, N, K, D;
+};
+// Gradient of gather: dout[B,K,D], idx[B,K] -> dx[B,N,D] = scatter-add of dout (zeros elsewhere).
+struct GatherTokensBwdArgs {
+  const float* dout; const int32_t* idx; float* dx;
+  int64_t B, N, K, D;
+};
+// base[B,N,D], idx[B,K] (no duplicates per row), src[B,K,D] -> out[B,N,D]: base with rows idx
+// replaced by src. out may alias base (in-place).
+struct ScatterTokensArgs {
+  const float* base; const int32_t* idx; const float* src; float* out;
+  int64_t B, N, K, D;
+};
+// Gradient of scatter: dout[B,N,D] -> dbase[B,N,D] (dout with rows idx zeroed), dsrc[B,K,D] = dout[idx].
+// Either output may be null (not requested).
+struct ScatterTokensBwdArgs {
+  const float* dout; const int32_t* idx; float* dbase; float* dsrc;
+  int64_t B, N, K, D;
+};
+
+Status gather_tokens_fwd_ref(const GatherTokensArgs& a);
+Status gather_tokens_fwd_avx2(const GatherTokensArgs& a);
+Status gather_tokens_bwd_ref(const GatherTokensBwdArgs& a);
+Status gather_tokens_bwd_avx2(const GatherTokensBwdArgs& a);
+Status scatter_tokens_fwd_ref(const ScatterTokensArgs& a);
+Status scatter_tokens_fwd_avx2(const ScatterTokensArgs& a);
+Status scatter_tokens_bwd_ref(const ScatterTokensBwdArgs& a);
+Status scatter_tokens_bwd_avx2(const ScatterTokensBwdArgs& a);
+
+// ---------------------------------------------------------------- GEMM (internal; prunedBlock, engine, TF.js)
+enum class Activation : int32_t { kNone = 0, kRelu = 1, kGelu = 2 /* exact erf GELU */ };
+
+// C(m, n) = epilogue(alpha * sum_k A(m,k) B(k,n)), m<M, n<N.
+//   A(m,k) = transA ? A[k*lda + m] : A[arow(m)*lda + k]   with arow(m) = a_rows ? a_rows[m] : m
+//   B(k,n) = transB ? B[n*ldb + k] : B[k*ldb + n]
+// Epilogue, in this order: v = alpha*acc (+ beta * C_old(m,n) if beta != 0) (+ bias[n]);
+//   v = act(v); v *= col_scale[n] (if set); v += residual[rrow(m)*ldr + n] (if set);
+//   stored at C[crow(m)*ldc + n] with crow(m) = c_rows ? c_rows[m] : m, rrow likewise with r_rows.
+// a_rows fuses a gather into A's packing, c_rows/r_rows fuse a scatter into the epilogue.
+// C must not overlap A or B. Deterministic: each C element is reduced over k in a fixed order.
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  const float* A = nullptr; int64_t lda = 0; bool transA = false;
+  const float* B = nullptr; int64_t ldb = 0; bool transB = false;
+  float* C = nullptr; int64_t ldc = 0;
+  float alpha = 1.f, beta = 0.f;
+  const int32_t* a_rows = nullptr;
+  const int32_t* c_rows = nullptr;
+  const float* bias = nullptr;       // [N]
+  Activation act = Activation::kNone;
+  const float* col_scale = nullptr;  // [N] (LayerScale)
+  const float* residual = nullptr; int64_t ldr = 0; const int32_t* r_rows = nullptr;
+};
+Status gemm_ref(const GemmArgs& a);
+Status gemm_avx2(const GemmArgs& a);
+
+// ---------------------------------------------------------------- policyAttention (SPEC §4)
+// q,k,v [B,H,N,Dh] f32, policy [B,N] f32 -> out [B,H,N,Dh]
+//   M_ij = 1 if i == j else policy_j;  A = scale * q k^T;  E_ij = exp(A_ij - max_k A_ik) * M_ij
+//   S_ij = (E_ij + eps/N) / (sum_k E_ik + eps);  out = S v
+// row_max / row_den [B,H,N] (optional, may be null): max_k A_ik and sum_k E_ik + eps, for backward.
+struct PolicyAttentionArgs {
+  const float *q, *k, *v, *policy; float* out;
+  float* row_max; float* row_den;
+  int64_t B, H, N, Dh;
+  float scale, eps;
+};
+// Gradients (overwrite) of the exact forward above, including the path through max_k A_ik.
+// dq,dk,dv [B,H,N,Dh], dpolicy [B,N] (summed over heads); any output may be null.
+struct PolicyAttentionBwdArgs {
+  const float *q, *k, *v, *policy, *dout; float *dq, *dk, *dv, *dpolicy;
+  int64_t B, H, N, Dh;
+  float scale, eps;
+};
+Status policy_attention_fwd_ref(const PolicyAttentionArgs& a);
+Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a);
+Status policy_attention_bwd_ref(const PolicyAttentionBwdArgs& a);
+Status policy_attention_bwd_avx2(const PolicyAttentionBwdArgs& a);
+
+// ---------------------------------------------------------------- prunedBlock (SPEC §2, §5)
+// One pre-norm ViT block's weights (timm names without "blocks.{i}."), Linear weights [out, in].
+struct BlockWeights {
+  const float *norm1_w, *norm1_b;   // [D]
+  const float *qkv_w, *qkv_b;       // [3D, D], [3D]
+  const float *proj_w, *proj_b;     // [D, D], [D]
+  const float *ls1;                 // [D]
+  const float *norm2_w, *norm2_b;   // [D]
+  const float *fc1_w, *fc1_b;       // [F, D], [F]
+  const float *fc2_w, *fc2_b;       // [D, F], [D]
+  const float *ls2;                 // [D]
+  int64_t D, H, F;                  // F = MLP hidden width (4D in the presets)
+};
+// x[B,N,D], idx[B,K] (ascending not required, no duplicates; null = all N tokens, K = N) -> out[B,N,D]:
+// out = x with rows idx replaced by block(x[idx]); attention runs over the K gathered tokens only.
+// out may alias x (in-place).  LayerNorm eps = ln_eps (1e-6), exact GELU, scale 1/sqrt(Dh).
+struct PrunedBlockArgs {
+  const float* x; const int32_t* idx; float* out;
+  int64_t B, N, K;
+  BlockWeights w;
+  float ln_eps;
+};
+Status pruned_block_fwd_ref(const PrunedBlockArgs& a);
+Status pruned_block_fwd_avx2(const PrunedBlockArgs& a);
+
+// ---------------------------------------------------------------- Gumbel top-k (SPEC §3, §5)
+// logits [B,N] f32, active [B,N] u8 (optional; nonzero = may be chosen) -> out int32 [B,k] ascending.
+// key(b,n) = logits[b,n] + (noise ? gumbel(seed, b, n) : 0); picks the k largest keys among active
+// tokens, ties broken by lower index. Fewer than k active tokens in a row is a RangeError.
+struct GumbelTopKArgs {
+  const float* logits; const uint8_t* active; int32_t* out;
+  int64_t B, N, k;
+  uint64_t seed; bool noise;
+};
+Status gumbel_topk_ref(const GumbelTopKArgs& a);
+Status gumbel_topk_avx2(const GumbelTopKArgs& a);
+
+// ---------------------------------------------------------------- Gumbel-Softmax straight-through (SPEC §4)
+// logits [B,N,2] f32 -> hard [B,N] in {0,1} (1 = keep), soft [B,N] = softmax((logits + g)/tau)[0].
+// g ~ Gumbel from Philox keyed by (seed, b, n), two draws per token (channel 0, 1).
+struct GumbelSoftmaxArgs {
+  const float* logits; float* hard; float* soft;
+  int64_t B, N;
+  float tau; uint64_t seed;
+};
+// Straight-through backward: dhard [B,N], soft [B,N] -> dlogits [B,N,2] = d soft / d logits * dhard.
+struct GumbelSoftmaxBwdArgs {
+  const float* dhard; const float* soft; float* dlogits;
+  int64_t B, N;
+  float tau;
+};
+Status gumbel_softmax_st_fwd_ref(const GumbelSoftmaxArgs& a);
+Status gumbel_softmax_st_fwd_avx2(const GumbelSoftmaxArgs& a);
+Status gumbel_softmax_st_bwd_ref(const GumbelSoftmaxBwdArgs& a);
+Status gumbel_softmax_st_bwd_avx2(const GumbelSoftmaxBwdArgs& a);
+
+}  // namespace r4p

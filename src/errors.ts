@@ -1,0 +1,27 @@
+/**
+ * Error helpers: every message names the op, the argument (its public name), what was expected and
+ * what was received (SPEC §5, STYLE §6). Wrong kind/dtype/rank -> TypeError; bad value, shape
+ * mismatch or out-of-range index -> RangeError.
+ */
+
+/** Short description of a value for error messages: `Float32Array(12)`, `number 3.5`, `undefined`. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (ArrayBuffer.isView(value)) {
+    const name = value.constructor.name;
+    return 'length' in value ? `${name}(${(value as unknown as { length: number }).length})` : name;
+  }
+  if (Array.isArray(value)) return `Array(${value.length})`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  if (typeof value === 'string') return `string '${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
+  return typeof value;
+}
+
+export function typeError(op: string, message: string): TypeError {
+  return new TypeError(`${op}: ${message}`);
+}
+
+export function rangeError(op: string, message: string): RangeError {
+  return new RangeError(`${op}: ${message}`);
+}

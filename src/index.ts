@@ -1,0 +1,18 @@
+/**
+ * reg4pru: fused native token-pruning ops for Vision Transformers (SPEC §5), public exports only.
+ */
+export { info, setThreads, getThreads, setKernel, getKernel, type KernelChoice } from './runtime.js';
+export type { BuildInfo, CudaDevice, Seed } from './native.js';
+export type { F32Tensor, I32Tensor, U8Tensor } from './validate.js';
+
+// ---- gather / scatter
+export { gatherTokens, gatherTokensBackward } from './ops/gatherTokens.js';
+export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
+
+// ---- gemm
+
+// ---- policyAttention
+
+// ---- prunedBlock
+
+// ---- gumbelTopK / gumbelSoftmaxST

@@ -1,0 +1,102 @@
+/**
+ * The one place that loads the native addon (STYLE §5). `NativeBinding` is the whole native surface:
+ * positional, flat typed arrays with explicit sizes; the op wrappers in `src/ops/` are the public API.
+ *
+ * Search order: `REG4PRU_ADDON` (a path to a .node file), then `build/Release/reg4pru.node` (cmake-js and
+ * node-gyp both put it there), then `build-dev/reg4pru.node` (a standalone cmake build).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  multiprocessors: number;
+  totalMemory: number;
+}
+
+/** What was compiled into the addon and what runs now. */
+export interface BuildInfo {
+  version: string;
+  /** 'cmake-js' or 'node-gyp'. */
+  build: string;
+  cpu: { simd: string; threads: number; kernel: 'ref' | 'avx2'; requestedKernel: 'auto' | 'ref' | 'avx2' };
+  cuda: {
+    compiled: boolean;
+    archs?: string;
+    runtimeVersion?: number;
+    driverVersion?: number;
+    devices: CudaDevice[];
+    /** Why there are no devices (absent when devices were found). */
+    error?: string;
+  };
+  ops: string[];
+}
+
+export type Seed = number | bigint;
+
+export interface NativeBinding {
+  // ---- runtime
+  info(): BuildInfo;
+  setThreads(n: number): number;
+  getThreads(): number;
+  setKernel(kernel: string): string;
+  getKernel(): string;
+
+  // ---- gather / scatter
+  gatherTokens(x: Float32Array, idx: Int32Array, out: Float32Array, B: number, N: number, K: number, D: number): Float32Array;
+  gatherTokensBackward(dout: Float32Array, idx: Int32Array, dx: Float32Array, B: number, N: number, K: number, D: number): Float32Array;
+  scatterTokens(base: Float32Array, idx: Int32Array, src: Float32Array, out: Float32Array, B: number, N: number, K: number, D: number): Float32Array;
+  scatterTokensBackward(dout: Float32Array, idx: Int32Array, dbase: Float32Array | null, dsrc: Float32Array | null, B: number, N: number, K: number, D: number): void;
+
+  // ---- gemm (section owned by the GEMM work)
+
+  // ---- policyAttention (section owned by the attention work)
+
+  // ---- prunedBlock
+
+  // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const packageRoot = path.resolve(here, '..');
+
+function candidates(): string[] {
+  const list: string[] = [];
+  if (process.env.REG4PRU_ADDON) list.push(path.resolve(process.env.REG4PRU_ADDON));
+  list.push(path.join(packageRoot, 'build', 'Release', 'reg4pru.node'));
+  list.push(path.join(packageRoot, 'build-dev', 'reg4pru.node'));
+  return list;
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const p of candidates()) {
+    if (!existsSync(p)) {
+      tried.push(`${p} (not found)`);
+      continue;
+    }
+    try {
+      return require(p) as NativeBinding;
+    } catch (e) {
+      tried.push(`${p} (${(e as Error).message})`);
+      if (process.env.REG4PRU_ADDON) break;
+    }
+  }
+  throw new Error(
+    `reg4pru: could not load the native addon. Tried:\n  ${tried.join('\n  ')}\n` +
+      'Build it with `npm run build:native` (cmake-js; needs cmake >= 3.18 and g++) or `npm run build:native:gyp` (node-gyp, CPU only).',
+  );
+}
+
+let binding: NativeBinding | undefined;
+
+/** The loaded addon (loaded on first use, once per process). */
+export function native(): NativeBinding {
+  binding ??= load();
+  return binding;
+}
