@@ -1,0 +1,38 @@
+// attention_core.h: the shared single-head flash-attention core used by policyAttention (SPEC §4)
+// and by prunedBlock's attention over gathered tokens (SPEC §5). Implemented in
+// attention_core_avx2.cc; include only from *_avx2.cc files.
+//
+// For query rows i in [i0, i1) of one head:
+//   A_ij = scale * q_i . k_j                           j in [0, Nk)
+//   policy == null : out_i = softmax_j(A_i) v                     (plain attention)
+//   policy != null : M_ij = 1 if j == i + diag_offset else policy[j]
+//                    E_ij = exp(A_ij - max_j A_ij) * M_ij  (max over ALL keys)
+//                    out_i = sum_j (E_ij + eps/Nk) v_j / (sum_j E_ij + eps)
+// Tiled with an online softmax (running max, rescaled sums): no Nq x Nk buffer exists.
+// Rows are strided (ld* in floats) so Q/K/V can be read straight out of a fused qkv [T, 3D] buffer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace r4p {
+
+struct AttentionCoreArgs {
+  const float* q = nullptr; int64_t ldq = 0;  // row i at q + i*ldq, Dh contiguous floats
+  const float* k = nullptr; int64_t ldk = 0;
+  const float* v = nullptr; int64_t ldv = 0;
+  float* out = nullptr; int64_t ldo = 0;
+  int64_t Nq = 0, Nk = 0, Dh = 0;
+  float scale = 1.f;
+  const float* policy = nullptr;  // [Nk] or null
+  float eps = 0.f;                // used only with policy
+  int64_t diag_offset = 0;        // key index of query row i's self-loop is i + diag_offset
+  float* row_max = nullptr;       // [Nq] optional: max_j A_ij
+  float* row_den = nullptr;       // [Nq] optional: sum_j E_ij (+ eps with policy), relative to row_max
+};
+
+// Floats of scratch one call needs (per thread).
+size_t attention_core_scratch_floats(const AttentionCoreArgs& a);
+// Single-threaded: computes query rows [i0, i1). Callers parallelise over (batch, head, row block).
+void attention_core_rows_avx2(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
+
+}  // namespace r4p
