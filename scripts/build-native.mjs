@@ -17,7 +17,10 @@ const jobs = String(Math.max(1, Number(process.env.REG4PRU_BUILD_JOBS) || 2));
 function run(cmd, cmdArgs, env = process.env) {
   console.log(`[reg4pru] ${cmd} ${cmdArgs.join(' ')}`);
   const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', env });
-  if (r.error) throw r.error;
+  if (r.error) {
+    console.warn(`[reg4pru] could not run ${cmd}: ${r.error.message}`);
+    return 1;
+  }
   return r.status ?? 1;
 }
 
@@ -27,12 +30,19 @@ function hasCmake() {
 }
 
 function buildWithGyp() {
-  // npm sets npm_config_node_gyp to its bundled node-gyp inside lifecycle scripts.
-  const candidates = [process.env.npm_config_node_gyp, 'node-gyp'].filter(Boolean);
+  // npm sets npm_config_node_gyp to its bundled node-gyp inside lifecycle scripts; outside npm we
+  // look for the copy bundled with npm next to this node binary, then for node-gyp on PATH.
+  const bundled = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const candidates = [process.env.npm_config_node_gyp, bundled, 'node-gyp'].filter(Boolean);
+  // Offline: build against this node's own headers when they are installed (e.g. /usr/include/node),
+  // instead of letting node-gyp download a header tarball.
+  const gypArgs = ['rebuild', `--jobs=${jobs}`];
+  const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..');
+  if (existsSync(path.join(nodedir, 'include', 'node', 'common.gypi'))) gypArgs.push(`--nodedir=${nodedir}`);
   for (const c of candidates) {
     const isJs = c.endsWith('.js');
     if (isJs && !existsSync(c)) continue;
-    const status = isJs ? run(process.execPath, [c, 'rebuild', `--jobs=${jobs}`]) : run(c, ['rebuild', `--jobs=${jobs}`]);
+    const status = isJs ? run(process.execPath, [c, ...gypArgs]) : run(c, gypArgs);
     if (status === 0) return 0;
   }
   console.error('[reg4pru] node-gyp build failed. Install cmake (>= 3.18) or make node-gyp work (python3, make, g++).');

@@ -57,6 +57,7 @@ static View<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const char* o
   // Zero-copy: the view points into the caller's ArrayBuffer at the array's byteOffset.
   auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
   View<T> out;
+  out.given = true;
   out.length = ta.ElementLength();
   out.data = out.length == 0 ? nullptr : reinterpret_cast<T*>(base + ta.ByteOffset());
   if (out.length > 0 && reinterpret_cast<uintptr_t>(out.data) % alignof(T) != 0)

@@ -31,7 +31,8 @@ template <typename T>
 struct View {
   T* data = nullptr;
   size_t length = 0;
-  bool present() const { return data != nullptr || length > 0; }
+  bool given = false;  // false only for an optional argument passed as undefined/null
+  bool present() const { return given; }
 };
 
 // Name of a JS value's kind for messages: "Float32Array", "number", "undefined", ...

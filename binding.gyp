@@ -1,0 +1,51 @@
+{
+  "variables": {
+    "r4p_version": "<!(node -p \"require('./package.json').version\")"
+  },
+  "target_defaults": {
+    "include_dirs": [
+      "native",
+      "<!(node -p \"require('node-addon-api').include_dir\")"
+    ],
+    "defines": [
+      "NAPI_VERSION=8",
+      "NAPI_CPP_EXCEPTIONS",
+      "NODE_ADDON_API_DISABLE_DEPRECATED",
+      "R4P_VERSION=\"<(r4p_version)\"",
+      "R4P_BUILD_SYSTEM=\"node-gyp\""
+    ],
+    "cflags": ["-fPIC", "-O3", "-fno-math-errno"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"]
+  },
+  "targets": [
+    {
+      "target_name": "reg4pru_avx2",
+      "type": "static_library",
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+      "sources": [
+        "native/kernels/cpu/gather_tokens_avx2.cc",
+        "native/kernels/cpu/scatter_tokens_avx2.cc"
+      ]
+    },
+    {
+      "target_name": "reg4pru",
+      "dependencies": ["reg4pru_avx2"],
+      "sources": [
+        "native/kernels/pending_dev.cc",
+        "native/kernels/ref/gather_tokens_ref.cc",
+        "native/kernels/ref/scatter_tokens_ref.cc",
+        "native/kernels/registry.cc",
+        "native/napi/addon.cc",
+        "native/napi/convert.cc",
+        "native/napi/gather_tokens.cc",
+        "native/napi/info.cc",
+        "native/napi/scatter_tokens.cc",
+        "native/runtime/cpu_features.cc",
+        "native/runtime/cuda_info_none.cc",
+        "native/runtime/thread_pool.cc"
+      ]
+    }
+  ]
+}

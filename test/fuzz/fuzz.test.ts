@@ -1,0 +1,139 @@
+/**
+ * Fuzz: thousands of malformed calls at every native entry point (straight at the binding, so the
+ * C++ validation is what is tested) and at the public TS wrappers. Each malformed call must throw a
+ * TypeError or RangeError; the unmodified calls must succeed. The worker process surviving the run
+ * is itself the crash check (a segfault fails the file).
+ */
+import { describe, expect, it } from 'vitest';
+import { native } from '../../src/native.js';
+import { gatherTokens, scatterTokens } from '../../src/index.js';
+import { rng } from '../reference/helpers.js';
+import { SPECS, pick, type Slot } from './specs.js';
+
+type Mutation = { what: string; apply: (args: unknown[]) => void };
+
+function mutationsFor(slot: Slot, i: number, args: unknown[], r: () => number): Mutation[] {
+  const m: Mutation[] = [];
+  const set = (what: string, v: unknown) => m.push({ what: `arg${i} ${what}`, apply: (a) => (a[i] = v) });
+  switch (slot.kind) {
+    case 'f32':
+    case 'i32':
+    case 'u8': {
+      const arr = args[i] as Float32Array | Int32Array | Uint8Array;
+      const n = arr.length;
+      const Ctor = arr.constructor as new (n: number) => Float32Array | Int32Array | Uint8Array;
+      set('length+1', new Ctor(n + 1));
+      if (n > 1) set('length-1', new Ctor(n - 1));
+      set('empty', new Ctor(0));
+      set('Float64Array', new Float64Array(n));
+      set(slot.kind === 'f32' ? 'Int32Array' : 'Float32Array', slot.kind === 'f32' ? new Int32Array(n) : new Float32Array(n));
+      set('plain array', Array.from({ length: n }, () => 0));
+      set('number', 3);
+      set('string', 'x');
+      if (!slot.optional) {
+        set('undefined', undefined);
+        set('null', null);
+      }
+      if (slot.kind === 'i32' && slot.indexRange !== undefined && n > 0) {
+        const R = slot.indexRange;
+        for (const bad of [-1, R, R + 7, 2147483647, -2147483648]) {
+          const pos = Math.floor(r() * n);
+          m.push({ what: `arg${i}[${pos}] = ${bad}`, apply: (a) => { const c = Int32Array.from(a[i] as Int32Array); c[pos] = bad; a[i] = c; } });
+        }
+        if (slot.noDuplicates && n > 1) {
+          m.push({ what: `arg${i} duplicate`, apply: (a) => { const c = Int32Array.from(a[i] as Int32Array); c[1] = c[0]!; a[i] = c; } });
+        }
+      }
+      break;
+    }
+    case 'dim': {
+      const d = args[i] as number;
+      for (const bad of [0, -1, d + 1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, '2', undefined, null, {}]) set(`dim=${String(bad)}`, bad);
+      break;
+    }
+    case 'number':
+      for (const bad of [NaN, Infinity, '1', undefined, null]) set(`number=${String(bad)}`, bad);
+      break;
+    case 'bool':
+      for (const bad of [1, 'true', undefined, null]) set(`bool=${String(bad)}`, bad);
+      break;
+    case 'seed':
+      for (const bad of [-1, 1.5, NaN, 2 ** 60, -1n, 1n << 64n, 'x', undefined]) set(`seed=${String(bad)}`, bad);
+      break;
+    case 'string':
+      for (const bad of [1, undefined, null, 'no-such-value']) set(`string=${String(bad)}`, bad);
+      break;
+    case 'object':
+      for (const bad of [1, 'x', []]) set(`object=${String(bad)}`, bad);
+      break;
+    case 'passthrough':
+      break;
+  }
+  return m;
+}
+
+function isCleanError(e: unknown): boolean {
+  return e instanceof TypeError || e instanceof RangeError;
+}
+
+describe('fuzz: native entry points reject malformed calls cleanly', () => {
+  for (const spec of SPECS) {
+    it(`${spec.fn}`, () => {
+      const fn = (native() as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.fn];
+      expect(typeof fn).toBe('function');
+      const r = rng(spec.fn.length * 977);
+      let calls = 0;
+      for (let round = 0; round < 12; round++) {
+        const call = spec.valid(r);
+        // the unmodified call works
+        expect(() => fn!(...call.args)).not.toThrow();
+        calls++;
+        const muts: Mutation[] = [];
+        call.slots.forEach((s, i) => muts.push(...mutationsFor(s, i, call.args, r)));
+        for (const [o, inp] of call.noAlias ?? []) muts.push({ what: `arg${o} aliases arg${inp}`, apply: (a) => (a[o] = a[inp]) });
+        muts.push({ what: 'one argument missing', apply: (a) => a.pop() });
+        muts.push({ what: 'one argument extra', apply: (a) => a.push(0) });
+        for (const mut of muts) {
+          const args = [...call.args];
+          mut.apply(args);
+          let threw: unknown = undefined;
+          try {
+            fn!(...args);
+          } catch (e) {
+            threw = e;
+          }
+          if (!isCleanError(threw)) throw new Error(`${spec.fn}: ${mut.what}: expected a TypeError or RangeError, got ${threw === undefined ? 'no error' : String(threw)}`);
+          expect((threw as Error).message).toMatch(new RegExp(`^${spec.fn}: `));
+          calls++;
+        }
+      }
+      expect(calls).toBeGreaterThan(200);
+    });
+  }
+});
+
+describe('fuzz: public wrappers', () => {
+  it('random garbage tensors give TypeError/RangeError, never a crash', () => {
+    const r = rng(4242);
+    const junk = (): unknown => pick(r, [
+      undefined, null, 3, 'x', {}, [], { data: new Float32Array(4) }, { shape: [1, 2, 2] },
+      { data: new Float32Array(4), shape: [1, 2, 2] }, { data: new Float32Array(4), shape: [1, 2, 3] },
+      { data: new Float64Array(4), shape: [1, 2, 2] }, { data: new Int32Array(2), shape: [1, 2] },
+      { data: new Int32Array([0, 9]), shape: [1, 2] }, { data: new Int32Array([1, 1]), shape: [1, 2] },
+      { data: new Float32Array(0), shape: [0, 2, 2] }, { data: new Float32Array(4), shape: [1, 2, 2.5] },
+      { data: new Float32Array(4), shape: [1, -2, -2] }, { data: new Float32Array(4), shape: 'abc' },
+    ]);
+    let n = 0;
+    for (let i = 0; i < 1500; i++) {
+      const op = pick(r, ['gather', 'scatter'] as const);
+      try {
+        if (op === 'gather') gatherTokens(junk() as never, junk() as never);
+        else scatterTokens(junk() as never, junk() as never, junk() as never);
+      } catch (e) {
+        if (!isCleanError(e)) throw e;
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(1000);
+  });
+});
