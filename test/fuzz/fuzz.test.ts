@@ -48,11 +48,15 @@ function mutationsFor(slot: Slot, i: number, args: unknown[], r: () => number): 
     }
     case 'dim': {
       const d = args[i] as number;
-      for (const bad of [0, -1, d + 1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, '2', undefined, null, {}]) set(`dim=${String(bad)}`, bad);
+      for (const bad of [0, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53, '2', undefined, null, {}]) set(`dim=${String(bad)}`, bad);
+      if (!slot.plusOneMayBeValid) set(`dim=${d + 1}`, d + 1);
       break;
     }
     case 'number':
-      for (const bad of [NaN, Infinity, '1', undefined, null]) set(`number=${String(bad)}`, bad);
+      for (const bad of slot.bad ?? [NaN, Infinity, '1', undefined, null]) set(`number=${String(bad)}`, bad);
+      break;
+    case 'custom':
+      for (const [what, bad] of slot.bad) set(what, bad);
       break;
     case 'bool':
       for (const bad of [1, 'true', undefined, null]) set(`bool=${String(bad)}`, bad);

@@ -2,18 +2,19 @@
  * Fuzz specs: for each native entry point, how to build a valid call and what each positional
  * argument is, so the fuzzer can break exactly one thing at a time and know the call must fail.
  */
-import { randIndices, randn } from '../reference/helpers.js';
+import { randIndices, randn, randu } from '../reference/helpers.js';
 
 export type Slot =
   | { kind: 'f32'; optional?: boolean }
   | { kind: 'i32'; optional?: boolean; indexRange?: number; noDuplicates?: boolean }
   | { kind: 'u8'; optional?: boolean }
-  | { kind: 'dim' }
-  | { kind: 'number'; finiteOnly?: boolean }
+  | { kind: 'dim'; plusOneMayBeValid?: boolean }
+  | { kind: 'number'; bad?: unknown[] }
   | { kind: 'bool' }
   | { kind: 'seed' }
   | { kind: 'string' }
   | { kind: 'object' }
+  | { kind: 'custom'; bad: Array<[string, unknown]> }
   | { kind: 'passthrough' };
 
 export interface ValidCall {
@@ -82,5 +83,130 @@ export const SPECS: FuzzSpec[] = [
     },
   },
 ];
+
+const H_CHOICES = [1, 2, 3];
+
+function blockWeights(r: () => number, D: number, F: number): Record<string, Float32Array> {
+  const w = (n: number) => randn(n, r, 0.2);
+  return {
+    'norm1.weight': w(D), 'norm1.bias': w(D), 'attn.qkv.weight': w(3 * D * D), 'attn.qkv.bias': w(3 * D),
+    'attn.proj.weight': w(D * D), 'attn.proj.bias': w(D), 'ls1.gamma': w(D), 'norm2.weight': w(D), 'norm2.bias': w(D),
+    'mlp.fc1.weight': w(F * D), 'mlp.fc1.bias': w(F), 'mlp.fc2.weight': w(D * F), 'mlp.fc2.bias': w(D), 'ls2.gamma': w(D),
+  };
+}
+
+function badWeights(good: Record<string, Float32Array>): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (const name of ['attn.qkv.weight', 'ls2.gamma', 'mlp.fc1.bias', 'norm1.weight']) {
+    const missing = { ...good };
+    delete missing[name];
+    out.push([`missing ${name}`, missing]);
+    out.push([`${name} too long`, { ...good, [name]: new Float32Array(good[name]!.length + 1) }]);
+    out.push([`${name} Float64Array`, { ...good, [name]: new Float64Array(good[name]!.length) }]);
+    out.push([`${name} number`, { ...good, [name]: 1 }]);
+  }
+  out.push(['weights null', null], ['weights number', 3], ['weights string', 'w']);
+  return out;
+}
+
+SPECS.push(
+  {
+    fn: 'gemm',
+    valid: (r) => {
+      const M = small(r, 1, 9), N = small(r, 1, 9), K = small(r, 1, 9);
+      return {
+        args: [randn(M * K, r), randn(K * N, r), new Float32Array(M * N), M, N, K, K, N, N, false, false, { bias: randn(N, r), activation: 'gelu' }],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: [['lda<K', K - 1], ['lda NaN', NaN], ['lda -1', -1]] },
+          { kind: 'custom', bad: [['ldb<N', N - 1], ['ldb 1.5', 1.5]] },
+          { kind: 'custom', bad: [['ldc<N', N - 1], ['ldc string', 'x']] },
+          { kind: 'custom', bad: [['transA number', 1]] }, { kind: 'custom', bad: [['transB string', 'no']] },
+          { kind: 'custom', bad: [
+            ['bias short', { bias: new Float32Array(Math.max(0, N - 1)) }], ['activation unknown', { activation: 'swish' }],
+            ['activation number', { activation: 3 }], ['opts number', 5], ['aRows out of range', { aRows: new Int32Array(M).fill(M + K + 99) }],
+            ['cRows duplicate', { cRows: new Int32Array(M).fill(0), ...(M > 1 ? {} : { cRows: new Int32Array([-1]) }) }],
+            ['residual short', { residual: new Float32Array(1 + 0 * M), ldr: N, ...(M * N > 1 ? {} : { ldr: -1 }) }],
+            ['colScale Int32Array', { colScale: new Int32Array(N) }], ['alpha NaN', { alpha: NaN }],
+          ] }],
+        noAlias: [[2, 0], [2, 1]],
+      };
+    },
+  },
+  {
+    fn: 'policyAttention',
+    valid: (r) => {
+      const B = small(r, 1, 2), H = small(r, 1, 3), N = small(r, 1, 9), Dh = small(r, 1, 9);
+      const n = B * H * N * Dh;
+      return {
+        args: [randn(n, r), randn(n, r), randn(n, r), new Float32Array(B * N).map(() => (r() < 0.5 ? 0 : 1)), new Float32Array(n), B, H, N, Dh, 1e-6, null, null],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'number', bad: [NaN, Infinity, -1, '1', undefined] }, { kind: 'f32', optional: true }, { kind: 'f32', optional: true }],
+        noAlias: [[4, 0], [4, 1], [4, 2]],
+      };
+    },
+  },
+  {
+    fn: 'policyAttentionBackward',
+    valid: (r) => {
+      const B = small(r, 1, 2), H = small(r, 1, 3), N = small(r, 1, 9), Dh = small(r, 1, 9);
+      const n = B * H * N * Dh;
+      return {
+        args: [randn(n, r), randn(n, r), randn(n, r), new Float32Array(B * N).fill(1), randn(n, r), new Float32Array(n), new Float32Array(n), new Float32Array(n), new Float32Array(B * N), B, H, N, Dh, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'f32', optional: true }, { kind: 'f32', optional: true }, { kind: 'f32', optional: true }, { kind: 'f32', optional: true },
+          { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'number', bad: [NaN, -1, null] }],
+        noAlias: [[5, 0], [6, 1], [7, 2], [5, 6]],
+      };
+    },
+  },
+  {
+    fn: 'prunedBlock',
+    valid: (r) => {
+      const B = small(r, 1, 2), H = pick(r, H_CHOICES), N = small(r, 2, 9), K = small(r, 1, N);
+      const D = H * small(r, 1, 4), F = small(r, 1, 12);
+      const w = blockWeights(r, D, F);
+      return {
+        args: [randn(B * N * D, r), randIndices(B, N, K, r), new Float32Array(B * N * D), B, N, K, D, H, w, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'i32', indexRange: N, noDuplicates: K > 1 }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN], ['H string', '2']] },
+          { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1, Infinity] }],
+        noAlias: [[2, 1]],
+      };
+    },
+  },
+  {
+    fn: 'gumbelTopK',
+    valid: (r) => {
+      const B = small(r, 1, 3), N = small(r, 1, 12), k = small(r, 1, N);
+      return {
+        args: [randn(B * N, r), null, new Int32Array(B * k), B, N, k, Math.floor(r() * 1000), true],
+        slots: [{ kind: 'f32' }, { kind: 'u8', optional: true }, { kind: 'i32' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: [['k=0', 0], ['k=N+1', N + 1], ['k NaN', NaN]] }, { kind: 'seed' }, { kind: 'bool' }],
+      };
+    },
+  },
+  {
+    fn: 'gumbelSoftmaxST',
+    valid: (r) => {
+      const B = small(r, 1, 3), N = small(r, 1, 12);
+      return {
+        args: [randn(B * N * 2, r), new Float32Array(B * N), new Float32Array(B * N), B, N, 0.7, 5],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'number', bad: [0, -1, NaN, Infinity, 'x'] }, { kind: 'seed' }],
+        noAlias: [[1, 0], [2, 0], [1, 2]],
+      };
+    },
+  },
+  {
+    fn: 'gumbelSoftmaxSTBackward',
+    valid: (r) => {
+      const B = small(r, 1, 3), N = small(r, 1, 12);
+      return {
+        args: [randn(B * N, r), randu(B * N, r), new Float32Array(B * N * 2), B, N, 0.7],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'number', bad: [0, -1, NaN] }],
+        noAlias: [[2, 0], [2, 1]],
+      };
+    },
+  },
+);
 
 export { pick, small };
