@@ -7,8 +7,8 @@
 //   2. rows split over the pool; per row, std::nth_element on (key, n) pairs under the total order
 //      (key desc, n asc) puts exactly the ref's k winners first (a total order has one k-prefix), then
 //      a mark-and-sweep over n writes them ascending in O(N) instead of sorting k indices.
-// No intrinsics are needed: the double log is libm's (the same one the ref calls, so keys match the
-// ref bit for bit); the file is *_avx2 only because it is the pool variant in the op table.
+// Philox runs 8 tokens per AVX2 step (kernels/cpu/philox_avx2.h, integer: bit-identical); the double
+// log stays libm's, the same one the ref calls, so keys match the ref bit for bit.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/philox.h"
+#include "kernels/cpu/philox_avx2.h"
 #include "kernels/ops.h"
 #include "runtime/thread_pool.h"
 
@@ -61,10 +62,20 @@ Status gumbel_topk_avx2(const GumbelTopKArgs& a) {
   }
   if (a.noise) {
     parallel_for(a.B * a.N, 1024, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t b = i / a.N, n = i - b * a.N;
-        keys[i] = static_cast<double>(a.logits[i]) +
-                  philox_gumbel(philox_token(a.seed, b, n, kPhiloxStreamGumbelTopK).v[0]);
+      int64_t b = i0 / a.N, n = i0 - b * a.N;  // one division per chunk, then walk (b, n)
+      alignas(32) uint32_t lb[8], ln[8], w0[8];
+      for (int64_t i = i0; i < i1; i += 8) {
+        const int64_t m = std::min<int64_t>(8, i1 - i);
+        for (int64_t j = 0; j < 8; ++j) {  // lanes past the chunk draw unused values
+          lb[j] = static_cast<uint32_t>(b);
+          ln[j] = static_cast<uint32_t>(n);
+          if (++n == a.N) {
+            n = 0;
+            ++b;
+          }
+        }
+        philox_tokens_x8(a.seed, lb, ln, kPhiloxStreamGumbelTopK, w0, nullptr);
+        for (int64_t j = 0; j < m; ++j) keys[i + j] = static_cast<double>(a.logits[i + j]) + philox_gumbel(w0[j]);
       }
     });
   } else {
