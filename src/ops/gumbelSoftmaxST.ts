@@ -29,7 +29,7 @@ function checkTau(op: string, tau: unknown): number {
 
 /**
  * Samples the hard keep decision with the soft score for the gradient.
- * @param logits float32 [B,N,2], channel 0 = keep logit
+ * @param logits float32 [B,N,2], channel 0 = keep logit (a NaN logit gives soft = NaN and hard = 0)
  * @param opts `tau` (default 1, finite > 0), `seed` (number | bigint, default 0)
  * @returns `{ hard: float32 [B,N] in {0,1}, soft: float32 [B,N] }`; keep `soft` for the backward
  * @throws TypeError for a wrong dtype/rank or option kind; RangeError for a last dim other than 2,

@@ -82,6 +82,17 @@ describe('gumbelSoftmaxST semantics', () => {
     }
   });
 
+  it('a NaN logit propagates (soft = NaN, hard = 0) without affecting other tokens', () => {
+    const data = new Float32Array([NaN, 0, 1, 0, 0, NaN]);
+    for (const v of cpuVariants()) {
+      const { hard, soft } = withKernel(v, 2, () => gumbelSoftmaxST({ data, shape: [1, 3, 2] }, { seed: 1 }));
+      expect(Number.isNaN(soft.data[0])).toBe(true);
+      expect(hard.data[0]).toBe(0);
+      expect(Number.isFinite(soft.data[1])).toBe(true);
+      expect(Number.isNaN(soft.data[2])).toBe(true);
+    }
+  });
+
   it('same seed -> same output; different seeds differ; the noise differs from gumbelTopK stream', () => {
     const B = 2, N = 300;
     const l = { data: new Float32Array(B * N * 2), shape: [B, N, 2] };
