@@ -16,3 +16,5 @@ export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 // ---- prunedBlock
 
 // ---- gumbelTopK / gumbelSoftmaxST
+export { gumbelTopK, gumbelTopKDims, type GumbelTopKOptions } from './ops/gumbelTopK.js';
+export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions } from './ops/gumbelSoftmaxST.js';

@@ -59,6 +59,11 @@ export interface NativeBinding {
   // ---- prunedBlock
 
   // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)
+  gumbelTopK(logits: Float32Array, active: Uint8Array | null, out: Int32Array, B: number, N: number, k: number, seed: Seed, noise: boolean): Int32Array;
+  /** Philox4x32-10 of one counter under one key (common/philox.h); for known-answer tests and interop. */
+  philox4x32(counter: Uint32Array | Int32Array, key: Uint32Array | Int32Array): Uint32Array;
+  gumbelSoftmaxST(logits: Float32Array, hard: Float32Array, soft: Float32Array, B: number, N: number, tau: number, seed: Seed): void;
+  gumbelSoftmaxSTBackward(dhard: Float32Array, soft: Float32Array, dlogits: Float32Array, B: number, N: number, tau: number): Float32Array;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
