@@ -14,32 +14,60 @@
       "R4P_VERSION=\"<(r4p_version)\"",
       "R4P_BUILD_SYSTEM=\"node-gyp\""
     ],
-    "cflags": ["-fPIC", "-O3", "-fno-math-errno"],
-    "cflags!": ["-fno-exceptions"],
-    "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno"],
-    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"]
+    "cflags": [
+      "-fPIC",
+      "-O3",
+      "-fno-math-errno"
+    ],
+    "cflags!": [
+      "-fno-exceptions"
+    ],
+    "cflags_cc": [
+      "-std=c++17",
+      "-fexceptions",
+      "-O3",
+      "-fno-math-errno"
+    ],
+    "cflags_cc!": [
+      "-fno-exceptions",
+      "-fno-rtti",
+      "-std=gnu++17",
+      "-std=gnu++20"
+    ]
   },
   "targets": [
     {
       "target_name": "reg4pru_avx2",
       "type": "static_library",
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+      "cflags_cc": [
+        "-mavx2",
+        "-mfma",
+        "-mf16c"
+      ],
       "sources": [
         "native/kernels/cpu/gather_tokens_avx2.cc",
+        "native/kernels/cpu/gumbel_softmax_st_avx2.cc",
+        "native/kernels/cpu/gumbel_topk_avx2.cc",
         "native/kernels/cpu/scatter_tokens_avx2.cc"
       ]
     },
     {
       "target_name": "reg4pru",
-      "dependencies": ["reg4pru_avx2"],
+      "dependencies": [
+        "reg4pru_avx2"
+      ],
       "sources": [
         "native/kernels/pending_dev.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
+        "native/kernels/ref/gumbel_softmax_st_ref.cc",
+        "native/kernels/ref/gumbel_topk_ref.cc",
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/gather_tokens.cc",
+        "native/napi/gumbel_softmax_st.cc",
+        "native/napi/gumbel_topk.cc",
         "native/napi/info.cc",
         "native/napi/scatter_tokens.cc",
         "native/runtime/cpu_features.cc",

@@ -7,10 +7,12 @@
 import { info } from '../../src/index.js';
 import { environment, printTable, writeJson, type BenchRow } from '../lib/report.js';
 import * as gatherScatter from './gatherScatter.bench.js';
+import * as gumbelTopK from './gumbelTopK.bench.js';
 
 const quick = process.argv.includes('--quick');
 const suites: Array<[string, (o: { quick: boolean }) => Promise<BenchRow[]>]> = [
   ['gatherTokens / scatterTokens', gatherScatter.run],
+  ['gumbelTopK / gumbelSoftmaxST', gumbelTopK.run],
 ];
 
 console.log('reg4pru bench:ops', JSON.stringify(environment()));

@@ -19,6 +19,13 @@ function mutationsFor(slot: Slot, i: number, args: unknown[], r: () => number): 
     case 'f32':
     case 'i32':
     case 'u8': {
+      if (args[i] === null || args[i] === undefined) {
+        // an optional array left out: giving it in the wrong form must still be an error
+        set('Float64Array', new Float64Array(3));
+        set('number', 3);
+        set('string', 'x');
+        break;
+      }
       const arr = args[i] as Float32Array | Int32Array | Uint8Array;
       const n = arr.length;
       const Ctor = arr.constructor as new (n: number) => Float32Array | Int32Array | Uint8Array;
