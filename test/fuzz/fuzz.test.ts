@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { native } from '../../src/native.js';
-import { gatherTokens, scatterTokens } from '../../src/index.js';
+import { gatherTokens, gumbelSoftmaxST, gumbelTopK, scatterTokens } from '../../src/index.js';
 import { rng } from '../reference/helpers.js';
 import { SPECS, pick, type Slot } from './specs.js';
 
@@ -136,10 +136,13 @@ describe('fuzz: public wrappers', () => {
     ]);
     let n = 0;
     for (let i = 0; i < 1500; i++) {
-      const op = pick(r, ['gather', 'scatter'] as const);
+      const op = pick(r, ['gather', 'scatter', 'topk', 'softmaxST'] as const);
+      const opt = (): unknown => pick(r, [undefined, {}, { seed: -1 }, { seed: 2n ** 70n }, { tau: 0 }, { noise: 'yes' }, { active: junk() }, 7]);
       try {
         if (op === 'gather') gatherTokens(junk() as never, junk() as never);
-        else scatterTokens(junk() as never, junk() as never, junk() as never);
+        else if (op === 'scatter') scatterTokens(junk() as never, junk() as never, junk() as never);
+        else if (op === 'topk') gumbelTopK(junk() as never, pick(r, [1, 2, 0, -1, NaN, 'x', 99]) as never, opt() as never);
+        else gumbelSoftmaxST(junk() as never, opt() as never);
       } catch (e) {
         if (!isCleanError(e)) throw e;
         n++;
