@@ -10,6 +10,7 @@ const SHAPES: Array<[number, number, number]> = [
   [17, 33, 65],
   [100, 130, 70],
   [6, 384, 40], // small M, one full micro-tile row
+  [23, 40, 777], // K > 384: the K-blocked path (3 blocks of 259)
   [300, 257, 384],
 ];
 
@@ -108,10 +109,11 @@ describe.each(cpuVariants())('gemm [%s]', (variant) => {
   }
 });
 
-describe('gemm avx2 determinism at a multi-tile size', () => {
-  it.skipIf(!cpuVariants().includes('avx2'))('1, 2 and 3 threads agree bit for bit', () => {
+describe('gemm avx2 determinism at a multi-tile, multi-K-block size', () => {
+  // K = 900 > 384 runs the K-blocked path (sums parked between blocks); many tiles per thread.
+  it.skipIf(!cpuVariants().includes('avx2'))('1, 2 and 3 threads agree bit for bit and match the reference', () => {
     const r = rng(99);
-    const M = 203, N = 517, K = 300;
+    const M = 131, N = 300, K = 900;
     const A = randn(M * K, r), B = randn(N * K, r), bias = randn(N, r);
     const outs = [1, 2, 3].map((t) =>
       withKernel('avx2', t, () => {
@@ -122,6 +124,8 @@ describe('gemm avx2 determinism at a multi-tile size', () => {
     );
     expect(outs[1]).toEqual(outs[0]);
     expect(outs[2]).toEqual(outs[0]);
+    const want = gemmRef({ M, N, K, A, lda: K, transA: false, B, ldb: K, transB: true, C: new Float32Array(M * N), ldc: N, bias, activation: 'gelu' });
+    expectClose(outs[0]!, want, 1e-4 * Math.sqrt(K / 16 + 1), 1e-4);
   });
 });
 

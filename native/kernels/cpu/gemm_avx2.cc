@@ -8,16 +8,16 @@
 //      A thread packs A's MC rows for the whole K into MR=6-tall row panels Ap[i][k][0..6) (reading A
 //      or A^T, applying the a_rows gather, zero-padded past M) and reuses them across its column
 //      blocks; for each 16-column B panel (L2-resident, reused MC/MR times) it walks the A panels.
-//   3. The 6x16 micro-kernel keeps 12 ymm accumulators over the WHOLE K (no K blocking), so every
-//      C element is one FMA chain over k = 0..K-1 in order, whatever the tiling or thread count:
-//      results are bit-identical for any number of threads. Padding rows/columns are computed on
-//      zeros and dropped.
+//   3. The 6x16 micro-kernel keeps 12 ymm accumulators; K is cut into blocks of <= 384 so a B
+//      micro-panel stays in L1, and between blocks the sums are parked in a thread-local buffer and
+//      reloaded (exact), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
+//      the tiling or thread count: results are bit-identical for any number of threads. Padding
+//      rows/columns are computed on zeros and dropped.
 //   4. The epilogue (alpha, beta*C_old, bias, activation, col_scale, residual via r_rows, store via
 //      c_rows) runs once per tile right after its reduction, so partial sums never touch C: beta
 //      reads C_old before the store, and residual may be C itself (each element reads its own
 //      position only, then writes it).
-// The K panels are L2-sized (a 16-column B panel is 64 KiB at K = 1024) and the FMA loop needs
-// 88 bytes per 12 FMAs (6 cycles), well inside L2 bandwidth, so K blocking is not needed here.
+// B is packed once for all K (ViT K is <= a few thousand); A is packed per MC block for all K.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -92,12 +92,30 @@ void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
   }
 }
 
-// acc[r*NR + c] = sum_k Ap[k*MR + r] * Bp[k*NR + c], one FMA chain per element, k ascending.
+// acc[r*NR + c] (+)= sum_k Ap[k*MR + r] * Bp[k*NR + c], one FMA chain per element, k ascending; with
+// load != 0 the chain continues from the sums already in acc (exactly: a float store and reload is
+// lossless), so K blocks chained this way give the same bits as one pass over K.
 // Inline asm: compilers spill some of the 12 accumulators when the k loop is unrolled (measured
 // ~20% slower); here ymm4..15 hold C, ymm0/1 a row of B, ymm2/3 alternate broadcasts of A.
-void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc) {
+void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t load) {
   int64_t k4 = K / 4, kr = K % 4;
   __asm__ volatile(
+      "test %[ld], %[ld]\n\t"
+      "jz 5f\n\t"
+      "vmovaps 0(%[c]), %%ymm4\n\t"
+      "vmovaps 32(%[c]), %%ymm5\n\t"
+      "vmovaps 64(%[c]), %%ymm6\n\t"
+      "vmovaps 96(%[c]), %%ymm7\n\t"
+      "vmovaps 128(%[c]), %%ymm8\n\t"
+      "vmovaps 160(%[c]), %%ymm9\n\t"
+      "vmovaps 192(%[c]), %%ymm10\n\t"
+      "vmovaps 224(%[c]), %%ymm11\n\t"
+      "vmovaps 256(%[c]), %%ymm12\n\t"
+      "vmovaps 288(%[c]), %%ymm13\n\t"
+      "vmovaps 320(%[c]), %%ymm14\n\t"
+      "vmovaps 352(%[c]), %%ymm15\n\t"
+      "jmp 6f\n\t"
+      "5:\n\t"
       "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
       "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
       "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
@@ -110,6 +128,7 @@ void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc) {
       "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"
       "vxorps %%ymm14, %%ymm14, %%ymm14\n\t"
       "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"
+      "6:\n\t"
       "test %[k4], %[k4]\n\t"
       "jz 2f\n\t"
       "1:\n\t"
@@ -241,7 +260,7 @@ void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc) {
       "vmovaps %%ymm15, 352(%[c])\n\t"
       "vzeroupper\n\t"
       : [a] "+r"(Ap), [b] "+r"(Bp), [k4] "+r"(k4), [kr] "+r"(kr)
-      : [c] "r"(acc)
+      : [c] "r"(acc), [ld] "r"(load)
       : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
@@ -301,14 +320,20 @@ Status gemm_avx2(const GemmArgs& a) {
       std::min<int64_t>(max_tasks, npanels));
 
   // Macro tiles: MC rows (whole A panels) x NC columns (whole B panels). MC keeps the packed A block
-  // (MC x K) in L2; NC is reduced only when there are too few tiles to keep every thread busy.
+  // (MC x K) in L2; NC is reduced when there are too few tiles to keep every thread busy, and capped
+  // so the running-sum buffer (MC x NC) stays in L2.
   const int64_t mc_panels = std::max<int64_t>(1, std::min<int64_t>(8, mpanels));
   const int64_t mblocks = (mpanels + mc_panels - 1) / mc_panels;
   int64_t nc_panels = npanels;
-  while (nc_panels > 1 && mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks)
+  while (nc_panels > 1 && (nc_panels > 32 || mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks))
     nc_panels = (nc_panels + 1) / 2;
   const int64_t nblocks = (npanels + nc_panels - 1) / nc_panels;
   const int64_t tiles = mblocks * nblocks;
+  // K blocks of at most kKc so a 16-column B micro-panel (kKc x 64 B) stays in L1 while the A panels
+  // of the block stream past it; sums run on across blocks through `sums` (see micro_6x16).
+  constexpr int64_t kKc = 384;
+  const int64_t kblocks = std::max<int64_t>(1, (K + kKc - 1) / kKc);
+  const int64_t kc = (K + kblocks - 1) / kblocks;
 
   std::atomic<bool> oom{false};
   pool.run(
@@ -316,14 +341,14 @@ Status gemm_avx2(const GemmArgs& a) {
         int64_t t0, t1;
         split_range(tiles, ith, nth, &t0, &t1);
         if (t0 == t1) return;
-        Buf Ap;
+        Buf Ap, sums;
         try {
           Ap = alloc_floats(mc_panels * std::max<int64_t>(K, 1) * MR);
+          sums = alloc_floats(mc_panels * nc_panels * MR * NR);
         } catch (const std::bad_alloc&) {
           oom = true;
           return;
         }
-        alignas(64) float acc[MR * NR];
         int64_t packed_mb = -1;
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t mb = t / nblocks, nb = t % nblocks;
@@ -333,14 +358,20 @@ Status gemm_avx2(const GemmArgs& a) {
             packed_mb = mb;
           }
           const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
-          for (int64_t j = j0; j < j1; ++j) {
-            const float* bp = Bp.get() + j * K * NR;
-            const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
-            for (int64_t p = p0; p < p1; ++p) {
-              micro_6x16(K, Ap.get() + (p - p0) * K * MR, bp, acc);
-              const int64_t m0 = p * MR;
-              store_tile(a, acc, m0, std::min(MR, a.M - m0), n0, nr);
+          for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
+            const int64_t klen = std::min(kc, K - k0);
+            const bool last = k0 + klen >= K;
+            for (int64_t j = j0; j < j1; ++j) {
+              const float* bp = Bp.get() + (j * K + k0) * NR;
+              const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
+              for (int64_t p = p0; p < p1; ++p) {
+                float* acc = sums.get() + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
+                micro_6x16(klen, Ap.get() + ((p - p0) * K + k0) * MR, bp, acc, k0 > 0);
+                const int64_t m0 = p * MR;
+                if (last) store_tile(a, acc, m0, std::min(MR, a.M - m0), n0, nr);
+              }
             }
+            if (last) break;
           }
         }
       },
