@@ -68,6 +68,8 @@ export interface NativeBinding {
       aRows?: Int32Array; cRows?: Int32Array; rRows?: Int32Array;
     },
   ): Float32Array;
+  /** Register-only FMA throughput (GFLOP/s) on min(threads, pool size) threads, `iters` x 12 FMAs each; AVX2 CPUs only. */
+  gemmPeakProbe(threads: number, iters: number): number;
 
   // ---- policyAttention (section owned by the attention work)
 

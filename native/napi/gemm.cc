@@ -14,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm_avx2.h"
 #include "kernels/registry.h"
 #include "napi/convert.h"
 #include "napi/registrar.h"
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
 
 namespace r4p::napi {
 namespace {
@@ -212,7 +215,22 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return info[2];
 }
 
-void Export(Napi::Env env, Napi::Object exports) { exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm")); }
+// gemmPeakProbe(threads, iters) -> GFLOP/s of a register-only FMA loop (bench/ops/gemm.bench.ts).
+Napi::Value GemmPeakProbe(const Napi::CallbackInfo& info) {
+  const char* op = "gemmPeakProbe";
+  expect_arg_count(info, 2, op);
+  const int64_t threads = dim_arg(info, 0, op, "threads");
+  const int64_t iters = dim_arg(info, 1, op, "iters");
+  const CpuFeatures& f = cpu_features();
+  if (!f.avx2 || !f.fma) throw Napi::Error::New(info.Env(), "gemmPeakProbe: this CPU has no AVX2+FMA");
+  const int n = static_cast<int>(std::min<int64_t>(threads, ThreadPool::instance().threads()));
+  return Napi::Number::New(info.Env(), fma_peak_gflops_avx2(n, iters));
+}
+
+void Export(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("gemmPeakProbe", Napi::Function::New(env, GemmPeakProbe, "gemmPeakProbe"));
+}
 
 }  // namespace
 R4P_NAPI_EXPORTS(Export);

@@ -22,10 +22,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <new>
 
+#include "kernels/cpu/gemm_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
 #include "runtime/thread_pool.h"
@@ -378,6 +380,35 @@ Status gemm_avx2(const GemmArgs& a) {
       std::min<int64_t>(max_tasks, tiles));
   if (oom) return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory packing A");
   return Status::Ok();
+}
+
+}  // namespace r4p
+
+namespace r4p {
+
+double fma_peak_gflops_avx2(int threads, int64_t iters) {
+  ThreadPool& pool = ThreadPool::instance();
+  const auto t0 = std::chrono::steady_clock::now();
+  int used = 1;
+  pool.run(
+      [&](int ith, int nth) {
+        if (ith == 0) used = nth;
+        // 12 independent accumulator chains cover the FMA latency x ports product (4 x 2) with margin.
+        for (int64_t i = 0; i < iters; ++i) {
+          __asm__ volatile(
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm0\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm1\n\t"
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm3\n\t"
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm4\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm6\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm7\n\t"
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm9\n\t"
+              "vfmadd231ps %%ymm15, %%ymm14, %%ymm10\n\tvfmadd231ps %%ymm15, %%ymm14, %%ymm11\n\t" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11");
+        }
+        __asm__ volatile("vzeroupper" ::: "memory");
+      },
+      std::max(1, threads));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return static_cast<double>(used) * static_cast<double>(iters) * 12.0 * 16.0 / s / 1e9;
 }
 
 }  // namespace r4p
