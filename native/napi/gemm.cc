@@ -10,7 +10,9 @@
 // x += ls * (A B)), with the same ldr and row map, since each element then reads only itself.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -173,16 +175,16 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     expect_rows(env, "opts.residual", residual.length, g.ldr, N, rows_needed(env, "opts.rRows", r_rows, M),
                 "opts.rRows", &r_rows);
 
-  // cRows: no row written twice (the result would depend on which thread stores last).
+  // cRows: no row written twice (the result would depend on which thread stores last). Sorting
+  // (row, position) pairs needs O(M) memory whatever the row values are.
   if (c_rows.present()) {
-    const int64_t rows = rows_needed(env, "opts.cRows", c_rows, M);
-    std::vector<int64_t> seen(static_cast<size_t>(rows), 0);
-    for (int64_t m = 0; m < M; ++m) {
-      const int32_t r = c_rows.data[m];
-      if (seen[r] != 0)
-        throw_range(env, kOp, ": opts.cRows has duplicate row ", r, " at positions ", seen[r] - 1, " and ", m);
-      seen[r] = m + 1;
-    }
+    std::vector<std::pair<int32_t, int64_t>> order(static_cast<size_t>(M));
+    for (int64_t m = 0; m < M; ++m) order[m] = {c_rows.data[m], m};
+    std::sort(order.begin(), order.end());
+    for (int64_t i = 1; i < M; ++i)
+      if (order[i].first == order[i - 1].first)
+        throw_range(env, kOp, ": opts.cRows has duplicate row ", order[i].first, " at positions ", order[i - 1].second,
+                    " and ", order[i].second);
   }
 
   // C is written while the inputs are read.

@@ -53,6 +53,12 @@ function vectorN(op: string, name: string, v: unknown, N: number): Float32Array 
   return v;
 }
 
+function noOverlap(op: string, out: Float32Array, x: Float32Array, name: string): void {
+  if (out.buffer !== x.buffer) return;
+  const o0 = out.byteOffset, o1 = o0 + out.byteLength, x0 = x.byteOffset, x1 = x0 + x.byteLength;
+  if (o0 < x1 && x0 < o1) throw rangeError(op, `expected opts.out not to share memory with ${name}, received overlapping buffers`);
+}
+
 /**
  * Matrix product with a fused bias / activation / LayerScale / residual epilogue.
  * @param a float32 [M,K] ([K,M] with `transA`)
@@ -84,6 +90,8 @@ export function matmul(a: F32Tensor, b: F32Tensor, opts: MatmulOptions = {}): F3
     residual = opts.residual.data;
   }
   const out = outputF32(op, 'opts.out', opts.out, M * N);
+  noOverlap(op, out, a.data, 'a');
+  noOverlap(op, out, b.data, 'b');
   native().gemm(a.data, b.data, out, M, N, K, transA ? M : K, transB ? K : N, N, transA, transB, {
     alpha,
     bias,
