@@ -11,6 +11,7 @@ const SHAPES: Array<[number, number, number]> = [
   [100, 130, 70],
   [6, 384, 40], // small M, one full micro-tile row
   [23, 40, 777], // K > 384: the K-blocked path (3 blocks of 259)
+  [61, 70, 450], // M <= 96: one row block, B packed per tile; 2 K blocks
   [300, 257, 384],
 ];
 

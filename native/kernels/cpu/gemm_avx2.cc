@@ -4,6 +4,7 @@
 // Structure (GotoBLAS/BLIS packing, simplified for ViT shapes where K <= a few thousand):
 //   1. Pack B once, in parallel, into NR=16-wide column panels Bp[j][k][0..16) (k-major inside a
 //      panel, zero-padded past N), reading B or B^T; the panels are shared read-only by all threads.
+//      (Small M, one row block: each thread packs its own tile's panels just before using them.)
 //   2. Output macro tiles (MC rows x NC columns) are split statically over the pool, in ic-major order.
 //      A thread packs A's MC rows for the whole K into MR=6-tall row panels Ap[i][k][0..6) (reading A
 //      or A^T, applying the a_rows gather, zero-padded past M) and reuses them across its column
@@ -343,24 +344,11 @@ Status gemm_avx2(const GemmArgs& a) {
   // Below ~1 MFLOP a second thread costs more to wake than it saves.
   const int64_t max_tasks = flops < (1 << 20) ? 1 : pool.threads();
 
-  Buf Bp;
-  try {
-    Bp = alloc_floats(npanels * std::max<int64_t>(K, 1) * NR);
-  } catch (const std::bad_alloc&) {
-    return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory packing B");
-  }
-  pool.run(
-      [&](int ith, int nth) {
-        int64_t j0, j1;
-        split_range(npanels, ith, nth, &j0, &j1);
-        for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, Bp.get() + j * K * NR);
-      },
-      std::min<int64_t>(max_tasks, npanels));
-
   // Macro tiles: MC rows (whole A panels) x NC columns (whole B panels). MC keeps the packed A block
   // (MC x K) in L2; NC is reduced when there are too few tiles to keep every thread busy, and capped
   // so the running-sum buffer (MC x NC) stays in L2.
-  const int64_t mc_panels = std::max<int64_t>(1, std::min<int64_t>(8, mpanels));
+  // Up to 16 panels (M <= 96) form one row block, so small M takes the pack-B-per-tile path below.
+  const int64_t mc_panels = mpanels <= 16 ? mpanels : 8;
   const int64_t mblocks = (mpanels + mc_panels - 1) / mc_panels;
   int64_t nc_panels = npanels;
   while (nc_panels > 1 && (nc_panels > 32 || mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks))
@@ -373,16 +361,37 @@ Status gemm_avx2(const GemmArgs& a) {
   const int64_t kblocks = std::max<int64_t>(1, (K + kKc - 1) / kKc);
   const int64_t kc = (K + kblocks - 1) / kblocks;
 
+  // B is packed once into shared panels when several row blocks reuse it; with a single row block
+  // (small M) each B panel is used by one tile only, so the tile's thread packs it right before use
+  // (no separate pass, and the panel is still in L1/L2 when the micro-kernel reads it).
+  const bool shared_b = mblocks > 1;
+  Buf Bp;
+  if (shared_b) {
+    try {
+      Bp = alloc_floats(npanels * std::max<int64_t>(K, 1) * NR);
+    } catch (const std::bad_alloc&) {
+      return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory packing B");
+    }
+    pool.run(
+        [&](int ith, int nth) {
+          int64_t j0, j1;
+          split_range(npanels, ith, nth, &j0, &j1);
+          for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, Bp.get() + j * K * NR);
+        },
+        std::min<int64_t>(max_tasks, npanels));
+  }
+
   std::atomic<bool> oom{false};
   pool.run(
       [&](int ith, int nth) {
         int64_t t0, t1;
         split_range(tiles, ith, nth, &t0, &t1);
         if (t0 == t1) return;
-        Buf Ap, sums;
+        Buf Ap, sums, Bt;
         try {
           Ap = alloc_floats(mc_panels * std::max<int64_t>(K, 1) * MR);
           sums = alloc_floats(mc_panels * nc_panels * MR * NR);
+          if (!shared_b) Bt = alloc_floats(nc_panels * std::max<int64_t>(K, 1) * NR);
         } catch (const std::bad_alloc&) {
           oom = true;
           return;
@@ -396,11 +405,14 @@ Status gemm_avx2(const GemmArgs& a) {
             packed_mb = mb;
           }
           const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
+          if (!shared_b)
+            for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, Bt.get() + (j - j0) * K * NR);
+          const float* bbase = shared_b ? Bp.get() + j0 * K * NR : Bt.get();
           for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
             const int64_t klen = std::min(kc, K - k0);
             const bool last = k0 + klen >= K;
             for (int64_t j = j0; j < j1; ++j) {
-              const float* bp = Bp.get() + (j * K + k0) * NR;
+              const float* bp = bbase + ((j - j0) * K + k0) * NR;
               const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
               for (int64_t p = p0; p < p1; ++p) {
                 float* acc = sums.get() + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
