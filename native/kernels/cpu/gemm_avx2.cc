@@ -8,7 +8,7 @@
 //   2. Output macro tiles (MC rows x NC columns) are split statically over the pool, in ic-major order.
 //      A thread packs A's MC rows for the whole K into MR=6-tall row panels Ap[i][k][0..6) (reading A
 //      or A^T, applying the a_rows gather, zero-padded past M) and reuses them across its column
-//      blocks; for each 16-column B panel (L2-resident, reused MC/MR times) it walks the A panels.
+//      blocks; per K block, for each 16-column B micro-panel (L1-resident) it walks the A panels.
 //   3. The 6x16 micro-kernel keeps 12 ymm accumulators; K is cut into blocks of <= 384 so a B
 //      micro-panel stays in L1, and between blocks the sums are parked in a thread-local buffer and
 //      reloaded (exact), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
@@ -22,11 +22,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "kernels/cpu/gemm_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
@@ -381,33 +381,40 @@ Status gemm_avx2(const GemmArgs& a) {
         std::min<int64_t>(max_tasks, npanels));
   }
 
-  std::atomic<bool> oom{false};
+  // Per-thread scratch, allocated before any thread starts so that running out of memory leaves C
+  // untouched (it may be the residual of an in-place call). nth <= pool.threads() in every case.
+  const int64_t nth_max = std::max<int64_t>(1, std::min<int64_t>({max_tasks, tiles, pool.threads()}));
+  std::vector<Buf> Ap(nth_max), sums(nth_max), Bt(nth_max);
+  try {
+    for (int64_t i = 0; i < nth_max; ++i) {
+      Ap[i] = alloc_floats(mc_panels * std::max<int64_t>(K, 1) * MR);
+      sums[i] = alloc_floats(mc_panels * nc_panels * MR * NR);
+      if (!shared_b) Bt[i] = alloc_floats(nc_panels * std::max<int64_t>(K, 1) * NR);
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory for the per-thread packing buffers");
+  }
+
   pool.run(
       [&](int ith, int nth) {
         int64_t t0, t1;
         split_range(tiles, ith, nth, &t0, &t1);
         if (t0 == t1) return;
-        Buf Ap, sums, Bt;
-        try {
-          Ap = alloc_floats(mc_panels * std::max<int64_t>(K, 1) * MR);
-          sums = alloc_floats(mc_panels * nc_panels * MR * NR);
-          if (!shared_b) Bt = alloc_floats(nc_panels * std::max<int64_t>(K, 1) * NR);
-        } catch (const std::bad_alloc&) {
-          oom = true;
-          return;
-        }
+        float* const ap = Ap[ith].get();
+        float* const sm = sums[ith].get();
+        float* const bt = shared_b ? nullptr : Bt[ith].get();
         int64_t packed_mb = -1;
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t mb = t / nblocks, nb = t % nblocks;
           const int64_t p0 = mb * mc_panels, p1 = std::min(mpanels, p0 + mc_panels);
           if (mb != packed_mb) {
-            for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, p * MR, Ap.get() + (p - p0) * K * MR);
+            for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, p * MR, ap + (p - p0) * K * MR);
             packed_mb = mb;
           }
           const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
           if (!shared_b)
-            for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, Bt.get() + (j - j0) * K * NR);
-          const float* bbase = shared_b ? Bp.get() + j0 * K * NR : Bt.get();
+            for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, bt + (j - j0) * K * NR);
+          const float* bbase = shared_b ? Bp.get() + j0 * K * NR : bt;
           for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
             const int64_t klen = std::min(kc, K - k0);
             const bool last = k0 + klen >= K;
@@ -415,8 +422,8 @@ Status gemm_avx2(const GemmArgs& a) {
               const float* bp = bbase + ((j - j0) * K + k0) * NR;
               const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
               for (int64_t p = p0; p < p1; ++p) {
-                float* acc = sums.get() + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
-                micro_6x16(klen, Ap.get() + ((p - p0) * K + k0) * MR, bp, acc, k0 > 0);
+                float* acc = sm + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
+                micro_6x16(klen, ap + ((p - p0) * K + k0) * MR, bp, acc, k0 > 0);
                 const int64_t m0 = p * MR;
                 if (last) store_tile(a, acc, m0, std::min(MR, a.M - m0), n0, nr);
               }
@@ -425,8 +432,7 @@ Status gemm_avx2(const GemmArgs& a) {
           }
         }
       },
-      std::min<int64_t>(max_tasks, tiles));
-  if (oom) return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory packing A");
+      nth_max);
   return Status::Ok();
 }
 
