@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <utility>
 #include <string>
 #include <vector>
@@ -178,7 +179,12 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   // cRows: no row written twice (the result would depend on which thread stores last). Sorting
   // (row, position) pairs needs O(M) memory whatever the row values are.
   if (c_rows.present()) {
-    std::vector<std::pair<int32_t, int64_t>> order(static_cast<size_t>(M));
+    std::vector<std::pair<int32_t, int64_t>> order;
+    try {
+      order.resize(static_cast<size_t>(M));
+    } catch (const std::bad_alloc&) {
+      throw Napi::Error::New(env, "gemm: out of memory checking opts.cRows for duplicates");
+    }
     for (int64_t m = 0; m < M; ++m) order[m] = {c_rows.data[m], m};
     std::sort(order.begin(), order.end());
     for (int64_t i = 1; i < M; ++i)
