@@ -12,6 +12,16 @@ export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 // ---- gemm
 
 // ---- policyAttention
+export {
+  policyAttention,
+  policyAttentionAsync,
+  policyAttentionBackward,
+  policyAttentionBackwardAsync,
+  policyAttentionDims,
+  type PolicyAttentionDims,
+  type PolicyAttentionOptions,
+  type PolicyAttentionGrads,
+} from './ops/policyAttention.js';
 
 // ---- prunedBlock
 
