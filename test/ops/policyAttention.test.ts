@@ -53,6 +53,17 @@ describe('policyAttention forward vs float64 reference', () => {
       });
     }
 
+  it('large scores: the running max moves across key tiles and may sit on a masked key', () => {
+    const s = { B: 1, H: 2, N: 150, Dh: 16 };
+    const { q, k, v, p } = inputs(s, 'binary', 8);
+    for (let t = 0; t < q.data.length; t++) q.data[t]! *= 4;
+    // strongest keys late in the sequence (max grows tile by tile), the very largest one masked
+    for (let j = 0; j < s.N; j++) for (let d = 0; d < s.Dh; d++) for (let h = 0; h < s.H; h++) k.data[(h * s.N + j) * s.Dh + d]! *= 0.5 + j / s.N;
+    p.data[149] = 0;
+    const want = policyAttentionRef(q.data, k.data, v.data, p.data, s, 1e-6);
+    for (const variant of cpuVariants()) expectClose(withKernel(variant, 2, () => policyAttention(q, k, v, p)).data, want, 5e-5, 5e-4, variant);
+  });
+
   it('eps = 0 and a large eps follow the formula', () => {
     const s = { B: 2, H: 2, N: 19, Dh: 12 };
     const { q, k, v, p } = inputs(s, 'binary', 3);

@@ -8,7 +8,7 @@
 // padded stride once, then reused by every R <= 6 row micro-block of the super-block:
 //   s = (scale q) k^T (register-blocked), tile max -> m_new, rescale O and l by exp(m_old - m_new),
 //   p = exp(s - m_new) * M (policy lane, 1 on the self-loop), l += sum p, O += p V.
-// No Nq x Nk buffer exists. Packing costs ~Dh*KT per tile against QS*KT*Dh FMAs, hence QS = 96.
+// No Nq x Nk buffer exists. Packing costs ~Dh*KT per tile against QS*KT*Dh FMAs, hence QS = 192 (callers should pass long row ranges).
 //
 // Numerics with a policy: the max runs over ALL keys (masked ones included) exactly as the formula
 // says. The eps/Nk * colsum(V) and eps terms are not relative to the max, so they are added once at
@@ -29,7 +29,7 @@ namespace r4p {
 
 using attn::KT;
 using attn::RMAX;
-static constexpr int64_t QS = 96;  // query rows per super-block (multiple of RMAX)
+static constexpr int64_t QS = 192;  // query rows per super-block (multiple of RMAX)
 
 size_t attention_core_scratch_floats(const AttentionCoreArgs& a) {
   const int64_t Dh = a.Dh, Dp = attn::pad8(Dh);

@@ -34,7 +34,8 @@ namespace r4p {
 
 using attn::KT;
 using attn::RMAX;
-static constexpr int64_t QB = 96;  // rows (queries in the forward / pass 1, keys in pass 2) per unit
+static constexpr int64_t QB = 96;      // rows per backward unit (queries in pass 1, keys in pass 2)
+static constexpr int64_t QB_FWD = 192; // query rows per forward unit: one core super-block, packing amortised
 
 static AttentionCoreArgs core_args(const float* q, const float* k, const float* v, const float* pol, float* out,
                                    int64_t N, int64_t Dh, float scale, float eps) {
@@ -49,7 +50,7 @@ static AttentionCoreArgs core_args(const float* q, const float* k, const float* 
 }
 
 Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
-  const int64_t N = a.N, Dh = a.Dh, nblk = (N + QB - 1) / QB, units = a.B * a.H * nblk;
+  const int64_t N = a.N, Dh = a.Dh, nblk = (N + QB_FWD - 1) / QB_FWD, units = a.B * a.H * nblk;
   std::atomic<bool> oom{false};
   ThreadPool::instance().run(
       [&](int ith, int nth) {
@@ -66,7 +67,7 @@ Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
                                             a.scale, a.eps);
             c.row_max = a.row_max ? a.row_max + bh * N : nullptr;
             c.row_den = a.row_den ? a.row_den + bh * N : nullptr;
-            attention_core_rows_avx2(c, blk * QB, std::min(N, (blk + 1) * QB), scratch.data());
+            attention_core_rows_avx2(c, blk * QB_FWD, std::min(N, (blk + 1) * QB_FWD), scratch.data());
           }
         } catch (const std::bad_alloc&) {
           oom = true;
