@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { policyAttention, policyAttentionAsync, policyAttentionBackward, policyAttentionBackwardAsync } from '../../src/index.js';
+import { getThreads, policyAttention, policyAttentionAsync, policyAttentionBackward, policyAttentionBackwardAsync, setKernel, setThreads } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { cpuVariants, expectClose, randn, randu, rng, threadCounts, withKernel } from '../reference/helpers.js';
 import { policyAttentionRef, type AttnShape } from '../reference/policyAttention.js';
@@ -113,14 +113,21 @@ describe('policyAttention async', () => {
     const { q, k, v, p } = inputs(s, 'binary', 6);
     const dout = { data: randn(2 * 2 * 41 * 16, rng(9)), shape: [2, 2, 41, 16] };
     for (const variant of cpuVariants()) {
-      await withKernel(variant, 2, async () => {
+      // withKernel restores the settings when fn returns, i.e. before a promise settles: set them by hand
+      const prevThreads = getThreads();
+      setKernel(variant);
+      setThreads(2);
+      try {
         const sync = policyAttention(q, k, v, p);
         const asyncOut = await policyAttentionAsync(q, k, v, p);
         expect(Array.from(asyncOut.data)).toEqual(Array.from(sync.data));
         const g = policyAttentionBackward(q, k, v, p, dout);
         const ga = await policyAttentionBackwardAsync(q, k, v, p, dout);
         for (const key of ['dq', 'dk', 'dv', 'dpolicy'] as const) expect(Array.from(ga[key].data)).toEqual(Array.from(g[key].data));
-      });
+      } finally {
+        setKernel('auto');
+        setThreads(prevThreads);
+      }
     }
   });
 

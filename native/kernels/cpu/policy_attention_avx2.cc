@@ -7,8 +7,8 @@
 // Backward (overwrites every non-null gradient), two passes, both recomputing scores tile by tile
 // with the core's micro-kernels (attention_tiles_avx2.h), no N x N buffer:
 //  1. units (b, h, query block): the core gives out_i, m_i, Z_i; D_i = dout_i . out_i; then over key
-//     tiles A = q (scale k)^T, dS = dout v^T, G = E (dS - D)/Z, dq_i += G K, sumG_i = sum_j G_ij and
-//     the first argmax j*_i of the recomputed row; dq_i = scale (acc - sumG_i k_{j*_i}) (the path
+//     tiles A = q (scale k)^T, dS = dout v^T, G = E (dS - D)/Z, dq_i += G K, and the first argmax
+//     j*_i of the recomputed row; sumG_i = sum_j G_ij in closed form (see pass1); dq_i = scale (acc - sumG_i k_{j*_i}) (the path
 //     through the max). m, Z, D, sumG, j* are kept per row for pass 2.
 //  2. units (b, h, key block): over query tiles A^T, dS^T, then S^T and dA^T = G^T - [j == j*_i] sumG_i,
 //     dv_j += S^T dout, dk_j += dA^T (scale q), and the per-head dpolicy_j partial
@@ -91,10 +91,10 @@ struct RowStats {
 
 // Pass 1 for query rows [r0, r1) of one head.
 struct Pass1Scratch {
-  std::vector<float> core, out, kt, vt, kr, polt, sA, sdS, dqa;
+  std::vector<float> core, out, kt, vt, kr, polt, sA, sdS, dqa, vsum;
   Pass1Scratch(const AttentionCoreArgs& c, int64_t Dh, int64_t Dp)
       : core(attention_core_scratch_floats(c)), out(QB * Dh), kt(Dh * KT), vt(Dh * KT), kr(KT * Dp), polt(KT),
-        sA(RMAX * KT), sdS(RMAX * KT), dqa(QB * Dp) {}
+        sA(RMAX * KT), sdS(RMAX * KT), dqa(QB * Dp), vsum(Dh) {}
 };
 
 void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, RowStats& st, Pass1Scratch& w) {
@@ -111,15 +111,26 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
   c.row_max = m + r0;
   c.row_den = Z + r0;
   attention_core_rows_avx2(c, 0, nq, w.core.data());
+  // sum_j G_ij in closed form: with sum_j E_ij dS_ij = D_i Z_i - (eps/N) dout_i . sum_j v_j,
+  //   sumG_i = (eps D_i - (eps/N) dout_i . sum_j v_j) / Z_i
+  // exact where summing the G_ij in float would cancel (the true value is O(eps)).
+  const float cst = a.eps / static_cast<float>(N);
+  std::fill(w.vsum.begin(), w.vsum.end(), 0.f);
+  if (cst != 0.f)
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t d = 0; d < Dh; ++d) w.vsum[d] += v[j * Dh + d];
   for (int64_t r = 0; r < nq; ++r) {
-    float acc = 0.f;
-    for (int64_t d = 0; d < Dh; ++d) acc += dout[(r0 + r) * Dh + d] * w.out[r * Dh + d];
+    float acc = 0.f, dv = 0.f;
+    for (int64_t d = 0; d < Dh; ++d) {
+      acc += dout[(r0 + r) * Dh + d] * w.out[r * Dh + d];
+      dv += dout[(r0 + r) * Dh + d] * w.vsum[d];
+    }
     D[r0 + r] = acc;
+    sumG[r0 + r] = (a.eps * acc - cst * dv) / Z[r0 + r];
   }
 
   std::fill(w.dqa.begin(), w.dqa.end(), 0.f);
   std::vector<float> best(nq, kNegInf);
-  std::vector<float> gsum(nq, 0.f);
   for (int64_t r = 0; r < nq; ++r) jstar[r0 + r] = 0;
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 
@@ -146,7 +157,6 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
         for (int j = n; j < width; ++j) sa[j] = kNegInf;
         const __m256 vm = _mm256_set1_ps(m[i]), vD = _mm256_set1_ps(D[i]), vinvZ = _mm256_set1_ps(1.f / Z[i]);
         const int64_t jd = i - j0;
-        __m256 vg = _mm256_setzero_ps();
         for (int j = 0; j < width; j += 8) {
           const __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + j), vm));
           __m256 M = _mm256_loadu_ps(w.polt.data() + j);
@@ -156,20 +166,17 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
           }
           const __m256 g = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(e, M), _mm256_sub_ps(_mm256_loadu_ps(sd + j), vD)), vinvZ);
           _mm256_storeu_ps(sa + j, g);
-          vg = _mm256_add_ps(vg, g);
         }
-        gsum[lr] += vec::hsum_ps(vg);
       }
       attn::dispatch_rows<attn::PvF>(R, w.sA.data(), n, w.kr.data(), Dp, w.dqa.data() + rb * Dp, Dp);
     }
   }
   for (int64_t lr = 0; lr < nq; ++lr) {
     const int64_t i = r0 + lr;
-    sumG[i] = gsum[lr];
     if (!a.dq) continue;
     const float* kj = k + int64_t(jstar[i]) * Dh;
     float* dqi = a.dq + base + i * Dh;
-    for (int64_t d = 0; d < Dh; ++d) dqi[d] = a.scale * (w.dqa[lr * Dp + d] - gsum[lr] * kj[d]);
+    for (int64_t d = 0; d < Dh; ++d) dqi[d] = a.scale * (w.dqa[lr * Dp + d] - sumG[i] * kj[d]);
   }
 }
 
