@@ -13,6 +13,16 @@ export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 export { matmul, matmulDims, type Activation, type MatmulOptions, type MatmulDims } from './ops/matmul.js';
 
 // ---- policyAttention
+export {
+  policyAttention,
+  policyAttentionAsync,
+  policyAttentionBackward,
+  policyAttentionBackwardAsync,
+  policyAttentionDims,
+  type PolicyAttentionDims,
+  type PolicyAttentionOptions,
+  type PolicyAttentionGrads,
+} from './ops/policyAttention.js';
 
 // ---- prunedBlock
 
