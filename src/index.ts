@@ -14,5 +14,6 @@ export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 // ---- policyAttention
 
 // ---- prunedBlock
+export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeights, type PrunedBlockWeightName, type PrunedBlockOptions, type PrunedBlockDims } from './ops/prunedBlock.js';
 
 // ---- gumbelTopK / gumbelSoftmaxST

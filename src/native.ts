@@ -57,6 +57,8 @@ export interface NativeBinding {
   // ---- policyAttention (section owned by the attention work)
 
   // ---- prunedBlock
+  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Float32Array;
+  prunedBlockAsync(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Promise<Float32Array>;
 
   // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)
 }
