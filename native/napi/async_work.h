@@ -22,7 +22,7 @@ class KernelWorker : public Napi::AsyncWorker {
                            Napi::Value resolve_with) {
     auto* w = new KernelWorker(env, std::move(work), keep_alive, resolve_with);
     Napi::Promise p = w->deferred_.Promise();
-    w->Napi::AsyncWorker::Queue();  // the static Queue above hides the base member
+    w->Napi::AsyncWorker::Queue();  // qualified: the static Queue above hides the base one
     return p;
   }
 
