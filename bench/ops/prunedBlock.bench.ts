@@ -33,7 +33,7 @@ function usefulFlops(s: Shape): number {
 }
 
 /** The baseline: one block composed from TF.js ops (what a user would write without the fused op). */
-function tfjsBlock(s: Shape, x: tf.Tensor3D, idx: tf.Tensor2D, w: Record<string, tf.Tensor>, eps: number): tf.Tensor {
+export function tfjsBlock(s: Shape, x: tf.Tensor3D, idx: tf.Tensor2D, w: Record<string, tf.Tensor>, eps: number): tf.Tensor {
   return tf.tidy(() => {
     const { B, K, D, H } = s;
     const Dh = D / H;
@@ -78,7 +78,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     const paper = N === 4101;
 
     // baseline first (its median is the speedup's numerator)
-    const xt = tf.tensor3d(x, [B, N, D]);
+    // a copy: the cpu backend's tensorScatterUpdate writes into its input's backing array
+    const xt = tf.tensor3d(x.slice(), [B, N, D]);
     const it = tf.tensor2d(idxData, [B, K], 'int32');
     const wt: Record<string, tf.Tensor> = {};
     for (const [name, t] of Object.entries(w)) wt[name] = tf.tensor(t.data, [...t.shape]);

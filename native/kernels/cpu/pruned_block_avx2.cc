@@ -179,7 +179,7 @@ Status run(const PrunedBlockArgs& a) {
 
   // 3. attention per (b, head, block of query rows) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh)
   {
-    const int64_t rb = 64;  // query rows per task: enough tasks to balance, long enough to amortise
+    const int64_t rb = 192;  // rows per task: 2 of the core's 96-row super-blocks (amortises its K/V tile packing)
     const int64_t nblk = (K + rb - 1) / rb, tasks = B * H * nblk;
     AttentionCoreArgs proto;
     proto.ldq = proto.ldk = proto.ldv = 3 * D;
