@@ -10,6 +10,7 @@ export { gatherTokens, gatherTokensBackward } from './ops/gatherTokens.js';
 export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 
 // ---- gemm
+export { matmul, matmulDims, type Activation, type MatmulOptions, type MatmulDims } from './ops/matmul.js';
 
 // ---- policyAttention
 

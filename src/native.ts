@@ -53,6 +53,21 @@ export interface NativeBinding {
   scatterTokensBackward(dout: Float32Array, idx: Int32Array, dbase: Float32Array | null, dsrc: Float32Array | null, B: number, N: number, K: number, D: number): void;
 
   // ---- gemm (section owned by the GEMM work)
+  /**
+   * C = epilogue(alpha * op(A) op(B)) on strided row-major buffers (ops.h GemmArgs): A [M,K] (or [K,M] with
+   * transA), B [K,N] (or [N,K] with transB), C [M,N]. Epilogue order: + beta*C_old, + bias[N], activation,
+   * * colScale[N], + residual[rRows] (ldr defaults to N; residual may be C itself), stored at C[cRows].
+   * aRows gathers A's rows (not with transA); cRows must not repeat.
+   */
+  gemm(
+    A: Float32Array, B: Float32Array, C: Float32Array, M: number, N: number, K: number,
+    lda: number, ldb: number, ldc: number, transA: boolean, transB: boolean,
+    opts?: {
+      alpha?: number; beta?: number; bias?: Float32Array; activation?: 'none' | 'relu' | 'gelu';
+      colScale?: Float32Array; residual?: Float32Array; ldr?: number;
+      aRows?: Int32Array; cRows?: Int32Array; rRows?: Int32Array;
+    },
+  ): Float32Array;
 
   // ---- policyAttention (section owned by the attention work)
 
