@@ -13,6 +13,16 @@ export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 export { matmul, matmulDims, type Activation, type MatmulOptions, type MatmulDims } from './ops/matmul.js';
 
 // ---- policyAttention
+export {
+  policyAttention,
+  policyAttentionAsync,
+  policyAttentionBackward,
+  policyAttentionBackwardAsync,
+  policyAttentionDims,
+  type PolicyAttentionDims,
+  type PolicyAttentionOptions,
+  type PolicyAttentionGrads,
+} from './ops/policyAttention.js';
 
 // ---- prunedBlock
 export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeights, type PrunedBlockWeightName, type PrunedBlockOptions, type PrunedBlockDims } from './ops/prunedBlock.js';

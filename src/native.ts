@@ -70,6 +70,10 @@ export interface NativeBinding {
   ): Float32Array;
 
   // ---- policyAttention (section owned by the attention work)
+  policyAttention(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, out: Float32Array, B: number, H: number, N: number, Dh: number, eps: number, rowMax: Float32Array | null, rowDen: Float32Array | null): Float32Array;
+  policyAttentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, out: Float32Array, B: number, H: number, N: number, Dh: number, eps: number, rowMax: Float32Array | null, rowDen: Float32Array | null): Promise<Float32Array>;
+  policyAttentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, dout: Float32Array, dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dpolicy: Float32Array | null, B: number, H: number, N: number, Dh: number, eps: number): void;
+  policyAttentionBackwardAsync(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, dout: Float32Array, dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dpolicy: Float32Array | null, B: number, H: number, N: number, Dh: number, eps: number): Promise<void>;
 
   // ---- prunedBlock
   prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Float32Array;

@@ -1,0 +1,127 @@
+// attention_tiles_avx2.h: the register-blocked pieces shared by the attention core (forward, SPEC §4/§5)
+// and the policyAttention backward. Include only from *_avx2.cc files.
+//
+// Layouts (floats, all scratch):
+//   xt [Dh][KT]  a tile of KT rows of x packed transposed (zero padded past the valid rows), so a
+//                score row block is R broadcast-q FMAs against 16 contiguous keys per step;
+//   xr [KT][Dp]  a tile of rows copied with a padded stride Dp = Dh rounded up to 8 (pad = 0), so the
+//                P·V product needs no masked loads;
+//   s  [R][KT]   scores / probabilities of an R-row micro-block.
+// Micro-kernels use R <= 6 rows x 2 vectors = 12 accumulators (+ 2 loads + 1 broadcast < 16 ymm).
+// Every row's arithmetic is the same whatever R is (one accumulator per row and 8-key lane, d in
+// order), so results do not depend on how rows are grouped: thread-count independence for free.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/vec_math_avx2.h"
+
+namespace r4p::attn {
+
+constexpr int KT = 64;    // keys per tile
+constexpr int RMAX = 6;   // rows per micro-block
+
+inline int64_t pad8(int64_t d) { return (d + 7) & ~int64_t(7); }
+
+// xt[d*KT + jl] = mul * x[(j0+jl)*ld + d] for jl < n, 0 for n <= jl < KT.
+inline void pack_t(const float* x, int64_t ld, int64_t j0, int n, int64_t Dh, float* xt, float mul = 1.f) {
+  for (int jl = 0; jl < n; ++jl) {
+    const float* src = x + (j0 + jl) * ld;
+    for (int64_t d = 0; d < Dh; ++d) xt[d * KT + jl] = mul * src[d];
+  }
+  if (n < KT)
+    for (int64_t d = 0; d < Dh; ++d) std::fill(xt + d * KT + n, xt + (d + 1) * KT, 0.f);
+}
+
+// xr[jl*Dp + d] = mul * x[(j0+jl)*ld + d] for jl < n, d < Dh; 0 for Dh <= d < Dp.
+inline void pack_rows(const float* x, int64_t ld, int64_t j0, int n, int64_t Dh, int64_t Dp, float* xr, float mul = 1.f) {
+  for (int jl = 0; jl < n; ++jl) {
+    const float* src = x + (j0 + jl) * ld;
+    float* dst = xr + jl * Dp;
+    for (int64_t d = 0; d < Dh; ++d) dst[d] = mul * src[d];
+    for (int64_t d = Dh; d < Dp; ++d) dst[d] = 0.f;
+  }
+}
+
+// s[r*KT + jl] = sum_d a[r*lda + d] * xt[d*KT + jl] for r < R, jl < 16*ngroups.
+template <int R>
+inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+  for (int g = 0; g < ngroups; ++g) {
+    __m256 acc0[R], acc1[R];
+    for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    const float* kp = xt + g * 16;
+    for (int64_t d = 0; d < Dh; ++d) {
+      const __m256 k0 = _mm256_loadu_ps(kp + d * KT), k1 = _mm256_loadu_ps(kp + d * KT + 8);
+      for (int r = 0; r < R; ++r) {
+        const __m256 qb = _mm256_broadcast_ss(a + r * lda + d);
+        acc0[r] = _mm256_fmadd_ps(qb, k0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(qb, k1, acc1[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      _mm256_storeu_ps(s + r * KT + g * 16, acc0[r]);
+      _mm256_storeu_ps(s + r * KT + g * 16 + 8, acc1[r]);
+    }
+  }
+}
+
+// o[r*ldo + c] += sum_{j<n} p[r*KT + j] * xr[j*Dp + c] for r < R, c < Dp (Dp multiple of 8).
+template <int R>
+inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
+  int64_t c = 0;
+  for (; c + 16 <= Dp; c += 16) {
+    __m256 acc0[R], acc1[R];
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm256_loadu_ps(o + r * ldo + c);
+      acc1[r] = _mm256_loadu_ps(o + r * ldo + c + 8);
+    }
+    for (int j = 0; j < n; ++j) {
+      const __m256 v0 = _mm256_loadu_ps(xr + j * Dp + c), v1 = _mm256_loadu_ps(xr + j * Dp + c + 8);
+      for (int r = 0; r < R; ++r) {
+        const __m256 pb = _mm256_broadcast_ss(p + r * KT + j);
+        acc0[r] = _mm256_fmadd_ps(pb, v0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(pb, v1, acc1[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      _mm256_storeu_ps(o + r * ldo + c, acc0[r]);
+      _mm256_storeu_ps(o + r * ldo + c + 8, acc1[r]);
+    }
+  }
+  if (c < Dp) {  // one 8-wide column left
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_loadu_ps(o + r * ldo + c);
+    for (int j = 0; j < n; ++j) {
+      const __m256 v0 = _mm256_loadu_ps(xr + j * Dp + c);
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * KT + j), v0, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm256_storeu_ps(o + r * ldo + c, acc[r]);
+  }
+}
+
+// Runtime R (1..RMAX) -> template instance.
+template <template <int> class F, typename... Args>
+inline void dispatch_rows(int R, Args&&... args) {
+  switch (R) {
+    case 1: F<1>::run(args...); break;
+    case 2: F<2>::run(args...); break;
+    case 3: F<3>::run(args...); break;
+    case 4: F<4>::run(args...); break;
+    case 5: F<5>::run(args...); break;
+    default: F<6>::run(args...); break;
+  }
+}
+template <int R>
+struct ScoresF {
+  static void run(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+    scores<R>(a, lda, Dh, xt, ngroups, s);
+  }
+};
+template <int R>
+struct PvF {
+  static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) { pv<R>(p, n, xr, Dp, o, ldo); }
+};
+
+}  // namespace r4p::attn

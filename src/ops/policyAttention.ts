@@ -1,0 +1,143 @@
+/**
+ * policyAttention (SPEC §4, §5): DynamicViT's masked softmax attention with a self-loop.
+ *   q,k,v [B,H,N,Dh] f32, policy [B,N] f32 -> out [B,H,N,Dh]
+ *   M_ij = 1 if i == j else policy[b,j];  A = q k^T / sqrt(Dh);  E_ij = exp(A_ij - max_k A_ik) M_ij
+ *   S_ij = (E_ij + eps/N) / (sum_k E_ik + eps);  out = S v          (max over ALL keys, masked ones too)
+ * Gradient (policyAttentionBackward): exact, including the path through the row max, to q, k, v and
+ * policy (masked keys still receive gradient); dpolicy is summed over heads.
+ */
+import { native } from '../native.js';
+import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+
+export interface PolicyAttentionDims {
+  B: number;
+  H: number;
+  N: number;
+  Dh: number;
+  eps: number;
+}
+
+export interface PolicyAttentionOptions {
+  /** eps of the SPEC §4 formula, finite and >= 0 (default 1e-6). */
+  eps?: number;
+  /** Forward only: a Float32Array of B*H*N*Dh elements to write into (zero-copy). */
+  out?: Float32Array;
+}
+
+export interface PolicyAttentionGrads {
+  dq: F32Tensor;
+  dk: F32Tensor;
+  dv: F32Tensor;
+  dpolicy: F32Tensor;
+}
+
+/** Validates q, k, v, policy (and eps) and returns the sizes; shared by the op, its gradient and the TF.js kernel. */
+export function policyAttentionDims(op: string, q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, eps: unknown = 1e-6): PolicyAttentionDims {
+  const [B, H, N, Dh] = expectTensor(op, 'q', q, 'float32', ['B', 'H', 'N', 'Dh']) as [number, number, number, number];
+  expectTensor(op, 'k', k, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
+  expectTensor(op, 'v', v, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
+  expectTensor(op, 'policy', policy, 'float32', ['B', 'N'], { B, N });
+  const e = expectNumber(op, 'eps', eps);
+  if (e < 0) throw new RangeError(`${op}: expected eps to be a finite number >= 0, received ${e}`);
+  for (let t = 0; t < policy.data.length; t++) {
+    const p = policy.data[t]!;
+    if (!Number.isFinite(p))
+      throw new RangeError(`${op}: expected policy values to be finite, received policy[${Math.floor(t / N)}][${t % N}] = ${p}`);
+  }
+  return { B, H, N, Dh, eps: e };
+}
+
+/**
+ * Policy-masked attention (SPEC §4). Soft (non-binary) policy values are allowed.
+ * @param q float32 [B,H,N,Dh]
+ * @param k float32 [B,H,N,Dh]
+ * @param v float32 [B,H,N,Dh]
+ * @param policy float32 [B,N]: keep decision per key token (1 keep, 0 drop); every query keeps itself
+ * @param opts `eps` (default 1e-6), `out` buffer
+ * @returns float32 [B,H,N,Dh]
+ * @throws TypeError for a wrong dtype or rank; RangeError for a shape mismatch, a bad eps, a non-finite policy value
+ * @example
+ * const o = policyAttention(q, k, v, { data: keep, shape: [1, 4101] }); // q: [1,6,4101,64]
+ */
+export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, opts: PolicyAttentionOptions = {}): F32Tensor {
+  const op = 'policyAttention';
+  const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
+  const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
+  native().policyAttention(q.data, k.data, v.data, policy.data, o, B, H, N, Dh, eps, null, null);
+  return { data: o, shape: [B, H, N, Dh] };
+}
+
+/**
+ * Gradients of `sum(dout * policyAttention(q, k, v, policy))`, exact (the row max is not detached).
+ * @param dout float32 [B,H,N,Dh]
+ * @param opts `eps` (default 1e-6), must match the forward's
+ * @returns `{ dq, dk, dv: [B,H,N,Dh], dpolicy: [B,N] (summed over heads) }`
+ * @throws TypeError / RangeError as policyAttention, and for dout
+ * @example
+ * const { dq, dk, dv, dpolicy } = policyAttentionBackward(q, k, v, policy, dout);
+ */
+export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number } = {}): PolicyAttentionGrads {
+  const op = 'policyAttentionBackward';
+  const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
+  expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
+  const g = grads(B, H, N, Dh);
+  native().policyAttentionBackward(q.data, k.data, v.data, policy.data, dout.data, g.dq.data, g.dk.data, g.dv.data, g.dpolicy.data, B, H, N, Dh, eps);
+  return g;
+}
+
+/**
+ * policyAttention off the JS thread; resolves with the same result. Do not write to the inputs until it settles.
+ * @returns Promise of float32 [B,H,N,Dh]
+ * @throws (rejects) as policyAttention
+ */
+export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, opts: PolicyAttentionOptions = {}): Promise<F32Tensor> {
+  const caller = new Error();
+  const op = 'policyAttentionAsync';
+  const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
+  const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
+  try {
+    await native().policyAttentionAsync(q.data, k.data, v.data, policy.data, o, B, H, N, Dh, eps, null, null);
+  } catch (e) {
+    rethrowAt(caller, e);
+  }
+  return { data: o, shape: [B, H, N, Dh] };
+}
+
+/**
+ * policyAttentionBackward off the JS thread. Do not write to the inputs until it settles.
+ * @returns Promise of `{ dq, dk, dv, dpolicy }`
+ * @throws (rejects) as policyAttentionBackward
+ */
+export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number } = {}): Promise<PolicyAttentionGrads> {
+  const caller = new Error();
+  const op = 'policyAttentionBackwardAsync';
+  const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
+  expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
+  const g = grads(B, H, N, Dh);
+  try {
+    await native().policyAttentionBackwardAsync(q.data, k.data, v.data, policy.data, dout.data, g.dq.data, g.dk.data, g.dv.data, g.dpolicy.data, B, H, N, Dh, eps);
+  } catch (e) {
+    rethrowAt(caller, e);
+  }
+  return g;
+}
+
+function grads(B: number, H: number, N: number, Dh: number): PolicyAttentionGrads {
+  const n = B * H * N * Dh;
+  return {
+    dq: { data: new Float32Array(n), shape: [B, H, N, Dh] },
+    dk: { data: new Float32Array(n), shape: [B, H, N, Dh] },
+    dv: { data: new Float32Array(n), shape: [B, H, N, Dh] },
+    dpolicy: { data: new Float32Array(B * N), shape: [B, N] },
+  };
+}
+
+/** Re-throws a native error with the same class and message but the caller's stack (STYLE §6). */
+function rethrowAt(caller: Error, e: unknown): never {
+  if (!(e instanceof Error)) throw e;
+  const err = e instanceof RangeError ? new RangeError(e.message) : e instanceof TypeError ? new TypeError(e.message) : new Error(e.message);
+  const stack = caller.stack ?? '';
+  const nl = stack.indexOf('\n');
+  err.stack = `${err.name}: ${e.message}${nl >= 0 ? stack.slice(nl) : ''}`;
+  throw err;
+}
