@@ -25,6 +25,7 @@ export {
 } from './ops/policyAttention.js';
 
 // ---- prunedBlock
+export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeights, type PrunedBlockWeightName, type PrunedBlockOptions, type PrunedBlockDims } from './ops/prunedBlock.js';
 
 // ---- gumbelTopK / gumbelSoftmaxST
 export { gumbelTopK, gumbelTopKDims, type GumbelTopKOptions } from './ops/gumbelTopK.js';

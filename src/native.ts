@@ -78,6 +78,8 @@ export interface NativeBinding {
   policyAttentionBackwardAsync(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, dout: Float32Array, dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dpolicy: Float32Array | null, B: number, H: number, N: number, Dh: number, eps: number): Promise<void>;
 
   // ---- prunedBlock
+  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Float32Array;
+  prunedBlockAsync(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Promise<Float32Array>;
 
   // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)
   gumbelTopK(logits: Float32Array, active: Uint8Array | null, out: Int32Array, B: number, N: number, k: number, seed: Seed, noise: boolean): Int32Array;

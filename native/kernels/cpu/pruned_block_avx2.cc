@@ -1,0 +1,276 @@
+// pruned_block_avx2.cc: SPEC §5 prunedBlock, the fused gather–attention–scatter ViT block (numerics §2).
+//   x [B,N,D], idx [B,K] (null = all N tokens, K = N) -> out [B,N,D] (may alias x)
+//   z = X + ls1 * proj(MHSA(LN1(X))),  y = z + ls2 * fc2(GELU(fc1(LN2(z)))),  out[b, idx[b,k]] = y[b,k]
+//   with X = x[b, idx[b,:]].
+//
+// Phases (scratch is [B*K, ...] row-major, "wide" holds qkv [B*K,3D] and later the MLP hidden [B*K,F]):
+//   1. LN1      reads x[b, idx[b,k]] directly: the gather is fused into LayerNorm's read -> t [B*K,D]
+//   2. QKV      gemm t W_qkv^T + b_qkv -> wide [B*K,3D]
+//   3. MHSA     attention_core over (b, head, query-row block) tasks; q/k/v are strided column slices
+//               of wide (ld = 3D), online softmax, no K x K matrix -> t [B*K,D] (t is free again)
+//   4. proj     ONE gemm per batch row: z = x[idx] + ls1 * (t W_proj^T + b_proj); the residual is read
+//               from x through r_rows = idx, so no gathered copy of X exists
+//   5. LN2      z -> t
+//   6. fc1      gemm + bias + exact GELU -> wide [B*K,F]
+//   7. fc2      gemm per batch row: out[b, idx[b,k]] = z + ls2 * (wide W_fc2^T + b_fc2); the scatter is
+//               fused into the residual write (c_rows = idx).
+// In-place (out == x) is safe: x's rows idx are read only in phases 1 and 4, and phase 7, the only
+// writer, runs after both; its residual is z, not x. Rows not in idx are untouched in place and
+// copied once (only those rows) otherwise.
+// Numerics: LayerNorm two-pass mean / variance in float, 8-lane partial sums reduced in a fixed
+// order; GEMM and attention reduce in fixed orders too, and every output row is owned by one task,
+// so the result does not depend on the thread count.
+// REG4PRU_PROFILE=1 prints each phase's wall time to stderr (checked once; free when off).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "kernels/cpu/attention_core.h"
+#include "kernels/cpu/vec_math_avx2.h"
+#include "kernels/ops.h"
+#include "runtime/thread_pool.h"
+
+namespace r4p {
+namespace {
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float, FreeDeleter>;
+
+// 64-byte aligned float buffer (whole cache lines for the GEMM's packing reads); null on failure.
+Buffer alloc_floats(int64_t n) {
+  const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float)) + 63) & ~size_t(63);
+  return Buffer(static_cast<float*>(std::aligned_alloc(64, bytes)));
+}
+
+bool profiling_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("REG4PRU_PROFILE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
+// Phase timer: a no-op unless REG4PRU_PROFILE is set.
+struct PhaseTimer {
+  bool on = profiling_enabled();
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  double ms[8] = {};
+  void lap(int phase) {
+    if (!on) return;
+    const auto t = std::chrono::steady_clock::now();
+    ms[phase] += std::chrono::duration<double, std::milli>(t - t0).count();
+    t0 = t;
+  }
+  void report(const PrunedBlockArgs& a) const {
+    if (!on) return;
+    double total = 0;
+    for (double v : ms) total += v;
+    std::fprintf(stderr,
+                 "[reg4pru prunedBlock B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld threads=%d] copy %.2f  LN1 %.2f  "
+                 "QKV %.2f  attn %.2f  proj %.2f  LN2 %.2f  fc1 %.2f  fc2 %.2f  total %.2f ms\n",
+                 (long long)a.B, (long long)a.N, (long long)a.K, (long long)a.w.D, (long long)a.w.H, (long long)a.w.F,
+                 ThreadPool::instance().threads(), ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7], total);
+  }
+};
+
+// One row of LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b over D floats.
+// Two passes over the (cache-resident) row; 8 lanes accumulate, then one fixed-order horizontal sum.
+inline void layer_norm_row(const float* x, float* y, int64_t D, const float* w, const float* b, float eps) {
+  const int64_t D8 = D & ~int64_t(7);
+  const int tail = static_cast<int>(D - D8);
+  const __m256i tm = vec::tail_mask(tail);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t d = 0; d < D8; d += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + d));
+  if (tail) acc = _mm256_add_ps(acc, _mm256_maskload_ps(x + D8, tm));
+  const float mean = vec::hsum_ps(acc) / static_cast<float>(D);
+  const __m256 vm = _mm256_set1_ps(mean);
+  acc = _mm256_setzero_ps();
+  for (int64_t d = 0; d < D8; d += 8) {
+    const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(x + d), vm);
+    acc = _mm256_fmadd_ps(c, c, acc);
+  }
+  if (tail) {
+    // masked-off lanes load 0, and (0 - mean) must not count: mask the centred value too
+    const __m256 c = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + D8, tm), vm), _mm256_castsi256_ps(tm));
+    acc = _mm256_fmadd_ps(c, c, acc);
+  }
+  const float var = vec::hsum_ps(acc) / static_cast<float>(D);
+  const __m256 vr = _mm256_set1_ps(1.f / std::sqrt(var + eps));
+  for (int64_t d = 0; d < D8; d += 8) {
+    const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + d), vm), vr);
+    _mm256_storeu_ps(y + d, _mm256_fmadd_ps(c, _mm256_loadu_ps(w + d), _mm256_loadu_ps(b + d)));
+  }
+  if (tail) {
+    const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + D8, tm), vm), vr);
+    _mm256_maskstore_ps(y + D8, tm, _mm256_fmadd_ps(c, _mm256_maskload_ps(w + D8, tm), _mm256_maskload_ps(b + D8, tm)));
+  }
+}
+
+// rows r of [B*K]: y[r] = LN(src row of r). src_row(r) returns the input row pointer.
+template <typename RowFn>
+void layer_norm_rows(int64_t rows, int64_t D, RowFn src_row, float* y, const float* w, const float* b, float eps) {
+  parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) layer_norm_row(src_row(r), y + r * D, D, w, b, eps);
+  });
+}
+
+// out = x on the rows not in idx (out != x). Rows in idx are written by fc2.
+void copy_untouched_rows(const PrunedBlockArgs& a, int64_t D) {
+  const int64_t N = a.N, K = a.K;
+  std::vector<uint8_t> hit(static_cast<size_t>(a.B * N), 0);
+  for (int64_t b = 0; b < a.B; ++b)
+    for (int64_t k = 0; k < K; ++k) hit[b * N + a.idx[b * K + k]] = 1;
+  const size_t row_bytes = static_cast<size_t>(D) * sizeof(float);
+  parallel_for(a.B * N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      if (!hit[r]) std::memcpy(a.out + r * D, a.x + r * D, row_bytes);
+  });
+}
+
+Status run(const PrunedBlockArgs& a) {
+  const BlockWeights& w = a.w;
+  const int64_t B = a.B, N = a.N, K = a.K, D = w.D, H = w.H, F = w.F;
+  if (H <= 0 || D % H != 0) return range_error("prunedBlock: D must be a multiple of H, received D=", D, " H=", H);
+  if (!a.idx && K != N) return range_error("prunedBlock: idx = null requires K = N, received K=", K, " N=", N);
+  const int64_t Dh = D / H, M = B * K, W = std::max<int64_t>(3 * D, F);
+  PhaseTimer timer;
+
+  Buffer t = alloc_floats(M * D), z = alloc_floats(M * D), wide = alloc_floats(M * W);
+  if (!t || !z || !wide)
+    return Status::Make(StatusCode::kOutOfMemory, detail::concat("prunedBlock: out of memory for scratch (",
+                                                                 (M * (2 * D + W) * 4) >> 20, " MiB)"));
+
+  // 0. rows that the block does not touch (idx == null: every row is touched)
+  if (a.out != a.x && a.idx) copy_untouched_rows(a, D);
+  timer.lap(0);
+
+  // 1. gather fused into LN1
+  layer_norm_rows(
+      M, D,
+      [&](int64_t r) {
+        const int64_t b = r / K, k = r % K;
+        const int64_t n = a.idx ? a.idx[r] : k;
+        return a.x + (b * N + n) * D;
+      },
+      t.get(), w.norm1_w, w.norm1_b, a.ln_eps);
+  timer.lap(1);
+
+  // 2. qkv [M,3D] = t W_qkv^T + b_qkv
+  {
+    GemmArgs g;
+    g.M = M; g.N = 3 * D; g.K = D;
+    g.A = t.get(); g.lda = D;
+    g.B = w.qkv_w; g.ldb = D; g.transB = true;
+    g.C = wide.get(); g.ldc = 3 * D;
+    g.bias = w.qkv_b;
+    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+  }
+  timer.lap(2);
+
+  // 3. attention per (b, head, block of query rows) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh)
+  {
+    const int64_t rb = 192;  // rows per task: 2 of the core's 96-row super-blocks (amortises its K/V tile packing)
+    const int64_t nblk = (K + rb - 1) / rb, tasks = B * H * nblk;
+    AttentionCoreArgs proto;
+    proto.ldq = proto.ldk = proto.ldv = 3 * D;
+    proto.ldo = D;
+    proto.Nq = K; proto.Nk = K; proto.Dh = Dh;
+    proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
+    proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
+    const size_t scratch_floats = attention_core_scratch_floats(proto);
+    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), tasks)));
+    std::vector<Buffer> scratch(nth);
+    for (auto& s : scratch) {
+      s = alloc_floats(static_cast<int64_t>(scratch_floats));
+      if (!s) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
+    }
+    ThreadPool::instance().run(
+        [&](int ith, int nth_run) {
+          int64_t t0, t1;
+          split_range(tasks, ith, nth_run, &t0, &t1);
+          float* s = scratch[ith].get();
+          for (int64_t task = t0; task < t1; ++task) {
+            const int64_t blk = task % nblk, bh = task / nblk, hd = bh % H, b = bh / H;
+            AttentionCoreArgs c = proto;
+            const int64_t off = b * K * 3 * D + hd * Dh;
+            c.q = wide.get() + off;
+            c.k = wide.get() + off + D;
+            c.v = wide.get() + off + 2 * D;
+            c.out = t.get() + b * K * D + hd * Dh;
+            attention_core_rows_avx2(c, blk * rb, std::min(K, (blk + 1) * rb), s);
+          }
+        },
+        nth);
+  }
+  timer.lap(3);
+
+  // 4. z = x[idx] + ls1 * (t W_proj^T + b_proj), residual read through r_rows (one gemm per batch row)
+  for (int64_t b = 0; b < B; ++b) {
+    GemmArgs g;
+    g.M = K; g.N = D; g.K = D;
+    g.A = t.get() + b * K * D; g.lda = D;
+    g.B = w.proj_w; g.ldb = D; g.transB = true;
+    g.C = z.get() + b * K * D; g.ldc = D;
+    g.bias = w.proj_b;
+    g.col_scale = w.ls1;
+    g.residual = a.x + b * N * D; g.ldr = D; g.r_rows = a.idx ? a.idx + b * K : nullptr;
+    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+  }
+  timer.lap(4);
+
+  // 5. LN2 on z
+  layer_norm_rows(M, D, [&](int64_t r) { return z.get() + r * D; }, t.get(), w.norm2_w, w.norm2_b, a.ln_eps);
+  timer.lap(5);
+
+  // 6. hidden [M,F] = GELU(t W_fc1^T + b_fc1) (qkv in `wide` is dead since phase 3)
+  {
+    GemmArgs g;
+    g.M = M; g.N = F; g.K = D;
+    g.A = t.get(); g.lda = D;
+    g.B = w.fc1_w; g.ldb = D; g.transB = true;
+    g.C = wide.get(); g.ldc = F;
+    g.bias = w.fc1_b;
+    g.act = Activation::kGelu;
+    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+  }
+  timer.lap(6);
+
+  // 7. out[b, idx] = z + ls2 * (hidden W_fc2^T + b_fc2): scatter fused into the residual write
+  for (int64_t b = 0; b < B; ++b) {
+    GemmArgs g;
+    g.M = K; g.N = D; g.K = F;
+    g.A = wide.get() + b * K * F; g.lda = F;
+    g.B = w.fc2_w; g.ldb = F; g.transB = true;
+    g.C = a.out + b * N * D; g.ldc = D; g.c_rows = a.idx ? a.idx + b * K : nullptr;
+    g.bias = w.fc2_b;
+    g.col_scale = w.ls2;
+    g.residual = z.get() + b * K * D; g.ldr = D;
+    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+  }
+  timer.lap(7);
+  timer.report(a);
+  return Status::Ok();
+}
+
+}  // namespace
+
+// x [B,N,D], idx [B,K] | null, weights (BlockWeights) -> out [B,N,D]; out may alias x.
+Status pruned_block_fwd_avx2(const PrunedBlockArgs& a) {
+  try {
+    return run(a);
+  } catch (const std::bad_alloc&) {
+    return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for scratch buffers");
+  }
+}
+
+}  // namespace r4p
