@@ -45,9 +45,13 @@
         "-mf16c"
       ],
       "sources": [
+        "native/kernels/cpu/attention_core_avx2.cc",
         "native/kernels/cpu/gather_tokens_avx2.cc",
+        "native/kernels/cpu/gemm_avx2.cc",
         "native/kernels/cpu/gumbel_softmax_st_avx2.cc",
         "native/kernels/cpu/gumbel_topk_avx2.cc",
+        "native/kernels/cpu/policy_attention_avx2.cc",
+        "native/kernels/cpu/pruned_block_avx2.cc",
         "native/kernels/cpu/scatter_tokens_avx2.cc"
       ]
     },
@@ -57,18 +61,23 @@
         "reg4pru_avx2"
       ],
       "sources": [
-        "native/kernels/pending_dev.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
+        "native/kernels/ref/gemm_ref.cc",
         "native/kernels/ref/gumbel_softmax_st_ref.cc",
         "native/kernels/ref/gumbel_topk_ref.cc",
+        "native/kernels/ref/policy_attention_ref.cc",
+        "native/kernels/ref/pruned_block_ref.cc",
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/gather_tokens.cc",
+        "native/napi/gemm.cc",
         "native/napi/gumbel_softmax_st.cc",
         "native/napi/gumbel_topk.cc",
         "native/napi/info.cc",
+        "native/napi/policy_attention.cc",
+        "native/napi/pruned_block.cc",
         "native/napi/scatter_tokens.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",

@@ -47,12 +47,10 @@ std::string kind_name(const Napi::Value& v) {
 }
 
 template <typename T>
-static View<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name,
-                         bool optional, napi_typedarray_type want, const char* want_name) {
-  Napi::Value v = info[i];
-  if (optional && (v.IsUndefined() || v.IsNull())) return {};
+static View<T> typed_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what,
+                          napi_typedarray_type want, const char* want_name) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-    throw_type(info.Env(), op, ": expected ", name, " to be ", want_name, ", received ", kind_name(v));
+    throw_type(env, op, ": expected ", what, " to be ", want_name, ", received ", kind_name(v));
   auto ta = v.As<Napi::TypedArray>();
   // Zero-copy: the view points into the caller's ArrayBuffer at the array's byteOffset.
   auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
@@ -61,7 +59,7 @@ static View<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const char* o
   out.length = ta.ElementLength();
   out.data = out.length == 0 ? nullptr : reinterpret_cast<T*>(base + ta.ByteOffset());
   if (out.length > 0 && reinterpret_cast<uintptr_t>(out.data) % alignof(T) != 0)
-    throw_range(info.Env(), op, ": expected ", name, " to be aligned to ", alignof(T), " bytes, received byteOffset ",
+    throw_range(env, op, ": expected ", what, " to be aligned to ", alignof(T), " bytes, received byteOffset ",
                 ta.ByteOffset());
   return out;
 }
@@ -69,14 +67,29 @@ static View<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const char* o
 static_assert(sizeof(float) == 4, "float32 is 4 bytes");
 static_assert(sizeof(int32_t) == 4, "int32 is 4 bytes");
 
+View<float> f32_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what) {
+  return typed_view<float>(env, v, op, what, napi_float32_array, "a Float32Array");
+}
+View<int32_t> i32_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what) {
+  return typed_view<int32_t>(env, v, op, what, napi_int32_array, "an Int32Array");
+}
+View<uint8_t> u8_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what) {
+  return typed_view<uint8_t>(env, v, op, what, napi_uint8_array, "a Uint8Array");
+}
+
+static bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
+
 View<float> f32_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, bool optional) {
-  return typed_arg<float>(info, i, op, name, optional, napi_float32_array, "a Float32Array");
+  if (optional && absent(info[i])) return {};
+  return f32_view(info.Env(), info[i], op, name);
 }
 View<int32_t> i32_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, bool optional) {
-  return typed_arg<int32_t>(info, i, op, name, optional, napi_int32_array, "an Int32Array");
+  if (optional && absent(info[i])) return {};
+  return i32_view(info.Env(), info[i], op, name);
 }
 View<uint8_t> u8_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, bool optional) {
-  return typed_arg<uint8_t>(info, i, op, name, optional, napi_uint8_array, "a Uint8Array");
+  if (optional && absent(info[i])) return {};
+  return u8_view(info.Env(), info[i], op, name);
 }
 
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

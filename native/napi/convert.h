@@ -44,6 +44,12 @@ View<float> f32_arg(const Napi::CallbackInfo& info, size_t i, const char* op, co
 View<int32_t> i32_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, bool optional = false);
 View<uint8_t> u8_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, bool optional = false);
 
+// Zero-copy views of any JS value (an object property, an array element) that must be a
+// Float32Array / Int32Array / Uint8Array; `what` names it in messages ("opts.bias", "weights['ls1.gamma']").
+View<float> f32_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what);
+View<int32_t> i32_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what);
+View<uint8_t> u8_view(Napi::Env env, const Napi::Value& v, const char* op, const std::string& what);
+
 // A non-negative integer dimension in [min, 2^31-1].
 int64_t dim_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int64_t min = 1);
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);

@@ -29,22 +29,15 @@ namespace {
 
 constexpr const char* kOp = "gemm";
 
+// An optional typed-array property of opts. Every dim is >= 1, so an empty array is never a valid
+// vector or map (and must not read as absent).
 template <typename T>
-View<T> typed_prop(Napi::Env env, const Napi::Object& o, const char* name, napi_typedarray_type want,
-                   const char* want_name) {
+View<T> typed_prop(Napi::Env env, const Napi::Object& o, const char* name,
+                   View<T> (*view)(Napi::Env, const Napi::Value&, const char*, const std::string&)) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined() || v.IsNull()) return {};
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-    throw_type(env, kOp, ": expected opts.", name, " to be ", want_name, ", received ", kind_name(v));
-  auto ta = v.As<Napi::TypedArray>();
-  View<T> out;
-  out.length = ta.ElementLength();
-  out.data = out.length == 0 ? nullptr
-                             : reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  // Every dim is >= 1, so an empty array is never a valid vector or map (and must not read as absent).
+  View<T> out = view(env, v, kOp, std::string("opts.") + name);
   if (out.length == 0) throw_range(env, kOp, ": expected opts.", name, " to be non-empty, received length 0");
-  if (reinterpret_cast<uintptr_t>(out.data) % alignof(T) != 0)
-    throw_range(env, kOp, ": expected opts.", name, " to be aligned to ", alignof(T), " bytes");
   return out;
 }
 
@@ -117,12 +110,12 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     double d;
     if (number_prop(env, o, "alpha", &d)) g.alpha = static_cast<float>(d);
     if (number_prop(env, o, "beta", &d)) g.beta = static_cast<float>(d);
-    bias = typed_prop<float>(env, o, "bias", napi_float32_array, "a Float32Array");
-    col_scale = typed_prop<float>(env, o, "colScale", napi_float32_array, "a Float32Array");
-    residual = typed_prop<float>(env, o, "residual", napi_float32_array, "a Float32Array");
-    a_rows = typed_prop<int32_t>(env, o, "aRows", napi_int32_array, "an Int32Array");
-    c_rows = typed_prop<int32_t>(env, o, "cRows", napi_int32_array, "an Int32Array");
-    r_rows = typed_prop<int32_t>(env, o, "rRows", napi_int32_array, "an Int32Array");
+    bias = typed_prop<float>(env, o, "bias", f32_view);
+    col_scale = typed_prop<float>(env, o, "colScale", f32_view);
+    residual = typed_prop<float>(env, o, "residual", f32_view);
+    a_rows = typed_prop<int32_t>(env, o, "aRows", i32_view);
+    c_rows = typed_prop<int32_t>(env, o, "cRows", i32_view);
+    r_rows = typed_prop<int32_t>(env, o, "rRows", i32_view);
     Napi::Value act = o.Get("activation");
     if (!act.IsUndefined()) {
       if (!act.IsString()) throw_type(env, kOp, ": expected opts.activation to be a string, received ", kind_name(act));

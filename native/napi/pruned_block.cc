@@ -30,18 +30,8 @@ constexpr const char* kWeightNames[14] = {
 View<float> weight_view(Napi::Env env, const char* op, const Napi::Object& weights, const char* name,
                         Napi::Value* holder) {
   Napi::Value v = weights.Get(name);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_type(env, op, ": expected weights['", name, "'] to be a Float32Array, received ", kind_name(v));
-  auto ta = v.As<Napi::TypedArray>();
-  View<float> out;
-  out.length = ta.ElementLength();
-  auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-  out.data = out.length == 0 ? nullptr : reinterpret_cast<float*>(base + ta.ByteOffset());
-  if (out.length > 0 && reinterpret_cast<uintptr_t>(out.data) % alignof(float) != 0)
-    throw_range(env, op, ": expected weights['", name, "'] to be aligned to 4 bytes, received byteOffset ",
-                ta.ByteOffset());
   *holder = v;
-  return out;
+  return f32_view(env, v, op, std::string("weights['") + name + "']");
 }
 
 void expect_weight(Napi::Env env, const char* op, const char* name, const View<float>& v, const char* letters,

@@ -5,7 +5,7 @@
 import { randIndices, randn, randu } from '../reference/helpers.js';
 
 export type Slot =
-  | { kind: 'f32'; optional?: boolean }
+  | { kind: 'f32'; optional?: boolean; longerOk?: boolean }
   | { kind: 'i32'; optional?: boolean; indexRange?: number; noDuplicates?: boolean }
   | { kind: 'u8'; optional?: boolean }
   | { kind: 'dim'; plusOneMayBeValid?: boolean }
@@ -22,6 +22,8 @@ export interface ValidCall {
   slots: Slot[];
   /** Pairs of argument positions that must not share memory (output, input). */
   noAlias?: Array<[number, number]>;
+  /** The last argument may be left out (then "one argument missing" drops the one before it). */
+  optionalLast?: boolean;
 }
 
 export interface FuzzSpec {
@@ -116,7 +118,8 @@ SPECS.push(
       const M = small(r, 1, 9), N = small(r, 1, 9), K = small(r, 1, 9);
       return {
         args: [randn(M * K, r), randn(K * N, r), new Float32Array(M * N), M, N, K, K, N, N, false, false, { bias: randn(N, r), activation: 'gelu' }],
-        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+        // A, B, C are addressed through leading dims: a longer buffer is valid, a shorter one is not.
+        slots: [{ kind: 'f32', longerOk: true }, { kind: 'f32', longerOk: true }, { kind: 'f32', longerOk: true }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
           { kind: 'custom', bad: [['lda<K', K - 1], ['lda NaN', NaN], ['lda -1', -1]] },
           { kind: 'custom', bad: [['ldb<N', N - 1], ['ldb 1.5', 1.5]] },
           { kind: 'custom', bad: [['ldc<N', N - 1], ['ldc string', 'x']] },
@@ -129,6 +132,7 @@ SPECS.push(
             ['colScale Int32Array', { colScale: new Int32Array(N) }], ['alpha NaN', { alpha: NaN }],
           ] }],
         noAlias: [[2, 0], [2, 1]],
+        optionalLast: true,
       };
     },
   },
@@ -167,7 +171,8 @@ SPECS.push(
       const w = blockWeights(r, D, F);
       return {
         args: [randn(B * N * D, r), randIndices(B, N, K, r), new Float32Array(B * N * D), B, N, K, D, H, w, 1e-6],
-        slots: [{ kind: 'f32' }, { kind: 'i32', indexRange: N, noDuplicates: K > 1 }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+        // idx null means all tokens (valid when K = N): it is optional
+        slots: [{ kind: 'f32' }, { kind: 'i32', optional: true, indexRange: N, noDuplicates: K > 1 }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
           { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN], ['H string', '2']] },
           { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1, Infinity] }],
         noAlias: [[2, 1]],
