@@ -10,7 +10,7 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (ArrayBuffer.isView(value)) {
     const name = value.constructor.name;
-    return 'length' in value ? `${name}(${(value as unknown as { length: number }).length})` : name;
+    return value instanceof DataView ? name : `${name}(${Reflect.get(value, 'length')})`;
   }
   if (Array.isArray(value)) return `Array(${value.length})`;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
