@@ -7,20 +7,13 @@
  * Run alone: `npx tsx bench/ops/prunedBlock.bench.ts` (REG4PRU_PROFILE=1 adds the kernel's phase split on stderr).
  */
 import * as tf from '@tensorflow/tfjs';
-import { getThreads, info, prunedBlock, setThreads, type PrunedBlockWeights } from '../../src/index.js';
+import { getThreads, info, prunedBlock, setThreads, type PrunedBlockDims, type PrunedBlockWeights } from '../../src/index.js';
 import { randIndices, randn, rng } from '../../test/reference/helpers.js';
 import { randomBlockWeights } from '../../test/reference/prunedBlock.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
 
-interface Shape {
-  B: number;
-  N: number;
-  K: number;
-  D: number;
-  H: number;
-  F: number;
-}
+type Shape = PrunedBlockDims;
 
 const SHAPES: Shape[] = [
   { B: 1, N: 1029, K: 720, D: 384, H: 6, F: 1536 },

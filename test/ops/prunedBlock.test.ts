@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { prunedBlock, prunedBlockAsync, type PrunedBlockWeights } from '../../src/index.js';
+import { prunedBlock, prunedBlockAsync, type PrunedBlockDims, type PrunedBlockWeights } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { erf, prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';
 import { cpuVariants, expectClose, randIndices, randn, rng, threadCounts, withKernel } from '../reference/helpers.js';
 
-interface Case {
+interface Case extends PrunedBlockDims {
   name: string;
-  B: number;
-  N: number;
-  K: number;
-  D: number;
-  H: number;
-  F: number;
   nullIdx?: boolean;
   big?: boolean;
 }

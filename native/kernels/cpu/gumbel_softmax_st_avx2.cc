@@ -25,18 +25,10 @@ Status gumbel_softmax_st_fwd_avx2(const GumbelSoftmaxArgs& a) {
   const double tau = a.tau;
   parallel_for(a.B * a.N, 1024, [&](int64_t i0, int64_t i1) {
     int64_t b = i0 / a.N, n = i0 - b * a.N;  // one division per chunk, then walk (b, n)
-    alignas(32) uint32_t lb[8], ln[8], w0[8], w1[8];
+    alignas(32) uint32_t w0[8], w1[8];
     for (int64_t i = i0; i < i1; i += 8) {
       const int64_t m = std::min<int64_t>(8, i1 - i);
-      for (int64_t j = 0; j < 8; ++j) {  // lanes past the chunk draw unused values
-        lb[j] = static_cast<uint32_t>(b);
-        ln[j] = static_cast<uint32_t>(n);
-        if (++n == a.N) {
-          n = 0;
-          ++b;
-        }
-      }
-      philox_tokens_x8(a.seed, lb, ln, kPhiloxStreamGumbelSoftmax, w0, w1);
+      philox_walk_x8(a.seed, a.N, &b, &n, kPhiloxStreamGumbelSoftmax, w0, w1);
       for (int64_t j = 0; j < m; ++j) {
         const int64_t t = i + j;
         const double y0 = (static_cast<double>(a.logits[2 * t]) + philox_gumbel(w0[j])) / tau;

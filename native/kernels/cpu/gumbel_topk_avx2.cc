@@ -63,18 +63,10 @@ Status gumbel_topk_avx2(const GumbelTopKArgs& a) {
   if (a.noise) {
     parallel_for(a.B * a.N, 1024, [&](int64_t i0, int64_t i1) {
       int64_t b = i0 / a.N, n = i0 - b * a.N;  // one division per chunk, then walk (b, n)
-      alignas(32) uint32_t lb[8], ln[8], w0[8];
+      alignas(32) uint32_t w0[8];
       for (int64_t i = i0; i < i1; i += 8) {
         const int64_t m = std::min<int64_t>(8, i1 - i);
-        for (int64_t j = 0; j < 8; ++j) {  // lanes past the chunk draw unused values
-          lb[j] = static_cast<uint32_t>(b);
-          ln[j] = static_cast<uint32_t>(n);
-          if (++n == a.N) {
-            n = 0;
-            ++b;
-          }
-        }
-        philox_tokens_x8(a.seed, lb, ln, kPhiloxStreamGumbelTopK, w0, nullptr);
+        philox_walk_x8(a.seed, a.N, &b, &n, kPhiloxStreamGumbelTopK, w0, nullptr);
         for (int64_t j = 0; j < m; ++j) keys[i + j] = static_cast<double>(a.logits[i + j]) + philox_gumbel(w0[j]);
       }
     });

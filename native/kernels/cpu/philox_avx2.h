@@ -58,4 +58,20 @@ static inline void philox_tokens_x8(uint64_t seed, const uint32_t* b, const uint
   if (w1 != nullptr) _mm256_storeu_si256(reinterpret_cast<__m256i*>(w1), x.v1);
 }
 
+// Draws for the 8 consecutive flat positions of a row-major [B, N] map starting at (*b, *n), and
+// advances (*b, *n) past them. Lanes past the end of the caller's range draw values it ignores.
+static inline void philox_walk_x8(uint64_t seed, int64_t N, int64_t* b, int64_t* n, uint32_t stream, uint32_t* w0,
+                                  uint32_t* w1) {
+  alignas(32) uint32_t lb[8], ln[8];
+  for (int j = 0; j < 8; ++j) {
+    lb[j] = static_cast<uint32_t>(*b);
+    ln[j] = static_cast<uint32_t>(*n);
+    if (++*n == N) {
+      *n = 0;
+      ++*b;
+    }
+  }
+  philox_tokens_x8(seed, lb, ln, stream, w0, w1);
+}
+
 }  // namespace r4p
