@@ -1,12 +1,13 @@
 /**
  * gatherTokens / scatterTokens at the paper's shape (N=4101, K=2872, D=384) and a small one:
  * GB/s (bytes read + written), against a plain TS row copy and tfjs (tf.gather / tf.scatterND-free
- * composition) measured in the same run.
+ * composition) measured in the same run. Ours and plain TS are timed with benchmark.js (sub-ms calls).
  */
 import * as tf from '@tensorflow/tfjs';
 import { gatherTokens, scatterTokens } from '../../src/index.js';
 import { randIndices, randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { timeMicro } from '../lib/micro.js';
 import { timeSync } from '../lib/timer.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
@@ -21,13 +22,14 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     const bytes = 2 * B * K * D * 4;
     const xt = { data: x, shape: [B, N, D] }, it = { data: idx, shape: [B, K] };
     const out = new Float32Array(B * K * D);
-    const ours = timeSync(() => gatherTokens(xt, it, out), { budgetMs: budget, maxIterations: 200 });
-    const plain = timeSync(() => {
+    const micro = opts.quick ? 0.5 : 2;
+    const ours = timeMicro(() => gatherTokens(xt, it, out), micro);
+    const plain = timeMicro(() => {
       for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) {
         const n = idx[b * K + k]!;
         out.set(x.subarray((b * N + n) * D, (b * N + n + 1) * D), (b * K + k) * D);
       }
-    }, { budgetMs: budget, maxIterations: 200 });
+    }, micro);
     const xT = tf.tensor3d(x, [B, N, D]);
     const idxT = tf.tensor2d(idx, [B, K], 'int32');
     // tfjs's pure-JS gather/scatterND take seconds to minutes here: one warm-up, at most 3 timed runs.
@@ -40,11 +42,11 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     const sOut = new Float32Array(B * N * D);
     const sBytes = (B * N * D * 2 + 2 * B * K * D) * 4;
     const st = { data: src, shape: [B, K, D] };
-    const sOurs = timeSync(() => scatterTokens(xt, it, st, sOut), { budgetMs: budget, maxIterations: 200 });
-    const sPlain = timeSync(() => {
+    const sOurs = timeMicro(() => scatterTokens(xt, it, st, sOut), micro);
+    const sPlain = timeMicro(() => {
       sOut.set(x);
       for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) sOut.set(src.subarray((b * K + k) * D, (b * K + k + 1) * D), (b * N + idx[b * K + k]!) * D);
-    }, { budgetMs: budget, maxIterations: 200 });
+    }, micro);
     // tfjs: where(mask, scatterND(updates), x) — the usual way to overwrite rows in TF.js.
     const srcT = tf.tensor3d(src, [B, K, D]);
     const ndIdx = tf.tensor3d(Int32Array.from({ length: B * K * 2 }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2 / K) : idx[Math.floor(i / 2)]!)), [B, K, 2], 'int32');
