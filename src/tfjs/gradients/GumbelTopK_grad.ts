@@ -3,19 +3,17 @@
  * logits, so its derivative is zero almost everywhere; TF.js's own index-valued ops (ArgMax, ArgMin) give
  * zeros the same way, so a graph that routes tokens with gumbelTopK and gathers them still backprops into
  * the gathered values. (Training the selection itself uses gumbelSoftmaxST, SPEC §4.)
- * saveAllInputs because `active` is optional: inputsToSave cannot name an absent input.
+ * Only logits is saved: `active` is optional (inputsToSave cannot name an absent input) and has the
+ * shape of logits, [B,N], so its zero gradient is made from logits' shape.
  */
-import { zerosLike, type GradConfig, type Tensor } from '@tensorflow/tfjs';
+import { zeros, zerosLike, type GradConfig, type Tensor } from '@tensorflow/tfjs';
 import { GumbelTopK } from '../kernel_names.js';
-import { integerInputGrad } from './util.js';
 
 export const gumbelTopKGradConfig: GradConfig = {
   kernelName: GumbelTopK,
-  saveAllInputs: true,
+  inputsToSave: ['logits'],
   gradFunc: (_dy, saved) => {
-    const [logits, active] = saved as [Tensor, Tensor | undefined];
-    const grads: Record<string, () => Tensor> = { logits: () => zerosLike(logits) };
-    if (active !== undefined) grads.active = integerInputGrad(active);
-    return grads;
+    const [logits] = saved as [Tensor];
+    return { logits: () => zerosLike(logits), active: () => zeros(logits.shape, 'float32') };
   },
 };
