@@ -5,7 +5,7 @@
  * idx gets a zero gradient; tf.tidy, tf.variableGrads, no leaks.
  */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { gatherTokens, scatterTokens, tfops } from '../../src/index.js';
 import { gatherBwdRef, gatherRef, scatterRef } from '../reference/gatherScatter.js';
 import { expectClose, randIndices, randn, rng } from '../reference/helpers.js';
@@ -73,6 +73,20 @@ describe.each(BACKENDS)('tfops gather/scatter [%s]', (backend) => {
       });
     });
   }
+
+  it(backend === 'cpu' ? 'cpu: reads the backend arrays in place (no readSync)' : 'generic path: readSync each input, write the output', () => {
+    const be = tf.backend();
+    tf.tidy(() => {
+      const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 3, 2]), idx = tf.tensor2d([[2, 0]], [1, 2], 'int32');
+      const read = vi.spyOn(be, 'readSync'), write = vi.spyOn(be, 'write');
+      const y = tfops.gatherTokens(x, idx);
+      expect(read).toHaveBeenCalledTimes(backend === 'cpu' ? 0 : 2);
+      expect(write).toHaveBeenCalledTimes(1);
+      read.mockRestore();
+      write.mockRestore();
+      expect(Array.from(y.dataSync())).toEqual([5, 6, 1, 2]);
+    });
+  });
 
   it('integer idx gets a zero float32 gradient; the same tensor as base and src accumulates', () => {
     tf.tidy(() => {
