@@ -30,3 +30,7 @@ export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAM
 // ---- gumbelTopK / gumbelSoftmaxST
 export { gumbelTopK, gumbelTopKDims, type GumbelTopKOptions } from './ops/gumbelTopK.js';
 export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions } from './ops/gumbelSoftmaxST.js';
+
+// ---- TF.js
+export * as tfops from './tfjs/ops.js';
+export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered } from './tfjs/register.js';

@@ -1,0 +1,74 @@
+/**
+ * TF.js kernel names of the reg4pru ops (SPEC §5), with the inputs and attributes each kernel takes, in the
+ * shape of TF.js's own `kernel_names.ts`. Every name carries the `Reg4pru` prefix so that it can never
+ * collide with a built-in TF.js kernel (STYLE §3).
+ *
+ * Attributes are TF.js `NamedAttrMap` values (numbers, booleans, strings): a seed travels as a number
+ * when it is a safe integer and as its decimal string when the caller gave a bigint.
+ */
+import type { NamedTensorInfoMap } from '@tensorflow/tfjs';
+
+export const GatherTokens = 'Reg4pruGatherTokens';
+/** x float32 [B,N,D], idx int32 [B,K] -> float32 [B,K,D] */
+export type GatherTokensInputs = Pick<NamedTensorInfoMap, 'x' | 'idx'>;
+
+export const GatherTokensGrad = 'Reg4pruGatherTokensGrad';
+/** dy float32 [B,K,D], idx int32 [B,K] -> dx float32 [B,N,D] */
+export type GatherTokensGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'idx'>;
+export interface GatherTokensGradAttrs {
+  N: number;
+}
+
+export const ScatterTokens = 'Reg4pruScatterTokens';
+/** base float32 [B,N,D], idx int32 [B,K], src float32 [B,K,D] -> float32 [B,N,D] */
+export type ScatterTokensInputs = Pick<NamedTensorInfoMap, 'base' | 'idx' | 'src'>;
+
+export const ScatterTokensGrad = 'Reg4pruScatterTokensGrad';
+/** dy float32 [B,N,D], idx int32 [B,K] -> [dbase float32 [B,N,D], dsrc float32 [B,K,D]] */
+export type ScatterTokensGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'idx'>;
+
+export const PolicyAttention = 'Reg4pruPolicyAttention';
+/** q,k,v float32 [B,H,N,Dh], policy float32 [B,N] -> float32 [B,H,N,Dh] */
+export type PolicyAttentionInputs = Pick<NamedTensorInfoMap, 'q' | 'k' | 'v' | 'policy'>;
+export interface PolicyAttentionAttrs {
+  eps: number;
+}
+
+export const PolicyAttentionGrad = 'Reg4pruPolicyAttentionGrad';
+/** dy, q, k, v float32 [B,H,N,Dh], policy [B,N] -> [dq, dk, dv [B,H,N,Dh], dpolicy [B,N]]; attrs as the forward */
+export type PolicyAttentionGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'q' | 'k' | 'v' | 'policy'>;
+
+export const PrunedBlock = 'Reg4pruPrunedBlock';
+/**
+ * x float32 [B,N,D], idx int32 [B,K] (absent = all tokens), and the 14 block weights under their SPEC §8
+ * names without the `blocks.{i}.` prefix (`norm1.weight`, `attn.qkv.weight`, ...) -> float32 [B,N,D]
+ */
+export type PrunedBlockInputs = NamedTensorInfoMap;
+export interface PrunedBlockAttrs {
+  heads: number;
+  lnEps: number;
+}
+
+export const GumbelTopK = 'Reg4pruGumbelTopK';
+/** logits float32 [B,N], active (optional) bool | int32 | float32 [B,N] -> int32 [B,k] ascending */
+export type GumbelTopKInputs = Pick<NamedTensorInfoMap, 'logits' | 'active'>;
+export interface GumbelTopKAttrs {
+  k: number;
+  seed: number | string;
+  noise: boolean;
+}
+
+export const GumbelSoftmaxST = 'Reg4pruGumbelSoftmaxST';
+/** logits float32 [B,N,2] -> [hard float32 [B,N] in {0,1}, soft float32 [B,N]] */
+export type GumbelSoftmaxSTInputs = Pick<NamedTensorInfoMap, 'logits'>;
+export interface GumbelSoftmaxSTAttrs {
+  tau: number;
+  seed: number | string;
+}
+
+export const GumbelSoftmaxSTGrad = 'Reg4pruGumbelSoftmaxSTGrad';
+/** dy float32 [B,N] (upstream gradient of hard + soft), soft float32 [B,N] -> dlogits float32 [B,N,2] */
+export type GumbelSoftmaxSTGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'soft'>;
+export interface GumbelSoftmaxSTGradAttrs {
+  tau: number;
+}
