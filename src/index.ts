@@ -31,6 +31,5 @@ export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAM
 export { gumbelTopK, gumbelTopKDims, type GumbelTopKOptions } from './ops/gumbelTopK.js';
 export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions } from './ops/gumbelSoftmaxST.js';
 
-// ---- TF.js
-export * as tfops from './tfjs/ops.js';
-export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered } from './tfjs/register.js';
+// TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
+// does not load TensorFlow.js.

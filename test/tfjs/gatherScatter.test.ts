@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { gatherTokens, scatterTokens, tfops } from '../../src/index.js';
+import { gatherTokens, scatterTokens } from '../../src/index.js';
+import { tfops } from '../../src/tfjs/index.js';
 import { gatherBwdRef, gatherRef, scatterRef } from '../reference/gatherScatter.js';
 import { expectClose, randIndices, randn, rng } from '../reference/helpers.js';
 import { BACKENDS, expectNoLeak, pick, samplePositions, tfFiniteDiff, useBackend } from './helpers.js';

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gumbelSoftmaxST, gumbelTopK, tfops } from '../../src/index.js';
+import { gumbelSoftmaxST, gumbelTopK } from '../../src/index.js';
+import { tfops } from '../../src/tfjs/index.js';
 import { gumbelSoftmaxSTBwdRef, gumbelSoftmaxSTRef, gumbelSoftOnly, gumbelTopKRef } from '../reference/gumbel.js';
 import { expectClose, finiteDiff, randn, rng } from '../reference/helpers.js';
 import { BACKENDS, expectNoLeak, useBackend } from './helpers.js';

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { policyAttention, tfops } from '../../src/index.js';
+import { policyAttention } from '../../src/index.js';
+import { tfops } from '../../src/tfjs/index.js';
 import { expectClose, randn, rng } from '../reference/helpers.js';
 import { policyAttentionBwdRef, policyAttentionRef, type AttnShape } from '../reference/policyAttention.js';
 import { BACKENDS, expectNoLeak, pick, samplePositions, tfFiniteDiff, useBackend } from './helpers.js';

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlock, tfops, type PrunedBlockWeightName, type PrunedBlockWeights } from '../../src/index.js';
+import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlock, type PrunedBlockWeightName, type PrunedBlockWeights } from '../../src/index.js';
+import { tfops } from '../../src/tfjs/index.js';
 import { PRUNED_BLOCK_NO_GRAD } from '../../src/tfjs/gradients/PrunedBlock_grad.js';
 import { expectClose, randIndices, randn, rng } from '../reference/helpers.js';
 import { prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isReg4pruRegistered, registerReg4pruKernels, tfops, unregisterReg4pruKernels } from '../../src/index.js';
+import { isReg4pruRegistered, registerReg4pruKernels, tfops, unregisterReg4pruKernels } from '../../src/tfjs/index.js';
 import { randomBlockWeights } from '../reference/prunedBlock.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeightName } from '../../src/index.js';
 import { useBackend } from './helpers.js';
