@@ -30,3 +30,8 @@ export { prunedBlock, prunedBlockAsync, prunedBlockDims, PRUNED_BLOCK_WEIGHT_NAM
 // ---- gumbelTopK / gumbelSoftmaxST
 export { gumbelTopK, gumbelTopKDims, type GumbelTopKOptions } from './ops/gumbelTopK.js';
 export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions } from './ops/gumbelSoftmaxST.js';
+
+// ---- TF.js backend
+export { useNativeBackend, backendInfo, nativeBackendActive, nativeKernelNames, type BackendInfo } from './tfjs/backend/native_backend.js';
+export { selectBackend, type BackendChoice, type BackendAttempt, type SelectBackendOptions } from './tfjs/backend/select.js';
+export { softmaxRows } from './tfjs/backend/softmax.js';

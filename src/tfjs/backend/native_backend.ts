@@ -11,6 +11,7 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { info } from '../../runtime.js';
 import type { BuildInfo } from '../../native.js';
 import { makeBatchMatMul, makeFusedMatMul } from './matmul.js';
+import { makeAdd, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
 
 /** A native kernel: built from the stock kernel function it replaces (its fallback). */
 type NativeKernelFactory = (stock: KernelFunc) => KernelFunc;
@@ -19,6 +20,13 @@ type NativeKernelFactory = (stock: KernelFunc) => KernelFunc;
 const NATIVE_KERNELS: ReadonlyArray<readonly [string, NativeKernelFactory]> = [
   [tf.BatchMatMul, makeBatchMatMul],
   [tf._FusedMatMul, makeFusedMatMul],
+  [tf.Add, makeAdd],
+  [tf.Sub, makeSub],
+  [tf.Multiply, makeMultiply],
+  [tf.RealDiv, makeRealDiv],
+  [tf.Sum, makeSum],
+  [tf.Transpose, makeTranspose],
+  [tf.Softmax, makeSoftmax],
 ];
 
 const BACKEND = 'cpu';
