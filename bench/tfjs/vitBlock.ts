@@ -101,12 +101,18 @@ export function blockLoss(x: tf.Tensor, params: VitBlockParams, cfg: VitBlockCon
 }
 
 /**
- * One forward + backward step: loss and gradients of every parameter (and of x when `wrtX`).
+ * One forward + backward step: loss and the gradient of every parameter, keyed by parameter name.
  * The caller owns (and must dispose) the returned tensors.
  */
 export function blockStep(x: tf.Tensor, params: VitBlockParams, cfg: VitBlockConfig): { loss: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const { value, grads } = tf.variableGrads(() => blockLoss(x, params, cfg), Object.values(params));
-  return { loss: value, grads };
+  // variableGrads keys by variable name; re-key by parameter name.
+  const byParam: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(params)) {
+    const g = grads[v.name];
+    if (g) byParam[k] = g;
+  }
+  return { loss: value, grads: byParam };
 }
 
 /** Disposes every parameter. */
