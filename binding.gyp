@@ -52,7 +52,8 @@
         "native/kernels/cpu/gumbel_topk_avx2.cc",
         "native/kernels/cpu/policy_attention_avx2.cc",
         "native/kernels/cpu/pruned_block_avx2.cc",
-        "native/kernels/cpu/scatter_tokens_avx2.cc"
+        "native/kernels/cpu/scatter_tokens_avx2.cc",
+        "native/kernels/cpu/softmax_avx2.cc"
       ]
     },
     {
@@ -68,6 +69,7 @@
         "native/kernels/ref/policy_attention_ref.cc",
         "native/kernels/ref/pruned_block_ref.cc",
         "native/kernels/ref/scatter_tokens_ref.cc",
+        "native/kernels/ref/softmax_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
@@ -79,6 +81,7 @@
         "native/napi/policy_attention.cc",
         "native/napi/pruned_block.cc",
         "native/napi/scatter_tokens.cc",
+        "native/napi/softmax.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",
         "native/runtime/thread_pool.cc"

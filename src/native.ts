@@ -87,6 +87,10 @@ export interface NativeBinding {
   philox4x32(counter: Uint32Array | Int32Array, key: Uint32Array | Int32Array): Uint32Array;
   gumbelSoftmaxST(logits: Float32Array, hard: Float32Array, soft: Float32Array, B: number, N: number, tau: number, seed: Seed): void;
   gumbelSoftmaxSTBackward(dhard: Float32Array, soft: Float32Array, dlogits: Float32Array, B: number, N: number, tau: number): Float32Array;
+
+  // ---- TF.js backend (section owned by the TF.js backend work)
+  /** Last-axis softmax (ops.h SoftmaxArgs): x [R,C] -> y [R,C]; y must not overlap x. */
+  softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -151,4 +151,14 @@ Status gumbel_softmax_st_fwd_avx2(const GumbelSoftmaxArgs& a);
 Status gumbel_softmax_st_bwd_ref(const GumbelSoftmaxBwdArgs& a);
 Status gumbel_softmax_st_bwd_avx2(const GumbelSoftmaxBwdArgs& a);
 
+// ---------------------------------------------------------------- TF.js backend: softmax (SPEC §2 attention)
+// x [R,C] f32 -> y [R,C]: y[r,c] = exp(x[r,c] - max_c' x[r,c']) / sum_c' exp(x[r,c'] - max_c' x[r,c']),
+// the last-axis Softmax kernel of the TF.js cpu backend. y must not overlap x. One row per thread task.
+struct SoftmaxArgs {
+  const float* x; float* y;
+  int64_t R, C;
+};
+Status softmax_ref(const SoftmaxArgs& a);
+Status softmax_avx2(const SoftmaxArgs& a);
+
 }  // namespace r4p

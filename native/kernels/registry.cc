@@ -66,9 +66,10 @@ Status pruned_block_fwd(const PrunedBlockArgs& a) { return dispatch(pruned_block
 Status gumbel_topk(const GumbelTopKArgs& a) { return dispatch(gumbel_topk_ref, gumbel_topk_avx2, a); }
 Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a) { return dispatch(gumbel_softmax_st_fwd_ref, gumbel_softmax_st_fwd_avx2, a); }
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a) { return dispatch(gumbel_softmax_st_bwd_ref, gumbel_softmax_st_bwd_avx2, a); }
+Status softmax(const SoftmaxArgs& a) { return dispatch(softmax_ref, softmax_avx2, a); }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows"};
 }
 
 }  // namespace r4p

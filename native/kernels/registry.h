@@ -38,6 +38,7 @@ Status pruned_block_fwd(const PrunedBlockArgs& a);
 Status gumbel_topk(const GumbelTopKArgs& a);
 Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a);
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a);
+Status softmax(const SoftmaxArgs& a);
 
 // Names of the ops in the table, for info().
 std::vector<std::string> op_names();

@@ -1,7 +1,12 @@
 /**
  * `reg4pru/tfjs`: the TensorFlow.js integration (a separate entry point so that `reg4pru` itself never
  * loads TF.js). Our ops as differentiable TF.js ops (`tfops.*`, kernels named `Reg4pru*`, registered
- * for 'cpu', 'wasm' and 'tensorflow' on first use or explicitly).
+ * for 'cpu', 'wasm' and 'tensorflow' on first use or explicitly), and the native-accelerated `cpu`
+ * backend (`useNativeBackend()`, `selectBackend()`).
  */
 export * as tfops from './ops.js';
 export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered } from './register.js';
+
+// ---- TF.js backend
+export { useNativeBackend, backendInfo, nativeBackendActive, nativeKernelNames, type BackendInfo } from './backend/native_backend.js';
+export { selectBackend, type BackendChoice, type BackendAttempt, type SelectBackendOptions } from './backend/select.js';

@@ -1,0 +1,99 @@
+/**
+ * Switches the TF.js `cpu` backend's hot kernels to native ones (SPEC §1: the training graph of SPEC §2
+ * runs in TF.js; part 2 of the TF.js integration). `useNativeBackend()` unregisters the stock kernel
+ * configs and registers native replacements under the same names; TF.js's own gradients dispatch to
+ * kernels by name, so backward passes speed up too. `useNativeBackend(false)` puts the saved stock
+ * configs back. Each replacement falls back to the stock kernel function for inputs it does not handle
+ * (non-float32, empty), so switching never narrows what the backend accepts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import { info } from '../../runtime.js';
+import type { BuildInfo } from '../../native.js';
+import { makeBatchMatMul, makeFusedMatMul } from './matmul.js';
+import { makeAdd, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
+
+/** A native kernel: built from the stock kernel function it replaces (its fallback). */
+type NativeKernelFactory = (stock: KernelFunc) => KernelFunc;
+
+/** The kernels replaced on the `cpu` backend, by TF.js kernel name. */
+const NATIVE_KERNELS: ReadonlyArray<readonly [string, NativeKernelFactory]> = [
+  [tf.BatchMatMul, makeBatchMatMul],
+  [tf._FusedMatMul, makeFusedMatMul],
+  [tf.Add, makeAdd],
+  [tf.Sub, makeSub],
+  [tf.Multiply, makeMultiply],
+  [tf.RealDiv, makeRealDiv],
+  [tf.Sum, makeSum],
+  [tf.Transpose, makeTranspose],
+  [tf.Softmax, makeSoftmax],
+];
+
+const BACKEND = 'cpu';
+/** The stock configs saved while the native ones are registered. */
+const saved = new Map<string, KernelConfig>();
+
+/** What `backendInfo()` reports. */
+export interface BackendInfo {
+  /** The active TF.js backend (tf.getBackend()). */
+  backend: string;
+  /** True while native kernels are registered on the `cpu` backend. */
+  native: boolean;
+  /** TF.js kernel names replaced by native ones (empty when native is false). */
+  kernels: string[];
+  /** The native addon's build and runtime info. */
+  addon: BuildInfo;
+}
+
+/**
+ * Registers (on = true) or removes (on = false) the native kernels of the TF.js `cpu` backend.
+ * Idempotent. The `cpu` backend must be registered (importing `@tensorflow/tfjs` does that); the active
+ * backend is not changed: call `tf.setBackend('cpu')` to run on it.
+ * @param on true to use the native kernels, false to restore the stock ones
+ * @returns the names of the kernels now replaced
+ * @throws Error when a stock kernel to replace is not registered for `cpu`
+ * @example
+ *   await tf.setBackend('cpu');
+ *   useNativeBackend();            // BatchMatMul, _FusedMatMul, ... now native
+ *   useNativeBackend(false);       // stock TF.js kernels again
+ */
+export function useNativeBackend(on = true): string[] {
+  if (on) {
+    if (saved.size > 0) return [...saved.keys()];
+    for (const [name] of NATIVE_KERNELS) {
+      if (!tf.getKernel(name, BACKEND)) throw new Error(`useNativeBackend: expected the TF.js '${BACKEND}' backend to register kernel ${name}, received none`);
+    }
+    for (const [name, make] of NATIVE_KERNELS) {
+      const stock = tf.getKernel(name, BACKEND);
+      if (!stock) continue;
+      saved.set(name, stock);
+      tf.unregisterKernel(name, BACKEND);
+      tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc) });
+    }
+    return [...saved.keys()];
+  }
+  for (const [name, stock] of saved) {
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(stock);
+  }
+  saved.clear();
+  return [];
+}
+
+/** True while the native kernels are registered. */
+export function nativeBackendActive(): boolean {
+  return saved.size > 0;
+}
+
+/** The TF.js kernel names `useNativeBackend()` replaces. */
+export function nativeKernelNames(): string[] {
+  return NATIVE_KERNELS.map(([n]) => n);
+}
+
+/**
+ * What runs now: `{ backend: tf.getBackend(), native, kernels (replaced), addon: info() }`.
+ * @returns a fresh BackendInfo
+ */
+export function backendInfo(): BackendInfo {
+  return { backend: tf.getBackend(), native: saved.size > 0, kernels: [...saved.keys()], addon: info() };
+}
