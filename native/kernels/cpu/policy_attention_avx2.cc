@@ -1,8 +1,8 @@
 // policy_attention_avx2.cc: SPEC §4 policy attention on the thread pool, forward and backward.
 // q,k,v,dout,dq,dk,dv [B,H,N,Dh] f32, policy,dpolicy [B,N] f32; formulas in policy_attention_ref.cc.
 //
-// Forward: the flash-attention core (attention_core_avx2.cc) over units (b, h, block of QB query
-// rows); each output row is written by one thread.
+// Forward: the flash-attention core (attention_core_avx2.cc) over an even split of the B*H*N query
+// rows, K/V packed once per head per thread; each output row is written by one thread.
 //
 // Backward (overwrites every non-null gradient), two passes, both recomputing scores tile by tile
 // with the core's micro-kernels (attention_tiles_avx2.h), no N x N buffer:
@@ -50,30 +50,40 @@ static AttentionCoreArgs core_args(const float* q, const float* k, const float* 
 }
 
 Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
-  const int64_t N = a.N, Dh = a.Dh, nblk = (N + QB_FWD - 1) / QB_FWD, units = a.B * a.H * nblk;
+  // The B*H*N query rows split evenly into one contiguous range per thread; a thread packs a head's
+  // K/V once when its range enters the head and runs the core on chunks of <= QB_FWD rows (per-row
+  // results do not depend on the chunking, so neither on the thread count).
+  const int64_t N = a.N, Dh = a.Dh, rows_total = a.B * a.H * N;
   std::atomic<bool> oom{false};
   ThreadPool::instance().run(
       [&](int ith, int nth) {
-        int64_t u0, u1;
-        split_range(units, ith, nth, &u0, &u1);
-        if (u0 >= u1) return;
+        int64_t g0, g1;
+        split_range(rows_total, ith, nth, &g0, &g1);
+        if (g0 >= g1) return;
         try {
-          AttentionCoreArgs c0 = core_args(nullptr, nullptr, nullptr, nullptr, nullptr, N, Dh, a.scale, a.eps);
+          AttentionCoreArgs c0 = core_args(nullptr, nullptr, nullptr, a.policy, nullptr, N, Dh, a.scale, a.eps);
           std::vector<float> scratch(attention_core_scratch_floats(c0));
-          for (int64_t u = u0; u < u1; ++u) {
-            const int64_t bh = u / nblk, blk = u % nblk, b = bh / a.H;
-            const int64_t base = bh * N * Dh;
+          std::vector<float> packed(attention_core_packed_floats(c0));
+          int64_t packed_bh = -1;
+          for (int64_t g = g0; g < g1;) {
+            const int64_t bh = g / N, i0 = g % N, i1 = std::min({N, i0 + QB_FWD, i0 + (g1 - g)});
+            const int64_t b = bh / a.H, base = bh * N * Dh;
             AttentionCoreArgs c = core_args(a.q + base, a.k + base, a.v + base, a.policy + b * N, a.out + base, N, Dh,
                                             a.scale, a.eps);
             c.row_max = a.row_max ? a.row_max + bh * N : nullptr;
             c.row_den = a.row_den ? a.row_den + bh * N : nullptr;
-            attention_core_rows_avx2(c, blk * QB_FWD, std::min(N, (blk + 1) * QB_FWD), scratch.data());
+            if (bh != packed_bh) {
+              attention_core_pack_avx2(c, packed.data());
+              packed_bh = bh;
+            }
+            attention_core_rows_packed_avx2(c, packed.data(), i0, i1, scratch.data());
+            g += i1 - i0;
           }
         } catch (const std::bad_alloc&) {
           oom = true;
         }
       },
-      units);
+      (rows_total + QB_FWD - 1) / QB_FWD);
   if (oom) return Status::Make(StatusCode::kOutOfMemory, "policyAttention: out of memory for scratch");
   return Status::Ok();
 }

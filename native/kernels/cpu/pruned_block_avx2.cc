@@ -177,10 +177,13 @@ Status run(const PrunedBlockArgs& a) {
   }
   timer.lap(2);
 
-  // 3. attention per (b, head, block of query rows) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh)
+  // 3. attention over (b, head, query row) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh).
+  // The B*H*K rows are split evenly into one contiguous range per thread (a head's cost is the same
+  // for every row); each thread packs a head's K/V once when its range enters the head, then runs
+  // the core on chunks of <= rb rows. The core's result per row does not depend on the chunking.
   {
-    const int64_t rb = 192;  // rows per task: 2 of the core's 96-row super-blocks (amortises its K/V tile packing)
-    const int64_t nblk = (K + rb - 1) / rb, tasks = B * H * nblk;
+    const int64_t rb = 192;  // rows per core call: one super-block of the core
+    const int64_t rows_total = B * H * K;
     AttentionCoreArgs proto;
     proto.ldq = proto.ldk = proto.ldv = 3 * D;
     proto.ldo = D;
@@ -188,26 +191,36 @@ Status run(const PrunedBlockArgs& a) {
     proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
     proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
     const size_t scratch_floats = attention_core_scratch_floats(proto);
-    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), tasks)));
-    std::vector<Buffer> scratch(nth);
-    for (auto& s : scratch) {
-      s = alloc_floats(static_cast<int64_t>(scratch_floats));
-      if (!s) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
+    const size_t packed_floats = attention_core_packed_floats(proto);
+    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (rows_total + rb - 1) / rb)));
+    std::vector<Buffer> scratch(nth), packed(nth);
+    for (int i = 0; i < nth; ++i) {
+      scratch[i] = alloc_floats(static_cast<int64_t>(scratch_floats));
+      packed[i] = alloc_floats(static_cast<int64_t>(packed_floats));
+      if (!scratch[i] || !packed[i]) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
     }
     ThreadPool::instance().run(
         [&](int ith, int nth_run) {
-          int64_t t0, t1;
-          split_range(tasks, ith, nth_run, &t0, &t1);
+          int64_t g0, g1;
+          split_range(rows_total, ith, nth_run, &g0, &g1);
           float* s = scratch[ith].get();
-          for (int64_t task = t0; task < t1; ++task) {
-            const int64_t blk = task % nblk, bh = task / nblk, hd = bh % H, b = bh / H;
+          float* pk = packed[ith].get();
+          int64_t packed_bh = -1;
+          for (int64_t g = g0; g < g1;) {
+            const int64_t bh = g / K, i0 = g % K, i1 = std::min({K, i0 + rb, i0 + (g1 - g)});
+            const int64_t hd = bh % H, b = bh / H;
             AttentionCoreArgs c = proto;
             const int64_t off = b * K * 3 * D + hd * Dh;
             c.q = wide.get() + off;
             c.k = wide.get() + off + D;
             c.v = wide.get() + off + 2 * D;
             c.out = t.get() + b * K * D + hd * Dh;
-            attention_core_rows_avx2(c, blk * rb, std::min(K, (blk + 1) * rb), s);
+            if (bh != packed_bh) {
+              attention_core_pack_avx2(c, pk);
+              packed_bh = bh;
+            }
+            attention_core_rows_packed_avx2(c, pk, i0, i1, s);
+            g += i1 - i0;
           }
         },
         nth);
