@@ -63,7 +63,7 @@ static inline void softmax_step(float* s, int n, int ngroups, float* m, float* l
   __m256 vsum = _mm256_setzero_ps();
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int j = 0; j < width; j += 8) {
-    __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
     if (polt) {
       __m256 pol = _mm256_loadu_ps(polt + j);
       if (jd >= j && jd < j + 8) {

@@ -168,7 +168,7 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
         const __m256 vm = _mm256_set1_ps(m[i]), vD = _mm256_set1_ps(D[i]), vinvZ = _mm256_set1_ps(1.f / Z[i]);
         const int64_t jd = i - j0;
         for (int j = 0; j < width; j += 8) {
-          const __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + j), vm));
+          const __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + j), vm));
           __m256 M = _mm256_loadu_ps(w.polt.data() + j);
           if (jd >= j && jd < j + 8) {
             const __m256 lane = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iota, _mm256_set1_epi32(static_cast<int>(jd - j))));
@@ -240,7 +240,7 @@ void pass2(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t c0, int64_t c1, 
         const __m256 vdiag = _mm256_set1_ps(static_cast<float>(j - i0)), vc = _mm256_set1_ps(cst);
         __m256 vdp = _mm256_setzero_ps();
         for (int t = 0; t < width; t += 8) {
-          const __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + t), _mm256_loadu_ps(w.tm.data() + t)));
+          const __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + t), _mm256_loadu_ps(w.tm.data() + t)));
           const __m256 self = _mm256_cmp_ps(_mm256_add_ps(iotaf, _mm256_set1_ps(float(t))), vdiag, _CMP_EQ_OQ);
           const __m256 M = _mm256_blendv_ps(vpol, _mm256_set1_ps(1.f), self);
           const __m256 E = _mm256_mul_ps(e, M);
