@@ -31,10 +31,12 @@ inline int64_t pad8(int64_t d) { return (d + 7) & ~int64_t(7); }
 // so 2^n is one shift; r = x - n ln2 (two-step Cody-Waite), e^r by a degree-6 minimax polynomial
 // (rel. error <= 7.7e-8 over [-87, 1], measured against double exp; vec::exp_ps: 1.2e-7).
 // x <= -88 (also -inf) gives n = -127, a zero scale, so exactly 0 (masked and padding keys);
-// x is clamped to 88 above (n <= 127). A NaN becomes 0.
+// x is clamped to 88 above (n <= 127). A NaN stays NaN (min/max return their second operand then).
+// (Tried: a 2^(k/8) table via vpermps with a degree-3 polynomial, 3 fewer FMA-port ops: <= 1% faster
+// and twice the error, not kept.)
 inline __m256 exp_ps(__m256 x) {
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-  x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+  x = _mm256_max_ps(_mm256_set1_ps(-88.0f), x);
   const __m256 magic = _mm256_set1_ps(12582912.f + 127.f);
   const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
   const __m256 n = _mm256_sub_ps(t, magic);
