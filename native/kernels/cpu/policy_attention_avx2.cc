@@ -35,7 +35,7 @@ namespace r4p {
 using attn::KT;
 using attn::RMAX;
 static constexpr int64_t QB = 96;      // rows per backward unit (queries in pass 1, keys in pass 2)
-static constexpr int64_t QB_FWD = 192; // query rows per forward unit: one core super-block, packing amortised
+static constexpr int64_t QB_FWD = 192; // query rows per forward core call: one core super-block
 
 static AttentionCoreArgs core_args(const float* q, const float* k, const float* v, const float* pol, float* out,
                                    int64_t N, int64_t Dh, float scale, float eps) {
