@@ -36,3 +36,6 @@ export { softmaxRows } from './ops/softmaxRows.js';
 
 // TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
 // does not load TensorFlow.js.
+
+// ---- tomeBlock
+export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeMergeCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
