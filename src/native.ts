@@ -91,6 +91,10 @@ export interface NativeBinding {
   // ---- TF.js backend (section owned by the TF.js backend work)
   /** Last-axis softmax (ops.h SoftmaxArgs): x [R,C] -> y [R,C]; y must not overlap x. */
   softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
+
+  // ---- tomeBlock
+  tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Float32Array;
+  tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Promise<Float32Array>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
