@@ -37,7 +37,6 @@ export { softmaxRows } from './ops/softmaxRows.js';
 // TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
 // does not load TensorFlow.js.
 
-<<<<<<< HEAD
 // ---- checkpoints and model config
 export { saveCheckpoint, loadCheckpoint, CONFIG_KEY, type Checkpoint } from './checkpoint/checkpoint.js';
 export {
@@ -52,7 +51,6 @@ export {
 } from './checkpoint/safetensors.js';
 export { randomWeights, type InitScheme, type RandomWeightsOptions } from './model/weights.js';
 export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type ModelConfig } from './model/config.js';
-=======
+
 // ---- tomeBlock
 export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeMergeCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
->>>>>>> feat-tome
