@@ -53,4 +53,4 @@ export { randomWeights, type InitScheme, type RandomWeightsOptions } from './mod
 export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type ModelConfig } from './model/config.js';
 
 // ---- tomeBlock
-export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeMergeCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
+export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeKeptRatio, tomeMergeCount, tomeSourceCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';

@@ -93,8 +93,8 @@ export interface NativeBinding {
   softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
 
   // ---- tomeBlock
-  tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Float32Array;
-  tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Promise<Float32Array>;
+  tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;
+  tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Promise<Float32Array>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

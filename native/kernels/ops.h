@@ -164,10 +164,16 @@ Status softmax_avx2(const SoftmaxArgs& a);
 // ---------------------------------------------------------------- tomeBlock (SPEC §6 ToMe baseline)
 // One pre-norm ViT block with token merging (ToMe, Bolya et al. 2023; merge -> block part -> unmerge as in
 // ToMe for SD). x[B,T,D]; the first P0 tokens of each row are protected (never merged); the Tu = T - P0
-// others are split by their offset u = t - P0 into A (u even, sources) and B (u odd, destinations).
-// Keys: kbar_t = mean over heads of (LN1(x_t) W_k^T + b_k) [Dh]; similarity = cosine(kbar_a, kbar_b).
-// Each a picks its most similar b (ties -> lower b); the m = tome_merge_count(Tu, ratio) a's with the
-// highest best-similarity (ties -> lower a) are merged into their b: x_m[b] = (x_b + sum_{a->b} x_a) / size_b,
+// others, at offsets u = t - P0, are split into sources A and destinations B:
+//   1-D (grid_h = grid_w = 0): A = u even, B = u odd (at most ceil(Tu/2) merge; ToMe's alternating split);
+//   2-D (grid_h, grid_w > 0, Tu = grid_h * grid_w, u = row * grid_w + col row-major; ToMe for SD's split):
+//        2x2 windows tile the grid from the top-left (for an odd grid_h / grid_w the last window row /
+//        column is 1 token high / wide); B = the top-left token of each window (row and col both even),
+//        A = every other token (up to Tu - ceil(grid_h/2)*ceil(grid_w/2), i.e. ~75%, can merge).
+//        ToMe-SD draws the destination of each window at random; ours is fixed (its no-random choice).
+// A and B are each ordered by offset. Keys: kbar_t = mean over heads of (LN1(x_t) W_k^T + b_k) [Dh];
+// similarity = cosine(kbar_a, kbar_b). Each a picks its most similar b (ties -> lower b); the
+// m = tome_merge_count(Tu, ratio, grid_h, grid_w) a's with the highest best-similarity (ties -> lower a) are merged into their b: x_m[b] = (x_b + sum_{a->b} x_a) / size_b,
 // size_b = 1 + #{a->b} (sizes start at 1 in every block). Merged sequence = the T - m surviving tokens in
 // their ORIGINAL order (so ratio 1 is exactly prunedBlock with idx = null). Plain attention (no log-size bias).
 //   mode kMhsa   : z_m = x_m + ls1 * proj(MHSA(LN1(x_m)));  z_t = x_t + (z_m[j(t)] - x_m[j(t)])
@@ -184,14 +190,22 @@ struct TomeBlockArgs {
   int64_t B, T, P0;             // P0 protected prefix tokens, 0 <= P0 <= T
   BlockWeights w;
   TomeMode mode;
-  double ratio;                 // fraction of the Tu unprotected tokens kept, in (0, 1]
+  double ratio;                 // fraction of the Tu unprotected tokens kept, in (0, 1] (the TS API's
+                                // mergeRatio r arrives as (Tu - m) / Tu, m = min(round(r Tu), |A|))
   float ln_eps;
+  int64_t grid_h = 0, grid_w = 0;  // both 0: 1-D split; both > 0: 2-D split, grid_h * grid_w must equal Tu
 };
-// m = Tu - floor(ratio * Tu + 0.5), clamped to [0, ceil(Tu/2)] (|A|), and 0 when Tu < 2 (B empty).
-inline int64_t tome_merge_count(int64_t Tu, double ratio) {
-  if (Tu < 2) return 0;
+// |A|, the number of sources: ceil(Tu/2) for the 1-D split (0 when Tu < 2: B is empty), and
+// Tu - ceil(grid_h/2) * ceil(grid_w/2) for the 2-D split.
+inline int64_t tome_source_count(int64_t Tu, int64_t grid_h = 0, int64_t grid_w = 0) {
+  if (grid_h > 0 && grid_w > 0) return Tu - ((grid_h + 1) / 2) * ((grid_w + 1) / 2);
+  return Tu < 2 ? 0 : (Tu + 1) / 2;
+}
+// m = Tu - floor(ratio * Tu + 0.5), clamped to [0, |A|] (tome_source_count).
+inline int64_t tome_merge_count(int64_t Tu, double ratio, int64_t grid_h = 0, int64_t grid_w = 0) {
+  const int64_t na = tome_source_count(Tu, grid_h, grid_w);
+  if (na <= 0) return 0;
   int64_t m = Tu - static_cast<int64_t>(ratio * static_cast<double>(Tu) + 0.5);
-  const int64_t na = (Tu + 1) / 2;
   return m < 0 ? 0 : (m > na ? na : m);
 }
 Status tome_block_fwd_ref(const TomeBlockArgs& a);

@@ -1,7 +1,9 @@
 // tome_block.cc: bindings for the SPEC §6 ToMe baseline block (semantics at TomeBlockArgs, kernels/ops.h).
 //   tomeBlock(x f32[B*T*D], out f32[B*T*D], mergeMap i32[B*T] | null, B, T, D, H, P0, weights,
-//             mode 'mhsa' | 'mhsa+mlp', ratio, lnEps) -> out
+//             mode 'mhsa' | 'mhsa+mlp', ratio, lnEps[, gridH, gridW]) -> out
 //   tomeBlockAsync(...same...) -> Promise<out>
+// ratio = kept fraction in (0, 1]. gridH, gridW (12 or 14 arguments): both 0 (the default) = the 1-D split;
+// both > 0 = the 2-D split over a row-major gridH x gridW grid of the T - P0 unprotected tokens.
 // weights: one block's 14 §8 tensors without "blocks.{i}." (napi/block_weights.h). out may be x itself
 // (in-place); otherwise out and mergeMap may not share memory with x, each other or any weight.
 #include <napi.h>
@@ -24,10 +26,11 @@ struct Parsed {
   std::vector<Napi::Value> keep;  // every buffer the kernel touches (for the async worker)
 };
 
-// Checks all 12 arguments and builds the kernel's Args (both entry points share it).
+// Checks all 12 (or 14) arguments and builds the kernel's Args (both entry points share it).
 Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   Napi::Env env = info.Env();
-  expect_arg_count(info, 12, op);
+  if (info.Length() != 12 && info.Length() != 14)
+    throw_type(env, op, ": expected 12 arguments (14 with gridH, gridW), received ", info.Length());
   auto x = f32_arg(info, 0, op, "x");
   auto out = f32_arg(info, 1, op, "out");
   auto map = i32_arg(info, 2, op, "mergeMap", /*optional=*/true);
@@ -45,6 +48,15 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
     throw_range(env, op, ": expected lnEps to be a finite number > 0, received ", eps);
   if (D % H != 0) throw_range(env, op, ": expected D to be a multiple of H, received D=", D, " H=", H);
   if (P0 > T) throw_range(env, op, ": expected P0 <= T, received P0=", P0, " T=", T);
+  int64_t gh = 0, gw = 0;
+  if (info.Length() == 14) {
+    gh = dim_arg(info, 12, op, "gridH", /*min=*/0);
+    gw = dim_arg(info, 13, op, "gridW", /*min=*/0);
+    const int64_t Tu = T - P0;
+    if (!(gh == 0 && gw == 0) && (gh == 0 || gw == 0 || Tu % gw != 0 || Tu / gw != gh))
+      throw_range(env, op, ": expected gridH * gridW to equal T - P0 = ", Tu, " (or both 0), received gridH=", gh,
+                  " gridW=", gw);
+  }
 
   expect_shape(env, op, "x", x, "[B,T,D]", {B, T, D});
   expect_shape(env, op, "out", out, "[B,T,D]", {B, T, D});
@@ -70,6 +82,7 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   a.mode = mode == "mhsa" ? TomeMode::kMhsa : TomeMode::kMhsaMlp;
   a.ratio = ratio;
   a.ln_eps = static_cast<float>(eps);
+  a.grid_h = gh; a.grid_w = gw;
   p.keep.insert(p.keep.end(), {info[0], info[1], info[2], info[8]});
   return p;
 }

@@ -220,16 +220,19 @@ export { pick, small };
 SPECS.push({
   fn: 'tomeBlock',
   valid: (r) => {
-    const B = small(r, 1, 2), H = pick(r, H_CHOICES), T = small(r, 2, 11), P0 = small(r, 0, 3);
+    const B = small(r, 1, 2), H = pick(r, H_CHOICES), gh = small(r, 1, 3), gw = small(r, 1, 4), P0 = small(r, 0, 3);
+    const T = P0 + gh * gw; // the unprotected tokens form a gh x gw grid (the 2-D split)
     const D = H * small(r, 1, 4), F = small(r, 1, 12);
     const w = blockWeights(r, D, F);
     return {
-      args: [randn(B * T * D, r), new Float32Array(B * T * D), new Int32Array(B * T), B, T, D, H, Math.min(P0, T), w, pick(r, ['mhsa', 'mhsa+mlp']), 0.5, 1e-6],
+      args: [randn(B * T * D, r), new Float32Array(B * T * D), new Int32Array(B * T), B, T, D, H, P0, w, pick(r, ['mhsa', 'mhsa+mlp']), 0.5, 1e-6, gh, gw],
       slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'i32', optional: true }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
         { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN]] },
         { kind: 'custom', bad: [['P0=T+1', T + 1], ['P0=-1', -1], ['P0 NaN', NaN], ['P0 1.5', 1.5]] },
         { kind: 'custom', bad: badWeights(w) }, { kind: 'string' },
-        { kind: 'number', bad: [0, -0.5, 1.5, NaN, Infinity, 'x', undefined] }, { kind: 'number', bad: [NaN, -1, Infinity] }],
+        { kind: 'number', bad: [0, -0.5, 1.5, NaN, Infinity, 'x', undefined] }, { kind: 'number', bad: [NaN, -1, Infinity] },
+        { kind: 'custom', bad: [['gridH+1', gh + 1], ['gridH=0', 0], ['gridH=-1', -1], ['gridH NaN', NaN], ['gridH 1.5', 1.5], ['gridH string', 'x']] },
+        { kind: 'custom', bad: [['gridW+1', gw + 1], ['gridW=0', 0], ['gridW=-1', -1], ['gridW Infinity', Infinity], ['gridW null', null]] }],
       noAlias: [[2, 0], [2, 1]],
     };
   },

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { prunedBlock, tomeBlock, tomeBlockAsync, tomeMergeCount, type PrunedBlockWeights, type TomeMode } from '../../src/index.js';
+import { prunedBlock, tomeBlock, tomeBlockAsync, tomeKeptRatio, tomeMergeCount, tomeSourceCount, type PrunedBlockWeights, type TomeMode } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { randomBlockWeights } from '../reference/prunedBlock.js';
-import { mergeRef, tomeBlockRef, tomePlanRef, unmergeRef } from '../reference/tomeBlock.js';
+import { mergeRef, tomeBlockRef, tomeMergeCountRef, tomePartitionRef, tomePlanRef, unmergeRef } from '../reference/tomeBlock.js';
 import { cpuVariants, expectClose, randn, rng, threadCounts, withKernel } from '../reference/helpers.js';
 
 interface Case {
@@ -253,5 +253,226 @@ describe('tomeBlock errors', () => {
     expect(() => nb.tomeBlock(x.data, out(), mw, B, T, D, H, 2, nw, 'mhsa', 0.5, 1e-6)).toThrow(/mergeMap and weights\['ls1\.gamma'\] not to share memory/);
     expect(() => Reflect.apply(nb.tomeBlock, nb, [x.data, out(), null, B, T, D, H, 2, nw, 'mhsa', 0.5])).toThrow(/12 arguments/);
     expect(() => nb.tomeBlockAsync(x.data, out(), null, B, T, D, H, 2, nw, 'x', 0.5, 1e-6)).toThrow(/mode/);
+  });
+});
+
+// ---------------------------------------------------------------- 2-D (ToMe for SD) split, merged-fraction ratio
+interface GridCase {
+  name: string;
+  B: number;
+  P0: number;
+  grid: [number, number];
+  D: number;
+  H: number;
+  F: number;
+  mergeRatio: number;
+}
+const GRID_CASES: GridCase[] = [
+  { name: 'grid 16x16 P0=19 merge 0.7', B: 1, P0: 19, grid: [16, 16], D: 96, H: 3, F: 384, mergeRatio: 0.7 },
+  { name: 'grid 16x16 P0=19 merge 0.5', B: 1, P0: 19, grid: [16, 16], D: 96, H: 3, F: 384, mergeRatio: 0.5 },
+  { name: 'grid 16x16 P0=19 merge 0.4', B: 1, P0: 19, grid: [16, 16], D: 96, H: 3, F: 384, mergeRatio: 0.4 },
+  { name: 'odd grid 5x7 B>1 tails', B: 2, P0: 3, grid: [5, 7], D: 24, H: 3, F: 40, mergeRatio: 0.6 },
+  { name: 'odd grid 5x7 capped at |A|', B: 1, P0: 0, grid: [5, 7], D: 20, H: 2, F: 24, mergeRatio: 0.9 },
+  { name: 'grid 1x1 (nothing to merge)', B: 1, P0: 2, grid: [1, 1], D: 8, H: 2, F: 16, mergeRatio: 0.7 },
+  { name: 'grid 3x1 column', B: 1, P0: 1, grid: [3, 1], D: 8, H: 1, F: 8, mergeRatio: 0.5 },
+];
+const gT = (c: GridCase) => c.P0 + c.grid[0] * c.grid[1];
+const gridInputs = new Map<string, Inputs>();
+function ginputs(c: GridCase): Inputs {
+  const key = `${c.B}|${c.P0}|${c.grid.join('x')}|${c.D}`;
+  let v = gridInputs.get(key);
+  if (!v) {
+    const r = rng(gT(c) * 313 + c.D * 11 + c.B);
+    v = { x: randn(c.B * gT(c) * c.D, r), w: randomBlockWeights(c.D, c.F, c.D * 3 + c.F) };
+    gridInputs.set(key, v);
+  }
+  return v;
+}
+const gridRef = new Map<string, ReturnType<typeof tomeBlockRef>>();
+function gwant(c: GridCase, mode: TomeMode) {
+  const key = `${c.name}|${mode}`;
+  let v = gridRef.get(key);
+  if (!v) {
+    const { x, w } = ginputs(c);
+    v = tomeBlockRef(x, c.B, gT(c), c.D, c.H, c.P0, mode, { merged: c.mergeRatio }, w, 1e-6, undefined, c.grid);
+    gridRef.set(key, v);
+  }
+  return v;
+}
+function gcall(c: GridCase, mode: TomeMode, mergeRatio = c.mergeRatio, x = ginputs(c).x, out?: Float32Array) {
+  const T = gT(c), mergeMap = new Int32Array(c.B * T);
+  const y = tomeBlock({ data: x, shape: [c.B, T, c.D] }, ginputs(c).w, { heads: c.H, protectedTokens: c.P0, mode, mergeRatio, grid: c.grid, mergeMap, out });
+  return { out: y.data, map: mergeMap };
+}
+
+describe('tomeBlock 2-D split and merged-fraction ratio: counts and partition', () => {
+  it('tomeSourceCount / tomeMergeCount with a grid; the paper\'s merge ratios on 16x16', () => {
+    expect(tomeSourceCount(256)).toBe(128);
+    expect(tomeSourceCount(256, [16, 16])).toBe(192);
+    expect(tomeSourceCount(35, [5, 7])).toBe(35 - 3 * 4);
+    expect(tomeSourceCount(1, [1, 1])).toBe(0);
+    expect(tomeMergeCount(256, 0.3, [16, 16])).toBe(179);
+    expect(tomeMergeCount(256, 0.1, [16, 16])).toBe(192); // capped at |A|
+    for (const [r, m] of [[0.7, 179], [0.5, 128], [0.4, 102]] as const) {
+      expect(tomeMergeCountRef(256, { merged: r }, [16, 16])).toBe(m);
+      expect(tomeMergeCount(256, tomeKeptRatio(256, r, [16, 16]), [16, 16])).toBe(m);
+    }
+    expect(tomeKeptRatio(0, 0.5)).toBe(1);
+    expect(tomeKeptRatio(256, 0)).toBe(1);
+  });
+
+  it('tomeKeptRatio round-trips: the kernel\'s count equals min(round(r Tu), |A|) for every count', () => {
+    const r = rng(77);
+    for (let Tu = 1; Tu <= 160; Tu++) {
+      const grids: Array<[number, number] | undefined> = [undefined];
+      for (let gh = 1; gh <= Tu; gh++) if (Tu % gh === 0) grids.push([gh, Tu / gh]);
+      for (const g of grids) {
+        for (let k = 0; k <= Tu; k++) {
+          for (const mr of [k / Tu, (k + 0.5) / Tu, r()]) {
+            if (mr > 1) continue;
+            const kept = tomeKeptRatio(Tu, mr, g);
+            expect(kept > 0 && kept <= 1).toBe(true);
+            expect(tomeMergeCount(Tu, kept, g)).toBe(tomeMergeCountRef(Tu, { merged: mr }, g));
+          }
+        }
+      }
+    }
+  });
+
+  it('reference partition: one destination (top-left) per 2x2 window, edge windows 1 wide on odd grids', () => {
+    const { A, B } = tomePartitionRef(35, [5, 7]);
+    expect(B).toEqual([0, 2, 4, 6, 14, 16, 18, 20, 28, 30, 32, 34]);
+    expect(A.length + B.length).toBe(35);
+    expect(new Set([...A, ...B]).size).toBe(35);
+    expect(tomePartitionRef(256, [16, 16]).B.length).toBe(64);
+    expect(tomePartitionRef(4, [2, 2])).toEqual({ A: [1, 2, 3], B: [0] });
+    expect(tomePartitionRef(5)).toEqual({ A: [0, 2, 4], B: [1, 3] });
+  });
+});
+
+describe.each(cpuVariants())('tomeBlock 2-D split [%s]', (variant) => {
+  for (const c of GRID_CASES) {
+    for (const mode of MODES) {
+      it(`${c.name} ${mode}: B=${c.B} P0=${c.P0} grid=${c.grid.join('x')} D=${c.D} mergeRatio=${c.mergeRatio}`, () => {
+        const T = gT(c), Tu = T - c.P0, [, gw] = c.grid;
+        const { out: wantOut, plan } = gwant(c, mode);
+        expect(plan.m).toBe(tomeMergeCountRef(Tu, { merged: c.mergeRatio }, c.grid));
+        if (plan.m > 0) expect(plan.margin).toBeGreaterThan(1e-5);
+        const got = threadCounts().map((t) => withKernel(variant, t, () => gcall(c, mode)));
+        for (const g of got) {
+          expect(g.map).toEqual(plan.map);
+          expectClose(g.out, wantOut, ATOL, RTOL, c.name);
+        }
+        for (const g of got.slice(1)) {
+          expect(g.out).toEqual(got[0]!.out);
+          expect(g.map).toEqual(got[0]!.map);
+        }
+        const isDst = (t: number) => {
+          const u = t - c.P0;
+          return Math.floor(u / gw) % 2 === 0 && (u % gw) % 2 === 0;
+        };
+        for (let b = 0; b < c.B; b++) {
+          const row = got[0]!.map.subarray(b * T, (b + 1) * T);
+          expect(new Set(row).size).toBe(T - plan.m);
+          for (let t = 0; t < c.P0; t++) expect(row[t]).toBe(t);
+          // every group of several tokens is one destination (top-left of a window) plus sources
+          const groups = new Map<number, number[]>();
+          for (let t = 0; t < T; t++) groups.set(row[t]!, [...(groups.get(row[t]!) ?? []), t]);
+          for (const g of groups.values()) {
+            if (g.length === 1) continue;
+            expect(g.every((t) => t >= c.P0)).toBe(true);
+            expect(g.filter(isDst).length).toBe(1);
+          }
+        }
+      }, 60_000);
+    }
+  }
+
+  it('merge ratio 0 equals prunedBlock (idx null) bit for bit, 2-D and 1-D, both modes', () => {
+    for (const c of [GRID_CASES[0]!, GRID_CASES[3]!]) {
+      const T = gT(c), { x, w } = ginputs(c);
+      for (const t of threadCounts()) {
+        const plain = withKernel(variant, t, () => prunedBlock({ data: x, shape: [c.B, T, c.D] }, null, w, { heads: c.H }).data);
+        for (const mode of MODES) {
+          const got = withKernel(variant, t, () => gcall(c, mode, 0));
+          expect(got.out).toEqual(plain);
+          expect(got.map).toEqual(Int32Array.from({ length: c.B * T }, (_, i) => i % T));
+          const oneD = withKernel(variant, t, () => tomeBlock({ data: x, shape: [c.B, T, c.D] }, w, { heads: c.H, protectedTokens: c.P0, mode, mergeRatio: 0 }).data);
+          expect(oneD).toEqual(plain);
+        }
+      }
+    }
+  });
+
+  it('mergeRatio on the 1-D split: m = min(round(r Tu), ceil(Tu/2)), vs the reference', () => {
+    const c = CASES[2]!; // tails B>1, Tu = 20
+    const { x, w } = inputs(c);
+    for (const mr of [0.3, 0.8]) {
+      const ref = tomeBlockRef(x, c.B, c.T, c.D, c.H, c.P0, 'mhsa+mlp', { merged: mr }, w);
+      expect(ref.plan.m).toBe(Math.min(Math.round(mr * 20), 10));
+      const map = new Int32Array(c.B * c.T);
+      const got = withKernel(variant, 2, () => tomeBlock({ data: x, shape: [c.B, c.T, c.D] }, w, { heads: c.H, protectedTokens: c.P0, mode: 'mhsa+mlp', mergeRatio: mr, mergeMap: map }));
+      expect(map).toEqual(ref.plan.map);
+      expectClose(got.data, ref.out, ATOL, RTOL);
+    }
+  });
+
+  it('in-place and async equal the out-of-place sync result on a grid', async () => {
+    const c = GRID_CASES[3]!, T = gT(c);
+    const { x, w } = ginputs(c);
+    const syncOut = withKernel(variant, 2, () => gcall(c, 'mhsa').out);
+    const buf = x.slice();
+    withKernel(variant, 2, () => gcall(c, 'mhsa', c.mergeRatio, buf, buf));
+    expect(buf).toEqual(syncOut);
+    native().setKernel(variant);
+    try {
+      const res = await tomeBlockAsync({ data: x, shape: [c.B, T, c.D] }, w, { heads: c.H, protectedTokens: c.P0, mode: 'mhsa', mergeRatio: c.mergeRatio, grid: c.grid });
+      expect(res.data).toEqual(syncOut);
+    } finally {
+      native().setKernel('auto');
+    }
+  });
+});
+
+describe('tomeBlock 2-D split errors', () => {
+  const B = 1, P0 = 2, gh = 3, gw = 4, T = P0 + gh * gw, D = 8, H = 2, F = 12;
+  const x = { data: randn(B * T * D, rng(2)), shape: [B, T, D] };
+  const w = randomBlockWeights(D, F, 5);
+  const nw: Record<string, Float32Array> = {};
+  for (const [k, t] of Object.entries(w)) nw[k] = t.data;
+  const opts = { heads: H, protectedTokens: P0, mode: 'mhsa' as TomeMode, mergeRatio: 0.5, grid: [gh, gw] as [number, number] };
+  const nb = native();
+  const out = () => new Float32Array(B * T * D);
+
+  it('wrapper: grid mismatch, grid kind, ratio / mergeRatio exclusivity and range', () => {
+    expect(() => tomeBlock(x, w, opts)).not.toThrow();
+    expect(() => tomeBlock(x, w, { ...opts, grid: [4, 4] })).toThrow(/grid.*gh \* gw = T - P0 = 12.*\[4, 4\]/);
+    expect(() => tomeBlock(x, w, { ...opts, grid: [4, 4] })).toThrow(RangeError);
+    expect(() => tomeBlock(x, w, { ...opts, protectedTokens: 3 })).toThrow(/grid/);
+    expect(() => tomeBlock(x, w, { ...opts, grid: [0, 12] })).toThrow(/grid\[0\]/);
+    expect(() => tomeBlock(x, w, { ...opts, grid: [3, 4.5] })).toThrow(/grid\[1\]/);
+    expect(() => tomeBlock(x, w, { ...opts, grid: 12 as unknown as [number, number] })).toThrow(TypeError);
+    expect(() => tomeBlock(x, w, { ...opts, grid: [3, 4, 1] as unknown as [number, number] })).toThrow(/grid to be an array \[gh, gw\]/);
+    expect(() => tomeBlock(x, w, { ...opts, ratio: 0.5 })).toThrow(/exactly one of ratio.*mergeRatio.*both/);
+    expect(() => tomeBlock(x, w, { heads: H, protectedTokens: P0, mode: 'mhsa' })).toThrow(/exactly one of ratio.*neither/);
+    expect(() => tomeBlock(x, w, { ...opts, mergeRatio: 1.5 })).toThrow(/mergeRatio.*\[0, 1\].*1\.5/);
+    expect(() => tomeBlock(x, w, { ...opts, mergeRatio: -0.1 })).toThrow(RangeError);
+    expect(() => tomeBlock(x, w, { ...opts, mergeRatio: Number.NaN })).toThrow(/mergeRatio/);
+    expect(() => tomeBlock(x, w, { ...opts, mergeRatio: '0.5' as unknown as number })).toThrow(TypeError);
+  });
+
+  it('native: gridH / gridW re-validated (14 arguments), 13 arguments rejected', () => {
+    const call = (g0: unknown, g1: unknown) => nb.tomeBlock(x.data, out(), null, B, T, D, H, P0, nw, 'mhsa', 0.5, 1e-6, g0 as number, g1 as number);
+    expect(() => call(gh, gw)).not.toThrow();
+    expect(() => call(0, 0)).not.toThrow(); // the 1-D split
+    expect(() => call(4, 4)).toThrow(/gridH \* gridW to equal T - P0 = 12.*gridH=4 gridW=4/);
+    expect(() => call(0, 12)).toThrow(RangeError);
+    expect(() => call(12, 0)).toThrow(RangeError);
+    expect(() => call(-1, -12)).toThrow(/gridH/);
+    expect(() => call(Number.NaN, 4)).toThrow(/gridH/);
+    expect(() => call(3, 'x')).toThrow(TypeError);
+    expect(() => call(2 ** 31 - 1, 2 ** 31 - 1)).toThrow(RangeError);
+    expect(() => Reflect.apply(nb.tomeBlock, nb, [x.data, out(), null, B, T, D, H, P0, nw, 'mhsa', 0.5, 1e-6, 3])).toThrow(/12 arguments \(14 with gridH, gridW\), received 13/);
+    expect(() => nb.tomeBlockAsync(x.data, out(), null, B, T, D, H, P0, nw, 'mhsa', 0.5, 1e-6, 4, 4)).toThrow(/gridH/);
   });
 });

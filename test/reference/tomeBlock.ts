@@ -2,15 +2,18 @@
  * Float64 oracle for the SPEC §6 ToMe baseline block (semantics at TomeBlockArgs in native/kernels/ops.h and in
  * src/ops/tomeBlock.ts), written from the ToMe formulas (bipartite soft matching on head-averaged keys,
  * size-weighted merge, unmerge by copying the destination's update), not ported from the C++:
- *   kbar_t = mean_h (LN1(x_t) W_k^T + b_k)_h;  A = unprotected offsets u even, B = u odd;  cos(kbar_a, kbar_b)
- *   best(a) = argmax_b (first max), top m = tomeMergeCount(Tu, r) a's by score (ties: lower a) merge into best(a)
+ *   kbar_t = mean_h (LN1(x_t) W_k^T + b_k)_h;  cos(kbar_a, kbar_b)
+ *   1-D split: A = unprotected offsets u even, B = u odd;
+ *   2-D split (grid [gh,gw], ToMe for SD): 2x2 windows from the top-left (edge windows 1 wide for odd sizes),
+ *     B = each window's top-left token, A = the other tokens of the windows; A, B each in offset order
+ *   m: kept ratio r -> Tu - round(r Tu); merged ratio {merged: r} -> round(r Tu); both capped at [0, |A|]
+ *   best(a) = argmax_b (first max), top m a's by score (ties: lower a) merge into best(a)
  *   x_m = survivors in token order, destination rows averaged with their sources (sizes from 1)
  *   'mhsa':     z = x + U(attn(x_m) - x_m);  out = mlp(z)          'mhsa+mlp': out = x + U(mlp(attn(x_m)) - x_m)
  * Also returns the plan's margins (how far the matching is from a tie) so tests can tell whether a
  * float32 kernel must reproduce the same plan.
  */
 import type { PrunedBlockWeights } from '../../src/ops/prunedBlock.js';
-import { tomeMergeCount } from '../../src/ops/tomeBlock.js';
 import { geluRef, layerNormRef, linearRef, mhsaRef } from './prunedBlock.js';
 
 export type TomeModeRef = 'mhsa' | 'mhsa+mlp';
@@ -46,11 +49,40 @@ export function mlpHalfRef(Z: ArrayLike<number>, T: number, D: number, w: Pruned
   return y;
 }
 
+/** Kept fraction (a number, the original convention) or merged fraction ({merged}, ToMe for SD's). */
+export type TomeRatioRef = number | { merged: number };
+
+/** Sources A and destinations B (offsets in [0, Tu), each ascending) of the 1-D or 2-D split. */
+export function tomePartitionRef(Tu: number, grid?: readonly [number, number]): { A: number[]; B: number[] } {
+  const A: number[] = [], B: number[] = [];
+  if (!grid) {
+    for (let u = 0; u < Tu; u++) (u % 2 === 0 ? A : B).push(u);
+    if (B.length === 0) A.length = 0; // nothing to merge into
+    return { A, B };
+  }
+  const [gh, gw] = grid;
+  for (let wy = 0; wy < gh; wy += 2)
+    for (let wx = 0; wx < gw; wx += 2)
+      for (let y = wy; y < Math.min(wy + 2, gh); y++)
+        for (let x = wx; x < Math.min(wx + 2, gw); x++) (y === wy && x === wx ? B : A).push(y * gw + x);
+  A.sort((p, q) => p - q);
+  B.sort((p, q) => p - q);
+  return { A, B };
+}
+
+/** Tokens merged away from Tu under either ratio convention, capped at [0, |A|]. */
+export function tomeMergeCountRef(Tu: number, ratio: TomeRatioRef, grid?: readonly [number, number]): number {
+  const nA = tomePartitionRef(Tu, grid).A.length;
+  const m = typeof ratio === 'number' ? Tu - Math.round(ratio * Tu) : Math.round(ratio.merged * Tu);
+  return Math.min(Math.max(m, 0), nA);
+}
+
 /** The merge plan of one batch row xb [T,D]: dst[u] = offset of the b that offset u merges into, or -1. */
-function planRow(xb: ArrayLike<number>, T: number, D: number, H: number, P0: number, m: number, w: PrunedBlockWeights, eps: number): { dst: Int32Array; margin: number } {
+function planRow(xb: ArrayLike<number>, T: number, D: number, H: number, P0: number, m: number, w: PrunedBlockWeights, eps: number, grid?: readonly [number, number]): { dst: Int32Array; margin: number } {
   const Tu = T - P0, Dh = D / H;
   const dst = new Int32Array(Tu).fill(-1);
   if (m === 0) return { dst, margin: Infinity };
+  const { A, B } = tomePartitionRef(Tu, grid);
   const xu = Array.from({ length: Tu * D }, (_, i) => xb[P0 * D + i]!);
   const ln = layerNormRef(xu, Tu, D, w['norm1.weight'].data, w['norm1.bias'].data, eps);
   const keys = linearRef(ln, Tu, D, 3 * D, w['attn.qkv.weight'].data, w['attn.qkv.bias'].data);
@@ -61,13 +93,13 @@ function planRow(xb: ArrayLike<number>, T: number, D: number, H: number, P0: num
     const n = Math.max(Math.hypot(...k), 1e-12);
     kn.push(k.map((v) => v / n));
   }
-  const nA = Math.ceil(Tu / 2), nB = Math.floor(Tu / 2);
+  const nA = A.length, nB = B.length;
   const score: number[] = [], best: number[] = [], second: number[] = [];
   for (let i = 0; i < nA; i++) {
     let bs = -Infinity, bj = 0, s2 = -Infinity;
     for (let j = 0; j < nB; j++) {
       let s = 0;
-      for (let e = 0; e < Dh; e++) s += kn[2 * i]![e]! * kn[2 * j + 1]![e]!;
+      for (let e = 0; e < Dh; e++) s += kn[A[i]!]![e]! * kn[B[j]!]![e]!;
       if (s > bs) {
         s2 = bs;
         bs = s;
@@ -82,20 +114,20 @@ function planRow(xb: ArrayLike<number>, T: number, D: number, H: number, P0: num
   let margin = m < nA ? score[order[m - 1]!]! - score[order[m]!]! : Infinity;
   for (let r = 0; r < m; r++) {
     const i = order[r]!;
-    dst[2 * i] = 2 * best[i]! + 1;
+    dst[A[i]!] = B[best[i]!]!;
     margin = Math.min(margin, score[i]! - second[i]!);
   }
   return { dst, margin };
 }
 
 /** The merge plan of x [B,T,D] (see TomePlanRef). */
-export function tomePlanRef(x: ArrayLike<number>, B: number, T: number, D: number, H: number, P0: number, ratio: number, w: PrunedBlockWeights, eps = 1e-6): TomePlanRef {
-  const m = tomeMergeCount(T - P0, ratio);
+export function tomePlanRef(x: ArrayLike<number>, B: number, T: number, D: number, H: number, P0: number, ratio: TomeRatioRef, w: PrunedBlockWeights, eps = 1e-6, grid?: readonly [number, number]): TomePlanRef {
+  const m = tomeMergeCountRef(T - P0, ratio, grid);
   const map = new Int32Array(B * T);
   let margin = Infinity;
   for (let b = 0; b < B; b++) {
     const xb = Array.from({ length: T * D }, (_, i) => x[b * T * D + i]!);
-    const { dst, margin: mg } = planRow(xb, T, D, H, P0, m, w, eps);
+    const { dst, margin: mg } = planRow(xb, T, D, H, P0, m, w, eps, grid);
     margin = Math.min(margin, mg);
     let next = 0;
     for (let t = 0; t < T; t++) if (t < P0 || dst[t - P0]! < 0) map[b * T + t] = next++;
@@ -123,8 +155,8 @@ export function unmergeRef(ym: ArrayLike<number>, map: ArrayLike<number>, T: num
 }
 
 /** x [B,T,D] -> tomeBlock output [B,T,D] in float64, and the plan used. */
-export function tomeBlockRef(x: ArrayLike<number>, B: number, T: number, D: number, H: number, P0: number, mode: TomeModeRef, ratio: number, w: PrunedBlockWeights, eps = 1e-6, plan?: TomePlanRef): { out: Float64Array; plan: TomePlanRef } {
-  const p = plan ?? tomePlanRef(x, B, T, D, H, P0, ratio, w, eps);
+export function tomeBlockRef(x: ArrayLike<number>, B: number, T: number, D: number, H: number, P0: number, mode: TomeModeRef, ratio: TomeRatioRef, w: PrunedBlockWeights, eps = 1e-6, plan?: TomePlanRef, grid?: readonly [number, number]): { out: Float64Array; plan: TomePlanRef } {
+  const p = plan ?? tomePlanRef(x, B, T, D, H, P0, ratio, w, eps, grid);
   const Tm = T - p.m;
   const out = new Float64Array(B * T * D);
   for (let b = 0; b < B; b++) {

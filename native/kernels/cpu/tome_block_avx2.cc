@@ -1,14 +1,18 @@
 // tome_block_avx2.cc: SPEC §6 ToMe baseline, one ViT block with token merging (semantics stated in full at
 // TomeBlockArgs in kernels/ops.h; the literal version is ref/tome_block_ref.cc).
-//   x [B,T,D], P0 protected prefix, ratio = kept fraction of the Tu = T - P0 others -> out [B,T,D]
+//   x [B,T,D], P0 protected prefix, ratio = kept fraction of the Tu = T - P0 others, optional 2-D token
+//   grid grid_h x grid_w of the Tu -> out [B,T,D]
 //
-// Phases (Tm = T - m merged tokens per row, M = B*Tm; A = even offsets u = t - P0, B = odd offsets):
+// Phases (Tm = T - m merged tokens per row, M = B*Tm; offsets u = t - P0 split into sources A and
+// destinations B: 1-D A = u even, B = u odd; 2-D grid (row-major) B = even row and even column, i.e. the
+// top-left of each 2x2 window, A = the rest; each in ascending u):
 //   1. keys    LN1 of the B*Tu unprotected rows -> tk [B*Tu,D]; ONE gemm with the head-averaged key weights
 //              Wbar = (1/H) sum_h W_k[h] [Dh,D] (the head mean is linear, so it is folded into the weight:
 //              H times fewer FLOPs than computing all keys) -> kb [B*Tu,Dh]; rows unit-normalised.
-//   2. match   per batch row: the cosine matrix S [|A|,|B|] is one gemm of strided views of kb (A rows at
-//              stride 2*Dh from offset 0, B rows from offset Dh), then argmax per row (first max -> lower b,
-//              parallel over rows), then a stable sort of the a's by score (descending; ties -> lower a).
+//   2. match   per batch row: the A and B rows of kb are gathered into contiguous ka [|A|,Dh], kd [|B|,Dh]
+//              (the 2-D split has no constant stride); the cosine matrix S [|A|,|B|] is one gemm ka kd^T,
+//              then argmax per row (first max -> lower b, parallel over rows), then a stable sort of the a's
+//              by score (descending; ties -> lower a).
 //   3. merge   survivors in token order -> x_m [M,D]; a destination row = (x_b + sum_{a->b} x_a) / size,
 //              sources added in ascending token order (one task per row: thread-count independent).
 //   4. attn    exactly prunedBlock's phases 1-4 on x_m (LN1, qkv gemm, attention_core, proj gemm with the
@@ -108,14 +112,22 @@ struct Plan {
 Status match(const TomeBlockArgs& a, int64_t m, std::vector<int32_t>* dst) {
   const BlockWeights& w = a.w;
   const int64_t B = a.B, T = a.T, P0 = a.P0, Tu = T - P0, D = w.D, H = w.H, Dh = D / H;
-  const int64_t nA = (Tu + 1) / 2, nB = Tu / 2, R = B * Tu;
+  const int64_t R = B * Tu;
   dst->assign(static_cast<size_t>(R), -1);
   if (m == 0) return Status::Ok();
+  // the partition (the same for every batch row): offsets of A and of B, ascending
+  std::vector<int32_t> srcA, dstB;
+  for (int64_t u = 0; u < Tu; ++u) {
+    const bool is_b = a.grid_w > 0 ? ((u / a.grid_w) % 2 == 0 && (u % a.grid_w) % 2 == 0) : (u % 2 == 1);
+    (is_b ? dstB : srcA).push_back(static_cast<int32_t>(u));
+  }
+  const int64_t nA = static_cast<int64_t>(srcA.size()), nB = static_cast<int64_t>(dstB.size());
 
   // head-averaged key weights: row e of Wbar = (1/H) sum_h W_qkv[D + h*Dh + e, :]
   Buffer wbar = alloc_floats(Dh * D), bbar = alloc_floats(Dh);
   Buffer tk = alloc_floats(R * D), kb = alloc_floats(R * Dh), S = alloc_floats(nA * nB);
-  if (!wbar || !bbar || !tk || !kb || !S) return oom("the matching scratch");
+  Buffer ka = alloc_floats(nA * Dh), kd = alloc_floats(nB * Dh);
+  if (!wbar || !bbar || !tk || !kb || !S || !ka || !kd) return oom("the matching scratch");
   const float invH = 1.f / static_cast<float>(H);
   parallel_for(Dh, 1, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
@@ -158,10 +170,16 @@ Status match(const TomeBlockArgs& a, int64_t m, std::vector<int32_t>* dst) {
   std::vector<int32_t> best(static_cast<size_t>(nA)), order(static_cast<size_t>(nA));
   for (int64_t b = 0; b < B; ++b) {
     const float* kbb = kb.get() + b * Tu * Dh;
+    const size_t row_bytes = static_cast<size_t>(Dh) * sizeof(float);
+    parallel_for(Tu, 256, [&](int64_t r0, int64_t r1) {  // row i of ka / kd <- kb row srcA[i] / dstB[i]
+      for (int64_t r = r0; r < r1; ++r)
+        if (r < nA) std::memcpy(ka.get() + r * Dh, kbb + static_cast<int64_t>(srcA[r]) * Dh, row_bytes);
+        else std::memcpy(kd.get() + (r - nA) * Dh, kbb + static_cast<int64_t>(dstB[r - nA]) * Dh, row_bytes);
+    });
     GemmArgs g;
     g.M = nA; g.N = nB; g.K = Dh;
-    g.A = kbb; g.lda = 2 * Dh;                       // a_i = offset 2i
-    g.B = kbb + Dh; g.ldb = 2 * Dh; g.transB = true;  // b_j = offset 2j+1
+    g.A = ka.get(); g.lda = Dh;
+    g.B = kd.get(); g.ldb = Dh; g.transB = true;
     g.C = S.get(); g.ldc = nB;
     R4P_RETURN_IF_ERROR(gemm_avx2(g));
     parallel_for(nA, 16, [&](int64_t i0, int64_t i1) {
@@ -178,7 +196,7 @@ Status match(const TomeBlockArgs& a, int64_t m, std::vector<int32_t>* dst) {
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t p, int32_t q) { return score[p] > score[q]; });
     int32_t* d = dst->data() + b * Tu;
-    for (int64_t r = 0; r < m; ++r) d[2 * order[r]] = 2 * best[order[r]] + 1;
+    for (int64_t r = 0; r < m; ++r) d[srcA[order[r]]] = dstB[best[order[r]]];
   }
   return Status::Ok();
 }
@@ -321,7 +339,11 @@ Status run(const TomeBlockArgs& a) {
   if (P0 < 0 || P0 > T) return range_error("tomeBlock: expected 0 <= P0 <= T, received P0=", P0, " T=", T);
   if (!(a.ratio > 0.0 && a.ratio <= 1.0)) return range_error("tomeBlock: expected ratio in (0, 1], received ", a.ratio);
   if (a.mode != TomeMode::kMhsa && a.mode != TomeMode::kMhsaMlp) return range_error("tomeBlock: unknown mode");
-  const int64_t Tu = T - P0, m = tome_merge_count(Tu, a.ratio), Tm = T - m, M = B * Tm;
+  const int64_t Tu = T - P0, gh = a.grid_h, gw = a.grid_w;
+  if (!(gh == 0 && gw == 0) && (gh <= 0 || gw <= 0 || Tu % gw != 0 || Tu / gw != gh))  // division form: no overflow
+    return range_error("tomeBlock: expected grid_h * grid_w = T - P0 = ", Tu, " (or both 0), received grid_h=", gh,
+                       " grid_w=", gw);
+  const int64_t m = tome_merge_count(Tu, a.ratio, gh, gw), Tm = T - m, M = B * Tm;
 
   // 1-2. matching, 3. plans
   std::vector<int32_t> dst;

@@ -2,9 +2,12 @@
 // (the semantics are stated in full at TomeBlockArgs in kernels/ops.h).
 //   x [B,T,D], P0 protected prefix tokens, ratio = kept fraction of the Tu = T - P0 others -> out [B,T,D]
 //   1. keys    kbar_t = (1/H) sum_h (LN1(x_t) W_k^T + b_k)[h*Dh : (h+1)*Dh]   for unprotected t  [Tu,Dh]
-//   2. match   A = offsets u = t - P0 even, B = u odd; sim(a,b) = cos(kbar_a, kbar_b);
+//   2. match   offsets u = t - P0; 1-D: A = u even, B = u odd; 2-D (grid_h x grid_w, row-major): B = the
+//              tokens with even row and even column (top-left of each 2x2 window), A = the rest; both
+//              in ascending u. sim(a,b) = cos(kbar_a, kbar_b);
 //              best(a) = argmax_b sim (first max wins -> lower b), score(a) = max_b sim
-//   3. select  the m = tome_merge_count(Tu, ratio) a's of highest score (ties -> lower a) are merged
+//   3. select  the m = tome_merge_count(Tu, ratio, grid_h, grid_w) a's of highest score (ties -> lower a)
+//              are merged
 //   4. merge   survivors (all tokens but the merged a's) in original order form x_m [T-m, D];
 //              a destination's row is (x_b + sum_{a->b, a ascending} x_a) / (1 + #{a->b})
 //   5. block   kMhsa: z_m = attn(x_m), z_t = z_m[j] + (x_t - x_m[j]), out = mlp(z) on all T tokens
@@ -101,9 +104,15 @@ void mlp_half(const BlockWeights& w, const float* z, float* y, int64_t K, float 
 std::vector<int64_t> match(const TomeBlockArgs& a, const float* xb, int64_t m) {
   const BlockWeights& w = a.w;
   const int64_t T = a.T, P0 = a.P0, Tu = T - P0, D = w.D, H = w.H, Dh = D / H;
-  const int64_t nA = (Tu + 1) / 2, nB = Tu / 2;
   std::vector<int64_t> dst(Tu, -1);
   if (m == 0) return dst;
+  // the partition: srcA / dstB hold offsets in ascending order
+  std::vector<int64_t> srcA, dstB;
+  for (int64_t u = 0; u < Tu; ++u) {
+    const bool is_b = a.grid_w > 0 ? ((u / a.grid_w) % 2 == 0 && (u % a.grid_w) % 2 == 0) : (u % 2 == 1);
+    (is_b ? dstB : srcA).push_back(u);
+  }
+  const int64_t nA = static_cast<int64_t>(srcA.size()), nB = static_cast<int64_t>(dstB.size());
   std::vector<float> t(Tu * D);
   layer_norm(xb + P0 * D, t.data(), Tu, D, w.norm1_w, w.norm1_b, a.ln_eps);
   // keys averaged over heads, then unit-normalised (norm clamped at 1e-12: a zero key has similarity 0)
@@ -131,7 +140,7 @@ std::vector<int64_t> match(const TomeBlockArgs& a, const float* xb, int64_t m) {
     int64_t bj = 0;
     for (int64_t j = 0; j < nB; ++j) {
       double s = 0;
-      for (int64_t e = 0; e < Dh; ++e) s += kn[(2 * i) * Dh + e] * kn[(2 * j + 1) * Dh + e];
+      for (int64_t e = 0; e < Dh; ++e) s += kn[srcA[i] * Dh + e] * kn[dstB[j] * Dh + e];
       if (s > bs) bs = s, bj = j;  // strict: the first (lowest) b of equal similarity wins
     }
     score[i] = bs;
@@ -140,14 +149,24 @@ std::vector<int64_t> match(const TomeBlockArgs& a, const float* xb, int64_t m) {
   std::vector<int64_t> order(nA);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) { return score[p] > score[q]; });
-  for (int64_t r = 0; r < m; ++r) dst[2 * order[r]] = 2 * best[order[r]] + 1;
+  for (int64_t r = 0; r < m; ++r) dst[srcA[order[r]]] = dstB[best[order[r]]];
   return dst;
+}
+
+// grid_h = grid_w = 0 (1-D), or both > 0 with grid_h * grid_w = Tu (division form: no overflow).
+Status check_grid(const TomeBlockArgs& a) {
+  const int64_t Tu = a.T - a.P0, gh = a.grid_h, gw = a.grid_w;
+  if (gh == 0 && gw == 0) return Status::Ok();
+  if (gh <= 0 || gw <= 0 || Tu % gw != 0 || Tu / gw != gh)
+    return range_error("tomeBlock: expected grid_h * grid_w = T - P0 = ", Tu, " (or both 0), received grid_h=", gh,
+                       " grid_w=", gw);
+  return Status::Ok();
 }
 
 Status tome_one(const TomeBlockArgs& a, int64_t b) {
   const BlockWeights& w = a.w;
   const int64_t T = a.T, P0 = a.P0, Tu = T - P0, D = w.D;
-  const int64_t m = tome_merge_count(Tu, a.ratio), Tm = T - m;
+  const int64_t m = tome_merge_count(Tu, a.ratio, a.grid_h, a.grid_w), Tm = T - m;
   // private copy of the row: out may alias x
   std::vector<float> x(a.x + b * T * D, a.x + (b + 1) * T * D);
   const std::vector<int64_t> dst = match(a, x.data(), m);
@@ -205,6 +224,7 @@ Status tome_block_fwd_ref(const TomeBlockArgs& a) {
   if (a.P0 < 0 || a.P0 > a.T) return range_error("tomeBlock: expected 0 <= P0 <= T, received P0=", a.P0, " T=", a.T);
   if (!(a.ratio > 0.0 && a.ratio <= 1.0)) return range_error("tomeBlock: expected ratio in (0, 1], received ", a.ratio);
   if (a.mode != TomeMode::kMhsa && a.mode != TomeMode::kMhsaMlp) return range_error("tomeBlock: unknown mode");
+  R4P_RETURN_IF_ERROR(check_grid(a));
   try {
     for (int64_t b = 0; b < a.B; ++b) R4P_RETURN_IF_ERROR(tome_one(a, b));
   } catch (const std::bad_alloc&) {
