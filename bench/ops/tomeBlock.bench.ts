@@ -1,13 +1,15 @@
 /**
  * Benchmark of the SPEC §6 ToMe baseline block (tomeBlock) at T = 1029 (1024 patches + 5 protected) and the
- * paper's T = 4101 (4096 + 5), D = 384, H = 6, Dh = 64, F = 1536, kept ratio r in {0.7, 0.5}, both modes.
+ * paper's T = 4101 (4096 + 5), D = 384, H = 6, Dh = 64, F = 1536, both modes: the 1-D split at kept ratio
+ * r in {0.7, 0.5}, and the 2-D (ToMe for SD) split over the sqrt(Tu) x sqrt(Tu) patch grid at merge ratio
+ * (fraction merged away, the paper's convention) in {0.7, 0.4}.
  * Baseline in the same run: the same block without merging (prunedBlock with idx = null, the "no pruning"
  * configuration of SPEC §6), so `speedup` is what merging buys on this machine.
  * Useful FLOPs (merged token counts Tm = T - m): matching 2 Tu D Dh + 2 |A| |B| Dh, attention part
  * 2 Tm D 3D + 2 Tm D D + 4 Tm^2 D, MLP 4 R D F with R = T ('mhsa') or Tm ('mhsa+mlp').
  * Run alone: `npx tsx bench/ops/tomeBlock.bench.ts [--quick]`.
  */
-import { getThreads, info, prunedBlock, setThreads, tomeBlock, tomeMergeCount, type PrunedBlockWeights, type TomeMode } from '../../src/index.js';
+import { getThreads, info, prunedBlock, setThreads, tomeBlock, tomeKeptRatio, tomeMergeCount, tomeSourceCount, type PrunedBlockWeights, type TomeMode } from '../../src/index.js';
 import { randn, rng } from '../../test/reference/helpers.js';
 import { randomBlockWeights } from '../../test/reference/prunedBlock.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
@@ -16,6 +18,7 @@ import { timeSync } from '../lib/timer.js';
 const D = 384, H = 6, F = 1536, P0 = 5;
 const TOKENS = [1029, 4101];
 const RATIOS = [0.7, 0.5];
+const MERGE_RATIOS = [0.7, 0.4];
 const MODES: TomeMode[] = ['mhsa', 'mhsa+mlp'];
 
 function blockFlops(attnRows: number, mlpRows: number): number {
@@ -46,6 +49,20 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
             op: 'tomeBlock', shape: `${shape} r=${ratio}`, impl: `reg4pru ${kernel} ${threads}t ${mode}`, timing: t,
             flops: matchFlops + blockFlops(Tm, mode === 'mhsa' ? T : Tm), speedup: base.medianMs / t.medianMs,
             note: `Tm=${Tm}; baseline = unmerged block`,
+          });
+        }
+      }
+      const side = Math.round(Math.sqrt(T - P0)), grid: [number, number] = [side, side];
+      for (const mergeRatio of MERGE_RATIOS) {
+        const Tu = T - P0, m = tomeMergeCount(Tu, tomeKeptRatio(Tu, mergeRatio, grid), grid), Tm = T - m, Dh = D / H;
+        const nA = tomeSourceCount(Tu, grid);
+        const matchFlops = 2 * Tu * D * Dh + 2 * nA * (Tu - nA) * Dh;
+        for (const mode of MODES) {
+          const t = timeSync(() => tomeBlock({ data: x, shape: [1, T, D] }, w, { heads: H, protectedTokens: P0, mode, mergeRatio, grid, out }), timing);
+          rows.push({
+            op: 'tomeBlock', shape: `${shape} grid=${side}x${side} merge=${mergeRatio}`, impl: `reg4pru ${kernel} ${threads}t ${mode}`, timing: t,
+            flops: matchFlops + blockFlops(Tm, mode === 'mhsa' ? T : Tm), speedup: base.medianMs / t.medianMs,
+            note: `Tm=${Tm}; 2-D split; baseline = unmerged block`,
           });
         }
       }
