@@ -301,32 +301,66 @@ void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
 
-// Applies the epilogue to 8 (or `n` < 8, masked) columns starting at column n0 of row m.
-inline void epilogue8(const GemmArgs& a, __m256 v, int64_t crow, int64_t rrow, int64_t n0, int n) {
+// The GemmArgs fields the epilogue reads, copied out so the compiler keeps them in registers (through
+// a `const GemmArgs&` every store to C could alias them and forces reloads).
+struct Epilogue {
+  float* C;
+  int64_t ldc;
+  float alpha, beta;
+  const float* bias;
+  Activation act;
+  const float* col_scale;
+  const float* residual;
+  int64_t ldr;
+  const int32_t *c_rows, *r_rows;
+  explicit Epilogue(const GemmArgs& a)
+      : C(a.C), ldc(a.ldc), alpha(a.alpha), beta(a.beta), bias(a.bias), act(a.act), col_scale(a.col_scale),
+        residual(a.residual), ldr(a.ldr), c_rows(a.c_rows), r_rows(a.r_rows) {}
+};
+
+// Applies the epilogue to 8 (or n < 8, masked) columns from n0 of the mr valid rows of a 6x16 tile
+// (acc row stride NR) at rows m0..: alpha, + beta*C_old, + bias, activation, * col_scale, + residual,
+// store. Stage by stage over the six rows, so the six rows' GELU chains (a division and two
+// polynomials deep) are independent work the core overlaps, instead of one long chain per branchy call.
+inline void epilogue_cols(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int n) {
   const bool full = n == 8;
   const __m256i mask = vec::tail_mask(n);
   auto load = [&](const float* p) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); };
-  float* c = a.C + crow * a.ldc + n0;
-  v = _mm256_mul_ps(v, _mm256_set1_ps(a.alpha));
-  if (a.beta != 0.f) v = _mm256_fmadd_ps(_mm256_set1_ps(a.beta), load(c), v);
-  if (a.bias) v = _mm256_add_ps(v, load(a.bias + n0));
-  if (a.act == Activation::kRelu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-  else if (a.act == Activation::kGelu) v = vec::gelu_ps(v);
-  if (a.col_scale) v = _mm256_mul_ps(v, load(a.col_scale + n0));
-  if (a.residual) v = _mm256_add_ps(v, load(a.residual + rrow * a.ldr + n0));
-  if (full) _mm256_storeu_ps(c, v);
-  else _mm256_maskstore_ps(c, mask, v);
+  float* c[MR];
+  for (int64_t r = 0; r < mr; ++r) c[r] = e.C + (e.c_rows ? e.c_rows[m0 + r] : m0 + r) * e.ldc + n0;
+  __m256 v[MR];
+  const __m256 alpha = _mm256_set1_ps(e.alpha);
+  for (int r = 0; r < MR; ++r) v[r] = _mm256_mul_ps(_mm256_load_ps(acc + r * NR), alpha);
+  if (e.beta != 0.f) {
+    const __m256 beta = _mm256_set1_ps(e.beta);
+    for (int64_t r = 0; r < mr; ++r) v[r] = _mm256_fmadd_ps(beta, load(c[r]), v[r]);
+  }
+  if (e.bias) {
+    const __m256 b = load(e.bias + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_add_ps(v[r], b);
+  }
+  if (e.act == Activation::kRelu) {
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_max_ps(v[r], _mm256_setzero_ps());
+  } else if (e.act == Activation::kGelu) {
+    for (int r = 0; r < MR; ++r) v[r] = vec::gelu_ps(v[r]);
+  }
+  if (e.col_scale) {
+    const __m256 s = load(e.col_scale + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_mul_ps(v[r], s);
+  }
+  if (e.residual)
+    for (int64_t r = 0; r < mr; ++r)
+      v[r] = _mm256_add_ps(v[r], load(e.residual + (e.r_rows ? e.r_rows[m0 + r] : m0 + r) * e.ldr + n0));
+  for (int64_t r = 0; r < mr; ++r) {
+    if (full) _mm256_storeu_ps(c[r], v[r]);
+    else _mm256_maskstore_ps(c[r], mask, v[r]);
+  }
 }
 
-// Writes the valid mr x nr corner of a 6x16 accumulator tile at (m0, n0).
-void store_tile(const GemmArgs& a, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
-  for (int64_t r = 0; r < mr; ++r) {
-    const int64_t m = m0 + r;
-    const int64_t crow = a.c_rows ? a.c_rows[m] : m;
-    const int64_t rrow = a.r_rows ? a.r_rows[m] : m;
-    for (int64_t c = 0; c < nr; c += 8)
-      epilogue8(a, _mm256_load_ps(acc + r * NR + c), crow, rrow, n0 + c, static_cast<int>(std::min<int64_t>(8, nr - c)));
-  }
+// Writes the valid mr x nr corner of a 6x16 accumulator tile at (m0, n0). Rows past mr are computed
+// on the zero-padding and dropped (fixed-length loops vectorise the stages).
+inline void store_tile(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
+  for (int64_t c = 0; c < nr; c += 8) epilogue_cols(e, acc + c, m0, mr, n0 + c, static_cast<int>(std::min<int64_t>(8, nr - c)));
 }
 
 // Grow-only 64-byte aligned scratch owned by the calling thread (pool workers get pointers into it):
@@ -437,6 +471,7 @@ Status gemm_avx2(const GemmArgs& a) {
   if (base == nullptr) return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory for the packing buffers");
   float* const Bp = base;
 
+  const Epilogue epi(a);
   std::atomic<int64_t> next_b{0}, done_b{0}, next_tile{0};
   pool.run(
       [&](int ith, int nth) {
@@ -480,7 +515,7 @@ Status gemm_avx2(const GemmArgs& a) {
                   float* acc = kblocks == 1 ? sm : sm + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
                   micro_6x16(klen, ap + ((p - p0) * Kp + k0) * MR, bp, acc, k0 > 0);
                   const int64_t m0 = p * MR;
-                  if (last) store_tile(a, acc, m0, std::min(MR, a.M - m0), n0, nr);
+                  if (last) store_tile(epi, acc, m0, std::min(MR, a.M - m0), n0, nr);
                 }
               }
               if (last) break;
