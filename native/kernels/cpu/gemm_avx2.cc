@@ -104,6 +104,12 @@ void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) {
   }
 }
 
+// Stores the first 6 lanes of v at d (unaligned).
+inline void store6(float* d, __m256 v) {
+  _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+  _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(v, 1));
+}
+
 // Ap panel: Ap[k*MR + r] = A(m0 + r, k), zeros for rows >= M.
 void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
   const int64_t mr = std::min(MR, a.M - m0), K = a.K;
@@ -116,15 +122,20 @@ void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
       for (; r < MR; ++r) d[r] = 0.f;
     }
   } else {
-    for (int64_t r = 0; r < MR; ++r) {
-      if (r >= mr) {
-        for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = 0.f;
-        continue;
-      }
-      const int64_t row = a.a_rows ? a.a_rows[m0 + r] : m0 + r;
-      const float* src = a.A + row * a.lda;
-      for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = src[k];
+    // Six row pointers (the a_rows gather), then 8 k at a time through an in-register transpose:
+    // whole-vector reads of each row instead of one strided scalar write per element.
+    const float* src[MR];
+    for (int64_t r = 0; r < MR; ++r) src[r] = r < mr ? a.A + (a.a_rows ? a.a_rows[m0 + r] : m0 + r) * a.lda : nullptr;
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      __m256 v[8];
+      for (int64_t r = 0; r < MR; ++r) v[r] = r < mr ? _mm256_loadu_ps(src[r] + k) : _mm256_setzero_ps();
+      v[6] = v[7] = _mm256_setzero_ps();
+      transpose8(v);
+      for (int i = 0; i < 8; ++i) store6(dst + (k + i) * MR, v[i]);
     }
+    for (; k < K; ++k)
+      for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = r < mr ? src[r][k] : 0.f;
   }
 }
 
