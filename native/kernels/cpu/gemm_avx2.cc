@@ -450,13 +450,15 @@ Status gemm_avx2(const GemmArgs& a) {
   const int64_t kc = (K + kblocks - 1) / kblocks;
 
   // Macro tiles: MC rows (whole A panels) x NC columns (whole B panels). The packed A block (MC x K)
-  // stays in L2 while the tile's B panels stream past it. With several K blocks the running sums of
-  // a tile (MC x NC) are parked between blocks, so NC is capped to keep them in L2; with one K block
-  // there are none and a tile spans all columns. NC is halved when there are too few tiles to keep
-  // every thread busy. Up to 16 panels (M <= 96) form one row block: the pack-B-per-tile path below.
+  // stays in L2 while the tile's B panels stream past it. NC is at most kNcP panels (evenly split):
+  // with several K blocks the running sums of a tile (MC x NC) are parked between blocks and stay in
+  // L2, and tiles of a few hundred microseconds let the dynamic claims end both threads close
+  // together. NC is halved when there are too few tiles to keep every thread busy. Up to 16 panels
+  // (M <= 96) form one row block: the pack-B-per-tile path below.
   const int64_t mc_panels = mpanels <= 16 ? mpanels : kMcP;
   const int64_t mblocks = (mpanels + mc_panels - 1) / mc_panels;
-  int64_t nc_panels = kblocks == 1 ? npanels : std::min(npanels, kNcP);
+  const int64_t ncuts = (npanels + kNcP - 1) / kNcP;
+  int64_t nc_panels = (npanels + ncuts - 1) / ncuts;
   while (nc_panels > 1 && mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks)
     nc_panels = (nc_panels + 1) / 2;
   const int64_t nblocks = (npanels + nc_panels - 1) / nc_panels;
