@@ -25,7 +25,9 @@
 // packing buffers are a per-calling-thread cache reused across calls (see Scratch).
 #include <immintrin.h>
 
-#include <sys/mman.h>
+#if defined(__linux__)
+#include <sys/mman.h>  // madvise(MADV_HUGEPAGE)
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -390,7 +392,7 @@ class Scratch {
     bytes = (bytes + align - 1) / align * align;
     void* q = nullptr;
     if (posix_memalign(&q, align, bytes) != 0) return nullptr;
-#ifdef MADV_HUGEPAGE
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == kHuge) madvise(q, bytes, MADV_HUGEPAGE);
 #endif
     p_ = static_cast<float*>(q);
