@@ -13,8 +13,9 @@
 //      them across its column blocks; per K block, for each 16-column B micro-panel (L1-resident) it
 //      walks the A panels.
 //   3. The 6x16 micro-kernel keeps 12 ymm accumulators; K is cut into blocks of <= 384 so a B
-//      micro-panel stays in L1, and between blocks the sums are parked in a thread-local buffer and
-//      reloaded (exact), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
+//      micro-panel stays in L1, and between blocks the sums are parked in a per-thread buffer and
+//      reloaded (exact; with a single K block nothing is parked, the tile goes straight to the
+//      epilogue), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
 //      the tiling or thread count: results are bit-identical for any number of threads. Padding
 //      rows/columns are computed on zeros and dropped.
 //   4. The epilogue (alpha, beta*C_old, bias, activation, col_scale, residual via r_rows, store via
