@@ -5,28 +5,37 @@
 //   1. Pack B once, in parallel, into NR=16-wide column panels Bp[j][k][0..16) (k-major inside a
 //      panel, zero-padded past N), reading B or B^T; the panels are shared read-only by all threads.
 //      (Small M, one row block: each thread packs its own tile's panels just before using them.)
-//   2. Output macro tiles (MC rows x NC columns) are split statically over the pool, in ic-major order.
-//      A thread packs A's MC rows for the whole K into MR=6-tall row panels Ap[i][k][0..6) (reading A
-//      or A^T, applying the a_rows gather, zero-padded past M) and reuses them across its column
-//      blocks; per K block, for each 16-column B micro-panel (L1-resident) it walks the A panels.
+//      Packing and the product run in one pool job: threads claim panels, then wait for the last one.
+//   2. Output macro tiles (MC rows x NC columns), in ic-major order, are claimed dynamically in
+//      shrinking chunks (guided scheduling), so a core slowed by another process does not hold the
+//      other one up. A thread packs A's MC rows for the whole K into MR=6-tall row panels
+//      Ap[i][k][0..6) (reading A or A^T, applying the a_rows gather, zero-padded past M) and reuses
+//      them across its column blocks; per K block, for each 16-column B micro-panel (L1-resident) it
+//      walks the A panels.
 //   3. The 6x16 micro-kernel keeps 12 ymm accumulators; K is cut into blocks of <= 384 so a B
-//      micro-panel stays in L1, and between blocks the sums are parked in a thread-local buffer and
-//      reloaded (exact), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
+//      micro-panel stays in L1, and between blocks the sums are parked in a per-thread buffer and
+//      reloaded (exact; with a single K block nothing is parked, the tile goes straight to the
+//      epilogue), so every C element is still one FMA chain over k = 0..K-1 in order, whatever
 //      the tiling or thread count: results are bit-identical for any number of threads. Padding
 //      rows/columns are computed on zeros and dropped.
 //   4. The epilogue (alpha, beta*C_old, bias, activation, col_scale, residual via r_rows, store via
 //      c_rows) runs once per tile right after its reduction, so partial sums never touch C: beta
 //      reads C_old before the store, and residual may be C itself (each element reads its own
 //      position only, then writes it).
-// B is packed once for all K (ViT K is <= a few thousand); A is packed per MC block for all K.
+// B is packed once for all K (ViT K is <= a few thousand); A is packed per MC block for all K. The
+// packing buffers are a per-calling-thread cache reused across calls (see Scratch).
 #include <immintrin.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>  // madvise(MADV_HUGEPAGE)
+#endif
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
-#include <vector>
+#include <thread>
 
 #include "kernels/cpu/gemm_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
@@ -37,15 +46,6 @@ namespace r4p {
 namespace {
 
 constexpr int64_t MR = 6, NR = 16;
-
-struct AlignedFree {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using Buf = std::unique_ptr<float[], AlignedFree>;
-// Throws std::bad_alloc; callers catch it and return kOutOfMemory.
-Buf alloc_floats(int64_t n) {
-  return Buf(static_cast<float*>(::operator new[](static_cast<size_t>(n) * sizeof(float), std::align_val_t(64))));
-}
 
 // In-place 8x8 transpose of r[0..8) (rows become columns).
 inline void transpose8(__m256 r[8]) {
@@ -107,6 +107,12 @@ void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) {
   }
 }
 
+// Stores the first 6 lanes of v at d (unaligned).
+inline void store6(float* d, __m256 v) {
+  _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+  _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(v, 1));
+}
+
 // Ap panel: Ap[k*MR + r] = A(m0 + r, k), zeros for rows >= M.
 void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
   const int64_t mr = std::min(MR, a.M - m0), K = a.K;
@@ -119,15 +125,20 @@ void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
       for (; r < MR; ++r) d[r] = 0.f;
     }
   } else {
-    for (int64_t r = 0; r < MR; ++r) {
-      if (r >= mr) {
-        for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = 0.f;
-        continue;
-      }
-      const int64_t row = a.a_rows ? a.a_rows[m0 + r] : m0 + r;
-      const float* src = a.A + row * a.lda;
-      for (int64_t k = 0; k < K; ++k) dst[k * MR + r] = src[k];
+    // Six row pointers (the a_rows gather), then 8 k at a time through an in-register transpose:
+    // whole-vector reads of each row instead of one strided scalar write per element.
+    const float* src[MR];
+    for (int64_t r = 0; r < MR; ++r) src[r] = r < mr ? a.A + (a.a_rows ? a.a_rows[m0 + r] : m0 + r) * a.lda : nullptr;
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      __m256 v[8];
+      for (int64_t r = 0; r < MR; ++r) v[r] = r < mr ? _mm256_loadu_ps(src[r] + k) : _mm256_setzero_ps();
+      v[6] = v[7] = _mm256_setzero_ps();
+      transpose8(v);
+      for (int i = 0; i < 8; ++i) store6(dst + (k + i) * MR, v[i]);
     }
+    for (; k < K; ++k)
+      for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = r < mr ? src[r][k] : 0.f;
   }
 }
 
@@ -304,31 +315,122 @@ void micro_6x16(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
 
-// Applies the epilogue to 8 (or `n` < 8, masked) columns starting at column n0 of row m.
-inline void epilogue8(const GemmArgs& a, __m256 v, int64_t crow, int64_t rrow, int64_t n0, int n) {
+// The GemmArgs fields the epilogue reads, copied out so the compiler keeps them in registers (through
+// a `const GemmArgs&` every store to C could alias them and forces reloads).
+struct Epilogue {
+  float* C;
+  int64_t ldc;
+  float alpha, beta;
+  const float* bias;
+  Activation act;
+  const float* col_scale;
+  const float* residual;
+  int64_t ldr;
+  const int32_t *c_rows, *r_rows;
+  explicit Epilogue(const GemmArgs& a)
+      : C(a.C), ldc(a.ldc), alpha(a.alpha), beta(a.beta), bias(a.bias), act(a.act), col_scale(a.col_scale),
+        residual(a.residual), ldr(a.ldr), c_rows(a.c_rows), r_rows(a.r_rows) {}
+};
+
+// Applies the epilogue to 8 (or n < 8, masked) columns from n0 of the mr valid rows of a 6x16 tile
+// (acc row stride NR) at rows m0..: alpha, + beta*C_old, + bias, activation, * col_scale, + residual,
+// store. Stage by stage over the six rows, so the six rows' GELU chains (a division and two
+// polynomials deep) are independent work the core overlaps, instead of one long chain per branchy call.
+inline void epilogue_cols(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int n) {
   const bool full = n == 8;
   const __m256i mask = vec::tail_mask(n);
   auto load = [&](const float* p) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); };
-  float* c = a.C + crow * a.ldc + n0;
-  v = _mm256_mul_ps(v, _mm256_set1_ps(a.alpha));
-  if (a.beta != 0.f) v = _mm256_fmadd_ps(_mm256_set1_ps(a.beta), load(c), v);
-  if (a.bias) v = _mm256_add_ps(v, load(a.bias + n0));
-  if (a.act == Activation::kRelu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-  else if (a.act == Activation::kGelu) v = vec::gelu_ps(v);
-  if (a.col_scale) v = _mm256_mul_ps(v, load(a.col_scale + n0));
-  if (a.residual) v = _mm256_add_ps(v, load(a.residual + rrow * a.ldr + n0));
-  if (full) _mm256_storeu_ps(c, v);
-  else _mm256_maskstore_ps(c, mask, v);
+  float* c[MR];
+  for (int64_t r = 0; r < mr; ++r) c[r] = e.C + (e.c_rows ? e.c_rows[m0 + r] : m0 + r) * e.ldc + n0;
+  __m256 v[MR];
+  const __m256 alpha = _mm256_set1_ps(e.alpha);
+  for (int r = 0; r < MR; ++r) v[r] = _mm256_mul_ps(_mm256_load_ps(acc + r * NR), alpha);
+  if (e.beta != 0.f) {
+    const __m256 beta = _mm256_set1_ps(e.beta);
+    for (int64_t r = 0; r < mr; ++r) v[r] = _mm256_fmadd_ps(beta, load(c[r]), v[r]);
+  }
+  if (e.bias) {
+    const __m256 b = load(e.bias + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_add_ps(v[r], b);
+  }
+  if (e.act == Activation::kRelu) {
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_max_ps(v[r], _mm256_setzero_ps());
+  } else if (e.act == Activation::kGelu) {
+    for (int r = 0; r < MR; ++r) v[r] = vec::gelu_ps(v[r]);
+  }
+  if (e.col_scale) {
+    const __m256 s = load(e.col_scale + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm256_mul_ps(v[r], s);
+  }
+  if (e.residual)
+    for (int64_t r = 0; r < mr; ++r)
+      v[r] = _mm256_add_ps(v[r], load(e.residual + (e.r_rows ? e.r_rows[m0 + r] : m0 + r) * e.ldr + n0));
+  for (int64_t r = 0; r < mr; ++r) {
+    if (full) _mm256_storeu_ps(c[r], v[r]);
+    else _mm256_maskstore_ps(c[r], mask, v[r]);
+  }
 }
 
-// Writes the valid mr x nr corner of a 6x16 accumulator tile at (m0, n0).
-void store_tile(const GemmArgs& a, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
-  for (int64_t r = 0; r < mr; ++r) {
-    const int64_t m = m0 + r;
-    const int64_t crow = a.c_rows ? a.c_rows[m] : m;
-    const int64_t rrow = a.r_rows ? a.r_rows[m] : m;
-    for (int64_t c = 0; c < nr; c += 8)
-      epilogue8(a, _mm256_load_ps(acc + r * NR + c), crow, rrow, n0 + c, static_cast<int>(std::min<int64_t>(8, nr - c)));
+// Writes the valid mr x nr corner of a 6x16 accumulator tile at (m0, n0). Rows past mr are computed
+// on the zero-padding and dropped (fixed-length loops vectorise the stages).
+inline void store_tile(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
+  for (int64_t c = 0; c < nr; c += 8) epilogue_cols(e, acc + c, m0, mr, n0 + c, static_cast<int>(std::min<int64_t>(8, nr - c)));
+}
+
+// Grow-only 64-byte aligned scratch owned by the calling thread (pool workers get pointers into it):
+// back-to-back GEMMs (a block runs four, a training step hundreds) neither allocate nor page-fault
+// their packing buffers. Blocks of 2 MiB and more are 2 MiB aligned and advised for transparent huge
+// pages, so the packed B panels the micro-kernel streams cost few TLB entries.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  // nullptr when out of memory (the previous block is released first).
+  float* get(size_t n) {
+    if (n <= cap_) return p_;
+    release();
+    size_t bytes = n * sizeof(float);
+    const size_t align = bytes >= kHuge ? kHuge : 64;
+    bytes = (bytes + align - 1) / align * align;
+    void* q = nullptr;
+    if (posix_memalign(&q, align, bytes) != 0) return nullptr;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == kHuge) madvise(q, bytes, MADV_HUGEPAGE);
+#endif
+    p_ = static_cast<float*>(q);
+    cap_ = bytes / sizeof(float);
+    return p_;
+  }
+  // Keeps at most kKeep bytes between calls (a one-off huge GEMM does not pin its buffers).
+  void trim() {
+    if (cap_ * sizeof(float) > kKeep) release();
+  }
+
+ private:
+  static constexpr size_t kHuge = size_t{2} << 20, kKeep = size_t{64} << 20;
+  void release() {
+    std::free(p_);
+    p_ = nullptr;
+    cap_ = 0;
+  }
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+thread_local Scratch tls_scratch;
+
+// Guided self-scheduling: claims the next chunk of [0, total) (about 1/(2 nth) of what is left, at
+// least one unit) and returns its start, or total when nothing is left. Which thread computes which
+// unit changes nothing in the results (every unit writes its own outputs with a fixed k order); the
+// dynamic claims only keep both cores busy when one of them is slowed by another process.
+int64_t claim(std::atomic<int64_t>& next, int64_t total, int nth, int64_t* end) {
+  int64_t cur = next.load(std::memory_order_relaxed);
+  for (;;) {
+    if (cur >= total) return total;
+    const int64_t rem = total - cur;
+    const int64_t chunk = std::min(rem, std::max<int64_t>(1, rem / (2 * nth)));
+    if (next.compare_exchange_weak(cur, cur + chunk, std::memory_order_relaxed)) {
+      *end = cur + chunk;
+      return cur;
+    }
   }
 }
 
@@ -336,103 +438,109 @@ void store_tile(const GemmArgs& a, const float* acc, int64_t m0, int64_t mr, int
 
 Status gemm_avx2(const GemmArgs& a) {
   if (a.M <= 0 || a.N <= 0) return Status::Ok();
-  const int64_t K = a.K;
+  const int64_t K = a.K, Kp = std::max<int64_t>(K, 1);
   const int64_t npanels = (a.N + NR - 1) / NR;
   const int64_t mpanels = (a.M + MR - 1) / MR;
   ThreadPool& pool = ThreadPool::instance();
-  const int64_t flops = 2 * a.M * a.N * std::max<int64_t>(K, 1);
+  const int64_t flops = 2 * a.M * a.N * Kp;
   // Below ~1 MFLOP a second thread costs more to wake than it saves.
   const int64_t max_tasks = flops < (1 << 20) ? 1 : pool.threads();
 
-  // Macro tiles: MC rows (whole A panels) x NC columns (whole B panels). MC keeps the packed A block
-  // (MC x K) in L2; NC is reduced when there are too few tiles to keep every thread busy, and capped
-  // so the running-sum buffer (MC x NC) stays in L2.
-  // Up to 16 panels (M <= 96) form one row block, so small M takes the pack-B-per-tile path below.
-  const int64_t mc_panels = mpanels <= 16 ? mpanels : 8;
+  // K blocks of at most kKc so a 16-column B micro-panel (kKc x 64 B) stays in L1 while the A panels
+  // of the block stream past it; sums run on across blocks through `sums` (see micro_6x16).
+  constexpr int64_t kKc = 384, kMcP = 8, kNcP = 32;
+  const int64_t kblocks = std::max<int64_t>(1, (K + kKc - 1) / kKc);
+  const int64_t kc = (K + kblocks - 1) / kblocks;
+
+  // Macro tiles: MC rows (whole A panels) x NC columns (whole B panels). The packed A block (MC x K)
+  // stays in L2 while the tile's B panels stream past it. NC is at most kNcP panels (evenly split):
+  // with several K blocks the running sums of a tile (MC x NC) are parked between blocks and stay in
+  // L2, and tiles of a few hundred microseconds let the dynamic claims end both threads close
+  // together. NC is halved when there are too few tiles to keep every thread busy. Up to 16 panels
+  // (M <= 96) form one row block: the pack-B-per-tile path below.
+  const int64_t mc_panels = mpanels <= 16 ? mpanels : kMcP;
   const int64_t mblocks = (mpanels + mc_panels - 1) / mc_panels;
-  int64_t nc_panels = npanels;
-  while (nc_panels > 1 && (nc_panels > 32 || mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks))
+  const int64_t ncuts = (npanels + kNcP - 1) / kNcP;
+  int64_t nc_panels = (npanels + ncuts - 1) / ncuts;
+  while (nc_panels > 1 && mblocks * ((npanels + nc_panels - 1) / nc_panels) < 4 * max_tasks)
     nc_panels = (nc_panels + 1) / 2;
   const int64_t nblocks = (npanels + nc_panels - 1) / nc_panels;
   const int64_t tiles = mblocks * nblocks;
-  // K blocks of at most kKc so a 16-column B micro-panel (kKc x 64 B) stays in L1 while the A panels
-  // of the block stream past it; sums run on across blocks through `sums` (see micro_6x16).
-  constexpr int64_t kKc = 384;
-  const int64_t kblocks = std::max<int64_t>(1, (K + kKc - 1) / kKc);
-  const int64_t kc = (K + kblocks - 1) / kblocks;
 
   // B is packed once into shared panels when several row blocks reuse it; with a single row block
   // (small M) each B panel is used by one tile only, so the tile's thread packs it right before use
   // (no separate pass, and the panel is still in L1/L2 when the micro-kernel reads it).
   const bool shared_b = mblocks > 1;
-  Buf Bp;
-  if (shared_b) {
-    try {
-      Bp = alloc_floats(npanels * std::max<int64_t>(K, 1) * NR);
-    } catch (const std::bad_alloc&) {
-      return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory packing B");
-    }
-    pool.run(
-        [&](int ith, int nth) {
-          int64_t j0, j1;
-          split_range(npanels, ith, nth, &j0, &j1);
-          for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, Bp.get() + j * K * NR);
-        },
-        std::min<int64_t>(max_tasks, npanels));
-  }
+  const int nth_max = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({max_tasks, tiles, pool.threads()})));
 
-  // Per-thread scratch, allocated before any thread starts so that running out of memory leaves C
-  // untouched (it may be the residual of an in-place call). nth <= pool.threads() in every case.
-  const int64_t nth_max = std::max<int64_t>(1, std::min<int64_t>({max_tasks, tiles, pool.threads()}));
-  std::vector<Buf> Ap(nth_max), sums(nth_max), Bt(nth_max);
-  try {
-    for (int64_t i = 0; i < nth_max; ++i) {
-      Ap[i] = alloc_floats(mc_panels * std::max<int64_t>(K, 1) * MR);
-      sums[i] = alloc_floats(mc_panels * nc_panels * MR * NR);
-      if (!shared_b) Bt[i] = alloc_floats(nc_panels * std::max<int64_t>(K, 1) * NR);
-    }
-  } catch (const std::bad_alloc&) {
-    return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory for the per-thread packing buffers");
-  }
+  // All scratch comes from one block allocated before any thread starts, so that running out of
+  // memory leaves C untouched (it may be the residual of an in-place call). Offsets are multiples of
+  // 16 floats (64 B). Per thread: the A block, the parked sums (or one 6x16 tile with a single K
+  // block), and on the small-M path its B panels.
+  auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+  const int64_t bp_floats = shared_b ? round16(npanels * Kp * NR) : 0;
+  const int64_t ap_floats = round16(mc_panels * Kp * MR);
+  const int64_t sm_floats = kblocks == 1 ? MR * NR : mc_panels * nc_panels * MR * NR;
+  const int64_t bt_floats = shared_b ? 0 : round16(nc_panels * Kp * NR);
+  const int64_t per_thread = ap_floats + sm_floats + bt_floats;
+  float* const base = tls_scratch.get(static_cast<size_t>(bp_floats + nth_max * per_thread));
+  if (base == nullptr) return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory for the packing buffers");
+  float* const Bp = base;
 
+  const Epilogue epi(a);
+  std::atomic<int64_t> next_b{0}, done_b{0}, next_tile{0};
   pool.run(
       [&](int ith, int nth) {
-        int64_t t0, t1;
-        split_range(tiles, ith, nth, &t0, &t1);
-        if (t0 == t1) return;
-        float* const ap = Ap[ith].get();
-        float* const sm = sums[ith].get();
-        float* const bt = shared_b ? nullptr : Bt[ith].get();
-        int64_t packed_mb = -1;
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t mb = t / nblocks, nb = t % nblocks;
-          const int64_t p0 = mb * mc_panels, p1 = std::min(mpanels, p0 + mc_panels);
-          if (mb != packed_mb) {
-            for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, p * MR, ap + (p - p0) * K * MR);
-            packed_mb = mb;
+        if (shared_b) {
+          // Pack B (panels claimed one at a time), then wait until every claimed panel is written.
+          for (int64_t j; (j = next_b.fetch_add(1, std::memory_order_relaxed)) < npanels;) {
+            pack_b_panel(a, j, Bp + j * Kp * NR);
+            done_b.fetch_add(1, std::memory_order_release);
           }
-          const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
-          if (!shared_b)
-            for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, bt + (j - j0) * K * NR);
-          const float* bbase = shared_b ? Bp.get() + j0 * K * NR : bt;
-          for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
-            const int64_t klen = std::min(kc, K - k0);
-            const bool last = k0 + klen >= K;
-            for (int64_t j = j0; j < j1; ++j) {
-              const float* bp = bbase + ((j - j0) * K + k0) * NR;
-              const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
-              for (int64_t p = p0; p < p1; ++p) {
-                float* acc = sm + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
-                micro_6x16(klen, ap + ((p - p0) * K + k0) * MR, bp, acc, k0 > 0);
-                const int64_t m0 = p * MR;
-                if (last) store_tile(a, acc, m0, std::min(MR, a.M - m0), n0, nr);
-              }
+          for (int spins = 0; done_b.load(std::memory_order_acquire) < npanels; ++spins) {
+            if (spins < 64) _mm_pause();
+            else std::this_thread::yield();
+          }
+        }
+        float* const ap = base + bp_floats + ith * per_thread;
+        float* const sm = ap + ap_floats;
+        float* const bt = sm + sm_floats;
+        int64_t packed_mb = -1;
+        for (;;) {
+          int64_t t1 = 0;
+          const int64_t t0 = claim(next_tile, tiles, nth, &t1);
+          if (t0 >= tiles) break;
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t mb = t / nblocks, nb = t % nblocks;
+            const int64_t p0 = mb * mc_panels, p1 = std::min(mpanels, p0 + mc_panels);
+            if (mb != packed_mb) {
+              for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, p * MR, ap + (p - p0) * Kp * MR);
+              packed_mb = mb;
             }
-            if (last) break;
+            const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
+            if (!shared_b)
+              for (int64_t j = j0; j < j1; ++j) pack_b_panel(a, j, bt + (j - j0) * Kp * NR);
+            const float* bbase = shared_b ? Bp + j0 * Kp * NR : bt;
+            for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kc) {
+              const int64_t klen = std::min(kc, K - k0);
+              const bool last = k0 + klen >= K;
+              for (int64_t j = j0; j < j1; ++j) {
+                const float* bp = bbase + ((j - j0) * Kp + k0) * NR;
+                const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0);
+                for (int64_t p = p0; p < p1; ++p) {
+                  float* acc = kblocks == 1 ? sm : sm + ((j - j0) * mc_panels + (p - p0)) * MR * NR;
+                  micro_6x16(klen, ap + ((p - p0) * Kp + k0) * MR, bp, acc, k0 > 0);
+                  const int64_t m0 = p * MR;
+                  if (last) store_tile(epi, acc, m0, std::min(MR, a.M - m0), n0, nr);
+                }
+              }
+              if (last) break;
+            }
           }
         }
       },
       nth_max);
+  tls_scratch.trim();
   return Status::Ok();
 }
 
