@@ -51,3 +51,13 @@ export {
 } from './checkpoint/safetensors.js';
 export { randomWeights, type InitScheme, type RandomWeightsOptions } from './model/weights.js';
 export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type ModelConfig } from './model/config.js';
+
+// ---- inference engine
+export {
+  InferenceSession,
+  type InferenceSessionOptions,
+  type InferenceSource,
+  type InferenceResult,
+  type RunOptions,
+  type ToMeMode,
+} from './engine/session.js';
