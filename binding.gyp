@@ -46,6 +46,7 @@
       ],
       "sources": [
         "native/kernels/cpu/attention_core_avx2.cc",
+        "native/kernels/cpu/engine_layers_avx2.cc",
         "native/kernels/cpu/gather_tokens_avx2.cc",
         "native/kernels/cpu/gemm_avx2.cc",
         "native/kernels/cpu/gumbel_softmax_st_avx2.cc",

@@ -41,12 +41,14 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   layer_norm_rows(
       B * Np, D, [&](int64_t r) { return x + ((r / Np) * T1 + Q + c.P() + r % Np) * D; }, w.yp.get(), m.norm_w,
       m.norm_b, 1e-6f);
+  clock_.lap(kHeadNorm);
 
   // 5.2 class head and mask embeddings
   R4P_RETURN_IF_ERROR(linear(w.yq.get(), B * Q, D, m.class_w, m.class_b, c.C1(), class_logits, Activation::kNone));
   R4P_RETURN_IF_ERROR(linear(w.yq.get(), B * Q, D, m.mask_w[0], m.mask_b[0], D, w.t1.get(), Activation::kGelu));
   R4P_RETURN_IF_ERROR(linear(w.t1.get(), B * Q, D, m.mask_w[1], m.mask_b[1], D, w.t2.get(), Activation::kGelu));
   R4P_RETURN_IF_ERROR(linear(w.t2.get(), B * Q, D, m.mask_w[2], m.mask_b[2], D, w.emb.get(), Activation::kNone));
+  clock_.lap(kHeadMlp);
 
   // 5.3 two x2 scale blocks: yp -> up_a -> up_b -> up_a -> up_b ([B, 4gh, 4gw, D] at the end)
   const float* in = w.yp.get();
@@ -63,7 +65,9 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
       g.act = Activation::kGelu;
       R4P_RETURN_IF_ERROR(gemm(g));
     }
+    clock_.lap(kUpConv);
     depthwise3x3_layer_norm(w.up_a.get(), w.up_b.get(), B, 2 * h, 2 * wd, D, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
+    clock_.lap(kUpDwLn);
     in = w.up_b.get();
   }
 
@@ -77,10 +81,12 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
     g.C = mask_logits + b * Q * HW; g.ldc = HW;
     R4P_RETURN_IF_ERROR(gemm(g));
   }
+  clock_.lap(kMaskGemm);
 
   // 5.5 semantic map
   class_probs(class_logits, B * Q, c.C1(), w.probs.get());
   resize_semantic(mask_logits, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
+  clock_.lap(kResizeSem);
   return Status::Ok();
 }
 

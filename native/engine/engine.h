@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "engine/model.h"
+#include "engine/profile.h"
 #include "engine/tome_hook.h"
 
 namespace r4p::engine {
@@ -66,6 +67,7 @@ class Engine {
   std::vector<int64_t> stage_k_;
   std::unique_ptr<Workspace> ws_;
   int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
+  PhaseClock clock_;      // REG4PRU_PROFILE phase times of the current run
 };
 
 }  // namespace r4p::engine

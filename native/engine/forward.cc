@@ -141,7 +141,9 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   active_k_ = Np;
   std::fill(w.active.begin(), w.active.begin() + B * Np, uint8_t{1});
 
+  clock_ = PhaseClock();
   R4P_RETURN_IF_ERROR(patch_embed(images, B));
+  clock_.lap(kEmbed);
 
   bool queries = false;
   size_t stage = 0;
@@ -155,8 +157,10 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
     if (opts_.prune && stage < c.stage_blocks.size() && i == c.stage_blocks[stage]) {
       R4P_RETURN_IF_ERROR(select_tokens(static_cast<int64_t>(stage), x, T, Qcur, B));
       ++stage;
+      clock_.lap(kSelect);
     }
     R4P_RETURN_IF_ERROR(run_block(i, x, T, Qcur, B));
+    clock_.lap(kBlocks);
     const bool last = i == c.L - 1;
     if (!out.per_block.empty() && i >= c.first_decode() && !last) {
       // decode point L-Bq-1 sees the queries already prepended (as block L-Bq will)
@@ -172,6 +176,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.semantic, out.class_logits, out.mask_logits));
   if (!out.per_block.empty())
     std::memcpy(out.per_block.back(), out.semantic, static_cast<size_t>(semantic_size(B)) * sizeof(float));
+  clock_.report(B);
   return Status::Ok();
 }
 

@@ -1,11 +1,15 @@
-// layers.cc: see layers.h. Scalar C++ written so that -O3 vectorises the inner loops (channel-wise
-// independent lanes), with fixed-order reductions for thread-count independence.
+// layers.cc: see layers.h. The scalar loops here are the ref path (written so that -O3 vectorises
+// the channel-wise independent lanes, with fixed-order reductions); when the avx2 variant is active
+// (registry), the two heavy head layers call the AVX2/FMA inner loops of
+// kernels/cpu/engine_layers_avx2.cc instead. Either way the thread split is over output rows only.
 #include "engine/layers.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/engine_layers_avx2.h"
+#include "kernels/registry.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p::engine {
@@ -89,9 +93,14 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  const bool avx2 = active_cpu_variant() == KernelVariant::kAvx2;
   parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / h, y = t % h;
+      if (avx2) {
+        depthwise3x3_layer_norm_row_avx2(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
+        continue;
+      }
       for (int64_t x = 0; x < w; ++x) {
         float* o = out + ((b * h + y) * w + x) * D;
         std::fill(o, o + D, 0.f);
@@ -158,6 +167,14 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
 void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t Q, int64_t C, int64_t h, int64_t w,
                      int64_t Ho, int64_t Wo, float* sem) {
   const std::vector<Tap> ty = taps(h, Ho), tx = taps(w, Wo);
+  const bool avx2 = active_cpu_variant() == KernelVariant::kAvx2;
+  std::vector<int32_t> xlo(static_cast<size_t>(Wo)), xhi(static_cast<size_t>(Wo));
+  std::vector<float> xt(static_cast<size_t>(Wo));
+  for (int64_t x = 0; x < Wo; ++x) {
+    xlo[x] = static_cast<int32_t>(tx[x].lo);
+    xhi[x] = static_cast<int32_t>(tx[x].hi);
+    xt[x] = tx[x].t;
+  }
   parallel_for(B * Ho, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> row(static_cast<size_t>(w)), sig(static_cast<size_t>(Wo));
     for (int64_t t = t0; t < t1; ++t) {
@@ -169,9 +186,14 @@ void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t 
         const float* r0 = m + vy.lo * w;
         const float* r1 = m + vy.hi * w;
         for (int64_t x = 0; x < w; ++x) row[x] = r0[x] + vy.t * (r1[x] - r0[x]);
+        if (avx2) {
+          lerp_sigmoid_avx2(row.data(), xlo.data(), xhi.data(), xt.data(), Wo, sig.data());
+          for (int64_t c = 0; c < C; ++c)
+            axpy_avx2(probs[(b * Q + q) * C + c], sig.data(), sem + ((b * C + c) * Ho + y) * Wo, Wo);
+          continue;
+        }
         for (int64_t x = 0; x < Wo; ++x) {
-          const Tap vx = tx[static_cast<size_t>(x)];
-          const float v = row[vx.lo] + vx.t * (row[vx.hi] - row[vx.lo]);
+          const float v = row[xlo[x]] + xt[x] * (row[xhi[x]] - row[xlo[x]]);
           sig[x] = 1.f / (1.f + std::exp(-v));
         }
         for (int64_t c = 0; c < C; ++c) {
