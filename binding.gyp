@@ -54,7 +54,8 @@
         "native/kernels/cpu/policy_attention_avx2.cc",
         "native/kernels/cpu/pruned_block_avx2.cc",
         "native/kernels/cpu/scatter_tokens_avx2.cc",
-        "native/kernels/cpu/softmax_avx2.cc"
+        "native/kernels/cpu/softmax_avx2.cc",
+        "native/kernels/cpu/tome_block_avx2.cc"
       ]
     },
     {
@@ -80,8 +81,10 @@
         "native/kernels/ref/pruned_block_ref.cc",
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/ref/softmax_ref.cc",
+        "native/kernels/ref/tome_block_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
+        "native/napi/block_weights.cc",
         "native/napi/convert.cc",
         "native/napi/engine_wrap.cc",
         "native/napi/gather_tokens.cc",
@@ -93,6 +96,7 @@
         "native/napi/pruned_block.cc",
         "native/napi/scatter_tokens.cc",
         "native/napi/softmax.cc",
+        "native/napi/tome_block.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",
         "native/runtime/thread_pool.cc"

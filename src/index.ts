@@ -52,6 +52,9 @@ export {
 export { randomWeights, type InitScheme, type RandomWeightsOptions } from './model/weights.js';
 export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type ModelConfig } from './model/config.js';
 
+// ---- tomeBlock
+export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeMergeCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
+
 // ---- inference engine
 export {
   InferenceSession,

@@ -92,6 +92,10 @@ export interface NativeBinding {
   /** Last-axis softmax (ops.h SoftmaxArgs): x [R,C] -> y [R,C]; y must not overlap x. */
   softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
 
+  // ---- tomeBlock
+  tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Float32Array;
+  tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number): Promise<Float32Array>;
+
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
   InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;

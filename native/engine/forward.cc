@@ -122,7 +122,7 @@ Status Engine::run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B
     a.idx = idx;
     a.K = K;
   }
-  if (opts_.tome.mode != ToMeMode::kOff) return tome_block_run(opts_.tome, a);
+  if (opts_.tome.mode != ToMeMode::kOff) return tome_block_run(opts_.tome, a, fixed);
   return pruned_block_fwd(a);
 }
 

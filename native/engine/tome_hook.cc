@@ -1,13 +1,26 @@
-// tome_hook.cc: ToMe is not linked yet (see tome_hook.h). Wiring it = calling the ToMe op's
-// dispatcher here with opts.mode / opts.ratio and the block's weights, and returning true below.
+// tome_hook.cc: ToMe blocks through r4p::tome_block_fwd (see tome_hook.h).
 #include "engine/tome_hook.h"
+
+#include "kernels/registry.h"
 
 namespace r4p::engine {
 
-bool tome_available() { return false; }
+bool tome_available() { return true; }
 
-Status tome_block_run(const ToMeOptions&, const PrunedBlockArgs&) {
-  return Status::Make(StatusCode::kUnavailable, "InferenceSession: the ToMe block op is not built into this addon yet");
+Status tome_block_run(const ToMeOptions& opts, const PrunedBlockArgs& block, int64_t P0) {
+  if (block.idx) return internal_error("InferenceSession: ToMe blocks run on every token (idx must be null)");
+  TomeBlockArgs t;
+  t.x = block.x;
+  t.out = block.out;
+  t.merge_map = nullptr;
+  t.B = block.B;
+  t.T = block.N;
+  t.P0 = P0;
+  t.w = block.w;
+  t.mode = opts.mode == ToMeMode::kMhsaMlp ? TomeMode::kMhsaMlp : TomeMode::kMhsa;
+  t.ratio = opts.ratio;
+  t.ln_eps = block.ln_eps;
+  return tome_block_fwd(t);
 }
 
 }  // namespace r4p::engine

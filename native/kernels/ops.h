@@ -161,4 +161,40 @@ struct SoftmaxArgs {
 Status softmax_ref(const SoftmaxArgs& a);
 Status softmax_avx2(const SoftmaxArgs& a);
 
+// ---------------------------------------------------------------- tomeBlock (SPEC §6 ToMe baseline)
+// One pre-norm ViT block with token merging (ToMe, Bolya et al. 2023; merge -> block part -> unmerge as in
+// ToMe for SD). x[B,T,D]; the first P0 tokens of each row are protected (never merged); the Tu = T - P0
+// others are split by their offset u = t - P0 into A (u even, sources) and B (u odd, destinations).
+// Keys: kbar_t = mean over heads of (LN1(x_t) W_k^T + b_k) [Dh]; similarity = cosine(kbar_a, kbar_b).
+// Each a picks its most similar b (ties -> lower b); the m = tome_merge_count(Tu, ratio) a's with the
+// highest best-similarity (ties -> lower a) are merged into their b: x_m[b] = (x_b + sum_{a->b} x_a) / size_b,
+// size_b = 1 + #{a->b} (sizes start at 1 in every block). Merged sequence = the T - m surviving tokens in
+// their ORIGINAL order (so ratio 1 is exactly prunedBlock with idx = null). Plain attention (no log-size bias).
+//   mode kMhsa   : z_m = x_m + ls1 * proj(MHSA(LN1(x_m)));  z_t = x_t + (z_m[j(t)] - x_m[j(t)])
+//                  out = z + ls2 * fc2(GELU(fc1(LN2(z))))   (MLP on all T tokens)
+//   mode kMhsaMlp: y_m = block(x_m);                           out_t = x_t + (y_m[j(t)] - x_m[j(t)])
+// j(t) = merged row of token t (a merged a maps to its destination's row). The unmerge is evaluated as
+// y_m[j] + (x_t - x_m[j]), which is y_m[j] exactly for tokens that merged with nothing.
+// out may alias x (in-place). merge_map [B,T] (optional output, may be null) receives j(t).
+// Scratch is allocated inside the kernels. LayerNorm eps = ln_eps, exact GELU, scale 1/sqrt(Dh).
+enum class TomeMode : int32_t { kMhsa = 0, kMhsaMlp = 1 };
+struct TomeBlockArgs {
+  const float* x; float* out;   // [B,T,D]
+  int32_t* merge_map;           // [B,T] or null
+  int64_t B, T, P0;             // P0 protected prefix tokens, 0 <= P0 <= T
+  BlockWeights w;
+  TomeMode mode;
+  double ratio;                 // fraction of the Tu unprotected tokens kept, in (0, 1]
+  float ln_eps;
+};
+// m = Tu - floor(ratio * Tu + 0.5), clamped to [0, ceil(Tu/2)] (|A|), and 0 when Tu < 2 (B empty).
+inline int64_t tome_merge_count(int64_t Tu, double ratio) {
+  if (Tu < 2) return 0;
+  int64_t m = Tu - static_cast<int64_t>(ratio * static_cast<double>(Tu) + 0.5);
+  const int64_t na = (Tu + 1) / 2;
+  return m < 0 ? 0 : (m > na ? na : m);
+}
+Status tome_block_fwd_ref(const TomeBlockArgs& a);
+Status tome_block_fwd_avx2(const TomeBlockArgs& a);
+
 }  // namespace r4p

@@ -67,9 +67,10 @@ Status gumbel_topk(const GumbelTopKArgs& a) { return dispatch(gumbel_topk_ref, g
 Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a) { return dispatch(gumbel_softmax_st_fwd_ref, gumbel_softmax_st_fwd_avx2, a); }
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a) { return dispatch(gumbel_softmax_st_bwd_ref, gumbel_softmax_st_bwd_avx2, a); }
 Status softmax(const SoftmaxArgs& a) { return dispatch(softmax_ref, softmax_avx2, a); }
+Status tome_block_fwd(const TomeBlockArgs& a) { return dispatch(tome_block_fwd_ref, tome_block_fwd_avx2, a); }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock"};
 }
 
 }  // namespace r4p

@@ -12,6 +12,7 @@
 
 #include "kernels/registry.h"
 #include "napi/async_work.h"
+#include "napi/block_weights.h"
 #include "napi/convert.h"
 #include "napi/registrar.h"
 
@@ -19,28 +20,6 @@ namespace r4p::napi {
 namespace {
 
 constexpr const char* kOp = "prunedBlock";
-
-// The 14 tensors of one block, in BlockWeights order.
-constexpr const char* kWeightNames[14] = {
-    "norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
-    "attn.proj.bias", "ls1.gamma", "norm2.weight", "norm2.bias", "mlp.fc1.weight",
-    "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias", "ls2.gamma"};
-
-// Zero-copy Float32Array view of weights[name]; TypeError naming the weight when missing / wrong kind.
-View<float> weight_view(Napi::Env env, const char* op, const Napi::Object& weights, const char* name,
-                        Napi::Value* holder) {
-  Napi::Value v = weights.Get(name);
-  *holder = v;
-  return f32_view(env, v, op, std::string("weights['") + name + "']");
-}
-
-void expect_weight(Napi::Env env, const char* op, const char* name, const View<float>& v, const char* letters,
-                   const std::vector<int64_t>& dims) {
-  const int64_t n = checked_numel(env, op, name, dims);
-  if (static_cast<int64_t>(v.length) != n)
-    throw_range(env, op, ": expected weights['", name, "'] to have ", n, " elements (", letters, " = ",
-                shape_str(dims), "), received ", v.length);
-}
 
 struct Parsed {
   PrunedBlockArgs args{};
@@ -73,33 +52,16 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   check_no_overlap(env, op, "out", out, "x", x, /*allow_identical=*/true);
   if (has_idx) check_no_overlap(env, op, "out", out, "idx", idx);
 
-  Napi::Object wobj = info[8].As<Napi::Object>();
-  View<float> wv[14];
-  Napi::Value holders[14];
-  for (int i = 0; i < 14; ++i) wv[i] = weight_view(env, op, wobj, kWeightNames[i], &holders[i]);
-  const int64_t F = static_cast<int64_t>(wv[10].length);
-  if (F < 1) throw_range(env, op, ": expected weights['mlp.fc1.bias'] to have F >= 1 elements ([F]), received 0");
-  const std::vector<std::vector<int64_t>> dims = {{D}, {D}, {3 * D, D}, {3 * D}, {D, D}, {D}, {D},
-                                                  {D}, {D}, {F, D},     {F},     {D, F}, {D}, {D}};
-  const char* letters[14] = {"[D]", "[D]", "[3D,D]", "[3D]", "[D,D]", "[D]", "[D]",
-                             "[D]", "[D]", "[F,D]",  "[F]",  "[D,F]", "[D]", "[D]"};
-  for (int i = 0; i < 14; ++i) {
-    expect_weight(env, op, kWeightNames[i], wv[i], letters[i], dims[i]);
-    const std::string name = std::string("weights['") + kWeightNames[i] + "']";
-    check_no_overlap(env, op, "out", out, name.c_str(), wv[i]);
-  }
+  Parsed p;
+  const BlockWeights bw = parse_block_weights(env, op, info[8], D, H, out, &p.keep);
   if (has_idx) check_indices(env, op, "idx", idx.data, B, K, N, /*no_duplicates=*/true);
 
-  Parsed p;
   PrunedBlockArgs& a = p.args;
   a.x = x.data; a.idx = has_idx ? idx.data : nullptr; a.out = out.data;
   a.B = B; a.N = N; a.K = K;
-  a.w = BlockWeights{wv[0].data, wv[1].data, wv[2].data, wv[3].data, wv[4].data, wv[5].data, wv[6].data,
-                     wv[7].data, wv[8].data, wv[9].data, wv[10].data, wv[11].data, wv[12].data, wv[13].data,
-                     D, H, F};
+  a.w = bw;
   a.ln_eps = static_cast<float>(eps);
-  p.keep = {info[0], info[1], info[2], info[8]};
-  for (auto& h : holders) p.keep.push_back(h);
+  p.keep.insert(p.keep.end(), {info[0], info[1], info[2], info[8]});
   return p;
 }
 

@@ -17,11 +17,18 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Standard normal sampler over a uniform stream (Box-Muller, one sample per pair). */
+/** Standard normal sampler over a uniform stream (Box-Muller; both values of each pair are used). */
 export function normalSampler(u: () => number): () => number {
+  let spare = NaN;
   return () => {
-    const a = Math.max(u(), 1e-300), b = u();
-    return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * b);
+    if (!Number.isNaN(spare)) {
+      const z = spare;
+      spare = NaN;
+      return z;
+    }
+    const r = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))), t = 2 * Math.PI * u();
+    spare = r * Math.sin(t);
+    return r * Math.cos(t);
   };
 }
 

@@ -126,3 +126,45 @@ describe('InferenceSession: sources, batching, queueing', () => {
     s.dispose();
   });
 });
+
+describe('InferenceSession with ToMe blocks (SPEC §6 baseline, tomeBlock op)', () => {
+  const weights = randomWeights(CFG_A, 21, { init: 'test' });
+  const img = randn(2 * 3 * 32 * 32, rng(22));
+
+  it('ratio 1 merges nothing: equals the unpruned forward', async () => {
+    const plain = await InferenceSession.create({ config: CFG_A, weights });
+    const want = await plain.run({ data: img, shape: [2, 3, 32, 32] });
+    for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
+      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, ratio: 1 } });
+      const got = await s.run({ data: img, shape: [2, 3, 32, 32] });
+      expectClose(got.semantic.data, want.semantic.data, 1e-5, 1e-4, `${mode} semantic`);
+      expectClose(got.classLogits.data, want.classLogits.data, 1e-5, 1e-4, `${mode} classLogits`);
+      s.dispose();
+    }
+    plain.dispose();
+  });
+
+  it('ratio 0.5 in both modes: finite, different from unpruned, bit-identical across threads and per batch row', async () => {
+    const plain = await InferenceSession.create({ config: CFG_A, weights });
+    const base = (await plain.run(img)).semantic.data;
+    plain.dispose();
+    for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
+      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, ratio: 0.5 } });
+      for (const variant of cpuVariants()) {
+        let first: Float32Array | undefined;
+        for (const threads of threadCounts()) {
+          const out = (await withKernelAsync(variant, threads, () => s.run(img))).semantic.data;
+          expect(out.every(Number.isFinite)).toBe(true);
+          if (first === undefined) first = out;
+          else expect(Buffer.from(out.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+        }
+        let maxDiff = 0;
+        for (let i = 0; i < base.length; i++) maxDiff = Math.max(maxDiff, Math.abs(first![i]! - base[i]!));
+        expect(maxDiff).toBeGreaterThan(1e-4);
+        const row1 = (await withKernelAsync(variant, 1, () => s.run(img.subarray(3 * 32 * 32))) ).semantic.data;
+        expectClose(first!.subarray(32 * 32), row1, 1e-6, 1e-5, `${mode} ${variant} batch row 1`);
+      }
+      s.dispose();
+    }
+  });
+});

@@ -41,9 +41,6 @@ describe('InferenceSession.create errors', () => {
     await expect(InferenceSession.create({ config: CFG, weights: W }, { device: 'cuda' })).rejects.toThrow(/CUDA inference engine is not built/);
   });
 
-  it('a ToMe request fails clearly while the ToMe block op is not built', async () => {
-    await expect(InferenceSession.create({ config: CFG, weights: W }, { tome: { mode: 'mhsa', ratio: 0.5 } })).rejects.toThrow(/ToMe/);
-  });
 
   it('missing, mistyped, mis-sized and non-finite weights name the tensor', async () => {
     await expect(InferenceSession.create({ config: CFG, weights: without('blocks.1.mlp.fc1.weight') })).rejects.toThrow(/weights\['blocks\.1\.mlp\.fc1\.weight'\].*missing/);

@@ -215,3 +215,22 @@ SPECS.push(
 );
 
 export { pick, small };
+
+// ---- tomeBlock
+SPECS.push({
+  fn: 'tomeBlock',
+  valid: (r) => {
+    const B = small(r, 1, 2), H = pick(r, H_CHOICES), T = small(r, 2, 11), P0 = small(r, 0, 3);
+    const D = H * small(r, 1, 4), F = small(r, 1, 12);
+    const w = blockWeights(r, D, F);
+    return {
+      args: [randn(B * T * D, r), new Float32Array(B * T * D), new Int32Array(B * T), B, T, D, H, Math.min(P0, T), w, pick(r, ['mhsa', 'mhsa+mlp']), 0.5, 1e-6],
+      slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'i32', optional: true }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+        { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN]] },
+        { kind: 'custom', bad: [['P0=T+1', T + 1], ['P0=-1', -1], ['P0 NaN', NaN], ['P0 1.5', 1.5]] },
+        { kind: 'custom', bad: badWeights(w) }, { kind: 'string' },
+        { kind: 'number', bad: [0, -0.5, 1.5, NaN, Infinity, 'x', undefined] }, { kind: 'number', bad: [NaN, -1, Infinity] }],
+      noAlias: [[2, 0], [2, 1]],
+    };
+  },
+});

@@ -26,6 +26,8 @@ export interface EomtRefOptions {
   keep: number | null;
   /** Decode after each of blocks L-Bq-1 ... L-1 (paper Fig. 5) as well. */
   perBlock: boolean;
+  /** Also return the patch rows of the full map after every block (tests of stale rows). */
+  trace?: boolean;
 }
 
 export interface EomtRefResult {
@@ -39,6 +41,8 @@ export interface EomtRefResult {
   maskLogits: Float64Array;
   /** Per stage s: active patch indices (0..Np-1, ascending) [B,k_s] flattened; empty when keep is null. */
   keptPerStage: Int32Array[];
+  /** With `trace`: entry i = patch rows of the full map after block i, [B,Np,D]. */
+  patchTrace?: Float64Array[];
 }
 
 const EPS = 1e-6;
@@ -293,6 +297,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
   const perBlock = opts.perBlock
     ? Array.from({ length: L - firstDecode }, (_, t) => ({ block: firstDecode + t, semantic: new Float64Array(B * C * Hi * Wi) }))
     : undefined;
+  const patchTrace = opts.trace ? Array.from({ length: L }, () => new Float64Array(B * Np * D)) : undefined;
   const qw = W(w, 'q.weight'), cw = W(w, 'cls_token'), rw = R > 0 ? W(w, 'reg_token') : [];
 
   for (let b = 0; b < B; b++) {
@@ -341,6 +346,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
       idx.forEach((r, k) => X.set(x.subarray(r * D, (r + 1) * D), k * D));
       const Y = blockF64(X, K, cfg, w, i);
       idx.forEach((r, k) => x.set(Y.subarray(k * D, (k + 1) * D), r * D));
+      patchTrace?.[i]!.set(x.subarray(base * D, (base + Np) * D), b * Np * D);
 
       if (perBlock && i >= firstDecode) {
         if (!hasQ) prependQueries();
@@ -353,5 +359,5 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
     }
   }
   if (perBlock) semantic.set(perBlock[perBlock.length - 1]!.semantic);
-  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage };
+  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, ...(patchTrace ? { patchTrace } : {}) };
 }

@@ -33,6 +33,16 @@ struct AttentionCoreArgs {
 // Floats of scratch one call needs (per thread).
 size_t attention_core_scratch_floats(const AttentionCoreArgs& a);
 // Single-threaded: computes query rows [i0, i1). Callers parallelise over (batch, head, row block).
+// Packs each K/V tile it uses itself (cost ~ Nk*Dh per call: pass long row ranges).
 void attention_core_rows_avx2(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
+
+// Whole-head packing, for callers that run many row ranges over the same keys: all of K (transposed
+// tiles) and V (padded rows), plus colsum(V) with a policy, packed once and then read-only (any
+// number of threads may share it). Only a.k, ldk, v, ldv, Nk, Dh, policy, eps are read.
+// Results are bit-identical to attention_core_rows_avx2's.
+size_t attention_core_packed_floats(const AttentionCoreArgs& a);
+void attention_core_pack_avx2(const AttentionCoreArgs& a, float* packed);
+void attention_core_rows_packed_avx2(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
+                                     float* scratch);
 
 }  // namespace r4p

@@ -1,8 +1,8 @@
 // policy_attention_avx2.cc: SPEC §4 policy attention on the thread pool, forward and backward.
 // q,k,v,dout,dq,dk,dv [B,H,N,Dh] f32, policy,dpolicy [B,N] f32; formulas in policy_attention_ref.cc.
 //
-// Forward: the flash-attention core (attention_core_avx2.cc) over units (b, h, block of QB query
-// rows); each output row is written by one thread.
+// Forward: the flash-attention core (attention_core_avx2.cc) over an even split of the B*H*N query
+// rows, K/V packed once per head per thread; each output row is written by one thread.
 //
 // Backward (overwrites every non-null gradient), two passes, both recomputing scores tile by tile
 // with the core's micro-kernels (attention_tiles_avx2.h), no N x N buffer:
@@ -35,7 +35,7 @@ namespace r4p {
 using attn::KT;
 using attn::RMAX;
 static constexpr int64_t QB = 96;      // rows per backward unit (queries in pass 1, keys in pass 2)
-static constexpr int64_t QB_FWD = 192; // query rows per forward unit: one core super-block, packing amortised
+static constexpr int64_t QB_FWD = 192; // query rows per forward core call: one core super-block
 
 static AttentionCoreArgs core_args(const float* q, const float* k, const float* v, const float* pol, float* out,
                                    int64_t N, int64_t Dh, float scale, float eps) {
@@ -50,30 +50,40 @@ static AttentionCoreArgs core_args(const float* q, const float* k, const float* 
 }
 
 Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
-  const int64_t N = a.N, Dh = a.Dh, nblk = (N + QB_FWD - 1) / QB_FWD, units = a.B * a.H * nblk;
+  // The B*H*N query rows split evenly into one contiguous range per thread; a thread packs a head's
+  // K/V once when its range enters the head and runs the core on chunks of <= QB_FWD rows (per-row
+  // results do not depend on the chunking, so neither on the thread count).
+  const int64_t N = a.N, Dh = a.Dh, rows_total = a.B * a.H * N;
   std::atomic<bool> oom{false};
   ThreadPool::instance().run(
       [&](int ith, int nth) {
-        int64_t u0, u1;
-        split_range(units, ith, nth, &u0, &u1);
-        if (u0 >= u1) return;
+        int64_t g0, g1;
+        split_range(rows_total, ith, nth, &g0, &g1);
+        if (g0 >= g1) return;
         try {
-          AttentionCoreArgs c0 = core_args(nullptr, nullptr, nullptr, nullptr, nullptr, N, Dh, a.scale, a.eps);
+          AttentionCoreArgs c0 = core_args(nullptr, nullptr, nullptr, a.policy, nullptr, N, Dh, a.scale, a.eps);
           std::vector<float> scratch(attention_core_scratch_floats(c0));
-          for (int64_t u = u0; u < u1; ++u) {
-            const int64_t bh = u / nblk, blk = u % nblk, b = bh / a.H;
-            const int64_t base = bh * N * Dh;
+          std::vector<float> packed(attention_core_packed_floats(c0));
+          int64_t packed_bh = -1;
+          for (int64_t g = g0; g < g1;) {
+            const int64_t bh = g / N, i0 = g % N, i1 = std::min({N, i0 + QB_FWD, i0 + (g1 - g)});
+            const int64_t b = bh / a.H, base = bh * N * Dh;
             AttentionCoreArgs c = core_args(a.q + base, a.k + base, a.v + base, a.policy + b * N, a.out + base, N, Dh,
                                             a.scale, a.eps);
             c.row_max = a.row_max ? a.row_max + bh * N : nullptr;
             c.row_den = a.row_den ? a.row_den + bh * N : nullptr;
-            attention_core_rows_avx2(c, blk * QB_FWD, std::min(N, (blk + 1) * QB_FWD), scratch.data());
+            if (bh != packed_bh) {
+              attention_core_pack_avx2(c, packed.data());
+              packed_bh = bh;
+            }
+            attention_core_rows_packed_avx2(c, packed.data(), i0, i1, scratch.data());
+            g += i1 - i0;
           }
         } catch (const std::bad_alloc&) {
           oom = true;
         }
       },
-      units);
+      (rows_total + QB_FWD - 1) / QB_FWD);
   if (oom) return Status::Make(StatusCode::kOutOfMemory, "policyAttention: out of memory for scratch");
   return Status::Ok();
 }
@@ -158,7 +168,7 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
         const __m256 vm = _mm256_set1_ps(m[i]), vD = _mm256_set1_ps(D[i]), vinvZ = _mm256_set1_ps(1.f / Z[i]);
         const int64_t jd = i - j0;
         for (int j = 0; j < width; j += 8) {
-          const __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + j), vm));
+          const __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + j), vm));
           __m256 M = _mm256_loadu_ps(w.polt.data() + j);
           if (jd >= j && jd < j + 8) {
             const __m256 lane = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iota, _mm256_set1_epi32(static_cast<int>(jd - j))));
@@ -230,7 +240,7 @@ void pass2(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t c0, int64_t c1, 
         const __m256 vdiag = _mm256_set1_ps(static_cast<float>(j - i0)), vc = _mm256_set1_ps(cst);
         __m256 vdp = _mm256_setzero_ps();
         for (int t = 0; t < width; t += 8) {
-          const __m256 e = vec::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + t), _mm256_loadu_ps(w.tm.data() + t)));
+          const __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(sa + t), _mm256_loadu_ps(w.tm.data() + t)));
           const __m256 self = _mm256_cmp_ps(_mm256_add_ps(iotaf, _mm256_set1_ps(float(t))), vdiag, _CMP_EQ_OQ);
           const __m256 M = _mm256_blendv_ps(vpol, _mm256_set1_ps(1.f), self);
           const __m256 E = _mm256_mul_ps(e, M);

@@ -6,8 +6,9 @@
 // Phases (scratch is [B*K, ...] row-major, "wide" holds qkv [B*K,3D] and later the MLP hidden [B*K,F]):
 //   1. LN1      reads x[b, idx[b,k]] directly: the gather is fused into LayerNorm's read -> t [B*K,D]
 //   2. QKV      gemm t W_qkv^T + b_qkv -> wide [B*K,3D]
-//   3. MHSA     attention_core over (b, head, query-row block) tasks; q/k/v are strided column slices
-//               of wide (ld = 3D), online softmax, no K x K matrix -> t [B*K,D] (t is free again)
+//   3. MHSA     attention_core over an even split of the B*H*K (b, head, query row) rows, K/V packed once
+//               per head per thread; q/k/v are strided column slices of wide (ld = 3D), online softmax,
+//               no K x K matrix -> t [B*K,D] (t is free again)
 //   4. proj     ONE gemm per batch row: z = x[idx] + ls1 * (t W_proj^T + b_proj); the residual is read
 //               from x through r_rows = idx, so no gathered copy of X exists
 //   5. LN2      z -> t
@@ -20,11 +21,13 @@
 // Numerics: LayerNorm two-pass mean / variance in float, 8-lane partial sums reduced in a fixed
 // order; GEMM and attention reduce in fixed orders too, and every output row is owned by one task,
 // so the result does not depend on the thread count.
-// REG4PRU_PROFILE=1 prints each phase's wall time to stderr (checked once; free when off).
+// REG4PRU_PROFILE=1 prints each phase's wall time to stderr, and the attention phase's CPU time per thread
+// (checked once; free when off).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -60,11 +63,20 @@ bool profiling_enabled() {
   return on;
 }
 
+// CPU time of the calling thread (excludes time the OS gave to other processes: on a shared machine
+// it shows the work split and per-core speed where wall times cannot).
+double thread_cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
 // Phase timer: a no-op unless REG4PRU_PROFILE is set.
 struct PhaseTimer {
   bool on = profiling_enabled();
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   double ms[8] = {};
+  std::vector<double> attn_cpu_ms;  // per attention thread
   void lap(int phase) {
     if (!on) return;
     const auto t = std::chrono::steady_clock::now();
@@ -80,6 +92,9 @@ struct PhaseTimer {
                  "QKV %.2f  attn %.2f  proj %.2f  LN2 %.2f  fc1 %.2f  fc2 %.2f  total %.2f ms\n",
                  (long long)a.B, (long long)a.N, (long long)a.K, (long long)a.w.D, (long long)a.w.H, (long long)a.w.F,
                  ThreadPool::instance().threads(), ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7], total);
+    std::fprintf(stderr, "[reg4pru prunedBlock] attn thread cpu ms:");
+    for (double v : attn_cpu_ms) std::fprintf(stderr, " %.2f", v);
+    std::fprintf(stderr, "\n");
   }
 };
 
@@ -177,10 +192,13 @@ Status run(const PrunedBlockArgs& a) {
   }
   timer.lap(2);
 
-  // 3. attention per (b, head, block of query rows) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh)
+  // 3. attention over (b, head, query row) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh).
+  // The B*H*K rows are split evenly into one contiguous range per thread (a head's cost is the same
+  // for every row); each thread packs a head's K/V once when its range enters the head, then runs
+  // the core on chunks of <= rb rows. The core's result per row does not depend on the chunking.
   {
-    const int64_t rb = 192;  // rows per task: 2 of the core's 96-row super-blocks (amortises its K/V tile packing)
-    const int64_t nblk = (K + rb - 1) / rb, tasks = B * H * nblk;
+    const int64_t rb = 192;  // rows per core call: one super-block of the core
+    const int64_t rows_total = B * H * K;
     AttentionCoreArgs proto;
     proto.ldq = proto.ldk = proto.ldv = 3 * D;
     proto.ldo = D;
@@ -188,27 +206,40 @@ Status run(const PrunedBlockArgs& a) {
     proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
     proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
     const size_t scratch_floats = attention_core_scratch_floats(proto);
-    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), tasks)));
-    std::vector<Buffer> scratch(nth);
-    for (auto& s : scratch) {
-      s = alloc_floats(static_cast<int64_t>(scratch_floats));
-      if (!s) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
+    const size_t packed_floats = attention_core_packed_floats(proto);
+    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (rows_total + rb - 1) / rb)));
+    std::vector<Buffer> scratch(nth), packed(nth);
+    for (int i = 0; i < nth; ++i) {
+      scratch[i] = alloc_floats(static_cast<int64_t>(scratch_floats));
+      packed[i] = alloc_floats(static_cast<int64_t>(packed_floats));
+      if (!scratch[i] || !packed[i]) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
     }
+    if (timer.on) timer.attn_cpu_ms.assign(nth, 0.0);
     ThreadPool::instance().run(
         [&](int ith, int nth_run) {
-          int64_t t0, t1;
-          split_range(tasks, ith, nth_run, &t0, &t1);
+          int64_t g0, g1;
+          split_range(rows_total, ith, nth_run, &g0, &g1);
           float* s = scratch[ith].get();
-          for (int64_t task = t0; task < t1; ++task) {
-            const int64_t blk = task % nblk, bh = task / nblk, hd = bh % H, b = bh / H;
+          float* pk = packed[ith].get();
+          int64_t packed_bh = -1;
+          const double cpu0 = timer.on ? thread_cpu_ms() : 0.0;
+          for (int64_t g = g0; g < g1;) {
+            const int64_t bh = g / K, i0 = g % K, i1 = std::min({K, i0 + rb, i0 + (g1 - g)});
+            const int64_t hd = bh % H, b = bh / H;
             AttentionCoreArgs c = proto;
             const int64_t off = b * K * 3 * D + hd * Dh;
             c.q = wide.get() + off;
             c.k = wide.get() + off + D;
             c.v = wide.get() + off + 2 * D;
             c.out = t.get() + b * K * D + hd * Dh;
-            attention_core_rows_avx2(c, blk * rb, std::min(K, (blk + 1) * rb), s);
+            if (bh != packed_bh) {
+              attention_core_pack_avx2(c, pk);
+              packed_bh = bh;
+            }
+            attention_core_rows_packed_avx2(c, pk, i0, i1, s);
+            g += i1 - i0;
           }
+          if (timer.on) timer.attn_cpu_ms[ith] = thread_cpu_ms() - cpu0;
         },
         nth);
   }
