@@ -129,6 +129,10 @@ Status Engine::run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B
 Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   const EngineConfig& c = config();
   if (B < 1) return range_error("InferenceSession.run: expected B >= 1, received ", B);
+  // the fused GEMM epilogues address rows with int32 (c_rows / r_rows): the largest row space is the
+  // x4 upscaled map, B * 16 * Np pixels
+  if (B * 16 * c.Np() >= (int64_t(1) << 31) || B * (c.Q + c.P() + c.Np()) >= (int64_t(1) << 31))
+    return range_error("InferenceSession.run: expected B * 16 * Np < 2^31, received B=", B, " Np=", c.Np(), " (split the batch)");
   if (!out.per_block.empty() && static_cast<int64_t>(out.per_block.size()) != c.decode_points())
     return internal_error("InferenceSession.run: expected ", c.decode_points(), " per-block outputs, received ", out.per_block.size());
   try {
