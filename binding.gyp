@@ -46,6 +46,7 @@
       ],
       "sources": [
         "native/kernels/cpu/attention_core_avx2.cc",
+        "native/kernels/cpu/engine_layers_avx2.cc",
         "native/kernels/cpu/gather_tokens_avx2.cc",
         "native/kernels/cpu/gemm_avx2.cc",
         "native/kernels/cpu/gumbel_softmax_st_avx2.cc",
@@ -63,6 +64,15 @@
         "reg4pru_avx2"
       ],
       "sources": [
+        "native/engine/config.cc",
+        "native/engine/decode.cc",
+        "native/engine/forward.cc",
+        "native/engine/json.cc",
+        "native/engine/layers.cc",
+        "native/engine/model.cc",
+        "native/engine/policy.cc",
+        "native/engine/tome_hook.cc",
+        "native/engine/workspace.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
         "native/kernels/ref/gemm_ref.cc",
         "native/kernels/ref/gumbel_softmax_st_ref.cc",
@@ -76,6 +86,7 @@
         "native/napi/addon.cc",
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
+        "native/napi/engine_wrap.cc",
         "native/napi/gather_tokens.cc",
         "native/napi/gemm.cc",
         "native/napi/gumbel_softmax_st.cc",

@@ -54,3 +54,13 @@ export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type Mod
 
 // ---- tomeBlock
 export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeKeptRatio, tomeMergeCount, tomeSourceCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
+
+// ---- inference engine
+export {
+  InferenceSession,
+  type InferenceSessionOptions,
+  type InferenceSource,
+  type InferenceResult,
+  type RunOptions,
+  type ToMeMode,
+} from './engine/session.js';

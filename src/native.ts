@@ -95,6 +95,28 @@ export interface NativeBinding {
   // ---- tomeBlock
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;
   tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Promise<Float32Array>;
+
+  // ---- inference engine
+  /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
+  InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;
+}
+
+// ---- inference engine (types of the binding above)
+export interface NativeSessionOptions {
+  keep: number | null;
+  tome?: { mode: 'mhsa' | 'mhsa+mlp'; ratio: number };
+}
+export interface NativeRunResult {
+  semantic: Float32Array;
+  classLogits: Float32Array;
+  maskLogits: Float32Array;
+  perBlock?: Float32Array[];
+}
+export interface NativeInferenceSession {
+  /** images [B*3*H*W]; one run at a time (a second concurrent call throws). */
+  run(images: Float32Array, B: number, perBlock: boolean): Promise<NativeRunResult>;
+  dispose(): void;
+  describe(): { decodePoints: number; firstDecodeBlock: number; stageKeep: number[]; maskSize: [number, number] };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,103 @@
+/**
+ * Native inference engine throughput (SPEC §6 protocol, CPU variant): InferenceSession.run on a random
+ * input [1,3,S,S], batch 1, FP32, preset `small` (D=384, H=6, L=12) with random weights; unpruned and
+ * at base keep ratios 0.9 … 0.5, and the ToMe baseline (merge around MHSA / MHSA+MLP, ratio 0.7 … 0.4;
+ * no FLOP count: its work depends on the merge). Configurations are timed round-robin. Reports images/s, the speedup of each keep ratio over unpruned, and
+ * the effective GFLOP/s of each forward (useful FLOPs of the patch embedding, blocks, policy predictors
+ * and head; elementwise work not counted) as a share of the machine's GEMM peak measured in the same
+ * run (`measurePeak` of bench/ops/gemm.bench.ts).
+ *
+ * The paper protocol is 1024² with 20 warm-up and 200 timed runs on an H100; on this CPU the default is
+ * 512² (Np = 1024), 2 warm-up and 8 timed rounds (`--size 1024`, `--iters N` to change), stated in the
+ * output. Runs alone: `npx tsx bench/model/engine.bench.ts [--quick] [--size 512] [--iters 10]`.
+ */
+import { InferenceSession, getThreads, modelConfig, patchGrid, randomWeights, type ModelConfig } from '../../src/index.js';
+import { measurePeak } from '../ops/gemm.bench.js';
+import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { summarize } from '../lib/timer.js';
+
+/** Useful FLOPs of one forward (B = 1) at keep ratio `keep` (null = unpruned). */
+export function forwardFlops(c: ModelConfig, keep: number | null): number {
+  const { D, L, Q, Bq, R, patch: p, classes } = c;
+  const F = D * c.mlpRatio, W = c.selectorWidth, P = 1 + R;
+  const { Np } = patchGrid(c);
+  let flops = 2 * Np * D * 3 * p * p; // patch embedding
+  let active = Np, stage = 0;
+  for (let i = 0; i < L; i++) {
+    if (keep !== null && stage < c.stageBlocks.length && i === c.stageBlocks[stage]) {
+      flops += 2 * Np * (D * W + W * 2); // policy predictor on the full map
+      active = Math.max(1, Math.floor(keep ** (stage + 1) * Np + 0.5));
+      stage++;
+    }
+    const T = (i >= L - Bq ? Q : 0) + P + active;
+    flops += 2 * T * D * (3 * D + D + 2 * F) + 4 * T * T * D; // qkv, proj, fc1, fc2 + QK^T, AV
+  }
+  const h0 = Np, h1 = 4 * Np;
+  flops += 2 * Q * D * (classes + 1) + 3 * 2 * Q * D * D; // class head, mask MLP
+  flops += 2 * h0 * D * 4 * D + 2 * h1 * D * 4 * D; // ConvTranspose2d of the two scale blocks
+  flops += 2 * 9 * D * (4 * h0 + 4 * h1); // depthwise 3x3
+  flops += 2 * Q * D * 16 * Np; // mask einsum
+  return flops;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+export async function run(opts: { quick: boolean; size?: number; iters?: number }): Promise<BenchRow[]> {
+  const size = opts.size ?? 512;
+  const iters = opts.iters ?? (opts.quick ? 3 : 8);
+  const cfg = modelConfig('small', { image: [size, size] });
+  const { Np } = patchGrid(cfg);
+  const peak = await measurePeak();
+  const img = new Float32Array(3 * size * size);
+  for (let i = 0; i < img.length; i++) img[i] = Math.sin(i * 0.37) * 1.5;
+  type Variant = { keep: number | null; tome?: { mode: 'mhsa' | 'mhsa+mlp'; ratio: number } };
+  const variants: Variant[] = opts.quick
+    ? [{ keep: null }, { keep: 0.7 }]
+    : [
+        { keep: null }, { keep: 0.9 }, { keep: 0.8 }, { keep: 0.7 }, { keep: 0.6 }, { keep: 0.5 },
+        ...[0.7, 0.4].flatMap((ratio) => (['mhsa', 'mhsa+mlp'] as const).map((mode) => ({ keep: null, tome: { mode, ratio } }))),
+      ];
+  // All sessions share one set of weights and are timed round-robin (one run of each per round), so
+  // every configuration sees the same background load on a shared machine.
+  const weights = randomWeights(cfg, 0);
+  const sessions: InferenceSession[] = [];
+  for (const { keep, tome } of variants) sessions.push(await InferenceSession.create({ config: cfg, weights }, { keep, ...(tome ? { tome } : {}) }));
+  const samples: number[][] = variants.map(() => []);
+  for (let round = -2; round < iters; round++) {
+    for (let v = 0; v < variants.length; v++) {
+      const t0 = performance.now();
+      await sessions[v]!.run(img);
+      if (round >= 0) samples[v]!.push(performance.now() - t0); // rounds -2, -1 are warm-up
+    }
+  }
+  const rows: BenchRow[] = [];
+  const baseMs = summarize(samples[0]!).medianMs;
+  variants.forEach(({ keep, tome }, v) => {
+    const timing = summarize(samples[v]!);
+    const flops = tome ? undefined : forwardFlops(cfg, keep);
+    rows.push({
+      op: 'engine.forward',
+      shape: `small ${size}x${size} B=1 Np=${Np}`,
+      impl: tome ? `ToMe ${tome.mode} r=${tome.ratio}` : keep === null ? 'unpruned' : `keep ${keep}`,
+      timing,
+      flops,
+      speedup: baseMs / timing.medianMs,
+      peakShare: flops === undefined ? undefined : flops / (timing.medianMs * 1e6) / peak,
+      note: `${(1000 / timing.medianMs).toFixed(2)} img/s; kept ${sessions[v]!.stageKeep.join('/') || Np}; peak ${peak.toFixed(0)} GFLOP/s, ${getThreads()} threads`,
+    });
+    sessions[v]!.dispose();
+  });
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick');
+  const size = arg('size') ? Number(arg('size')) : undefined;
+  const iters = arg('iters') ? Number(arg('iters')) : undefined;
+  const rows = await run({ quick, size, iters });
+  printTable('engine (SPEC §6 protocol on CPU: batch 1, FP32, random input; size and iterations as stated)', rows);
+  writeJson('engine', rows);
+}
