@@ -62,6 +62,12 @@ export type SessionFactory = (source: SessionSource, opts: SessionOptions) => Pr
 
 export const defaultSessionFactory: SessionFactory = (source, opts) => InferenceSession.create(source, opts);
 
+/** What `register(program, ctx)` hands to a command's action: streams and the session factory. */
+export interface CommandContext {
+  io: Io;
+  createSession: SessionFactory;
+}
+
 /** Which weights a command runs: a checkpoint file, or a preset with seeded random weights. */
 export interface ModelChoice {
   checkpoint?: string;

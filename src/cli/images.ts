@@ -164,7 +164,7 @@ export function stitchTile(full: Float32Array, H: number, W: number, tile: Float
 
 /** Writes a single-channel 8-bit PNG. */
 export async function writeGreyPng(file: string, pixels: Uint8Array, width: number, height: number): Promise<void> {
-  await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).png().toFile(file);
+  await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(file);
 }
 
 /** Probability in [0, 1] -> round(255·p) (clamped; NaN -> 0). */

@@ -1,25 +1,25 @@
 /**
  * The `reg4pru` command tree (commander). One file per subcommand under ./commands/, each exporting
- * `register(program, createSession?)`; adding `train` or `eval` = one new file + one line in COMMANDS.
+ * `register(program, ctx)`; adding `train` or `eval` = one new file + one line in COMMANDS.
  * `main(argv)` returns the exit code instead of exiting, so tests run the CLI in-process:
  * 0 = the run completed (even with skipped/failed inputs), 2 = usage error, 1 = runtime failure.
  */
 import { Command, CommanderError } from 'commander';
-import { UsageError, processIo, println, type Io, type SessionFactory } from './common.js';
+import { UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
 import * as bench from './commands/bench.js';
 import * as infer from './commands/infer.js';
 
-const COMMANDS: Array<{ register(program: Command, createSession?: SessionFactory): void }> = [bench, infer];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 
-export function buildProgram(createSession?: SessionFactory, io: Io = processIo()): Command {
+export function buildProgram(createSession: SessionFactory = defaultSessionFactory, io: Io = processIo()): Command {
   const program = new Command('reg4pru')
     .description('Token-pruned ViT segmentation: throughput benchmark and batch inference on the native engine')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
-  for (const c of COMMANDS) c.register(program, createSession);
+  for (const c of COMMANDS) c.register(program, { io, createSession });
   for (const sub of program.commands) {
     sub.exitOverride().configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
   }

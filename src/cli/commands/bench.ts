@@ -18,7 +18,7 @@ import { info, setThreads } from '../../runtime.js';
 import type { ModelConfig } from '../../model/config.js';
 import {
   UsageError, defaultSessionFactory, parseIntOption, println, processIo, randomNormal, resolveModel,
-  type Io, type ModelChoice, type SessionFactory, type SessionOptions,
+  type CommandContext, type Io, type ModelChoice, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
@@ -299,7 +299,7 @@ export function printBenchTable(report: BenchReport, io: Io): void {
   println(io.out, `wrote ${[report.files.json, report.files.svg, report.files.png].filter(Boolean).join(', ')}`);
 }
 
-export function register(program: Command, createSession?: SessionFactory): void {
+export function register(program: Command, ctx: CommandContext): void {
   program
     .command('bench')
     .description('throughput of the pruned / ToMe / unpruned model (SPEC §6): batch 1, random input, images/s with spread')
@@ -317,6 +317,6 @@ export function register(program: Command, createSession?: SessionFactory): void
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
     .option('-q, --quiet', 'no progress output')
     .action(async (o: BenchOptions) => {
-      await runBench(o, processIo(), createSession);
+      await runBench(o, ctx.io, ctx.createSession);
     });
 }

@@ -20,7 +20,7 @@ import { Command } from 'commander';
 import { setThreads } from '../../runtime.js';
 import {
   UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, parseKeep, println, processIo, resolveModel,
-  type Io, type ModelChoice, type Session, type SessionFactory,
+  type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { BadInputError, chooseMode, decodeImage, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, writeGreyPng, type FitMode, type Piece } from '../images.js';
@@ -239,7 +239,7 @@ export function printInferSummary(s: InferSummary, outDir: string, io: Io): void
   println(io.out, `summary: ${path.join(outDir, 'summary.json')}`);
 }
 
-export function register(program: Command, createSession?: SessionFactory): void {
+export function register(program: Command, ctx: CommandContext): void {
   program
     .command('infer')
     .description('segment every PNG/JPEG/TIFF of a folder: <name>_prob.png and <name>_mask.png per image, summary.json')
@@ -259,6 +259,6 @@ export function register(program: Command, createSession?: SessionFactory): void
     .option('-q, --quiet', 'no progress output')
     .action(async (o: InferOptions) => {
       if (o.preset !== undefined && o.preset !== 'tiny' && o.preset !== 'small') throw new UsageError(`--preset: expected tiny or small, received '${String(o.preset)}'`);
-      await runInfer(o, processIo(), createSession);
+      await runInfer(o, ctx.io, ctx.createSession);
     });
 }
