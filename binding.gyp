@@ -62,6 +62,15 @@
         "reg4pru_avx2"
       ],
       "sources": [
+        "native/engine/config.cc",
+        "native/engine/decode.cc",
+        "native/engine/forward.cc",
+        "native/engine/json.cc",
+        "native/engine/layers.cc",
+        "native/engine/model.cc",
+        "native/engine/policy.cc",
+        "native/engine/tome_hook.cc",
+        "native/engine/workspace.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
         "native/kernels/ref/gemm_ref.cc",
         "native/kernels/ref/gumbel_softmax_st_ref.cc",
@@ -73,6 +82,7 @@
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
+        "native/napi/engine_wrap.cc",
         "native/napi/gather_tokens.cc",
         "native/napi/gemm.cc",
         "native/napi/gumbel_softmax_st.cc",

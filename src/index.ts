@@ -36,3 +36,28 @@ export { softmaxRows } from './ops/softmaxRows.js';
 
 // TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
 // does not load TensorFlow.js.
+
+// ---- checkpoints and model config
+export { saveCheckpoint, loadCheckpoint, CONFIG_KEY, type Checkpoint } from './checkpoint/checkpoint.js';
+export {
+  readSafetensors,
+  writeSafetensors,
+  parseSafetensors,
+  encodeSafetensors,
+  type SafetensorsTensor,
+  type SafetensorsReadTensor,
+  type SafetensorsFile,
+  type SafetensorsDtype,
+} from './checkpoint/safetensors.js';
+export { randomWeights, type InitScheme, type RandomWeightsOptions } from './model/weights.js';
+export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type ModelConfig } from './model/config.js';
+
+// ---- inference engine
+export {
+  InferenceSession,
+  type InferenceSessionOptions,
+  type InferenceSource,
+  type InferenceResult,
+  type RunOptions,
+  type ToMeMode,
+} from './engine/session.js';

@@ -91,6 +91,28 @@ export interface NativeBinding {
   // ---- TF.js backend (section owned by the TF.js backend work)
   /** Last-axis softmax (ops.h SoftmaxArgs): x [R,C] -> y [R,C]; y must not overlap x. */
   softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
+
+  // ---- inference engine
+  /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
+  InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;
+}
+
+// ---- inference engine (types of the binding above)
+export interface NativeSessionOptions {
+  keep: number | null;
+  tome?: { mode: 'mhsa' | 'mhsa+mlp'; ratio: number };
+}
+export interface NativeRunResult {
+  semantic: Float32Array;
+  classLogits: Float32Array;
+  maskLogits: Float32Array;
+  perBlock?: Float32Array[];
+}
+export interface NativeInferenceSession {
+  /** images [B*3*H*W]; one run at a time (a second concurrent call throws). */
+  run(images: Float32Array, B: number, perBlock: boolean): Promise<NativeRunResult>;
+  dispose(): void;
+  describe(): { decodePoints: number; firstDecodeBlock: number; stageKeep: number[]; maskSize: [number, number] };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,87 @@
+// decode.cc: the EoMT head (docs/inference-forward.md step 5), the same for every decode point.
+//   y = LayerNorm(x) on the Q query rows -> yq [B*Q,D] and the Np patch rows -> yp [B,gh,gw,D]
+//   class logits = yq Wc^T + bc [B,Q,C+1];  e = L4(GELU(L2(GELU(L0(yq)))))     (gemms, GELU fused)
+//   two scale blocks, channels-last: ConvTranspose2d 2x2/2 = four gemms [B*h*w, D] x [D, D], one per
+//     output sub-pixel (i,j), each with bias + GELU in the epilogue and its rows scattered to pixel
+//     (2y+i, 2x+j) by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel
+//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (one gemm per batch row; planar, as SPEC's einsum)
+//   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
+#include "engine/engine.h"
+#include "engine/layers.h"
+#include "engine/workspace.h"
+#include "kernels/registry.h"
+
+namespace r4p::engine {
+namespace {
+
+// C [M,N] = act(A [M,K] W^T + bias), W [N,K] (a Linear layer).
+Status linear(const float* A, int64_t M, int64_t K, const float* W, const float* bias, int64_t N, float* C,
+              Activation act) {
+  GemmArgs g;
+  g.M = M; g.N = N; g.K = K;
+  g.A = A; g.lda = K;
+  g.B = W; g.ldb = K; g.transB = true;
+  g.C = C; g.ldc = N;
+  g.bias = bias;
+  g.act = act;
+  return gemm(g);
+}
+
+}  // namespace
+
+Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits) {
+  const EngineConfig& c = config();
+  const Model& m = *model_;
+  const int64_t D = c.D, Q = c.Q, Np = c.Np(), T1 = Q + c.P() + Np, gh = c.gh(), gw = c.gw();
+  Workspace& w = *ws_;
+
+  // 5.1 final LayerNorm on the rows the head reads (cls and registers are not decoded)
+  layer_norm_rows(
+      B * Q, D, [&](int64_t r) { return x + ((r / Q) * T1 + r % Q) * D; }, w.yq.get(), m.norm_w, m.norm_b, 1e-6f);
+  layer_norm_rows(
+      B * Np, D, [&](int64_t r) { return x + ((r / Np) * T1 + Q + c.P() + r % Np) * D; }, w.yp.get(), m.norm_w,
+      m.norm_b, 1e-6f);
+
+  // 5.2 class head and mask embeddings
+  R4P_RETURN_IF_ERROR(linear(w.yq.get(), B * Q, D, m.class_w, m.class_b, c.C1(), class_logits, Activation::kNone));
+  R4P_RETURN_IF_ERROR(linear(w.yq.get(), B * Q, D, m.mask_w[0], m.mask_b[0], D, w.t1.get(), Activation::kGelu));
+  R4P_RETURN_IF_ERROR(linear(w.t1.get(), B * Q, D, m.mask_w[1], m.mask_b[1], D, w.t2.get(), Activation::kGelu));
+  R4P_RETURN_IF_ERROR(linear(w.t2.get(), B * Q, D, m.mask_w[2], m.mask_b[2], D, w.emb.get(), Activation::kNone));
+
+  // 5.3 two x2 scale blocks: yp -> up_a -> up_b -> up_a -> up_b ([B, 4gh, 4gw, D] at the end)
+  const float* in = w.yp.get();
+  for (int j = 0; j < 2; ++j) {
+    const UpscaleWeights& u = m.upscale(j);
+    const int64_t h = gh << j, wd = gw << j, Min = B * h * wd;
+    for (int64_t s = 0; s < 4; ++s) {
+      GemmArgs g;
+      g.M = Min; g.N = D; g.K = D;
+      g.A = in; g.lda = D;
+      g.B = u.conv1_wg + s * D; g.ldb = 4 * D;  // columns (s, o) of the regrouped [D, 4D] weight
+      g.C = w.up_a.get(); g.ldc = D; g.c_rows = w.up_crow[j].data() + s * Min;
+      g.bias = u.conv1_b;
+      g.act = Activation::kGelu;
+      R4P_RETURN_IF_ERROR(gemm(g));
+    }
+    depthwise3x3_layer_norm(w.up_a.get(), w.up_b.get(), B, 2 * h, 2 * wd, D, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
+    in = w.up_b.get();
+  }
+
+  // 5.4 mask logits [B,Q,16Np]
+  const int64_t HW = 16 * Np;
+  for (int64_t b = 0; b < B; ++b) {
+    GemmArgs g;
+    g.M = Q; g.N = HW; g.K = D;
+    g.A = w.emb.get() + b * Q * D; g.lda = D;
+    g.B = w.up_b.get() + b * HW * D; g.ldb = D; g.transB = true;
+    g.C = mask_logits + b * Q * HW; g.ldc = HW;
+    R4P_RETURN_IF_ERROR(gemm(g));
+  }
+
+  // 5.5 semantic map
+  class_probs(class_logits, B * Q, c.C1(), w.probs.get());
+  resize_semantic(mask_logits, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
+  return Status::Ok();
+}
+
+}  // namespace r4p::engine

@@ -1,0 +1,71 @@
+// engine.h: the native inference forward of the EoMT-style pruned segmenter (SPEC §2, §3;
+// docs/inference-forward.md is the exact contract), float32, CPU, no TF.js.
+//
+//   images [B,3,Himg,Wimg] -> semantic [B,C,Himg,Wimg], class logits [B,Q,C+1],
+//                             mask logits [B,Q,4gh,4gw] (before the bilinear resize),
+//                             optional per-block semantic maps (decode points L-Bq-1 ... L-1).
+//
+// An Engine owns a Model and one Workspace: scratch sized for the last batch size seen, allocated on
+// the first run with that B and reused by every later run (a different B reallocates once). run() is
+// not re-entrant: one run at a time per Engine (the N-API session rejects a second concurrent run).
+// All kernels go through the registry (ref / avx2, forced or auto) and the shared thread pool.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/model.h"
+#include "engine/tome_hook.h"
+
+namespace r4p::engine {
+
+struct SessionOptions {
+  bool prune = false;  // false: every block sees every token
+  double keep = 1.0;   // base keep ratio rho in (0, 1]; stage s keeps floor(rho^(s+1) Np + 0.5) (>= 1)
+  ToMeOptions tome;
+};
+
+struct RunOutputs {
+  float* semantic = nullptr;      // [B,C,Himg,Wimg]
+  float* class_logits = nullptr;  // [B,Q,C+1]
+  float* mask_logits = nullptr;   // [B,Q,4gh,4gw]
+  std::vector<float*> per_block;  // empty, or decode_points() maps [B,C,Himg,Wimg] each
+};
+
+class Workspace;
+
+class Engine {
+ public:
+  static Status create(std::unique_ptr<Model> model, const SessionOptions& opts, std::unique_ptr<Engine>* out);
+  ~Engine();
+
+  // images [B,3,Himg,Wimg] (finite, validated by the caller) -> outputs (sizes below, caller-owned).
+  Status run(const float* images, int64_t B, const RunOutputs& out);
+
+  const EngineConfig& config() const { return model_->config(); }
+  const SessionOptions& options() const { return opts_; }
+  // Patches kept after each stage (empty when not pruning).
+  const std::vector<int64_t>& stage_keep() const { return stage_k_; }
+
+  int64_t semantic_size(int64_t B) const;
+  int64_t class_logits_size(int64_t B) const;
+  int64_t mask_logits_size(int64_t B) const;
+
+ private:
+  Engine() = default;
+  Status ensure_workspace(int64_t B);
+  Status patch_embed(const float* images, int64_t B);
+  void insert_queries(int64_t B);
+  Status select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur, int64_t B);
+  Status run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B);
+  Status decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits);
+
+  std::unique_ptr<Model> model_;
+  SessionOptions opts_;
+  std::vector<int64_t> stage_k_;
+  std::unique_ptr<Workspace> ws_;
+  int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
+};
+
+}  // namespace r4p::engine

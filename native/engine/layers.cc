@@ -1,0 +1,187 @@
+// layers.cc: see layers.h. Scalar C++ written so that -O3 vectorises the inner loops (channel-wise
+// independent lanes), with fixed-order reductions for thread-count independence.
+#include "engine/layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "runtime/thread_pool.h"
+
+namespace r4p::engine {
+namespace {
+
+// Sum of x[0..n) as 8 interleaved partial sums combined pairwise: a fixed order for any caller.
+inline float sum8(const float* x, int64_t n) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) a[l] += x[i + l];
+  for (int l = 0; i < n; ++i, ++l) a[l] += x[i];
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// Sum of (x - m)^2 in the same order.
+inline float sumsq8(const float* x, int64_t n, float m) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const float d = x[i + l] - m;
+      a[l] += d * d;
+    }
+  for (int l = 0; i < n; ++i, ++l) {
+    const float d = x[i] - m;
+    a[l] += d * d;
+  }
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// Two-pass LayerNorm of one row (x may equal y).
+inline void ln_row(const float* x, float* y, int64_t D, const float* w, const float* b, float eps) {
+  const float mean = sum8(x, D) / static_cast<float>(D);
+  const float var = sumsq8(x, D, mean) / static_cast<float>(D);
+  const float rs = 1.f / std::sqrt(var + eps);
+  for (int64_t d = 0; d < D; ++d) y[d] = (x[d] - mean) * rs * w[d] + b[d];
+}
+
+int64_t row_grain(int64_t D) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(D, 1)); }
+
+}  // namespace
+
+void layer_norm_rows(int64_t rows, int64_t D, const std::function<const float*(int64_t)>& src, float* y,
+                     const float* w, const float* b, float eps) {
+  parallel_for(rows, row_grain(D), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) ln_row(src(r), y + r * D, D, w, b, eps);
+  });
+}
+
+void rms_norm_rows(int64_t rows, int64_t D, const std::function<const float*(int64_t)>& src, float* y,
+                   const float* w, float eps) {
+  parallel_for(rows, row_grain(D), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* x = src(r);
+      const float ms = sumsq8(x, D, 0.f) / static_cast<float>(D);
+      const float rs = 1.f / std::sqrt(ms + eps);
+      float* o = y + r * D;
+      for (int64_t d = 0; d < D; ++d) o[d] = x[d] * rs * w[d];
+    }
+  });
+}
+
+void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p, float* cols) {
+  const int64_t gh = Hi / p, gw = Wi / p, Kc = 3 * p * p;
+  // one task = one (b, gy) row of patches: gw patches x 3 channels x p rows, each a contiguous p-run
+  parallel_for(B * gh, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / gh, gy = t % gh;
+      for (int64_t gx = 0; gx < gw; ++gx) {
+        float* dst = cols + ((b * gh + gy) * gw + gx) * Kc;
+        for (int64_t c = 0; c < 3; ++c)
+          for (int64_t i = 0; i < p; ++i) {
+            const float* src = img + ((b * 3 + c) * Hi + gy * p + i) * Wi + gx * p;
+            std::copy(src, src + p, dst + (c * p + i) * p);
+          }
+      }
+    }
+  });
+}
+
+void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
+                             const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / h, y = t % h;
+      for (int64_t x = 0; x < w; ++x) {
+        float* o = out + ((b * h + y) * w + x) * D;
+        std::fill(o, o + D, 0.f);
+        // taps in a fixed order (row-major over the 3x3 window); out-of-image taps are zero padding
+        for (int64_t i = 0; i < 3; ++i) {
+          const int64_t yy = y + i - 1;
+          if (yy < 0 || yy >= h) continue;
+          for (int64_t j = 0; j < 3; ++j) {
+            const int64_t xx = x + j - 1;
+            if (xx < 0 || xx >= w) continue;
+            const float* src = in + ((b * h + yy) * w + xx) * D;
+            const float* k = wt + (i * 3 + j) * D;
+            for (int64_t c = 0; c < D; ++c) o[c] += k[c] * src[c];
+          }
+        }
+        ln_row(o, o, D, norm_w, norm_b, eps);
+      }
+    }
+  });
+}
+
+void class_probs(const float* logits, int64_t rows, int64_t C1, float* probs) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* l = logits + r * C1;
+    float m = l[0];
+    for (int64_t c = 1; c < C1; ++c) m = std::max(m, l[c]);
+    float s = 0.f;
+    for (int64_t c = 0; c < C1; ++c) s += std::exp(l[c] - m);
+    for (int64_t c = 0; c + 1 < C1; ++c) probs[r * (C1 - 1) + c] = std::exp(l[c] - m) / s;
+  }
+}
+
+void keep_scores(const float* logits, int64_t rows, float* score) {
+  parallel_for(rows, 4096, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float l0 = logits[2 * r], l1 = logits[2 * r + 1], m = std::max(l0, l1);
+      const float e0 = std::exp(l0 - m), e1 = std::exp(l1 - m);
+      score[r] = e0 / (e0 + e1);
+    }
+  });
+}
+
+namespace {
+// Half-pixel source coordinate of output index o (PyTorch align_corners=False, clamped at 0):
+// low index, high index (clamped to in-1) and the weight of the high one.
+struct Tap {
+  int64_t lo, hi;
+  float t;
+};
+std::vector<Tap> taps(int64_t in, int64_t out) {
+  std::vector<Tap> v(static_cast<size_t>(out));
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t o = 0; o < out; ++o) {
+    double s = (o + 0.5) * scale - 0.5;
+    s = std::min(std::max(s, 0.0), static_cast<double>(in - 1));
+    const int64_t lo = static_cast<int64_t>(s);
+    const int64_t hi = std::min(lo + 1, in - 1);
+    v[static_cast<size_t>(o)] = Tap{lo, hi, static_cast<float>(s - static_cast<double>(lo))};
+  }
+  return v;
+}
+}  // namespace
+
+void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t Q, int64_t C, int64_t h, int64_t w,
+                     int64_t Ho, int64_t Wo, float* sem) {
+  const std::vector<Tap> ty = taps(h, Ho), tx = taps(w, Wo);
+  parallel_for(B * Ho, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> row(static_cast<size_t>(w)), sig(static_cast<size_t>(Wo));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / Ho, y = t % Ho;
+      const Tap vy = ty[static_cast<size_t>(y)];
+      for (int64_t c = 0; c < C; ++c) std::fill(sem + ((b * C + c) * Ho + y) * Wo, sem + ((b * C + c) * Ho + y + 1) * Wo, 0.f);
+      for (int64_t q = 0; q < Q; ++q) {
+        const float* m = masks + (b * Q + q) * h * w;
+        const float* r0 = m + vy.lo * w;
+        const float* r1 = m + vy.hi * w;
+        for (int64_t x = 0; x < w; ++x) row[x] = r0[x] + vy.t * (r1[x] - r0[x]);
+        for (int64_t x = 0; x < Wo; ++x) {
+          const Tap vx = tx[static_cast<size_t>(x)];
+          const float v = row[vx.lo] + vx.t * (row[vx.hi] - row[vx.lo]);
+          sig[x] = 1.f / (1.f + std::exp(-v));
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const float pc = probs[(b * Q + q) * C + c];
+          float* s = sem + ((b * C + c) * Ho + y) * Wo;
+          for (int64_t x = 0; x < Wo; ++x) s[x] += sig[x] * pc;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace r4p::engine

@@ -1,0 +1,245 @@
+// engine_wrap.cc: the native inference engine (native/engine/engine.h; SPEC §2, §3,
+// docs/inference-forward.md) as a JS class.
+//   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|null,
+//                        tome?: {mode: 'mhsa'|'mhsa+mlp', ratio: number}})
+//   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
+//     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[]}>
+//   session.dispose()
+//   session.describe() -> {decodePoints, stageKeep: number[], maskSize: [h, w]}
+// Weights are zero-copy: the session keeps a reference to every SPEC §8 Float32Array for its lifetime
+// and reads them in place (mutating or detaching them while the session lives is the caller's
+// problem, as with any zero-copy view). run() converts and validates on the JS thread, allocates the
+// output arrays there, and computes in an AsyncWorker that touches no napi value.
+// Concurrency: ONE run at a time per session. A second run() while one is in flight throws an Error
+// (the TS InferenceSession queues its calls, so users of the public API never see it). dispose()
+// during a run frees the engine when that run settles; run() after dispose() throws.
+#include <napi.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/engine.h"
+#include "engine/model.h"
+#include "napi/convert.h"
+#include "napi/registrar.h"
+
+namespace r4p::napi {
+namespace {
+
+constexpr const char* kOp = "InferenceSession";
+
+class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "InferenceSession",
+                       {InstanceMethod<&SessionWrap::Run>("run"), InstanceMethod<&SessionWrap::Dispose>("dispose"),
+                        InstanceMethod<&SessionWrap::Describe>("describe")});
+  }
+
+  explicit SessionWrap(const Napi::CallbackInfo& info);
+
+  engine::Engine* engine() { return engine_.get(); }
+  void finish_run() {
+    busy_ = false;
+    if (disposed_) release();
+  }
+
+ private:
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
+  void release() {
+    engine_.reset();
+    for (auto& r : weight_refs_) r.Reset();
+    weight_refs_.clear();
+  }
+
+  std::unique_ptr<engine::Engine> engine_;
+  std::vector<Napi::ObjectReference> weight_refs_;
+  bool busy_ = false, disposed_ = false;
+};
+
+// Parses options {keep: number | null | undefined, tome?: {mode, ratio}}.
+engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
+  engine::SessionOptions o;
+  if (v.IsUndefined() || v.IsNull()) return o;
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
+    throw_type(env, kOp, ": expected options to be an object, received ", kind_name(v));
+  Napi::Object obj = v.As<Napi::Object>();
+  Napi::Value keep = obj.Get("keep");
+  if (!keep.IsUndefined() && !keep.IsNull()) {
+    if (!keep.IsNumber()) throw_type(env, kOp, ": expected options.keep to be a number or null, received ", kind_name(keep));
+    const double k = keep.As<Napi::Number>().DoubleValue();
+    if (!(k > 0.0 && k <= 1.0)) throw_range(env, kOp, ": expected options.keep in (0, 1], received ", k);
+    o.prune = true;
+    o.keep = k;
+  }
+  Napi::Value tome = obj.Get("tome");
+  if (!tome.IsUndefined() && !tome.IsNull()) {
+    if (!tome.IsObject() || tome.IsArray()) throw_type(env, kOp, ": expected options.tome to be an object, received ", kind_name(tome));
+    Napi::Object t = tome.As<Napi::Object>();
+    Napi::Value mode = t.Get("mode"), ratio = t.Get("ratio");
+    const std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : "";
+    if (m == "mhsa") o.tome.mode = engine::ToMeMode::kMhsa;
+    else if (m == "mhsa+mlp") o.tome.mode = engine::ToMeMode::kMhsaMlp;
+    else throw_range(env, kOp, ": expected options.tome.mode to be 'mhsa' or 'mhsa+mlp', received ",
+                     mode.IsString() ? "'" + m + "'" : kind_name(mode));
+    if (!ratio.IsNumber()) throw_type(env, kOp, ": expected options.tome.ratio to be a number, received ", kind_name(ratio));
+    const double r = ratio.As<Napi::Number>().DoubleValue();
+    if (!(r > 0.0 && r <= 1.0)) throw_range(env, kOp, ": expected options.tome.ratio in (0, 1], received ", r);
+    o.tome.ratio = r;
+  }
+  return o;
+}
+
+SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info.IsConstructCall()) throw_type(env, kOp, ": use `new InferenceSession(...)`");
+  if (info.Length() < 2) throw_type(env, kOp, ": expected (configJson, weights, options), received ", info.Length(), " arguments");
+  if (!info[0].IsString()) throw_type(env, kOp, ": expected configJson to be a string, received ", kind_name(info[0]));
+  engine::EngineConfig config;
+  throw_if_error(env, engine::parse_config(info[0].As<Napi::String>().Utf8Value(), &config));
+  if (!info[1].IsObject() || info[1].IsArray() || info[1].IsTypedArray() || info[1].IsFunction())
+    throw_type(env, kOp, ": expected weights to be an object of Float32Arrays, received ", kind_name(info[1]));
+  const engine::SessionOptions opts = parse_options(env, info.Length() > 2 ? info[2] : env.Undefined());
+
+  Napi::Object wobj = info[1].As<Napi::Object>();
+  std::map<std::string, engine::TensorRef> weights;
+  std::vector<Napi::ObjectReference> refs;
+  for (const auto& [name, dims] : engine::weight_shapes(config)) {
+    Napi::Value v = wobj.Get(name);
+    const std::string what = "weights['" + name + "']";
+    if (v.IsUndefined()) throw_type(env, kOp, ": expected ", what, " to be a Float32Array ", shape_str(dims), ", received undefined (missing)");
+    View<float> view = f32_view(env, v, kOp, what);
+    for (size_t i = 0; i < view.length; ++i)
+      if (!std::isfinite(view.data[i])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[i], " at [", i, "]");
+    weights[name] = engine::TensorRef{view.data, static_cast<int64_t>(view.length)};
+    refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  std::unique_ptr<engine::Model> model;
+  throw_if_error(env, engine::Model::create(config, weights, &model));
+  throw_if_error(env, engine::Engine::create(std::move(model), opts, &engine_));
+  weight_refs_ = std::move(refs);
+}
+
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, SessionWrap* session, Napi::Object session_obj, const float* images, int64_t B,
+            Napi::Value images_value, bool per_block)
+      : Napi::AsyncWorker(env, "reg4pru:InferenceSession.run"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        session_(session),
+        images_(images),
+        B_(B) {
+    session_ref_ = Napi::Persistent(session_obj);
+    images_ref_ = Napi::Persistent(images_value.As<Napi::Object>());
+    engine::Engine* e = session->engine();
+    Napi::Object result = Napi::Object::New(env);
+    auto make = [&](const char* key, int64_t n) {
+      Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(n));
+      if (key) result.Set(key, a);
+      return a;
+    };
+    out_.semantic = make("semantic", e->semantic_size(B)).Data();
+    out_.class_logits = make("classLogits", e->class_logits_size(B)).Data();
+    out_.mask_logits = make("maskLogits", e->mask_logits_size(B)).Data();
+    if (per_block) {
+      const int64_t n = e->config().decode_points();
+      Napi::Array arr = Napi::Array::New(env, static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        Napi::Float32Array a = make(nullptr, e->semantic_size(B));
+        arr.Set(static_cast<uint32_t>(i), a);
+        out_.per_block.push_back(a.Data());
+      }
+      result.Set("perBlock", arr);
+    }
+    result_ = Napi::Persistent(result);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = session_->engine()->run(images_, B_, out_); }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    session_->finish_run();
+    if (status_.ok()) deferred_.Resolve(result_.Value());
+    else deferred_.Reject(status_to_error(Env(), status_).Value());
+    release();
+  }
+  void OnError(const Napi::Error& e) override {
+    Napi::HandleScope scope(Env());
+    session_->finish_run();
+    deferred_.Reject(e.Value());
+    release();
+  }
+
+ private:
+  void release() {
+    result_.Reset();
+    images_ref_.Reset();
+    session_ref_.Reset();
+  }
+  Napi::Promise::Deferred deferred_;
+  SessionWrap* session_;
+  const float* images_;
+  int64_t B_;
+  engine::RunOutputs out_;
+  Status status_;
+  Napi::ObjectReference session_ref_, images_ref_, result_;
+};
+
+Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "InferenceSession.run";
+  if (disposed_ || !engine_) throw Napi::Error::New(env, "InferenceSession.run: the session was disposed");
+  if (busy_)
+    throw Napi::Error::New(env, "InferenceSession.run: a run is already in progress on this session (await it first)");
+  expect_arg_count(info, 3, op);
+  View<float> images = f32_arg(info, 0, op, "images");
+  const int64_t B = dim_arg(info, 1, op, "B");
+  const bool per_block = bool_arg(info, 2, op, "perBlock");
+  const engine::EngineConfig& c = engine_->config();
+  expect_shape(env, op, "images", images, "[B,3,H,W]", {B, 3, c.image_h, c.image_w});
+  for (size_t i = 0; i < images.length; ++i)
+    if (!std::isfinite(images.data[i]))
+      throw_range(env, op, ": expected images to be finite, received ", images.data[i], " at [", i, "]");
+  auto* worker = new RunWorker(env, this, Value(), images.data, B, info[0], per_block);
+  busy_ = true;
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value SessionWrap::Dispose(const Napi::CallbackInfo& info) {
+  disposed_ = true;
+  if (!busy_) release();
+  return info.Env().Undefined();
+}
+
+Napi::Value SessionWrap::Describe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!engine_) throw Napi::Error::New(env, "InferenceSession.describe: the session was disposed");
+  const engine::EngineConfig& c = engine_->config();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("decodePoints", Napi::Number::New(env, static_cast<double>(c.decode_points())));
+  o.Set("firstDecodeBlock", Napi::Number::New(env, static_cast<double>(c.first_decode())));
+  Napi::Array ks = Napi::Array::New(env, engine_->stage_keep().size());
+  for (size_t i = 0; i < engine_->stage_keep().size(); ++i) ks.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(engine_->stage_keep()[i])));
+  o.Set("stageKeep", ks);
+  Napi::Array ms = Napi::Array::New(env, 2);
+  ms.Set(0u, Napi::Number::New(env, static_cast<double>(4 * c.gh())));
+  ms.Set(1u, Napi::Number::New(env, static_cast<double>(4 * c.gw())));
+  o.Set("maskSize", ms);
+  return o;
+}
+
+void Export(Napi::Env env, Napi::Object exports) { exports.Set("InferenceSession", SessionWrap::Define(env)); }
+
+}  // namespace
+R4P_NAPI_EXPORTS(Export);
+
+}  // namespace r4p::napi

@@ -1,0 +1,215 @@
+/**
+ * InferenceSession: the native inference forward of the EoMT-style pruned segmenter (SPEC §2, §3;
+ * exact contract in docs/inference-forward.md), float32 on the CPU, no TF.js on this path.
+ *
+ *   images [B,3,Himg,Wimg] (ImageNet-normalised) -> semantic [B,C,Himg,Wimg], classLogits [B,Q,C+1],
+ *   maskLogits [B,Q,4gh,4gw] (before the bilinear resize), optional per-block semantic maps
+ *   (decode points L-Bq-1 … L-1, paper Fig. 5).
+ *
+ * Weights are read in place (zero-copy) by the native engine and kept alive by the session; do not
+ * mutate them while it lives. Scratch memory is allocated on the first run for a batch size and reused.
+ * Runs are serialised: calling `run` again before the previous promise settles queues the call.
+ */
+import { loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { describe, rangeError, typeError } from '../errors.js';
+import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js';
+import { randomWeights } from '../model/weights.js';
+import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
+import type { F32Tensor } from '../validate.js';
+
+export type ToMeMode = 'mhsa' | 'mhsa+mlp';
+
+export interface InferenceSessionOptions {
+  /** Base keep ratio ρ in (0, 1] (stage s keeps round(ρ^(s+1)·Np) patches), or null/omitted: no pruning. */
+  keep?: number | null;
+  /** Only 'cpu' exists; 'cuda' throws (the CUDA engine is not built yet). */
+  device?: 'cpu' | 'cuda';
+  /** ToMe baseline (SPEC §6): merge then unmerge around MHSA or MHSA+MLP, keeping `ratio` of the tokens. */
+  tome?: { mode: ToMeMode; ratio: number };
+}
+
+/** An in-memory model: config plus weights (omitted: `randomWeights(config, seed ?? 0)`). */
+export interface InferenceSource {
+  config: ModelConfig;
+  weights?: Record<string, Float32Array>;
+  seed?: number;
+}
+
+export interface RunOptions {
+  /** Also decode after each of blocks L-Bq-1 … L-1 (default false). */
+  perBlock?: boolean;
+}
+
+export interface InferenceResult {
+  /** Semantic map of the final block, [B,C,Himg,Wimg]: Σ_q sigmoid(mask_q)·softmax(class_q)[c]. */
+  semantic: F32Tensor & { shape: [number, number, number, number] };
+  /** With `perBlock`: one map per decode point, blocks ascending (the last equals `semantic`). */
+  perBlock?: Array<{ block: number; semantic: F32Tensor & { shape: [number, number, number, number] } }>;
+  /** Class logits of the final block [B,Q,C+1] (no-object last). */
+  classLogits: F32Tensor & { shape: [number, number, number] };
+  /** Mask logits of the final block [B,Q,4gh,4gw], before the bilinear resize. */
+  maskLogits: F32Tensor & { shape: [number, number, number, number] };
+}
+
+const OP = 'InferenceSession';
+
+function parseOptions(opts: unknown): { keep: number | null; native: NativeSessionOptions } {
+  if (opts === undefined || opts === null) return { keep: null, native: { keep: null } };
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(OP, `expected options to be an object, received ${describe(opts)}`);
+  const o = opts as Record<string, unknown>;
+  const device = o.device ?? 'cpu';
+  if (device === 'cuda') throw new Error(`${OP}: device 'cuda' was requested, but the CUDA inference engine is not built yet (use device 'cpu')`);
+  if (device !== 'cpu') throw rangeError(OP, `expected options.device to be 'cpu' or 'cuda', received ${describe(device)}`);
+  let keep: number | null = null;
+  if (o.keep !== undefined && o.keep !== null) {
+    if (typeof o.keep !== 'number') throw typeError(OP, `expected options.keep to be a number or null, received ${describe(o.keep)}`);
+    if (!(o.keep > 0 && o.keep <= 1)) throw rangeError(OP, `expected options.keep in (0, 1], received ${o.keep}`);
+    keep = o.keep;
+  }
+  const out: NativeSessionOptions = { keep };
+  if (o.tome !== undefined && o.tome !== null) {
+    if (typeof o.tome !== 'object' || Array.isArray(o.tome)) throw typeError(OP, `expected options.tome to be an object, received ${describe(o.tome)}`);
+    const t = o.tome as Record<string, unknown>;
+    if (t.mode !== 'mhsa' && t.mode !== 'mhsa+mlp') throw rangeError(OP, `expected options.tome.mode to be 'mhsa' or 'mhsa+mlp', received ${describe(t.mode)}`);
+    if (typeof t.ratio !== 'number') throw typeError(OP, `expected options.tome.ratio to be a number, received ${describe(t.ratio)}`);
+    if (!(t.ratio > 0 && t.ratio <= 1)) throw rangeError(OP, `expected options.tome.ratio in (0, 1], received ${t.ratio}`);
+    if (keep !== null) throw rangeError(OP, 'options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)');
+    out.tome = { mode: t.mode, ratio: t.ratio };
+  }
+  return { keep, native: out };
+}
+
+export class InferenceSession {
+  /** The validated model config. */
+  readonly config: ModelConfig;
+  /** Base keep ratio, or null when not pruning. */
+  readonly keep: number | null;
+  /** Patches kept after each pruning stage (empty when not pruning). */
+  readonly stageKeep: readonly number[];
+  /** Block index of each per-block decode point (L-Bq-1 … L-1, clamped at 0). */
+  readonly decodeBlocks: readonly number[];
+
+  #native: NativeInferenceSession | null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(config: ModelConfig, keep: number | null, session: NativeInferenceSession) {
+    this.config = config;
+    this.keep = keep;
+    this.#native = session;
+    const d = session.describe();
+    this.stageKeep = Object.freeze([...d.stageKeep]);
+    this.decodeBlocks = Object.freeze(Array.from({ length: d.decodePoints }, (_, i) => d.firstDecodeBlock + i));
+  }
+
+  /**
+   * Builds a session from a checkpoint or an in-memory model.
+   * @param source a SPEC §8 `.safetensors` path (loaded with `loadCheckpoint`), or
+   *   `{config, weights?: name -> Float32Array, seed?}` (weights omitted: `randomWeights(config, seed ?? 0)`)
+   * @param opts `{keep?: number | null, device?: 'cpu', tome?: {mode, ratio}}`
+   * @returns a ready session (native weights bound, shapes checked)
+   * @throws {TypeError|RangeError} bad config / weights / options (message names the argument);
+   *   Error for device 'cuda' (not built yet) or a ToMe request while the ToMe op is not built
+   * @example
+   * const s = await InferenceSession.create({ config: modelConfig('small') }, { keep: 0.7 });
+   * const { semantic } = await s.run(new Float32Array(3 * 512 * 512));
+   * s.dispose();
+   */
+  static async create(source: string | InferenceSource, opts?: InferenceSessionOptions): Promise<InferenceSession> {
+    const { keep, native: nopts } = parseOptions(opts);
+    let config: ModelConfig;
+    let weights: Record<string, Float32Array>;
+    if (typeof source === 'string') {
+      const ckpt = loadCheckpoint(source);
+      config = ckpt.config;
+      weights = ckpt.weights;
+    } else if (typeof source === 'object' && source !== null && !Array.isArray(source)) {
+      config = validateConfig(source.config);
+      if (source.weights !== undefined && source.weights !== null) {
+        if (typeof source.weights !== 'object') throw typeError(OP, `expected source.weights to be an object, received ${describe(source.weights)}`);
+        weights = source.weights;
+      } else {
+        const seed = source.seed ?? 0;
+        if (typeof seed !== 'number' || !Number.isInteger(seed)) throw typeError(OP, `expected source.seed to be an integer, received ${describe(seed)}`);
+        weights = randomWeights(config, seed);
+      }
+    } else {
+      throw typeError(OP, `expected source to be a checkpoint path or {config, weights?}, received ${describe(source)}`);
+    }
+    const Ctor = native().InferenceSession;
+    return new InferenceSession(config, keep, new Ctor(JSON.stringify(config), weights, nopts));
+  }
+
+  /**
+   * Runs the forward pass on a batch of images.
+   * @param images float32 [B,3,Himg,Wimg] (`{data, shape}`), or a bare Float32Array of B·3·Himg·Wimg values
+   * @param opts `{perBlock?: boolean}`
+   * @returns semantic [B,C,Himg,Wimg], classLogits [B,Q,C+1], maskLogits [B,Q,4gh,4gw], perBlock?
+   * @throws {TypeError|RangeError} wrong dtype, shape or non-finite input; Error after dispose()
+   * @example
+   * const { semantic } = await session.run({ data, shape: [2, 3, 512, 512] });
+   */
+  async run(images: Float32Array | F32Tensor, opts: RunOptions = {}): Promise<InferenceResult> {
+    const op = `${OP}.run`;
+    const err = new Error();  // created here so an async failure's stack points at the caller
+    if (!this.#native) throw new Error(`${op}: the session was disposed`);
+    const [Hi, Wi] = this.config.image;
+    const per = 3 * Hi * Wi;
+    let data: Float32Array;
+    let B: number;
+    if (images instanceof Float32Array) {
+      data = images;
+      B = data.length / per;
+      if (!Number.isInteger(B) || B < 1) throw rangeError(op, `expected images to have B*3*${Hi}*${Wi} elements (B >= 1), received ${data.length}`);
+    } else if (typeof images === 'object' && images !== null && 'data' in images && 'shape' in images) {
+      if (!(images.data instanceof Float32Array)) throw typeError(op, `expected images.data to be a Float32Array, received ${describe(images.data)}`);
+      const s = images.shape;
+      if (!Array.isArray(s) || s.length !== 4) throw typeError(op, `expected images.shape to be [B,3,H,W], received ${describe(s)}`);
+      if (!Number.isInteger(s[0]) || s[0]! < 1 || s[1] !== 3 || s[2] !== Hi || s[3] !== Wi)
+        throw rangeError(op, `expected images.shape [B,3,${Hi},${Wi}] (B >= 1), received [${s.join(',')}]`);
+      B = s[0]!;
+      data = images.data;
+      if (data.length !== B * per) throw rangeError(op, `expected images.data to have ${B * per} elements ([${s.join(',')}]), received ${data.length}`);
+    } else {
+      throw typeError(op, `expected images to be a Float32Array or {data, shape}, received ${describe(images)}`);
+    }
+    if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object, received ${describe(opts)}`);
+    const perBlock = opts.perBlock ?? false;
+    if (typeof perBlock !== 'boolean') throw typeError(op, `expected opts.perBlock to be a boolean, received ${describe(perBlock)}`);
+
+    // serialise: the native session runs one forward at a time
+    const prev = this.#queue;
+    let release!: () => void;
+    this.#queue = new Promise<void>((r) => { release = r; });
+    try {
+      await prev.catch(() => undefined);
+      const s = this.#native;
+      if (!s) throw new Error(`${op}: the session was disposed`);
+      const r = await s.run(data, B, perBlock).catch((e: unknown) => {
+        if (e instanceof Error) {
+          err.message = e.message;
+          err.name = e.name;
+          Object.setPrototypeOf(err, Object.getPrototypeOf(e));
+        }
+        throw err;
+      });
+      const { Q, classes: C } = this.config;
+      const { gh, gw } = patchGrid(this.config);
+      const semShape: [number, number, number, number] = [B, C, Hi, Wi];
+      const out: InferenceResult = {
+        semantic: { data: r.semantic, shape: semShape },
+        classLogits: { data: r.classLogits, shape: [B, Q, C + 1] },
+        maskLogits: { data: r.maskLogits, shape: [B, Q, 4 * gh, 4 * gw] },
+      };
+      if (r.perBlock) out.perBlock = r.perBlock.map((d, i) => ({ block: this.decodeBlocks[i]!, semantic: { data: d, shape: [...semShape] } }));
+      return out;
+    } finally {
+      release();
+    }
+  }
+
+  /** Frees the native engine (after a run in flight settles). Later runs throw. Idempotent. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = null;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The native inference engine (InferenceSession, SPEC §2–§3, docs/inference-forward.md) against the
+ * float64 reference forward (test/reference/eomtForward.ts): unpruned and pruned (keep 0.7, 0.5),
+ * B = 1 and 2, per-block decodes, two tiny configs (square / non-square image, 1 / 2 classes, a pruning
+ * stage before and after the queries), every CPU kernel variant at 1 and n threads (bit-identical
+ * across thread counts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { InferenceSession, getThreads, modelConfig, randomWeights, saveCheckpoint, setKernel, setThreads, type ModelConfig } from '../../src/index.js';
+import { eomtForwardRef, keepCount } from '../reference/eomtForward.js';
+import { cpuVariants, expectClose, randn, rng, threadCounts } from '../reference/helpers.js';
+
+const CFG_A: ModelConfig = modelConfig('tiny', {
+  D: 16, H: 2, L: 6, patch: 8, image: [32, 32], R: 2, Q: 3, Bq: 2, classes: 1, stageBlocks: [1, 3], selectorWidth: 4,
+});
+// non-square image, 2 classes, Dh = 8, one register, second stage after the queries are prepended (block 4)
+const CFG_B: ModelConfig = modelConfig('tiny', {
+  D: 24, H: 3, L: 6, patch: 8, image: [48, 64], R: 1, Q: 3, Bq: 2, classes: 2, stageBlocks: [2, 5], selectorWidth: 6,
+});
+
+const ATOL = 2e-4, RTOL = 1e-3;
+
+/** Runs fn with kernel + threads forced, restored afterwards (withKernel is not async-safe). */
+async function withKernelAsync<T>(variant: 'ref' | 'avx2', threads: number, fn: () => Promise<T>): Promise<T> {
+  const pt = getThreads();
+  setKernel(variant);
+  setThreads(threads);
+  try {
+    return await fn();
+  } finally {
+    setKernel('auto');
+    setThreads(pt);
+  }
+}
+
+describe.each([['A 32x32 C=1', CFG_A, 11], ['B 48x64 C=2', CFG_B, 12]] as const)('InferenceSession vs eomtForwardRef (%s)', (_name, cfg, seed) => {
+  const weights = randomWeights(cfg, seed, { init: 'test' });
+  const [Hi, Wi] = cfg.image;
+  const images = randn(2 * 3 * Hi * Wi, rng(seed + 100));
+
+  for (const keep of [null, 0.7, 0.5]) {
+    for (const B of [1, 2]) {
+      it(`keep=${keep} B=${B}: every variant and thread count matches the reference; threads bit-identical`, async () => {
+        const img = images.subarray(0, B * 3 * Hi * Wi);
+        const ref = eomtForwardRef(cfg, weights, img, B, { keep, perBlock: true });
+        const session = await InferenceSession.create({ config: cfg, weights }, { keep });
+        const { Np } = { Np: (Hi / cfg.patch) * (Wi / cfg.patch) };
+        expect(session.stageKeep).toEqual(keep === null ? [] : cfg.stageBlocks.map((_, s) => keepCount(keep, s, Np)));
+        try {
+          for (const variant of cpuVariants()) {
+            let first: Float32Array | undefined;
+            for (const threads of threadCounts()) {
+              const out = await withKernelAsync(variant, threads, () => session.run({ data: img, shape: [B, 3, Hi, Wi] }, { perBlock: true }));
+              const tag = `${variant} t=${threads}`;
+              expect(out.semantic.shape).toEqual([B, cfg.classes, Hi, Wi]);
+              expect(out.classLogits.shape).toEqual([B, cfg.Q, cfg.classes + 1]);
+              expect(out.maskLogits.shape).toEqual([B, cfg.Q, (4 * Hi) / cfg.patch, (4 * Wi) / cfg.patch]);
+              expectClose(out.semantic.data, ref.semantic, ATOL, RTOL, `${tag} semantic`);
+              expectClose(out.classLogits.data, ref.classLogits, ATOL, RTOL, `${tag} classLogits`);
+              expectClose(out.maskLogits.data, ref.maskLogits, ATOL, RTOL, `${tag} maskLogits`);
+              expect(out.perBlock!.map((p) => p.block)).toEqual(ref.perBlock!.map((p) => p.block));
+              out.perBlock!.forEach((p, i) => expectClose(p.semantic.data, ref.perBlock![i]!.semantic, ATOL, RTOL, `${tag} perBlock[${p.block}]`));
+              if (first === undefined) first = out.semantic.data;
+              else expect(Buffer.from(out.semantic.data.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+            }
+          }
+        } finally {
+          session.dispose();
+        }
+      });
+    }
+  }
+
+  it('perBlock off returns no per-block maps and the same final outputs', async () => {
+    const session = await InferenceSession.create({ config: cfg, weights }, { keep: 0.7 });
+    const img = images.subarray(0, 3 * Hi * Wi);
+    const a = await session.run(img);
+    const b = await session.run(img, { perBlock: true });
+    expect(a.perBlock).toBeUndefined();
+    expect(Array.from(a.semantic.data)).toEqual(Array.from(b.semantic.data));
+    expect(Array.from(b.perBlock!.at(-1)!.semantic.data)).toEqual(Array.from(b.semantic.data));
+    session.dispose();
+  });
+});
+
+describe('InferenceSession: sources, batching, queueing', () => {
+  let dir = '';
+  beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), 'reg4pru-eng-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a checkpoint path gives the same outputs as the in-memory model', async () => {
+    const w = randomWeights(CFG_A, 3, { init: 'test' });
+    const file = path.join(dir, 'm.safetensors');
+    saveCheckpoint(file, CFG_A, w);
+    const a = await InferenceSession.create(file, { keep: 0.5 });
+    const b = await InferenceSession.create({ config: CFG_A, weights: w }, { keep: 0.5 });
+    const img = randn(3 * 32 * 32, rng(5));
+    const [ra, rb] = [await a.run(img), await b.run(img)];
+    expect(Array.from(ra.semantic.data)).toEqual(Array.from(rb.semantic.data));
+    expect(a.config).toEqual(CFG_A);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('weights omitted = randomWeights(config, seed)', async () => {
+    const a = await InferenceSession.create({ config: CFG_A, seed: 7 });
+    const b = await InferenceSession.create({ config: CFG_A, weights: randomWeights(CFG_A, 7) });
+    const img = randn(3 * 32 * 32, rng(6));
+    expect(Array.from((await a.run(img)).classLogits.data)).toEqual(Array.from((await b.run(img)).classLogits.data));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('a batch equals its rows run one by one, and concurrent runs are queued', async () => {
+    const s = await InferenceSession.create({ config: CFG_B, weights: randomWeights(CFG_B, 4, { init: 'test' }) }, { keep: 0.7 });
+    const n = 3 * 48 * 64;
+    const img = randn(3 * n, rng(8));
+    const [all, r0, r1, r2] = await Promise.all([s.run(img), s.run(img.subarray(0, n)), s.run(img.subarray(n, 2 * n)), s.run(img.subarray(2 * n))]);
+    const m = 2 * 48 * 64;
+    expectClose(all.semantic.data.subarray(0, m), r0.semantic.data, 1e-6, 1e-5, 'row 0');
+    expectClose(all.semantic.data.subarray(m, 2 * m), r1.semantic.data, 1e-6, 1e-5, 'row 1');
+    expectClose(all.semantic.data.subarray(2 * m), r2.semantic.data, 1e-6, 1e-5, 'row 2');
+    s.dispose();
+  });
+});
