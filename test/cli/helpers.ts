@@ -32,7 +32,11 @@ export function fakeFactory(calls: Array<{ keep: number | null; tome?: unknown; 
         record.batches.push(B);
         const out = new Float32Array(B * config.classes * H * W);
         for (let b = 0; b < B; b++) for (let p = 0; p < H * W; p++) out[b * H * W + p] = sigmoid(data[b * 3 * H * W + p]!);
-        return { semantic: { data: out, shape: [B, config.classes, H, W] } };
+        return {
+          semantic: { data: out, shape: [B, config.classes, H, W] },
+          classLogits: { data: new Float32Array(B * (config.classes + 1)), shape: [B, 1, config.classes + 1] },
+          maskLogits: { data: new Float32Array(B), shape: [B, 1, 1, 1] },
+        };
       },
       dispose() {},
     };
