@@ -1,0 +1,322 @@
+/**
+ * `reg4pru bench`: the throughput protocol of SPEC §6 (paper §4.2) on the native engine. Batch 1, one
+ * random standard-normal input [1, 3, H, W] (seeded, shared by every configuration), `warmup` untimed
+ * runs then `iters` timed runs per configuration, each run timed alone (performance.now around one
+ * awaited `session.run`), so the JSON keeps every raw timing and the spread (median, p10, p90,
+ * mean ± std of images/s). Configurations: no pruning; pruning at base keep 0.9…0.5; ToMe around MHSA
+ * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
+ * session rejects the `tome` option). Speedup = median images/s over the unpruned median.
+ *
+ * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
+ * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { info, setThreads } from '../../runtime.js';
+import type { ModelConfig } from '../../model/config.js';
+import {
+  UsageError, defaultSessionFactory, parseIntOption, println, processIo, randomNormal, resolveModel,
+  type CommandContext, type Io, type ModelChoice, type SessionFactory, type SessionOptions,
+} from '../common.js';
+import { createProgress, progressMode } from '../progress.js';
+import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
+
+export type BenchMethod = 'unpruned' | 'pruning' | 'tome-mhsa' | 'tome-mhsa+mlp';
+
+export interface BenchConfig {
+  /** 'unpruned', 'prune-0.7', 'tome-mhsa-0.5', 'tome-mhsa+mlp-0.4': the keys of the --accuracy file. */
+  label: string;
+  method: BenchMethod;
+  /** Base keep ratio (pruning) or merge ratio (ToMe); null for the unpruned model. */
+  ratio: number | null;
+}
+
+export const KEEP_RATIOS = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
+export const MERGE_RATIOS = [0.7, 0.6, 0.5, 0.4] as const;
+
+export const BENCH_CONFIGS: readonly BenchConfig[] = [
+  { label: 'unpruned', method: 'unpruned', ratio: null },
+  ...KEEP_RATIOS.map((r): BenchConfig => ({ label: `prune-${r}`, method: 'pruning', ratio: r })),
+  ...MERGE_RATIOS.map((r): BenchConfig => ({ label: `tome-mhsa-${r}`, method: 'tome-mhsa', ratio: r })),
+  ...MERGE_RATIOS.map((r): BenchConfig => ({ label: `tome-mhsa+mlp-${r}`, method: 'tome-mhsa+mlp', ratio: r })),
+];
+
+const METHOD_NAMES: Record<BenchMethod, string> = { unpruned: 'no pruning', pruning: 'pruning', 'tome-mhsa': 'ToMe (MHSA)', 'tome-mhsa+mlp': 'ToMe (MHSA+MLP)' };
+
+/** `--configs` groups besides single labels. */
+const GROUPS: Record<string, (c: BenchConfig) => boolean> = {
+  all: () => true,
+  prune: (c) => c.method === 'pruning',
+  tome: (c) => c.method.startsWith('tome'),
+  'tome-mhsa': (c) => c.method === 'tome-mhsa',
+  'tome-mhsa+mlp': (c) => c.method === 'tome-mhsa+mlp',
+};
+
+/**
+ * Selects configurations by label or group ('all', 'prune', 'tome', 'tome-mhsa', 'tome-mhsa+mlp'), in the
+ * canonical order; 'unpruned' is always included (it is the speedup reference).
+ * @throws UsageError for an unknown name
+ */
+export function selectConfigs(names: string[] | undefined): BenchConfig[] {
+  if (names === undefined || names.length === 0) return [...BENCH_CONFIGS];
+  const chosen = new Set<string>(['unpruned']);
+  for (const raw of names) {
+    const name = raw.trim();
+    if (name === '') continue;
+    const group = GROUPS[name];
+    const byLabel = BENCH_CONFIGS.find((c) => c.label === name);
+    if (group) BENCH_CONFIGS.filter(group).forEach((c) => chosen.add(c.label));
+    else if (byLabel) chosen.add(byLabel.label);
+    else throw new UsageError(`--configs: unknown configuration '${name}'; expected ${Object.keys(GROUPS).join(', ')} or one of ${BENCH_CONFIGS.map((c) => c.label).join(', ')}`);
+  }
+  return BENCH_CONFIGS.filter((c) => chosen.has(c.label));
+}
+
+export interface ThroughputStats {
+  /** Images/s of each timed run (batch 1: 1000 / ms). */
+  median: number;
+  p10: number;
+  p90: number;
+  mean: number;
+  std: number;
+  /** Milliseconds per image. */
+  medianMs: number;
+  meanMs: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Spread of per-run throughput; std is the sample standard deviation (n − 1; 0 for one run). */
+export function throughputStats(timingsMs: number[], batch = 1): ThroughputStats {
+  const ips = timingsMs.map((ms) => (1000 * batch) / ms).sort((a, b) => a - b);
+  const ms = [...timingsMs].sort((a, b) => a - b);
+  const mean = ips.reduce((s, v) => s + v, 0) / ips.length;
+  const std = ips.length > 1 ? Math.sqrt(ips.reduce((s, v) => s + (v - mean) ** 2, 0) / (ips.length - 1)) : 0;
+  return { median: quantile(ips, 0.5), p10: quantile(ips, 0.1), p90: quantile(ips, 0.9), mean, std, medianMs: quantile(ms, 0.5), meanMs: ms.reduce((s, v) => s + v, 0) / ms.length };
+}
+
+export interface BenchResult extends BenchConfig {
+  status: 'ok' | 'unavailable';
+  /** Why the configuration did not run (the engine's message). */
+  reason?: string;
+  warmupMs: number[];
+  timingsMs: number[];
+  stats?: ThroughputStats;
+  /** Median images/s over the unpruned median. */
+  speedup?: number;
+  ap?: number;
+  dice?: number;
+}
+
+export interface AccuracyEntry {
+  ap: number;
+  dice?: number;
+}
+/** The `--accuracy` file: `{ "<config label>": { "ap": number, "dice"?: number } }` (written by `reg4pru eval`). */
+export type AccuracyFile = Record<string, AccuracyEntry>;
+
+/** Reads and checks an --accuracy file. @throws UsageError naming the file and the bad entry */
+export function readAccuracy(file: string): AccuracyFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--accuracy: cannot read '${file}': ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UsageError(`--accuracy: expected a JSON object { "<config label>": { "ap": number, "dice"?: number } } in '${file}'`);
+  const out: AccuracyFile = {};
+  for (const [label, v] of Object.entries(raw)) {
+    const e = v as Record<string, unknown> | null;
+    if (typeof e !== 'object' || e === null || typeof e.ap !== 'number' || !Number.isFinite(e.ap) || (e.dice !== undefined && (typeof e.dice !== 'number' || !Number.isFinite(e.dice))))
+      throw new UsageError(`--accuracy: entry '${label}' in '${file}' must be { "ap": number, "dice"?: number }`);
+    out[label] = e.dice === undefined ? { ap: e.ap } : { ap: e.ap, dice: e.dice as number };
+  }
+  return out;
+}
+
+export interface BenchOptions extends ModelChoice {
+  warmup?: number;
+  iters?: number;
+  /** SPEC §6 as in the paper: 1024², 20 warm-up + 200 timed (explicit flags still win). */
+  paper?: boolean;
+  configs?: string[];
+  threads?: number;
+  /** Output folder for throughput.json (+ ap_vs_throughput.svg/.png). */
+  out?: string;
+  accuracy?: string;
+  quiet?: boolean;
+}
+
+export interface BenchReport {
+  tool: 'reg4pru bench';
+  date: string;
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32'; device: 'cpu'; paper: boolean; note: string };
+  model: { source: string; config: ModelConfig };
+  machine: Record<string, unknown>;
+  results: BenchResult[];
+  files: { json: string; svg?: string; png?: string };
+}
+
+export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
+export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
+
+function sessionOptions(c: BenchConfig): SessionOptions {
+  if (c.method === 'unpruned') return { keep: null, device: 'cpu' };
+  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu' };
+  return { keep: null, device: 'cpu', tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', ratio: c.ratio! } };
+}
+
+function machineInfo(threads: number | undefined): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    reg4pru: info(),
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    threadsRequested: threads ?? null,
+  };
+}
+
+/** Runs the protocol, writes the JSON (and plot), prints the table; returns the report. */
+export async function runBench(opts: BenchOptions, io: Io = processIo(), createSession: SessionFactory = defaultSessionFactory): Promise<BenchReport> {
+  const paper = opts.paper === true;
+  const usePreset = opts.checkpoint === undefined ? (opts.preset ?? BENCH_DEFAULTS.preset) : undefined;
+  const model = await resolveModel({ ...opts, preset: usePreset, image: opts.image ?? (paper && usePreset ? PAPER_PROTOCOL.image : undefined) });
+  const warmup = opts.warmup ?? (paper ? PAPER_PROTOCOL.warmup : BENCH_DEFAULTS.warmup);
+  const iters = opts.iters ?? (paper ? PAPER_PROTOCOL.iters : BENCH_DEFAULTS.iters);
+  if (iters < 1) throw new UsageError(`--iters: expected at least 1, received ${iters}`);
+  const configs = selectConfigs(opts.configs);
+  const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
+  const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
+  if (opts.threads !== undefined) setThreads(opts.threads);
+
+  const progress = createProgress(io.err, progressMode(io.err, opts.quiet === true), configs.length * (warmup + iters), 'bench', warmup + iters);
+  const results: BenchResult[] = [];
+  let config: ModelConfig | undefined;
+  let input: { data: Float32Array; shape: [number, number, number, number] } | undefined;
+  try {
+    for (const c of configs) {
+      let session;
+      try {
+        session = await createSession(model.source, sessionOptions(c));
+      } catch (e) {
+        if (!c.method.startsWith('tome')) throw e;
+        const reason = (e as Error).message;
+        progress.note(`${c.label}: unavailable (${reason})`);
+        progress.tick(warmup + iters, `${c.label} unavailable`);
+        results.push({ ...c, status: 'unavailable', reason, warmupMs: [], timingsMs: [] });
+        continue;
+      }
+      try {
+        if (config === undefined) {
+          config = session.config;
+          if (opts.checkpoint !== undefined && opts.image !== undefined && (config.image[0] !== opts.image || config.image[1] !== opts.image))
+            throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
+          const [H, W] = config.image;
+          input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
+        }
+        const warmupMs: number[] = [], timingsMs: number[] = [];
+        for (let i = 0; i < warmup + iters; i++) {
+          const t0 = performance.now();
+          await session.run(input!);
+          (i < warmup ? warmupMs : timingsMs).push(performance.now() - t0);
+          progress.tick(1, c.label);
+        }
+        results.push({ ...c, status: 'ok', warmupMs, timingsMs, stats: throughputStats(timingsMs) });
+      } finally {
+        session.dispose();
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+
+  const base = results.find((r) => r.label === 'unpruned')?.stats?.median;
+  for (const r of results) {
+    if (r.stats && base) r.speedup = r.stats.median / base;
+    const acc = accuracy?.[r.label];
+    if (acc) Object.assign(r, acc);
+  }
+  if (accuracy) {
+    const unknown = Object.keys(accuracy).filter((k) => !results.some((r) => r.label === k));
+    if (unknown.length) println(io.err, `warning: --accuracy entries without a measured configuration: ${unknown.join(', ')}`);
+  }
+
+  const [H, W] = config!.image;
+  const note = paper ? 'paper protocol (SPEC §6)' : `CPU run: ${H}x${W}, ${warmup} warm-up + ${iters} timed (the paper uses 1024x1024, 20 + 200; --paper)`;
+  mkdirSync(outDir, { recursive: true });
+  const report: BenchReport = {
+    tool: 'reg4pru bench',
+    date: new Date().toISOString(),
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision: 'fp32', device: 'cpu', paper, note },
+    model: { source: model.label, config: config! },
+    machine: machineInfo(opts.threads),
+    results,
+    files: { json: path.join(outDir, 'throughput.json') },
+  };
+  if (accuracy) {
+    const points: PlotPoint[] = results
+      .filter((r) => r.stats && r.ap !== undefined)
+      .map((r) => ({ label: r.label, method: METHOD_NAMES[r.method], imagesPerSecond: r.stats!.median, p10: r.stats!.p10, p90: r.stats!.p90, ap: r.ap! }));
+    if (points.length === 0) println(io.err, 'warning: no measured configuration has an --accuracy entry: no plot written');
+    else Object.assign(report.files, await writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU fp32)`));
+  }
+  writeFileSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
+  printBenchTable(report, io);
+  return report;
+}
+
+function f(v: number | undefined, d = 2): string {
+  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d);
+}
+
+export function printBenchTable(report: BenchReport, io: Io): void {
+  const p = report.protocol;
+  const hasAp = report.results.some((r) => r.ap !== undefined);
+  println(io.out, `\nreg4pru bench: ${report.model.source}; ${p.image[0]}x${p.image[1]}, batch 1, ${p.warmup} warm-up + ${p.iters} timed, threads ${String((report.machine.reg4pru as { cpu?: { threads?: number } }).cpu?.threads ?? '?')}`);
+  const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', ...(hasAp ? ['AP'] : [])];
+  const rows = report.results.map((r) =>
+    r.stats
+      ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, ...(hasAp ? [f(r.ap, 4)] : [])]
+      : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', ...(hasAp ? [''] : [])],
+  );
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
+  println(io.out, line(header));
+  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) println(io.out, line(r));
+  const missing = report.results.filter((r) => r.status === 'unavailable');
+  if (missing.length) println(io.out, `unavailable: ${missing.map((r) => r.label).join(', ')}: ${[...new Set(missing.map((r) => r.reason))].join('; ')}`);
+  println(io.out, `note: ${p.note}`);
+  println(io.out, `wrote ${[report.files.json, report.files.svg, report.files.png].filter(Boolean).join(', ')}`);
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command('bench')
+    .description('throughput of the pruned / ToMe / unpruned model (SPEC §6): batch 1, random input, images/s with spread')
+    .option('--checkpoint <file>', 'safetensors checkpoint (SPEC §8)')
+    .addOption(new Option('--preset <name>', `random seeded weights of a preset (default ${BENCH_DEFAULTS.preset} when no --checkpoint)`).choices(['tiny', 'small']))
+    .option('--model-config <file>', 'JSON of ModelConfig fields overriding the preset (e.g. {"D":64,"L":4})')
+    .option('--image <px>', 'square input size (preset only; default: the preset\'s, 1024 with --paper)', parseIntOption('--image', 1))
+    .option('--warmup <n>', `untimed runs per configuration (default ${BENCH_DEFAULTS.warmup}; ${PAPER_PROTOCOL.warmup} with --paper)`, parseIntOption('--warmup', 0))
+    .option('--iters <n>', `timed runs per configuration (default ${BENCH_DEFAULTS.iters}; ${PAPER_PROTOCOL.iters} with --paper)`, parseIntOption('--iters', 1))
+    .option('--paper', 'the paper protocol: 1024x1024, 20 warm-up + 200 timed')
+    .option('--configs <list>', 'comma-separated labels or groups (all, prune, tome, tome-mhsa, tome-mhsa+mlp); unpruned always runs', (v: string) => v.split(','))
+    .option('--threads <n>', 'CPU threads of the native kernels', parseIntOption('--threads', 1, 256))
+    .option('--seed <n>', 'seed of the random weights and input', parseIntOption('--seed', 0))
+    .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
+    .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
+    .option('-q, --quiet', 'no progress output')
+    .action(async (o: BenchOptions) => {
+      await runBench(o, ctx.io, ctx.createSession);
+    });
+}

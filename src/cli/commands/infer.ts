@@ -1,0 +1,264 @@
+/**
+ * `reg4pru infer`: batch inference over a folder. Every regular, non-hidden file of --input is decoded
+ * by content (PNG/JPEG/TIFF through sharp); images larger than the model input are cut into
+ * non-overlapping model-sized tiles (edge tiles padded, outputs stitched back at the original size),
+ * others are resized to the model size and the maps resized back (bilinear, half-pixel); --tile /
+ * --resize force one rule. ImageNet normalisation after scaling to [0, 1]. Tiles of consecutive images
+ * are packed into batches of --batch through `session.run`. Per input `<name>_prob.png` (8-bit
+ * probability, round(255·p)) and `<name>_mask.png` (255 where p >= threshold, else 0) are written;
+ * with C > 1 classes, `<name>_prob_c<k>.png` per class and a label mask (k + 1 of the most probable
+ * class where its probability >= threshold, else 0).
+ *
+ * Outcomes per input: processed; skipped (an output exists and --overwrite is off); failed (unreadable,
+ * empty, not PNG/JPEG/TIFF, name clash, engine error), each reported by name; the run goes on. The
+ * summary (stdout + summary.json in --output) has counts and images/s (processed images over the
+ * wall time of the whole run: decode, inference, encode).
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { setThreads } from '../../runtime.js';
+import {
+  UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, parseKeep, println, processIo, resolveModel,
+  type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory,
+} from '../common.js';
+import { createProgress, progressMode } from '../progress.js';
+import { BadInputError, chooseMode, decodeImage, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, writeGreyPng, type FitMode, type Piece } from '../images.js';
+
+export interface InferOptions extends ModelChoice {
+  input: string;
+  output: string;
+  keep?: number | null;
+  batch?: number;
+  threshold?: number;
+  overwrite?: boolean;
+  resize?: boolean;
+  tile?: boolean;
+  threads?: number;
+  quiet?: boolean;
+}
+
+export interface InferItem {
+  file: string;
+  status: 'processed' | 'skipped' | 'failed';
+  reason?: string;
+  width?: number;
+  height?: number;
+  mode?: FitMode;
+  tiles?: number;
+  outputs?: string[];
+}
+
+export interface InferSummary {
+  tool: 'reg4pru infer';
+  date: string;
+  model: string;
+  keep: number | null;
+  batch: number;
+  threshold: number;
+  processed: number;
+  skipped: number;
+  failed: number;
+  tiles: number;
+  seconds: number;
+  /** Processed images over the whole run's wall time. */
+  imagesPerSecond: number;
+  /** Time inside session.run only. */
+  engineSeconds: number;
+  items: InferItem[];
+}
+
+interface Job {
+  item: InferItem;
+  name: string;
+  H: number;
+  W: number;
+  mode: FitMode;
+  pending: number;
+  /** Tile mode: stitched [C, H, W]; resize mode: [C, h, w] before resizing back. */
+  prob: Float32Array | null;
+}
+
+function outputNames(name: string, classes: number): string[] {
+  return classes === 1 ? [`${name}_prob.png`, `${name}_mask.png`] : [...Array.from({ length: classes }, (_, k) => `${name}_prob_c${k}.png`), `${name}_mask.png`];
+}
+
+/** Runs the folder; returns the summary (also printed and written as summary.json). */
+export async function runInfer(opts: InferOptions, io: Io = processIo(), createSession: SessionFactory = defaultSessionFactory): Promise<InferSummary> {
+  if (!opts.input) throw new UsageError('--input <dir> is required');
+  if (!opts.output) throw new UsageError('--output <dir> is required');
+  if (opts.checkpoint === undefined && opts.preset === undefined) throw new UsageError('--checkpoint <file> is required (or --preset tiny|small for random weights)');
+  if (opts.resize && opts.tile) throw new UsageError('give at most one of --resize and --tile');
+  const inDir = path.resolve(opts.input), outDir = path.resolve(opts.output);
+  if (!existsSync(inDir) || !statSync(inDir).isDirectory()) throw new UsageError(`--input: '${opts.input}' is not a directory`);
+  if (inDir === outDir) throw new UsageError('--output must differ from --input (outputs would be read as inputs next time)');
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--output: '${opts.output}' exists and is not a directory`);
+  const batch = opts.batch ?? 1, threshold = opts.threshold ?? 0.5, keep = opts.keep ?? null;
+  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch: expected an integer >= 1, received ${batch}`);
+  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold: expected a number in [0, 1], received ${threshold}`);
+  const forced: FitMode | undefined = opts.resize ? 'resize' : opts.tile ? 'tile' : undefined;
+  const model = await resolveModel(opts);
+  if (opts.threads !== undefined) setThreads(opts.threads);
+  mkdirSync(outDir, { recursive: true });
+
+  const files = readdirSync(inDir, { withFileTypes: true })
+    .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && statSync(path.join(inDir, d.name)).isFile())))
+    .map((d) => d.name)
+    .sort();
+  const session: Session = await createSession(model.source, { keep, device: 'cpu' });
+  const [h, w] = session.config.image;
+  const C = session.config.classes;
+  const items: InferItem[] = [];
+  const progress = createProgress(io.err, progressMode(io.err, opts.quiet === true), files.length, 'infer', Math.max(1, Math.ceil(files.length / 20)));
+  const t0 = performance.now();
+  let engineMs = 0, tiles = 0;
+  const queue: Array<{ job: Job; piece: Piece }> = [];
+  const finish = (item: InferItem, status: InferItem['status'], reason?: string) => {
+    item.status = status;
+    if (reason !== undefined) item.reason = reason;
+    if (status !== 'processed') progress.note(`${status}: ${item.file}${reason ? `: ${reason}` : ''}`);
+    progress.tick(1, item.file);
+  };
+
+  const writeOutputs = async (job: Job) => {
+    let full = job.prob!;
+    if (job.mode === 'resize') full = resizeBilinear(full, C, h, w, job.H, job.W);
+    const names = outputNames(job.name, C);
+    const plane = job.H * job.W;
+    for (let k = 0; k < C; k++) await writeGreyPng(path.join(outDir, names[k]!), probToBytes(full, k * plane, plane), job.W, job.H);
+    const mask = new Uint8Array(plane);
+    for (let p = 0; p < plane; p++) {
+      if (C === 1) mask[p] = full[p]! >= threshold ? 255 : 0;
+      else {
+        let best = 0;
+        for (let k = 1; k < C; k++) if (full[k * plane + p]! > full[best * plane + p]!) best = k;
+        mask[p] = full[best * plane + p]! >= threshold ? best + 1 : 0;
+      }
+    }
+    await writeGreyPng(path.join(outDir, names[C]!), mask, job.W, job.H);
+    job.item.outputs = names;
+  };
+
+  const runBatch = async (n: number) => {
+    const group = queue.splice(0, n);
+    const data = new Float32Array(group.length * 3 * h * w);
+    group.forEach((g, i) => data.set(g.piece.chw, i * 3 * h * w));
+    let sem: { data: Float32Array; shape: number[] };
+    try {
+      const ts = performance.now();
+      sem = (await session.run({ data, shape: [group.length, 3, h, w] })).semantic;
+      engineMs += performance.now() - ts;
+      tiles += group.length;
+    } catch (e) {
+      for (const g of group) if (g.job.prob) { g.job.prob = null; finish(g.job.item, 'failed', `inference failed: ${(e as Error).message}`); }
+      return;
+    }
+    const per = C * h * w;
+    for (let i = 0; i < group.length; i++) {
+      const { job, piece } = group[i]!;
+      if (!job.prob) continue; // an earlier batch of this image failed
+      const out = sem.data.subarray(i * per, (i + 1) * per);
+      if (job.mode === 'tile') stitchTile(job.prob, job.H, job.W, out, C, h, w, piece.y0, piece.x0);
+      else job.prob.set(out);
+      if (--job.pending === 0) {
+        try {
+          await writeOutputs(job);
+          finish(job.item, 'processed');
+        } catch (e) {
+          finish(job.item, 'failed', `cannot write outputs: ${(e as Error).message}`);
+        }
+        job.prob = null;
+      }
+    }
+  };
+
+  const byName = new Map<string, string>();
+  try {
+    for (const file of files) {
+      const item: InferItem = { file, status: 'failed' };
+      items.push(item);
+      const name = path.parse(file).name;
+      const clash = byName.get(name);
+      if (clash !== undefined) {
+        finish(item, 'failed', `output name '${name}' already used by '${clash}'`);
+        continue;
+      }
+      byName.set(name, file);
+      const existing = outputNames(name, C).filter((o) => existsSync(path.join(outDir, o)));
+      if (existing.length > 0 && !opts.overwrite) {
+        finish(item, 'skipped', `output exists (${existing.join(', ')}); use --overwrite`);
+        continue;
+      }
+      let img;
+      try {
+        img = await decodeImage(path.join(inDir, file));
+      } catch (e) {
+        finish(item, 'failed', e instanceof BadInputError ? e.message : `cannot read: ${(e as Error).message}`);
+        continue;
+      }
+      const mode = chooseMode(img, h, w, forced);
+      const pieces = mode === 'tile' ? tileImage(img, h, w) : [resizeImage(img, h, w)];
+      Object.assign(item, { width: img.width, height: img.height, mode, tiles: pieces.length });
+      const job: Job = { item, name, H: img.height, W: img.width, mode, pending: pieces.length, prob: new Float32Array(mode === 'tile' ? C * img.height * img.width : C * h * w) };
+      for (const piece of pieces) queue.push({ job, piece });
+      while (queue.length >= batch) await runBatch(batch);
+    }
+    while (queue.length > 0) await runBatch(batch);
+  } finally {
+    progress.stop();
+    session.dispose();
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const count = (s: InferItem['status']) => items.filter((i) => i.status === s).length;
+  const summary: InferSummary = {
+    tool: 'reg4pru infer',
+    date: new Date().toISOString(),
+    model: model.label,
+    keep,
+    batch,
+    threshold,
+    processed: count('processed'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    tiles,
+    seconds,
+    imagesPerSecond: seconds > 0 ? count('processed') / seconds : 0,
+    engineSeconds: engineMs / 1000,
+    items,
+  };
+  writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  printInferSummary(summary, outDir, io);
+  return summary;
+}
+
+export function printInferSummary(s: InferSummary, outDir: string, io: Io): void {
+  println(io.out, `reg4pru infer: ${s.processed} processed, ${s.skipped} skipped, ${s.failed} failed in ${s.seconds.toFixed(2)} s ` +
+    `(${s.imagesPerSecond.toFixed(2)} images/s; ${s.tiles} model inputs, ${s.engineSeconds.toFixed(2)} s in the engine; keep ${s.keep ?? 'none'}, batch ${s.batch})`);
+  for (const i of s.items) if (i.status !== 'processed') println(io.out, `  ${i.status}: ${i.file}: ${i.reason ?? ''}`);
+  println(io.out, `summary: ${path.join(outDir, 'summary.json')}`);
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command('infer')
+    .description('segment every PNG/JPEG/TIFF of a folder: <name>_prob.png and <name>_mask.png per image, summary.json')
+    .option('--checkpoint <file>', 'safetensors checkpoint (SPEC §8)')
+    .option('--preset <name>', 'random seeded weights of a preset instead of a checkpoint (smoke tests)')
+    .option('--model-config <file>', 'JSON of ModelConfig fields overriding the preset')
+    .option('--seed <n>', 'seed of --preset random weights', parseIntOption('--seed', 0))
+    .requiredOption('--input <dir>', 'folder of input images')
+    .requiredOption('--output <dir>', 'folder for the outputs (created if missing)')
+    .option('--keep <ratio>', "base keep ratio in (0, 1], or 'none' for the unpruned model (default none)", parseKeep)
+    .option('--batch <n>', 'model inputs (tiles or resized images) per engine call', parseIntOption('--batch', 1, 4096), 1)
+    .option('--threshold <t>', 'mask threshold on the probability', parseFloatOption('--threshold', 0, 1), 0.5)
+    .option('--overwrite', 'replace existing outputs (default: skip those inputs)')
+    .option('--resize', 'always resize to the model input and back')
+    .option('--tile', 'always tile (non-overlapping model-sized tiles, edges padded)')
+    .option('--threads <n>', 'CPU threads of the native kernels', parseIntOption('--threads', 1, 256))
+    .option('-q, --quiet', 'no progress output')
+    .action(async (o: InferOptions) => {
+      if (o.preset !== undefined && o.preset !== 'tiny' && o.preset !== 'small') throw new UsageError(`--preset: expected tiny or small, received '${String(o.preset)}'`);
+      await runInfer(o, ctx.io, ctx.createSession);
+    });
+}
