@@ -104,7 +104,7 @@ export interface NativeBinding {
 // ---- inference engine (types of the binding above)
 export interface NativeSessionOptions {
   keep: number | null;
-  tome?: { mode: 'mhsa' | 'mhsa+mlp'; ratio: number };
+  tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
 }
 export interface NativeRunResult {
   semantic: Float32Array;

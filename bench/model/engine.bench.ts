@@ -53,12 +53,12 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number 
   const peak = await measurePeak();
   const img = new Float32Array(3 * size * size);
   for (let i = 0; i < img.length; i++) img[i] = Math.sin(i * 0.37) * 1.5;
-  type Variant = { keep: number | null; tome?: { mode: 'mhsa' | 'mhsa+mlp'; ratio: number } };
+  type Variant = { keep: number | null; tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number } };
   const variants: Variant[] = opts.quick
     ? [{ keep: null }, { keep: 0.7 }]
     : [
         { keep: null }, { keep: 0.9 }, { keep: 0.8 }, { keep: 0.7 }, { keep: 0.6 }, { keep: 0.5 },
-        ...[0.7, 0.4].flatMap((ratio) => (['mhsa', 'mhsa+mlp'] as const).map((mode) => ({ keep: null, tome: { mode, ratio } }))),
+        ...[0.7, 0.4].flatMap((ratio) => (['mhsa', 'mhsa+mlp'] as const).map((mode) => ({ keep: null, tome: { mode, mergeRatio: ratio } }))),
       ];
   // All sessions share one set of weights and are timed round-robin (one run of each per round), so
   // every configuration sees the same background load on a shared machine.
@@ -81,7 +81,7 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number 
     rows.push({
       op: 'engine.forward',
       shape: `small ${size}x${size} B=1 Np=${Np}`,
-      impl: tome ? `ToMe ${tome.mode} r=${tome.ratio}` : keep === null ? 'unpruned' : `keep ${keep}`,
+      impl: tome ? `ToMe ${tome.mode} merge=${tome.mergeRatio}` : keep === null ? 'unpruned' : `keep ${keep}`,
       timing,
       flops,
       speedup: baseMs / timing.medianMs,

@@ -31,8 +31,8 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     return range_error("InferenceSession: expected options.keep in (0, 1], received ", opts.keep);
   if (opts.tome.mode != ToMeMode::kOff) {
     if (opts.prune) return range_error("InferenceSession: options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)");
-    if (!(opts.tome.ratio > 0.0 && opts.tome.ratio <= 1.0))
-      return range_error("InferenceSession: expected options.tome.ratio in (0, 1], received ", opts.tome.ratio);
+    if (!(opts.tome.merge_ratio >= 0.0 && opts.tome.merge_ratio < 1.0))
+      return range_error("InferenceSession: expected options.tome.mergeRatio in [0, 1), received ", opts.tome.merge_ratio);
     if (!tome_available())
       return Status::Make(StatusCode::kUnavailable, "InferenceSession: options.tome was given, but the ToMe block op is not built into this addon yet");
   }
@@ -122,7 +122,7 @@ Status Engine::run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B
     a.idx = idx;
     a.K = K;
   }
-  if (opts_.tome.mode != ToMeMode::kOff) return tome_block_run(opts_.tome, a, fixed);
+  if (opts_.tome.mode != ToMeMode::kOff) return tome_block_run(opts_.tome, a, fixed, config().gh(), config().gw());
   return pruned_block_fwd(a);
 }
 

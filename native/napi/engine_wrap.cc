@@ -1,7 +1,7 @@
 // engine_wrap.cc: the native inference engine (native/engine/engine.h; SPEC §2, §3,
 // docs/inference-forward.md) as a JS class.
 //   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|null,
-//                        tome?: {mode: 'mhsa'|'mhsa+mlp', ratio: number}})
+//                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}})
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
 //     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[]}>
 //   session.dispose()
@@ -63,7 +63,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   bool busy_ = false, disposed_ = false;
 };
 
-// Parses options {keep: number | null | undefined, tome?: {mode, ratio}}.
+// Parses options {keep: number | null | undefined, tome?: {mode, mergeRatio}}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
   engine::SessionOptions o;
   if (v.IsUndefined() || v.IsNull()) return o;
@@ -82,16 +82,16 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
   if (!tome.IsUndefined() && !tome.IsNull()) {
     if (!tome.IsObject() || tome.IsArray()) throw_type(env, kOp, ": expected options.tome to be an object, received ", kind_name(tome));
     Napi::Object t = tome.As<Napi::Object>();
-    Napi::Value mode = t.Get("mode"), ratio = t.Get("ratio");
+    Napi::Value mode = t.Get("mode"), ratio = t.Get("mergeRatio");
     const std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : "";
     if (m == "mhsa") o.tome.mode = engine::ToMeMode::kMhsa;
     else if (m == "mhsa+mlp") o.tome.mode = engine::ToMeMode::kMhsaMlp;
     else throw_range(env, kOp, ": expected options.tome.mode to be 'mhsa' or 'mhsa+mlp', received ",
                      mode.IsString() ? "'" + m + "'" : kind_name(mode));
-    if (!ratio.IsNumber()) throw_type(env, kOp, ": expected options.tome.ratio to be a number, received ", kind_name(ratio));
+    if (!ratio.IsNumber()) throw_type(env, kOp, ": expected options.tome.mergeRatio to be a number, received ", kind_name(ratio));
     const double r = ratio.As<Napi::Number>().DoubleValue();
-    if (!(r > 0.0 && r <= 1.0)) throw_range(env, kOp, ": expected options.tome.ratio in (0, 1], received ", r);
-    o.tome.ratio = r;
+    if (!(r >= 0.0 && r < 1.0)) throw_range(env, kOp, ": expected options.tome.mergeRatio in [0, 1), received ", r);
+    o.tome.merge_ratio = r;
   }
   return o;
 }

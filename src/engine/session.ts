@@ -24,8 +24,12 @@ export interface InferenceSessionOptions {
   keep?: number | null;
   /** Only 'cpu' exists; 'cuda' throws (the CUDA engine is not built yet). */
   device?: 'cpu' | 'cuda';
-  /** ToMe baseline (SPEC §6): merge then unmerge around MHSA or MHSA+MLP, keeping `ratio` of the tokens. */
-  tome?: { mode: ToMeMode; ratio: number };
+  /**
+   * ToMe baseline (SPEC §6): merge then unmerge around MHSA or MHSA+MLP in every block. `mergeRatio` is
+   * the fraction of patch tokens merged away (ToMe for Stable Diffusion's convention; the paper compares
+   * 0.7…0.4), destinations one per 2x2 window of the patch grid, cls/registers/queries never merged.
+   */
+  tome?: { mode: ToMeMode; mergeRatio: number };
 }
 
 /** An in-memory model: config plus weights (omitted: `randomWeights(config, seed ?? 0)`). */
@@ -71,10 +75,10 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     if (typeof o.tome !== 'object' || Array.isArray(o.tome)) throw typeError(OP, `expected options.tome to be an object, received ${describe(o.tome)}`);
     const t = o.tome as Record<string, unknown>;
     if (t.mode !== 'mhsa' && t.mode !== 'mhsa+mlp') throw rangeError(OP, `expected options.tome.mode to be 'mhsa' or 'mhsa+mlp', received ${describe(t.mode)}`);
-    if (typeof t.ratio !== 'number') throw typeError(OP, `expected options.tome.ratio to be a number, received ${describe(t.ratio)}`);
-    if (!(t.ratio > 0 && t.ratio <= 1)) throw rangeError(OP, `expected options.tome.ratio in (0, 1], received ${t.ratio}`);
+    if (typeof t.mergeRatio !== 'number') throw typeError(OP, `expected options.tome.mergeRatio to be a number, received ${describe(t.mergeRatio)}`);
+    if (!(t.mergeRatio >= 0 && t.mergeRatio < 1)) throw rangeError(OP, `expected options.tome.mergeRatio in [0, 1), received ${t.mergeRatio}`);
     if (keep !== null) throw rangeError(OP, 'options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)');
-    out.tome = { mode: t.mode, ratio: t.ratio };
+    out.tome = { mode: t.mode, mergeRatio: t.mergeRatio };
   }
   return { keep, native: out };
 }

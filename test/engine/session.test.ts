@@ -135,7 +135,7 @@ describe('InferenceSession with ToMe blocks (SPEC §6 baseline, tomeBlock op)', 
     const plain = await InferenceSession.create({ config: CFG_A, weights });
     const want = await plain.run({ data: img, shape: [2, 3, 32, 32] });
     for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
-      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, ratio: 1 } });
+      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, mergeRatio: 0 } });
       const got = await s.run({ data: img, shape: [2, 3, 32, 32] });
       expectClose(got.semantic.data, want.semantic.data, 1e-5, 1e-4, `${mode} semantic`);
       expectClose(got.classLogits.data, want.classLogits.data, 1e-5, 1e-4, `${mode} classLogits`);
@@ -149,7 +149,7 @@ describe('InferenceSession with ToMe blocks (SPEC §6 baseline, tomeBlock op)', 
     const base = (await plain.run(img)).semantic.data;
     plain.dispose();
     for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
-      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, ratio: 0.5 } });
+      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, mergeRatio: 0.5 } });
       for (const variant of cpuVariants()) {
         let first: Float32Array | undefined;
         for (const threads of threadCounts()) {

@@ -27,9 +27,10 @@ describe('InferenceSession.create errors', () => {
     [{ keep: Number.NaN }, RangeError, /options\.keep/],
     [{ keep: '0.7' }, TypeError, /options\.keep/],
     [{ device: 'tpu' }, RangeError, /options\.device/],
-    [{ tome: { mode: 'x', ratio: 0.5 } }, RangeError, /options\.tome\.mode/],
-    [{ tome: { mode: 'mhsa', ratio: 0 } }, RangeError, /options\.tome\.ratio/],
-    [{ tome: { mode: 'mhsa', ratio: 0.5 }, keep: 0.7 }, RangeError, /cannot be combined/],
+    [{ tome: { mode: 'x', mergeRatio: 0.5 } }, RangeError, /options\.tome\.mode/],
+    [{ tome: { mode: 'mhsa', mergeRatio: 1 } }, RangeError, /options\.tome\.mergeRatio/],
+    [{ tome: { mode: 'mhsa', ratio: 0.5 } }, TypeError, /options\.tome\.mergeRatio/],
+    [{ tome: { mode: 'mhsa', mergeRatio: 0.5 }, keep: 0.7 }, RangeError, /cannot be combined/],
   ] as const)('options %j', async (opts, cls, re) => {
     // deliberately invalid options: the public type does not allow them
     const p = InferenceSession.create({ config: CFG, weights: W }, opts as unknown as Parameters<typeof InferenceSession.create>[1]);

@@ -83,7 +83,7 @@ describe('InferenceSession native fuzz', () => {
       ['missing', [IMG, 1]],
     ];
     for (const [what, args] of bads) expectCleanError(() => (s.run as (...a: unknown[]) => unknown)(...args), what);
-    for (const opts of [3, 'x', { keep: -1 }, { keep: 'a' }, { keep: Infinity }, { tome: 1 }, { tome: { mode: 'mhsa' } }, { tome: { mode: 'mhsa', ratio: 2 } }])
+    for (const opts of [3, 'x', { keep: -1 }, { keep: 'a' }, { keep: Infinity }, { tome: 1 }, { tome: { mode: 'mhsa' } }, { tome: { mode: 'mhsa', mergeRatio: 2 } }])
       expectCleanError(() => new Native(JSON.stringify(CFG), W, opts as never), `options ${JSON.stringify(opts)}`);
     s.dispose();
   });

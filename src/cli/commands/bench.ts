@@ -169,7 +169,7 @@ export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 function sessionOptions(c: BenchConfig): SessionOptions {
   if (c.method === 'unpruned') return { keep: null, device: 'cpu' };
   if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu' };
-  return { keep: null, device: 'cpu', tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', ratio: c.ratio! } };
+  return { keep: null, device: 'cpu', tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
 function machineInfo(threads: number | undefined): Record<string, unknown> {
