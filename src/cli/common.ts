@@ -7,6 +7,7 @@
 import type { Writable } from 'node:stream';
 import { InferenceSession } from '../engine/session.js';
 import { modelConfig, validateConfig, type ModelConfig } from '../model/config.js';
+import { mulberry32, normalSampler } from '../model/rng.js';
 
 /** A bad flag value or combination: the command prints the message and exits with code 2. */
 export class UsageError extends Error {
@@ -112,27 +113,10 @@ export async function resolveModel(m: ModelChoice): Promise<{ source: SessionSou
   return { source: { config, seed: m.seed ?? 0 }, label: `preset ${m.preset}${Object.keys(overrides).length ? ' (custom)' : ''}, random weights (seed ${m.seed ?? 0})`, config };
 }
 
-/** Small deterministic PRNG (mulberry32) for the benchmark's random input. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard-normal samples (Box–Muller), like torch.randn, from a seeded PRNG. */
+/** Standard-normal samples, like torch.randn, from the seeded generator weights use (src/model/rng.ts). */
 export function randomNormal(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
+  const normal = normalSampler(mulberry32(seed));
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(rand(), 1e-12), v = rand();
-    const r = Math.sqrt(-2 * Math.log(u));
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
-  }
+  for (let i = 0; i < n; i++) out[i] = normal();
   return out;
 }

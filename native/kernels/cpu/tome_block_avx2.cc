@@ -37,6 +37,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/cpu/layer_norm_avx2.h"
 #include "kernels/cpu/attention_core.h"
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
@@ -60,45 +61,6 @@ Status oom(const char* what) {
   return Status::Make(StatusCode::kOutOfMemory, detail::concat("tomeBlock: out of memory for ", what));
 }
 
-// One row of LayerNorm (the same arithmetic as prunedBlock's, so ratio 1 matches it bit for bit):
-// two passes, 8 lanes accumulate, one fixed-order horizontal sum.
-inline void layer_norm_row(const float* x, float* y, int64_t D, const float* w, const float* b, float eps) {
-  const int64_t D8 = D & ~int64_t(7);
-  const int tail = static_cast<int>(D - D8);
-  const __m256i tm = vec::tail_mask(tail);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t d = 0; d < D8; d += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + d));
-  if (tail) acc = _mm256_add_ps(acc, _mm256_maskload_ps(x + D8, tm));
-  const float mean = vec::hsum_ps(acc) / static_cast<float>(D);
-  const __m256 vm = _mm256_set1_ps(mean);
-  acc = _mm256_setzero_ps();
-  for (int64_t d = 0; d < D8; d += 8) {
-    const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(x + d), vm);
-    acc = _mm256_fmadd_ps(c, c, acc);
-  }
-  if (tail) {
-    // masked-off lanes load 0, and (0 - mean) must not count: mask the centred value too
-    const __m256 c = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + D8, tm), vm), _mm256_castsi256_ps(tm));
-    acc = _mm256_fmadd_ps(c, c, acc);
-  }
-  const float var = vec::hsum_ps(acc) / static_cast<float>(D);
-  const __m256 vr = _mm256_set1_ps(1.f / std::sqrt(var + eps));
-  for (int64_t d = 0; d < D8; d += 8) {
-    const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + d), vm), vr);
-    _mm256_storeu_ps(y + d, _mm256_fmadd_ps(c, _mm256_loadu_ps(w + d), _mm256_loadu_ps(b + d)));
-  }
-  if (tail) {
-    const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + D8, tm), vm), vr);
-    _mm256_maskstore_ps(y + D8, tm, _mm256_fmadd_ps(c, _mm256_maskload_ps(w + D8, tm), _mm256_maskload_ps(b + D8, tm)));
-  }
-}
-
-template <typename RowFn>
-void layer_norm_rows(int64_t rows, int64_t D, RowFn src_row, float* y, const float* w, const float* b, float eps) {
-  parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) layer_norm_row(src_row(r), y + r * D, D, w, b, eps);
-  });
-}
 
 // The merge plan of one batch row.
 struct Plan {
