@@ -101,9 +101,12 @@ export function stageKeepCount(rho: number, s: number, Np: number): number {
 
 let nextId = 0;
 
-/** Keeps the returned tensors alive past the enclosing tf.tidy (each once; duplicates are harmless). */
-function keepAll(ts: Array<tf.Tensor | null>): void {
-  for (const t of new Set(ts)) if (t !== null) tf.keep(t);
+/**
+ * The tensors a tf.tidy callback hands back (as a flat list: tidy moves them to the caller's scope, so
+ * an enclosing tidy or variableGrads still cleans them up, unlike tf.keep).
+ */
+function escaping(ts: Array<tf.Tensor | null>): tf.Tensor[] {
+  return [...new Set(ts)].filter((t): t is tf.Tensor => t !== null);
 }
 
 export class EomtModel {
@@ -250,8 +253,8 @@ export class EomtModel {
       const last = decodes[decodes.length - 1]!;
       const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage };
       if (perBlock) out.perBlock = decodes.map((d) => ({ block: d.block, semantic: d.semantic }));
-      keepAll([out.semantic, out.classLogits, out.maskLogits, ...keptPerStage, ...(out.perBlock ?? []).map((p) => p.semantic)]);
       result = out;
+      return escaping([out.semantic, out.classLogits, out.maskLogits, ...keptPerStage, ...(out.perBlock ?? []).map((p) => p.semantic)]);
     });
     return result;
   }
@@ -355,11 +358,11 @@ export class EomtModel {
         routeKept,
       };
       if (opts.trace) out.patchTrace = patchTrace;
-      keepAll([
+      result = out;
+      return escaping([
         ...decoded.flatMap((d) => [d.classLogits, d.maskLogits, d.maskLogitsFull, d.semantic]),
         out.keep, out.keepLogits, out.routeKept, ...patchTrace,
       ]);
-      result = out;
     });
     return result;
   }
