@@ -137,6 +137,20 @@ describe('EomtModel.forwardTrain', () => {
     });
   }
 
+  it('a route that routes nothing (fraction 0) equals no route: queries join, policy restricted, predictors see the full map', () => {
+    const { model, images } = setup(8);
+    const base = model.forwardTrain(images, { policy: 'ratio', seed: 4 });
+    // (3, 4) holds the first decode point (queries prepended inside the route); (1, 4) holds both stages
+    for (const [l, n] of [[3, 4], [1, 4], [2, 5]] as const) {
+      const r = model.forwardTrain(images, { route: { l, n, fraction: 0 }, policy: 'ratio', seed: 4 });
+      expect(r.routeKept!.shape).toEqual([B, Np]);
+      expect(r.keep!.dataSync()).toEqual(base.keep!.dataSync());
+      r.decoded.forEach((d, i) => expectClose(d.semantic.dataSync(), base.decoded[i]!.semantic.dataSync(), 1e-6, 1e-5, `(${l},${n}) decode ${d.block}`));
+    }
+    model.dispose();
+    images.dispose();
+  });
+
   it('gradients reach the predictors through the straight-through policy and the head from every decode point', () => {
     const { model, images } = setup(6);
     const target = tf.tensor4d(new Float32Array(B * Hi * Wi).map((_, i) => (i % 7 < 3 ? 1 : 0)), [B, 1, Hi, Wi]);
