@@ -64,3 +64,18 @@ export {
   type RunOptions,
   type ToMeMode,
 } from './engine/session.js';
+
+// ---- routing
+export {
+  routeSchedule,
+  sampleRoute,
+  routeSupport,
+  resolveRanges,
+  routeRng,
+  routeKeepCount,
+  type RouteSchedule,
+  type RouteScheduleKind,
+  type RouteScheduleOptions,
+  type Route,
+  type ResolvedRanges,
+} from './routing/schedule.js';

@@ -10,3 +10,17 @@ export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered }
 // ---- TF.js backend
 export { useNativeBackend, backendInfo, nativeBackendActive, nativeKernelNames, type BackendInfo } from './backend/native_backend.js';
 export { selectBackend, type BackendChoice, type BackendAttempt, type SelectBackendOptions } from './backend/select.js';
+
+// ---- model (EoMT-style segmenter in TF.js: inference and Reg4Pru training forwards)
+export {
+  EomtModel,
+  mixSeed,
+  stageKeepCount,
+  type InferenceOptions,
+  type InferenceOutput,
+  type TrainOptions,
+  type TrainOutput,
+  type PolicyMode,
+  type Decoded,
+} from '../model/tfjs/eomt.js';
+export { bilinearMatrix, resizeBilinear } from '../model/tfjs/decoder.js';

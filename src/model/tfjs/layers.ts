@@ -1,0 +1,34 @@
+/**
+ * Differentiable TF.js building blocks of the EoMT-style model (SPEC §2 numerics, as timm/DINOv2):
+ * Linear with weights [out, in] (SPEC §8 layout), LayerNorm (biased variance, eps 1e-6), RMSNorm
+ * (eps 1e-6), exact erf GELU. Every function works on the last axis of any-rank input.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export const LN_EPS = 1e-6;
+
+/** `x W^T + b` over the last axis; W [out, in]. */
+export function linear(x: tf.Tensor, W: tf.Tensor, b: tf.Tensor | null): tf.Tensor {
+  const shape = x.shape;
+  const din = shape[shape.length - 1]!, dout = W.shape[0]!;
+  const x2 = x.reshape([-1, din]);
+  let y = tf.matMul(x2, W, false, true);
+  if (b !== null) y = tf.add(y, b);
+  return y.reshape([...shape.slice(0, -1), dout]);
+}
+
+/** LayerNorm over the last axis: (x − mean) / sqrt(var + eps) ⊙ w + b (biased variance). */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps = LN_EPS): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) ⊙ w. */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps = LN_EPS): tf.Tensor {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w);
+}
+
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
