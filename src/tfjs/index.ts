@@ -10,3 +10,17 @@ export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered }
 // ---- TF.js backend
 export { useNativeBackend, backendInfo, nativeBackendActive, nativeKernelNames, type BackendInfo } from './backend/native_backend.js';
 export { selectBackend, type BackendChoice, type BackendAttempt, type SelectBackendOptions } from './backend/select.js';
+
+// ---- training losses (SPEC §4): Mask2Former set loss with deep supervision, ratio and policy losses
+export {
+  setLoss,
+  setLossParts,
+  deepSupervisionLoss,
+  matchOutput,
+  ratioLoss,
+  policyLoss,
+  type DecodedOutput,
+  type SetLossOptions,
+  type SetLossParts,
+} from '../train/losses.js';
+export type { ImageTargets, Match, MatchWeights } from '../train/matching.js';
