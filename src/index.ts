@@ -81,4 +81,4 @@ export {
   type DiceCounts,
 } from './eval/metrics.js';
 export { hungarian, matchingCost, matchImage, vesselTargets, DEFAULT_MATCH_WEIGHTS, type ImageTargets, type Match, type MatchWeights } from './train/matching.js';
-export { policyTargets, distanceTransform, morphologicalGradient, resizeArea, type PolicyTargetKind } from './train/targets.js';
+export { policyTargets, policyTargetsBatch, distanceTransform, morphologicalGradient, resizeArea, type PolicyTargetKind } from './train/targets.js';

@@ -212,3 +212,15 @@ export function policyTargets(mask: Uint8Array, H: number, W: number, grid: read
   }
   return resizeArea(full, H, W, gh, gw);
 }
+
+/**
+ * `policyTargets` for a batch, stacked row-major as the [B, N] target of `policyLoss` (N = gh·gw).
+ * @param masks B uint8 masks [H·W], all of the same size.
+ * @returns float32 [B·gh·gw].
+ */
+export function policyTargetsBatch(masks: readonly Uint8Array[], H: number, W: number, grid: readonly [number, number], kind: PolicyTargetKind): Float32Array {
+  const N = grid[0] * grid[1];
+  const out = new Float32Array(masks.length * N);
+  masks.forEach((m, b) => out.set(policyTargets(m, H, W, grid, kind), b * N));
+  return out;
+}

@@ -1,6 +1,6 @@
 /** Policy targets (SPEC §4 eq. 6): area resize, exact EDT vs brute force, morphological gradient. */
 import { describe, expect, it } from 'vitest';
-import { distanceTransform, morphologicalGradient, policyTargets, resizeArea } from '../../src/train/targets.js';
+import { distanceTransform, morphologicalGradient, policyTargets, policyTargetsBatch, resizeArea } from '../../src/train/targets.js';
 import { rng } from '../reference/helpers.js';
 
 function bruteEDT(mask: Uint8Array, H: number, W: number): Float64Array {
@@ -79,5 +79,6 @@ describe('morphologicalGradient and policyTargets', () => {
     const full = new Uint8Array(16).fill(1);
     expect([...policyTargets(full, 4, 4, [2, 2], 'distance')]).toEqual([1, 1, 1, 1]);
     expect(() => policyTargets(m, 4, 4, [2, 2], 'bogus' as 'mask')).toThrow(/kind/);
+    expect([...policyTargetsBatch([m, empty], 4, 4, [2, 2], 'mask')]).toEqual([0.5, 0, 0.5, 0, 0, 0, 0, 0]);
   });
 });
