@@ -79,3 +79,21 @@ export {
   type Route,
   type ResolvedRanges,
 } from './routing/schedule.js';
+
+// ---- metrics and losses
+// Plain-TS parts only (SPEC §4, §7); the TF.js losses (setLoss, deepSupervisionLoss, ratioLoss,
+// policyLoss) are exported from `reg4pru/tfjs`.
+export {
+  dice,
+  diceCounts,
+  diceFromCounts,
+  averagePrecision,
+  evaluateBlocks,
+  APAccumulator,
+  BlockMetricsAccumulator,
+  type APAccumulatorOptions,
+  type BlockMetrics,
+  type DiceCounts,
+} from './eval/metrics.js';
+export { hungarian, matchingCost, matchImage, vesselTargets, DEFAULT_MATCH_WEIGHTS, type ImageTargets, type Match, type MatchWeights } from './train/matching.js';
+export { policyTargets, policyTargetsBatch, distanceTransform, morphologicalGradient, resizeArea, type PolicyTargetKind } from './train/targets.js';

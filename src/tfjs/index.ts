@@ -24,3 +24,17 @@ export {
   type Decoded,
 } from '../model/tfjs/eomt.js';
 export { bilinearMatrix, resizeBilinear } from '../model/tfjs/decoder.js';
+
+// ---- training losses (SPEC §4): Mask2Former set loss with deep supervision, ratio and policy losses
+export {
+  setLoss,
+  setLossParts,
+  deepSupervisionLoss,
+  matchOutput,
+  ratioLoss,
+  policyLoss,
+  type DecodedOutput,
+  type SetLossOptions,
+  type SetLossParts,
+} from '../train/losses.js';
+export type { ImageTargets, Match, MatchWeights } from '../train/matching.js';
