@@ -126,15 +126,18 @@ function hueShift(img: Float32Array, HW: number, shift: number): void {
     const h6 = h * 6, s = d / mx, v = mx;
     const sector = Math.floor(h6) % 6, fr = h6 - Math.floor(h6);
     const pp = v * (1 - s), qq = v * (1 - s * fr), tt = v * (1 - s * (1 - fr));
-    const rgb = [
-      [v, tt, pp],
-      [qq, v, pp],
-      [pp, v, tt],
-      [pp, qq, v],
-      [tt, pp, v],
-      [v, pp, qq],
-    ][sector]!;
-    for (let c = 0; c < 3; c++) img[c * HW + p] = rgb[c]!;
+    let ro: number, go: number, bo: number;
+    switch (sector) {
+      case 0: ro = v; go = tt; bo = pp; break;
+      case 1: ro = qq; go = v; bo = pp; break;
+      case 2: ro = pp; go = v; bo = tt; break;
+      case 3: ro = pp; go = qq; bo = v; break;
+      case 4: ro = tt; go = pp; bo = v; break;
+      default: ro = v; go = pp; bo = qq;
+    }
+    img[p] = ro;
+    img[HW + p] = go;
+    img[2 * HW + p] = bo;
   }
 }
 
@@ -160,23 +163,33 @@ export function gaussianKernel(k: number): Float64Array {
   return Float64Array.from(t);
 }
 
+/** Reflect-101 source index for each (position, tap): table[x * k + t] = reflect101(x + t - r, n). */
+function reflectTable(n: number, k: number): Int32Array {
+  const r = (k - 1) / 2, t = new Int32Array(n * k);
+  for (let x = 0; x < n; x++) for (let d = 0; d < k; d++) t[x * k + d] = reflect101(x + d - r, n);
+  return t;
+}
+
 /** Gaussian blur of a [3, H, W] image (separable, reflect-101 borders), into a new array. */
 export function gaussianBlur(img: Float32Array, H: number, W: number, k: number): Float32Array {
-  const g = gaussianKernel(k), r = (k - 1) / 2, HW = H * W;
+  const g = gaussianKernel(k), HW = H * W;
+  const cols = reflectTable(W, k), rows = reflectTable(H, k);
   const tmp = new Float32Array(HW), out = new Float32Array(3 * HW);
   for (let c = 0; c < 3; c++) {
-    const src = img.subarray(c * HW, (c + 1) * HW);
-    for (let i = 0; i < H; i++)
+    const base = c * HW;
+    for (let i = 0; i < H; i++) {
+      const row = base + i * W;
       for (let j = 0; j < W; j++) {
         let s = 0;
-        for (let t = -r; t <= r; t++) s += g[t + r]! * src[i * W + reflect101(j + t, W)]!;
+        for (let t = 0; t < k; t++) s += g[t]! * img[row + cols[j * k + t]!]!;
         tmp[i * W + j] = s;
       }
+    }
     for (let i = 0; i < H; i++)
       for (let j = 0; j < W; j++) {
         let s = 0;
-        for (let t = -r; t <= r; t++) s += g[t + r]! * tmp[reflect101(i + t, H) * W + j]!;
-        out[c * HW + i * W + j] = s;
+        for (let t = 0; t < k; t++) s += g[t]! * tmp[rows[i * k + t]! * W + j]!;
+        out[base + i * W + j] = s;
       }
   }
   return out;
@@ -189,17 +202,16 @@ export function gaussianBlur(img: Float32Array, H: number, W: number, k: number)
 function sharpen(img: Float32Array, H: number, W: number, alpha: number, lightness: number): Float32Array {
   const HW = H * W, out = new Float32Array(3 * HW);
   const centre = 1 - alpha + alpha * (8 + lightness), nb = -alpha;
+  const cols = reflectTable(W, 3), rows = reflectTable(H, 3);
   for (let c = 0; c < 3; c++)
-    for (let i = 0; i < H; i++)
+    for (let i = 0; i < H; i++) {
+      const base = c * HW, r0 = base + rows[i * 3]! * W, r1 = base + i * W, r2 = base + rows[i * 3 + 2]! * W;
       for (let j = 0; j < W; j++) {
-        let s = 0;
-        for (let di = -1; di <= 1; di++)
-          for (let dj = -1; dj <= 1; dj++) {
-            const v = img[c * HW + reflect101(i + di, H) * W + reflect101(j + dj, W)]!;
-            s += di === 0 && dj === 0 ? centre * v : nb * v;
-          }
-        out[c * HW + i * W + j] = clamp01(s);
+        const j0 = cols[j * 3]!, j2 = cols[j * 3 + 2]!;
+        const ring = img[r0 + j0]! + img[r0 + j]! + img[r0 + j2]! + img[r1 + j0]! + img[r1 + j2]! + img[r2 + j0]! + img[r2 + j]! + img[r2 + j2]!;
+        out[r1 + j] = clamp01(centre * img[r1 + j]! + nb * ring);
       }
+    }
   return out;
 }
 

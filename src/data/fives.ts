@@ -15,8 +15,8 @@
  *
  * Lazy: {@link listFives} only reads directory listings (and, with `verify`, image headers);
  * {@link loadSample} decodes one quadrant on demand with sharp: image -> RGB float [0, 1] CHW
- * (grey replicated, alpha dropped, 16-bit scaled by 1/65535), mask -> 1 where any channel > 127 (of
- * 8-bit data; > 32767 for 16-bit); optional resize to the model size, bilinear for the image and
+ * (grey replicated, alpha dropped; sharp's raw output is 8-bit, so 16-bit files are read at 8 bits),
+ * mask -> 1 where any colour channel > 127; optional resize to the model size, bilinear for the image and
  * nearest-neighbour for the mask. Every problem throws a {@link DatasetError} naming the file or folder.
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -172,12 +172,12 @@ export async function listFives(root: string, opts: ListFivesOptions = {}): Prom
   return samples;
 }
 
+/** Decoded 8-bit pixels, HWC. */
 interface Raw {
-  data: Uint8Array | Uint16Array;
+  data: Uint8Array;
   width: number;
   height: number;
   channels: number;
-  max: number;
 }
 
 type Region = { left: number; top: number; width: number; height: number };
@@ -195,14 +195,7 @@ async function decodeRegion(file: string, region: Region, size: readonly [number
       pipe = pipe.resize({ width: size[1], height: size[0], fit: 'fill', kernel, fastShrinkOnLoad: false });
     const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
     const n = info.width * info.height * info.channels;
-    const wide = data.length === n * 2;
-    return {
-      data: wide ? new Uint16Array(data.buffer, data.byteOffset, n) : new Uint8Array(data.buffer, data.byteOffset, n),
-      width: info.width,
-      height: info.height,
-      channels: info.channels,
-      max: wide ? 65535 : 255,
-    };
+    return { data: new Uint8Array(data.buffer, data.byteOffset, n), width: info.width, height: info.height, channels: info.channels };
   } catch (e) {
     throw new DatasetError(`FIVES: cannot decode image (${(e as Error).message})`, file);
   }
@@ -229,13 +222,12 @@ export async function loadSample(sample: FivesSample, opts: LoadSampleOptions = 
   const H = im.height, W = im.width, HW = H * W;
   const image = new Float32Array(3 * HW);
   const ci = im.channels >= 3 ? 1 : 0; // 1-2 channels: grey (+ alpha), replicated to RGB
-  for (let p = 0; p < HW; p++) for (let c = 0; c < 3; c++) image[c * HW + p] = im.data[p * im.channels + c * ci]! / im.max;
+  for (let p = 0; p < HW; p++) for (let c = 0; c < 3; c++) image[c * HW + p] = im.data[p * im.channels + c * ci]! / 255;
   const mask = new Uint8Array(HW);
   const colours = mk.channels === 2 || mk.channels === 4 ? mk.channels - 1 : mk.channels; // alpha is not a colour
-  const thr = mk.max === 255 ? 127 : 32767;
   for (let p = 0; p < HW; p++) {
     let on = 0;
-    for (let c = 0; c < colours; c++) if (mk.data[p * mk.channels + c]! > thr) on = 1;
+    for (let c = 0; c < colours; c++) if (mk.data[p * mk.channels + c]! > 127) on = 1;
     mask[p] = on;
   }
   return { image, mask, height: H, width: W };

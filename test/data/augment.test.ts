@@ -167,3 +167,17 @@ describe('batch', () => {
     expect(epochBatches(10, 4, 1, 0, true).map((b) => b.length)).toEqual([4, 4]);
   });
 });
+
+describe('filters', () => {
+  it('sharpen / unsharp keep a flat image flat (borders included)', () => {
+    const H = 6, W = 5, image = new Float32Array(3 * H * W).fill(0.4);
+    for (let seed = 0; seed < 12; seed++) {
+      const o = augment({ image, mask: new Uint8Array(H * W), height: H, width: W }, seed, {
+        pHFlip: 0, pVFlip: 0, pRot90: 0, pColorJitter: 0, pSharpen: 1, pNoiseBlur: 0, pGamma: 0, normalize: false,
+      });
+      const v0 = o.image[0]!;
+      expect(o.image.every((v) => Math.abs(v - v0) < 1e-6)).toBe(true);
+      if (o.applied.sharpen === 'unsharp') expect(v0).toBeCloseTo(0.4, 6);
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -124,6 +124,34 @@ describe('loadSample', () => {
   });
 });
 
+describe('quadrants and channels', () => {
+  it('quadrant regions tile odd-sized images exactly', () => {
+    const cover = new Uint8Array(65 * 63);
+    for (const q of [0, 1, 2, 3]) {
+      const r = quadrantRegion(q, 63, 65);
+      for (let i = r.top; i < r.top + r.height; i++) for (let j = r.left; j < r.left + r.width; j++) cover[i * 63 + j]!++;
+    }
+    expect(cover.every((v) => v === 1)).toBe(true);
+    expect(quadrantRegion(3, 63, 65)).toEqual({ left: 31, top: 32, width: 32, height: 33 });
+  });
+
+  it('grey images are replicated to RGB; mask alpha is not a colour', async () => {
+    const r = await fakeFives(1, 1);
+    await writeGrey(join(r, 'train', 'Original', '1_A.png'), S, S, (i, j) => (i * 4 + j) % 256);
+    const rgba = Buffer.alloc(S * S * 4);
+    for (let p = 0; p < S * S; p++) rgba[p * 4 + 3] = 255; // black, opaque
+    rgba[0] = 255; // red at (0, 0)
+    await sharp(rgba, { raw: { width: S, height: S, channels: 4 } }).png().toFile(join(r, 'train', 'Ground truth', '1_A.png'));
+    const s = await listFives(r);
+    const { image, mask } = await loadSample(s[0]!);
+    expect(Math.round(image[5]! * 255)).toBe(5);
+    expect(image[1024 + 5]).toBe(image[5]);
+    expect(image[2048 + 5]).toBe(image[5]);
+    expect(mask[0]).toBe(1);
+    expect(mask.reduce((a, b) => a + b, 0)).toBe(1);
+  });
+});
+
 describe('errors name the file', () => {
   const err = async (p: Promise<unknown>, re: RegExp, path: string): Promise<void> => {
     const e = await p.then(
@@ -168,5 +196,11 @@ describe('errors name the file', () => {
     const su = await listFives(u);
     await err(loadSample(su[4]!), /unreadable image/, img);
     await err(listFives(u, { verify: true }), /unreadable image/, img);
+    const t = await fakeFives(1, 1);
+    const tm = join(t, 'train', 'Ground truth', '1_A.png');
+    const bytes = readFileSync(tm);
+    writeFileSync(tm, bytes.subarray(0, Math.floor(bytes.length / 2))); // header intact, data cut
+    const st = await listFives(t);
+    await err(loadSample(st[0]!), /cannot decode|unreadable/, tm);
   });
 });
