@@ -97,3 +97,32 @@ export {
 } from './eval/metrics.js';
 export { hungarian, matchingCost, matchImage, vesselTargets, DEFAULT_MATCH_WEIGHTS, type ImageTargets, type Match, type MatchWeights } from './train/matching.js';
 export { policyTargets, policyTargetsBatch, distanceTransform, morphologicalGradient, resizeArea, type PolicyTargetKind } from './train/targets.js';
+
+// ---- data
+export { mixSeed, type SegSample } from './data/sample.js';
+export { syntheticFundus, syntheticDataset, syntheticSamples, type SyntheticSample } from './data/synthetic.js';
+export {
+  listFives,
+  loadSample,
+  splitCounts,
+  quadrantRegion,
+  DatasetError,
+  type FivesSample,
+  type ListFivesOptions,
+  type LoadSampleOptions,
+  type Split,
+} from './data/fives.js';
+export {
+  augment,
+  normalizeImageNet,
+  flipPlane,
+  rot90Plane,
+  gaussianBlur,
+  gaussianKernel,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type AugmentOptions,
+  type AugmentRecord,
+  type AugmentedSample,
+} from './data/augment.js';
+export { makeBatch, epochBatches, type Batch } from './data/batch.js';
