@@ -126,3 +126,16 @@ export {
   type AugmentedSample,
 } from './data/augment.js';
 export { makeBatch, epochBatches, type Batch } from './data/batch.js';
+
+// ---- DINOv2 import
+export {
+  importDinov2,
+  resamplePatchEmbed,
+  resamplePosEmbed,
+  resizeMatrix,
+  type Dinov2Import,
+  type Dinov2ImportOptions,
+  type Dinov2ImportReport,
+  type ResizeMode,
+  type TimmStateDict,
+} from './checkpoint/dinov2.js';
