@@ -126,3 +126,6 @@ export {
   type AugmentedSample,
 } from './data/augment.js';
 export { makeBatch, epochBatches, type Batch } from './data/batch.js';
+
+// ---- training schedule (plain TS; the TF.js optimiser and trainer are in `reg4pru/tfjs`)
+export { lrAt, paramInfo, fitWarmup, type LrSchedule, type ParamGroup, type ParamInfo } from './train/schedule.js';
