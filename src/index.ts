@@ -139,3 +139,6 @@ export {
   type ResizeMode,
   type TimmStateDict,
 } from './checkpoint/dinov2.js';
+
+// ---- training schedule (plain TS; the TF.js optimiser and trainer are in `reg4pru/tfjs`)
+export { lrAt, paramInfo, fitWarmup, type LrSchedule, type ParamGroup, type ParamInfo } from './train/schedule.js';

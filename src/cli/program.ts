@@ -8,8 +8,10 @@ import { Command, CommanderError } from 'commander';
 import { UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
 import * as bench from './commands/bench.js';
 import * as infer from './commands/infer.js';
+import * as trainCmd from './commands/train.js';
+import * as evalCmd from './commands/eval.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 

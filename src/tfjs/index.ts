@@ -38,3 +38,7 @@ export {
   type SetLossParts,
 } from '../train/losses.js';
 export type { ImageTargets, Match, MatchWeights } from '../train/matching.js';
+
+// ---- training (SPEC §4): AdamW with LLRD + two-stage warmup, gradient accumulation, EMA; the training loop
+export { AdamW, GradAccumulator, Ema, type AdamWOptions } from '../train/optimizer.js';
+export { train, TRAIN_POLICIES, type TrainRunOptions, type TrainPolicy, type StepRecord, type TrainSummary } from '../train/trainer.js';

@@ -1,0 +1,72 @@
+/**
+ * `reg4pru eval` (SPEC §7): Dice and AP of a checkpoint on a test set, on the native engine, pruned at a
+ * base keep ratio or unpruned, for the final block and (--per-block) each decode point; prints a table
+ * and writes the numbers as JSON (src/eval/evaluate.ts).
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { UsageError, parseIntOption, parseKeep, println, type CommandContext, type Io } from '../common.js';
+import { createProgress, progressMode } from '../progress.js';
+import { evaluate, type EvaluateResult } from '../../eval/evaluate.js';
+
+export interface EvalCliOptions {
+  checkpoint: string;
+  data: string;
+  /** A keep ratio, or 'none' (strings are parsed here: commander turns a parser's null into ''). */
+  keep: number | string | null;
+  perBlock?: boolean;
+  samples: number;
+  split: 'test' | 'val' | 'train';
+  batch: number;
+  json?: string;
+  quiet?: boolean;
+}
+
+export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult> {
+  if (!existsSync(o.checkpoint)) throw new UsageError(`--checkpoint: no such file '${o.checkpoint}'`);
+  if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
+  const keep = typeof o.keep === 'string' ? parseKeep(o.keep) : o.keep;
+  let progress: ReturnType<typeof createProgress> | null = null;
+  let last = 0;
+  const r = await evaluate(o.checkpoint, {
+    data: o.data, samples: o.samples, split: o.split, keep, perBlock: o.perBlock === true, batch: o.batch,
+    onProgress: (done, total) => {
+      progress ??= createProgress(io.err, progressMode(io.err, o.quiet === true), total, 'eval', Math.max(1, Math.floor(total / 10)));
+      progress.tick(done - last);
+      last = done;
+    },
+  });
+  (progress as ReturnType<typeof createProgress> | null)?.stop();
+  println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data} (${r.images} images), ${keep === null ? 'unpruned' : `keep ${keep}`}`);
+  const rows = (r.perBlock ?? [r.final]).map((b) => [b.block === r.final.block ? `${b.block} (final)` : String(b.block), b.dice.toFixed(4), b.ap.toFixed(4)]);
+  const header = ['block', 'Dice', 'AP'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
+  println(io.out, line(header));
+  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) println(io.out, line(row));
+  const json = o.json ?? path.join(path.dirname(o.checkpoint), `eval-${keep === null ? 'unpruned' : `keep${keep}`}.json`);
+  mkdirSync(path.dirname(json), { recursive: true });
+  writeFileSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...r }, null, 2) + '\n');
+  println(io.out, `wrote ${json}`);
+  return r;
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command('eval')
+    .description('Dice and AP of a checkpoint (SPEC §7), pruned at a keep ratio or unpruned, final block and per block')
+    .requiredOption('--checkpoint <file>', 'safetensors checkpoint (e.g. <train out>/ema.safetensors)')
+    .requiredOption('--data <src>', "'synthetic' or a FIVES folder")
+    .option('--keep <rho|none>', "base keep ratio in (0, 1], or 'none' (unpruned)", '0.7')
+    .option('--per-block', 'also every decode point (depth-wise analysis)')
+    .option('--samples <n>', 'synthetic test set size', parseIntOption('--samples', 1), 16)
+    .addOption(new Option('--split <name>', 'FIVES split').choices(['test', 'val', 'train']).default('test'))
+    .option('--batch <n>', 'images per engine call', parseIntOption('--batch', 1), 4)
+    .option('--json <file>', 'JSON output (default: eval-<keep>.json beside the checkpoint)')
+    .option('-q, --quiet', 'no progress output')
+    .action(async (o: EvalCliOptions) => {
+      await runEval(o, ctx.io);
+    });
+}

@@ -1,0 +1,99 @@
+/**
+ * `reg4pru train` (SPEC §4): trains the EoMT-style segmenter with Reg4Pru routing on the TF.js `cpu`
+ * backend accelerated by our native kernels (`useNativeBackend()`), through `train()` of
+ * src/train/trainer.ts. Writes metrics.jsonl, checkpoint.safetensors (online weights), ema.safetensors
+ * and summary.json into --out; progress bar with the loss and the ETA on stderr.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { UsageError, parseFloatOption, parseIntOption, println, resolveModel, type CommandContext, type Io } from '../common.js';
+import { createProgress, progressMode } from '../progress.js';
+import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
+import { train, TRAIN_POLICIES, type TrainPolicy, type TrainSummary } from '../../train/trainer.js';
+import type { RouteScheduleKind } from '../../routing/schedule.js';
+
+export interface TrainCliOptions {
+  data: string;
+  preset: 'tiny' | 'small';
+  image?: number;
+  modelConfig?: string;
+  routing: RouteScheduleKind;
+  policy: TrainPolicy;
+  keep: number;
+  epochs: number;
+  batch: number;
+  accum: number;
+  lr: number;
+  weightDecay: number;
+  llrd: number;
+  ema: number;
+  warmup: [number, number];
+  seed: number;
+  samples: number;
+  maxSteps?: number;
+  out: string;
+  quiet?: boolean;
+}
+
+export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
+  if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
+  const m = await resolveModel({ preset: o.preset, image: o.image, modelConfig: o.modelConfig, seed: o.seed });
+  await tf.setBackend('cpu');
+  useNativeBackend();
+  let progress: ReturnType<typeof createProgress> | null = null;
+  let lossEma = NaN;
+  const r = await train({
+    config: m.config!, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep: o.keep, epochs: o.epochs,
+    batch: o.batch, accum: o.accum, lr: o.lr, weightDecay: o.weightDecay, llrd: o.llrd, ema: o.ema, warmup: o.warmup, seed: o.seed,
+    maxSteps: o.maxSteps, out: o.out,
+    onMicro: (done, total, loss) => {
+      progress ??= createProgress(io.err, progressMode(io.err, o.quiet === true), total, 'train', Math.max(1, Math.floor(total / 20)));
+      lossEma = Number.isNaN(lossEma) ? loss : 0.9 * lossEma + 0.1 * loss;
+      progress.tick(1, `loss ${loss.toFixed(4)} (avg ${lossEma.toFixed(4)})`);
+    },
+    onNote: (msg) => (progress ? progress.note(msg) : o.quiet ? undefined : println(io.err, msg)),
+  });
+  (progress as ReturnType<typeof createProgress> | null)?.stop();
+  const { model, emaWeights: _e, ...summary } = r;
+  model.dispose();
+  println(io.out, `reg4pru train: ${summary.steps} steps (${summary.microBatches} micro-batches of ${o.batch}), final loss ${summary.finalLoss.toFixed(4)}, ${summary.medianMsPerStep.toFixed(0)} ms/step (median)`);
+  println(io.out, `wrote ${[summary.files.metrics, summary.files.checkpoint, summary.files.ema, summary.files.summary].join(', ')}`);
+  return summary;
+}
+
+function parseWarmup(v: string): [number, number] {
+  const parts = v.split(',').map((s) => s.trim());
+  const n = parts.map(Number);
+  if (parts.length !== 2 || !n.every((x) => Number.isInteger(x) && x >= 0)) throw new UsageError(`option --warmup: expected two integers 'head,backbone', received '${v}'`);
+  return [n[0]!, n[1]!];
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command('train')
+    .description('train the segmenter with Reg4Pru routing (SPEC §4): JSONL metrics, checkpoints, progress with ETA')
+    .requiredOption('--data <src>', "'synthetic' or a FIVES folder (train split)")
+    .addOption(new Option('--preset <name>', 'model preset').choices(['tiny', 'small']).default('tiny'))
+    .option('--image <px>', "square input size (default: the preset's)", parseIntOption('--image', 1))
+    .option('--model-config <file>', 'JSON of ModelConfig fields overriding the preset')
+    .addOption(new Option('--routing <kind>', 'token routing during training').choices(['none', 'fixed', 'random']).default('random'))
+    .addOption(new Option('--policy <loss>', 'policy loss').choices([...TRAIN_POLICIES]).default('ratio'))
+    .option('--keep <rho>', 'base keep ratio of the ratio loss', parseFloatOption('--keep', 0, 1, { exclusiveMin: true }), 0.7)
+    .option('--epochs <n>', 'epochs', parseIntOption('--epochs', 1), 1)
+    .option('--batch <n>', 'micro-batch size', parseIntOption('--batch', 1), 2)
+    .option('--accum <n>', 'micro-batches per optimiser step', parseIntOption('--accum', 1), 1)
+    .option('--lr <lr>', 'base learning rate', parseFloatOption('--lr', 0, 1), 2e-4)
+    .option('--weight-decay <wd>', 'AdamW decoupled weight decay', parseFloatOption('--weight-decay', 0, 1), 0.05)
+    .option('--llrd <f>', 'layer-wise lr decay', parseFloatOption('--llrd', 0, 1, { exclusiveMin: true }), 0.8)
+    .option('--ema <d>', 'EMA decay', parseFloatOption('--ema', 0, 1), 0.9999)
+    .option('--warmup <w1,w2>', 'head,backbone warmup steps (shrunk on short runs)', parseWarmup, [200, 400] as [number, number])
+    .option('--samples <n>', 'synthetic training set size', parseIntOption('--samples', 1), 64)
+    .option('--max-steps <n>', 'stop after n optimiser steps', parseIntOption('--max-steps', 1))
+    .option('--seed <n>', 'seed (weights, augmentation, routes, noise)', parseIntOption('--seed', 0), 0)
+    .option('--out <dir>', 'output folder', 'reg4pru-train')
+    .option('-q, --quiet', 'no progress output')
+    .action(async (o: TrainCliOptions) => {
+      await runTrain(o, ctx.io);
+    });
+}

@@ -1,0 +1,225 @@
+/**
+ * The optimiser of SPEC §4 in TF.js ops on the model's variables: AdamW with decoupled weight decay,
+ * per-parameter lr = schedule(group, step) · LLRD scale (schedule.ts), gradient accumulation and an EMA
+ * of the weights. tf.train's optimisers have one lr for every variable, hence our own.
+ *
+ * AdamW (Loshchilov & Hutter; PyTorch's `torch.optim.AdamW` numerics), step t = 1, 2, … and
+ * η_p = lrAt(t−1, group_p) · scale_p:
+ *   p ← p − η_p · λ · p                          (decoupled decay, only where paramInfo says decay)
+ *   m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
+ *   p ← p − η_p · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + ε)
+ * β = (0.9, 0.999), ε = 1e-8, λ = 0.05. A parameter without a gradient in a step (no path from the loss,
+ * e.g. the selectors when the policy is off) is left alone, decay included (as PyTorch skips grad None).
+ *
+ * Gradient accumulation: `GradAccumulator` sums micro-batch gradients (each add disposes the previous
+ * sums and the given gradients) and `mean()` hands back sum / count: with a loss that is a mean over its
+ * batch, `accum` micro-batches of b images then equal one batch of accum·b images.
+ *
+ * EMA: e ← d_k e + (1 − d_k) p after the k-th optimiser step (k = 1, 2, …), with the usual warm-up
+ * d_k = min(decay, (1 + k) / (10 + k)) (TF's ExponentialMovingAverage num_updates rule; off with
+ * `warmup: false`), decay 0.9999. Without the warm-up a short run's EMA would stay at the initial weights.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { rangeError } from '../errors.js';
+import { lrAt, paramInfo, type LrSchedule, type ParamInfo } from './schedule.js';
+
+export interface AdamWOptions {
+  /** lr schedule (base lr, warmup, total steps, power). */
+  schedule: LrSchedule;
+  /** Decoupled weight decay λ (0.05). */
+  weightDecay?: number;
+  /** Layer-wise lr decay (0.8). */
+  llrd?: number;
+  /** Number of blocks L (for the LLRD scale); required unless `info` is given. */
+  L?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Overrides the group / scale / decay of a parameter (default `paramInfo(name, L, llrd)`). */
+  info?: (name: string) => ParamInfo;
+}
+
+/** AdamW over named variables (SPEC §8 names). */
+export class AdamW {
+  readonly schedule: LrSchedule;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Optimiser steps taken so far. */
+  step = 0;
+  readonly info: Readonly<Record<string, ParamInfo>>;
+  private readonly params: Record<string, tf.Variable>;
+  private readonly m: Record<string, tf.Variable> = {};
+  private readonly v: Record<string, tf.Variable> = {};
+
+  /**
+   * @param params name → trainable variable (e.g. `model.weights`)
+   * @param opts schedule, weight decay, LLRD, L, betas, eps
+   * @throws {RangeError} a bad hyper-parameter
+   * @example const opt = new AdamW(model.weights, { schedule: { lr: 2e-4, warmup: [200, 400], totalSteps }, L: 12 });
+   */
+  constructor(params: Record<string, tf.Variable>, opts: AdamWOptions) {
+    const op = 'AdamW';
+    this.schedule = opts.schedule;
+    this.weightDecay = opts.weightDecay ?? 0.05;
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    if (!(this.weightDecay >= 0 && Number.isFinite(this.weightDecay))) throw rangeError(op, `expected weightDecay >= 0, received ${this.weightDecay}`);
+    if (!(this.beta1 >= 0 && this.beta1 < 1) || !(this.beta2 >= 0 && this.beta2 < 1)) throw rangeError(op, `expected betas in [0, 1), received ${this.beta1}, ${this.beta2}`);
+    if (!(this.eps > 0)) throw rangeError(op, `expected eps > 0, received ${this.eps}`);
+    lrAt(0, 'head', this.schedule); // validates the schedule
+    const llrd = opts.llrd ?? 0.8;
+    const infoOf = opts.info ?? ((name: string) => {
+      if (opts.L === undefined) throw rangeError(op, 'expected L (number of blocks) or an info function');
+      return paramInfo(name, opts.L, llrd);
+    });
+    this.params = { ...params };
+    const info: Record<string, ParamInfo> = {};
+    for (const [name, p] of Object.entries(params)) {
+      info[name] = infoOf(name);
+      this.m[name] = tf.variable(tf.zerosLike(p), false);
+      this.v[name] = tf.variable(tf.zerosLike(p), false);
+    }
+    this.info = info;
+  }
+
+  /** Effective lr of a parameter at the next step (schedule · LLRD scale). */
+  lrOf(name: string, step = this.step): number {
+    const i = this.info[name];
+    if (i === undefined) throw rangeError('AdamW.lrOf', `unknown parameter '${name}'`);
+    return lrAt(step, i.group, this.schedule) * i.lrScale;
+  }
+
+  /**
+   * Applies one AdamW step.
+   * @param grads name → gradient (same shape as the variable); missing names are skipped. Not disposed.
+   * @returns the head and backbone base lr used (before LLRD), for logging
+   */
+  apply(grads: Readonly<Record<string, tf.Tensor>>): { lrHead: number; lrBackbone: number } {
+    const t = this.step + 1;
+    const bc1 = 1 - this.beta1 ** t, bc2 = 1 - this.beta2 ** t;
+    for (const [name, p] of Object.entries(this.params)) {
+      const g = grads[name];
+      if (g === undefined) continue;
+      if (g.size !== p.size) throw rangeError('AdamW.apply', `gradient of '${name}' has ${g.size} elements, the variable ${p.size}`);
+      const info = this.info[name]!;
+      const lr = lrAt(this.step, info.group, this.schedule) * info.lrScale;
+      tf.tidy(() => {
+        const gg = g.reshape(p.shape);
+        const m = tf.add(tf.mul(this.beta1, this.m[name]!), tf.mul(1 - this.beta1, gg));
+        const v = tf.add(tf.mul(this.beta2, this.v[name]!), tf.mul(1 - this.beta2, tf.square(gg)));
+        this.m[name]!.assign(m);
+        this.v[name]!.assign(v);
+        if (lr === 0) return;
+        let next: tf.Tensor = p;
+        if (info.decay && this.weightDecay > 0) next = tf.mul(1 - lr * this.weightDecay, next);
+        const upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), this.eps));
+        p.assign(tf.sub(next, tf.mul(lr, upd)));
+      });
+    }
+    const used = { lrHead: lrAt(this.step, 'head', this.schedule), lrBackbone: lrAt(this.step, 'backbone', this.schedule) };
+    this.step = t;
+    return used;
+  }
+
+  dispose(): void {
+    for (const x of [...Object.values(this.m), ...Object.values(this.v)]) x.dispose();
+  }
+}
+
+/** Sums gradients over micro-batches (see the file comment). */
+export class GradAccumulator {
+  private sums: Record<string, tf.Tensor> = {};
+  /** Micro-batches added since the last reset. */
+  count = 0;
+
+  /** Adds one micro-batch's gradients and DISPOSES them. */
+  add(grads: Record<string, tf.Tensor>): void {
+    for (const [name, g] of Object.entries(grads)) {
+      const old = this.sums[name];
+      if (old === undefined) {
+        this.sums[name] = g;
+      } else {
+        this.sums[name] = tf.add(old, g);
+        old.dispose();
+        g.dispose();
+      }
+    }
+    this.count++;
+  }
+
+  /** sum / count per name (new tensors, the caller disposes them). @throws {RangeError} when empty */
+  mean(): Record<string, tf.Tensor> {
+    if (this.count === 0) throw rangeError('GradAccumulator.mean', 'no gradient was added');
+    const out: Record<string, tf.Tensor> = {};
+    for (const [name, s] of Object.entries(this.sums)) out[name] = tf.div(s, this.count);
+    return out;
+  }
+
+  /** Drops the sums. */
+  reset(): void {
+    for (const s of Object.values(this.sums)) s.dispose();
+    this.sums = {};
+    this.count = 0;
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+}
+
+/** Exponential moving average of named variables (see the file comment). */
+export class Ema {
+  readonly decay: number;
+  readonly warmup: boolean;
+  /** Updates done so far. */
+  updates = 0;
+  private readonly params: Record<string, tf.Variable>;
+  private readonly shadow: Record<string, tf.Variable> = {};
+
+  /**
+   * @param params name → variable (the shadow starts as a copy)
+   * @param opts decay in [0, 1] (0.9999), warmup (true)
+   */
+  constructor(params: Record<string, tf.Variable>, opts: { decay?: number; warmup?: boolean } = {}) {
+    this.decay = opts.decay ?? 0.9999;
+    this.warmup = opts.warmup ?? true;
+    if (!(this.decay >= 0 && this.decay <= 1)) throw rangeError('Ema', `expected decay in [0, 1], received ${this.decay}`);
+    this.params = { ...params };
+    for (const [name, p] of Object.entries(params)) this.shadow[name] = tf.variable(p.clone(), false);
+  }
+
+  /** The decay the next update uses. */
+  nextDecay(): number {
+    const k = this.updates + 1;
+    return this.warmup ? Math.min(this.decay, (1 + k) / (10 + k)) : this.decay;
+  }
+
+  /** e ← d e + (1 − d) p for every variable. */
+  update(): void {
+    const d = this.nextDecay();
+    for (const [name, p] of Object.entries(this.params)) {
+      const e = this.shadow[name]!;
+      tf.tidy(() => e.assign(tf.add(tf.mul(d, e), tf.mul(1 - d, p))));
+    }
+    this.updates++;
+  }
+
+  /** The averaged weights as Float32Arrays (SPEC §8 names), e.g. for `saveCheckpoint`. */
+  exportWeights(): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
+    for (const [name, e] of Object.entries(this.shadow)) out[name] = Float32Array.from(e.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** The shadow variable of one parameter. */
+  get(name: string): tf.Variable | undefined {
+    return this.shadow[name];
+  }
+
+  dispose(): void {
+    for (const e of Object.values(this.shadow)) e.dispose();
+  }
+}
