@@ -53,6 +53,15 @@ export function parseKeep(v: string): number | null {
   return parseFloatOption('--keep', 0, 1, { exclusiveMin: true })(v);
 }
 
+/**
+ * The --keep value of a command: commander hands over the raw string (a parser's `null` would come back
+ * as ''), programmatic callers a number or null; undefined gives `dflt`.
+ */
+export function resolveKeep(v: number | string | null | undefined, dflt: number | null): number | null {
+  if (v === undefined) return dflt;
+  return typeof v === 'string' ? parseKeep(v) : v;
+}
+
 // ---- sessions
 
 /** The part of `InferenceSession` the CLI uses (tests may pass a stand-in through `SessionFactory`). */

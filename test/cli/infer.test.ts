@@ -115,6 +115,15 @@ describe('infer (stand-in session)', () => {
     expect((await sharp(path.join(out, 'photo_mask.png')).metadata()).format).toBe('png');
   });
 
+  it("--keep none runs the unpruned model and --keep 0.5 a pruned one (through the command line)", async () => {
+    for (const [flag, want] of [['none', null], ['0.5', 0.5]] as const) {
+      const calls: Array<{ keep: number | null; batches: number[] }> = [];
+      const io = captureIo();
+      expect(await main(['node', 'reg4pru', 'infer', '--preset', 'tiny', '--model-config', modelConfig, '--input', inDir, '--output', path.join(tmp(), 'out'), '--keep', flag, '-q'], io, fakeFactory(calls))).toBe(0);
+      expect(calls[0]!.keep).toBe(want);
+    }
+  });
+
   it('exits 0 on a completed run with failures, 2 on usage errors', async () => {
     const out = path.join(tmp(), 'out');
     const ok = captureIo();

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError, parseIntOption, parseKeep, println, type CommandContext, type Io } from '../common.js';
+import { UsageError, parseIntOption, println, resolveKeep, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { evaluate, type EvaluateResult } from '../../eval/evaluate.js';
 
@@ -26,7 +26,7 @@ export interface EvalCliOptions {
 export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult> {
   if (!existsSync(o.checkpoint)) throw new UsageError(`--checkpoint: no such file '${o.checkpoint}'`);
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
-  const keep = typeof o.keep === 'string' ? parseKeep(o.keep) : o.keep;
+  const keep = resolveKeep(o.keep, 0.7);
   let progress: ReturnType<typeof createProgress> | null = null;
   let last = 0;
   const r = await evaluate(o.checkpoint, {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { setThreads } from '../../runtime.js';
 import {
-  UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, parseKeep, println, processIo, resolveModel,
+  UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, println, resolveKeep, processIo, resolveModel,
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
@@ -28,7 +28,8 @@ import { BadInputError, chooseMode, decodeImage, probToBytes, resizeBilinear, re
 export interface InferOptions extends ModelChoice {
   input: string;
   output: string;
-  keep?: number | null;
+  /** A keep ratio, null (unpruned), or the raw --keep string ('none' or a number). */
+  keep?: number | string | null;
   batch?: number;
   threshold?: number;
   overwrite?: boolean;
@@ -93,7 +94,7 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
   if (!existsSync(inDir) || !statSync(inDir).isDirectory()) throw new UsageError(`--input: '${opts.input}' is not a directory`);
   if (inDir === outDir) throw new UsageError('--output must differ from --input (outputs would be read as inputs next time)');
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--output: '${opts.output}' exists and is not a directory`);
-  const batch = opts.batch ?? 1, threshold = opts.threshold ?? 0.5, keep = opts.keep ?? null;
+  const batch = opts.batch ?? 1, threshold = opts.threshold ?? 0.5, keep = resolveKeep(opts.keep, null);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch: expected an integer >= 1, received ${batch}`);
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold: expected a number in [0, 1], received ${threshold}`);
   const forced: FitMode | undefined = opts.resize ? 'resize' : opts.tile ? 'tile' : undefined;
@@ -249,7 +250,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed of --preset random weights', parseIntOption('--seed', 0))
     .requiredOption('--input <dir>', 'folder of input images')
     .requiredOption('--output <dir>', 'folder for the outputs (created if missing)')
-    .option('--keep <ratio>', "base keep ratio in (0, 1], or 'none' for the unpruned model (default none)", parseKeep)
+    .option('--keep <ratio>', "base keep ratio in (0, 1], or 'none' for the unpruned model (default none)")
     .option('--batch <n>', 'model inputs (tiles or resized images) per engine call', parseIntOption('--batch', 1, 4096), 1)
     .option('--threshold <t>', 'mask threshold on the probability', parseFloatOption('--threshold', 0, 1), 0.5)
     .option('--overwrite', 'replace existing outputs (default: skip those inputs)')
