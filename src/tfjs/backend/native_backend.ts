@@ -11,6 +11,7 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { info } from '../../runtime.js';
 import type { BuildInfo } from '../../native.js';
 import { makeBatchMatMul, makeFusedMatMul } from './matmul.js';
+import { makeDepthwiseBackpropFilter, makeDepthwiseBackpropInput, makeDepthwiseConv2d } from './depthwise.js';
 import { makeAdd, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
 
 /** A native kernel: built from the stock kernel function it replaces (its fallback). */
@@ -27,6 +28,9 @@ const NATIVE_KERNELS: ReadonlyArray<readonly [string, NativeKernelFactory]> = [
   [tf.Sum, makeSum],
   [tf.Transpose, makeTranspose],
   [tf.Softmax, makeSoftmax],
+  [tf.DepthwiseConv2dNative, makeDepthwiseConv2d],
+  [tf.DepthwiseConv2dNativeBackpropInput, makeDepthwiseBackpropInput],
+  [tf.DepthwiseConv2dNativeBackpropFilter, makeDepthwiseBackpropFilter],
 ];
 
 const BACKEND = 'cpu';

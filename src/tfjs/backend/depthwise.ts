@@ -1,0 +1,200 @@
+/**
+ * Fast TS paths for the TF.js `cpu` depthwise-convolution kernels: DepthwiseConv2dNative and its two
+ * gradients, DepthwiseConv2dNativeBackpropInput and DepthwiseConv2dNativeBackpropFilter. They run the
+ * depthwise 3×3 conv of each EoMT upscale block (SPEC §2; src/model/tfjs/upscale.ts calls
+ * `tf.depthwiseConv2d(y, w, 1, 'same')` on NHWC data). The stock filter gradient reads every element
+ * through TensorBuffer.get (index arithmetic per MAC, channel-strided access) and took ~60% of a training
+ * step; these loops keep the channel axis innermost and contiguous.
+ *
+ * Layouts: x, y, dy NHWC [B,H,W,C]; filter [fh,fw,C,1] (channel multiplier 1).
+ *   forward        y[b,i,j,c]  = Σ_{r,s} x[b, i+r-top, j+s-left, c] · w[r,s,c]
+ *   backprop input dx[b,p,q,c] = Σ_{r,s} dy[b, p-r+top, q-s+left, c] · w[r,s,c]
+ *                              = the forward correlation of dy with the flipped filter, pads fh-1-top, fw-1-left
+ *   backprop filt  dw[r,s,c]   = Σ_b Σ_i Σ_j x[b, i+r-top, j+s-left, c] · dy[b,i,j,c]
+ * Out-of-range x / dy positions are zeros (padding). Padding follows TF.js's conv_util: 'same' with stride 1
+ * puts floor((f-1)/2) before and the rest after; a number p pads p on every side; explicit pads are taken
+ * from the H and W entries.
+ *
+ * Numerics: every sum accumulates in float64 (JS numbers in a Float64Array) and is rounded to float32 once
+ * on store, as the stock kernels do; the filter gradient sums over b, then i, then j in ascending order per
+ * element (the stock order), so results agree with stock to float32 rounding of differently ordered sums
+ * (forward / input gradient: filter taps in another order). Anything else (non-float32, NCHW, stride or
+ * dilation ≠ 1, channel multiplier ≠ 1, empty tensors, malformed attrs) runs the stock kernel.
+ */
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import { f32Values, isCpuBackend } from './cpuData.js';
+
+type KernelArgs = Parameters<KernelFunc>[0];
+
+/** True when a strides/dilations attribute means 1 along both spatial axes (absent counts as 1). */
+function isOne(v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (typeof v === 'number') return v === 1;
+  return Array.isArray(v) && v.length === 2 && v[0] === 1 && v[1] === 1;
+}
+
+function isNat(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+/** Pads [top, bottom, left, right] for stride 1, dilation 1 and filter fh×fw, or undefined when unsupported. */
+function padsOf(pad: unknown, fh: number, fw: number): [number, number, number, number] | undefined {
+  if (pad === 'valid') return [0, 0, 0, 0];
+  if (pad === 'same') {
+    const t = Math.floor((fh - 1) / 2), l = Math.floor((fw - 1) / 2);
+    return [t, fh - 1 - t, l, fw - 1 - l];
+  }
+  if (isNat(pad)) return [pad, pad, pad, pad];
+  if (Array.isArray(pad) && pad.length === 4) {
+    const h: unknown = pad[1], w: unknown = pad[2];
+    if (Array.isArray(h) && Array.isArray(w) && h.length === 2 && w.length === 2 && isNat(h[0]) && isNat(h[1]) && isNat(w[0]) && isNat(w[1])) {
+      return [h[0], h[1], w[0], w[1]];
+    }
+  }
+  return undefined;
+}
+
+/** Common checks of the three kernels' attributes; the pads when this file handles them. */
+function supportedPads(attrs: KernelArgs['attrs'], fh: number, fw: number): [number, number, number, number] | undefined {
+  if (!attrs) return undefined;
+  if (!isOne(attrs.strides) || !isOne(attrs.dilations)) return undefined;
+  const df = attrs.dataFormat;
+  if (df !== undefined && df !== null && df !== 'NHWC') return undefined;
+  return padsOf(attrs.pad, fh, fw);
+}
+
+function isShape4(s: unknown): s is [number, number, number, number] {
+  return Array.isArray(s) && s.length === 4 && s.every((d) => isNat(d) && d > 0);
+}
+
+/**
+ * out[b,i,j,c] = Σ_{r<fh, s<fw} x[b, i+r-top, j+s-left, c] · w[r,s,c] (zero outside x), NHWC, float64 sums.
+ * `flip` reads w[fh-1-r, fw-1-s, c] instead (the input gradient).
+ */
+export function depthwiseCorrelate(
+  x: Float32Array, B: number, H: number, W: number, C: number,
+  w: Float32Array, fh: number, fw: number, top: number, left: number,
+  oh: number, ow: number, flip: boolean,
+): Float32Array {
+  const out = new Float32Array(B * oh * ow * C);
+  const acc = new Float64Array(C);
+  let o = 0;
+  for (let b = 0; b < B; b++) {
+    const xb = b * H * W * C;
+    for (let i = 0; i < oh; i++) {
+      const r0 = Math.max(0, top - i), r1 = Math.min(fh, H + top - i);
+      for (let j = 0; j < ow; j++) {
+        const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
+        acc.fill(0);
+        for (let r = r0; r < r1; r++) {
+          const xrow = xb + (i + r - top) * W * C;
+          const wr = flip ? fh - 1 - r : r;
+          for (let s = s0; s < s1; s++) {
+            const xo = xrow + (j + s - left) * C;
+            const wo = (wr * fw + (flip ? fw - 1 - s : s)) * C;
+            for (let c = 0; c < C; c++) acc[c]! += x[xo + c]! * w[wo + c]!;
+          }
+        }
+        for (let c = 0; c < C; c++) out[o + c] = acc[c]!;
+        o += C;
+      }
+    }
+  }
+  return out;
+}
+
+/** dw[r,s,c] = Σ_b Σ_i<oh Σ_j<ow x[b, i+r-top, j+s-left, c] · dy[b,i,j,c], in that order per element. */
+export function depthwiseFilterGrad(
+  x: Float32Array, dy: Float32Array, B: number, H: number, W: number, C: number,
+  fh: number, fw: number, top: number, left: number, oh: number, ow: number,
+): Float32Array {
+  const acc = new Float64Array(fh * fw * C);
+  for (let b = 0; b < B; b++) {
+    const xb = b * H * W * C;
+    for (let i = 0; i < oh; i++) {
+      const r0 = Math.max(0, top - i), r1 = Math.min(fh, H + top - i);
+      for (let j = 0; j < ow; j++) {
+        const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
+        const d = ((b * oh + i) * ow + j) * C;
+        for (let r = r0; r < r1; r++) {
+          const xrow = xb + (i + r - top) * W * C;
+          for (let s = s0; s < s1; s++) {
+            const xo = xrow + (j + s - left) * C;
+            const ao = (r * fw + s) * C;
+            for (let c = 0; c < C; c++) acc[ao + c]! += x[xo + c]! * dy[d + c]!;
+          }
+        }
+      }
+    }
+  }
+  return Float32Array.from(acc);
+}
+
+/** Output spatial size for stride 1 / dilation 1, or undefined when empty. */
+function outSize(n: number, f: number, before: number, after: number): number | undefined {
+  const o = n + before + after - f + 1;
+  return o > 0 ? o : undefined;
+}
+
+/** DepthwiseConv2dNative (x NHWC, filter [fh,fw,C,1]); other cases run the stock kernel. */
+export function makeDepthwiseConv2d(stock: KernelFunc): KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const { x, filter } = inputs;
+    if (!x || !filter || !isCpuBackend(backend) || !isShape4(x.shape) || !isShape4(filter.shape)) return stock(args);
+    const [B, H, W, C] = x.shape;
+    const [fh, fw, fc, mul] = filter.shape;
+    if (fc !== C || mul !== 1) return stock(args);
+    const pads = supportedPads(attrs, fh, fw);
+    const xv = f32Values(backend, x), wv = f32Values(backend, filter);
+    if (!pads || !xv || !wv) return stock(args);
+    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
+    if (oh === undefined || ow === undefined) return stock(args);
+    const out = depthwiseCorrelate(xv, B, H, W, C, wv, fh, fw, pads[0], pads[2], oh, ow, false);
+    return backend.makeTensorInfo([B, oh, ow, C], 'float32', out);
+  };
+}
+
+/** DepthwiseConv2dNativeBackpropInput (dy NHWC, filter [fh,fw,C,1], attr inputShape); else stock. */
+export function makeDepthwiseBackpropInput(stock: KernelFunc): KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const { dy, filter } = inputs;
+    const inShape: unknown = attrs?.inputShape;
+    if (!dy || !filter || !isCpuBackend(backend) || !isShape4(dy.shape) || !isShape4(filter.shape) || !isShape4(inShape)) return stock(args);
+    const [B, H, W, C] = inShape;
+    const [fh, fw, fc, mul] = filter.shape;
+    if (fc !== C || mul !== 1) return stock(args);
+    const pads = supportedPads(attrs, fh, fw);
+    const dv = f32Values(backend, dy), wv = f32Values(backend, filter);
+    if (!pads || !dv || !wv) return stock(args);
+    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
+    if (!sameShape(dy, [B, oh, ow, C])) return stock(args);
+    const out = depthwiseCorrelate(dv, B, oh!, ow!, C, wv, fh, fw, fh - 1 - pads[0], fw - 1 - pads[2], H, W, true);
+    return backend.makeTensorInfo([B, H, W, C], 'float32', out);
+  };
+}
+
+/** DepthwiseConv2dNativeBackpropFilter (x, dy NHWC, attr filterShape [fh,fw,C,1]); else stock. */
+export function makeDepthwiseBackpropFilter(stock: KernelFunc): KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const { x, dy } = inputs;
+    const fShape: unknown = attrs?.filterShape;
+    if (!x || !dy || !isCpuBackend(backend) || !isShape4(x.shape) || !isShape4(dy.shape) || !isShape4(fShape)) return stock(args);
+    const [B, H, W, C] = x.shape;
+    const [fh, fw, fc, mul] = fShape;
+    if (fc !== C || mul !== 1) return stock(args);
+    const pads = supportedPads(attrs, fh, fw);
+    const xv = f32Values(backend, x), dv = f32Values(backend, dy);
+    if (!pads || !xv || !dv) return stock(args);
+    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
+    if (!sameShape(dy, [B, oh, ow, C])) return stock(args);
+    const out = depthwiseFilterGrad(xv, dv, B, H, W, C, fh, fw, pads[0], pads[2], oh!, ow!);
+    return backend.makeTensorInfo([fh, fw, C, 1], 'float32', out);
+  };
+}
+
+function sameShape(t: TensorInfo, s: ReadonlyArray<number | undefined>): boolean {
+  return t.shape.length === s.length && t.shape.every((d, i) => d === s[i]);
+}
