@@ -77,7 +77,10 @@ export function depthwiseCorrelate(
   oh: number, ow: number, flip: boolean,
 ): Float32Array {
   const out = new Float32Array(B * oh * ow * C);
-  const acc = new Float64Array(C);
+  // Per output pixel: the in-range taps as (x offset, w offset) pairs in (r, s) ascending order, then one
+  // pass over the channels summing the taps in a local double (no accumulator array traffic). The full
+  // 3×3 interior case is unrolled: it is almost every pixel of the upscaler's conv and runs ~2× faster.
+  const xo = new Int32Array(fh * fw), wo = new Int32Array(fh * fw);
   let o = 0;
   for (let b = 0; b < B; b++) {
     const xb = b * H * W * C;
@@ -85,17 +88,30 @@ export function depthwiseCorrelate(
       const r0 = Math.max(0, top - i), r1 = Math.min(fh, H + top - i);
       for (let j = 0; j < ow; j++) {
         const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
-        acc.fill(0);
+        let nt = 0;
         for (let r = r0; r < r1; r++) {
-          const xrow = xb + (i + r - top) * W * C;
           const wr = flip ? fh - 1 - r : r;
           for (let s = s0; s < s1; s++) {
-            const xo = xrow + (j + s - left) * C;
-            const wo = (wr * fw + (flip ? fw - 1 - s : s)) * C;
-            for (let c = 0; c < C; c++) acc[c]! += x[xo + c]! * w[wo + c]!;
+            xo[nt] = xb + ((i + r - top) * W + (j + s - left)) * C;
+            wo[nt] = (wr * fw + (flip ? fw - 1 - s : s)) * C;
+            nt++;
           }
         }
-        for (let c = 0; c < C; c++) out[o + c] = acc[c]!;
+        if (nt === 9) {
+          const a0 = xo[0]!, a1 = xo[1]!, a2 = xo[2]!, a3 = xo[3]!, a4 = xo[4]!, a5 = xo[5]!, a6 = xo[6]!, a7 = xo[7]!, a8 = xo[8]!;
+          const b0 = wo[0]!, b1 = wo[1]!, b2 = wo[2]!, b3 = wo[3]!, b4 = wo[4]!, b5 = wo[5]!, b6 = wo[6]!, b7 = wo[7]!, b8 = wo[8]!;
+          for (let c = 0; c < C; c++) {
+            out[o + c] = x[a0 + c]! * w[b0 + c]! + x[a1 + c]! * w[b1 + c]! + x[a2 + c]! * w[b2 + c]! +
+              x[a3 + c]! * w[b3 + c]! + x[a4 + c]! * w[b4 + c]! + x[a5 + c]! * w[b5 + c]! +
+              x[a6 + c]! * w[b6 + c]! + x[a7 + c]! * w[b7 + c]! + x[a8 + c]! * w[b8 + c]!;
+          }
+        } else {
+          for (let c = 0; c < C; c++) {
+            let acc = 0;
+            for (let t = 0; t < nt; t++) acc += x[xo[t]! + c]! * w[wo[t]! + c]!;
+            out[o + c] = acc;
+          }
+        }
         o += C;
       }
     }
@@ -116,6 +132,17 @@ export function depthwiseFilterGrad(
       for (let j = 0; j < ow; j++) {
         const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
         const d = ((b * oh + i) * ow + j) * C;
+        if (fh === 3 && fw === 3 && r1 - r0 === 3 && s1 - s0 === 3) {
+          // Full 3×3 window (fh = fw = 3): one dy load per channel feeds all nine taps.
+          const x0 = xb + (i - top) * W * C + (j - left) * C, x1 = x0 + W * C, x2 = x1 + W * C;
+          for (let c = 0; c < C; c++) {
+            const g = dy[d + c]!;
+            acc[c]! += x[x0 + c]! * g; acc[C + c]! += x[x0 + C + c]! * g; acc[2 * C + c]! += x[x0 + 2 * C + c]! * g;
+            acc[3 * C + c]! += x[x1 + c]! * g; acc[4 * C + c]! += x[x1 + C + c]! * g; acc[5 * C + c]! += x[x1 + 2 * C + c]! * g;
+            acc[6 * C + c]! += x[x2 + c]! * g; acc[7 * C + c]! += x[x2 + C + c]! * g; acc[8 * C + c]! += x[x2 + 2 * C + c]! * g;
+          }
+          continue;
+        }
         for (let r = r0; r < r1; r++) {
           const xrow = xb + (i + r - top) * W * C;
           for (let s = s0; s < s1; s++) {
