@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Rewrites the source lists in binding.gyp from the same globs CMakeLists.txt uses, so the node-gyp
-// fallback compiles exactly what cmake-js compiles (CPU side). test/build/build.test.ts checks it.
+// fallback compiles exactly what cmake-js compiles (CPU side). test/packaging/build.test.ts checks it.
 //   node scripts/sync-gyp-sources.mjs
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
