@@ -163,22 +163,38 @@ function outSize(n: number, f: number, before: number, after: number): number | 
   return o > 0 ? o : undefined;
 }
 
+/** Sizes of one stride-1, dilation-1, multiplier-1 depthwise conv, or undefined for cases left to stock. */
+interface DepthwisePlan {
+  B: number; H: number; W: number; C: number;
+  fh: number; fw: number;
+  /** [top, bottom, left, right] */
+  pads: [number, number, number, number];
+  oh: number; ow: number;
+}
+
+/** Plans x [B,H,W,C] * filter [fh,fw,C,1] under the kernel's attrs; undefined when not handled here. */
+function planDepthwise(xShape: readonly number[], fShape: readonly number[], attrs: KernelArgs['attrs']): DepthwisePlan | undefined {
+  const [B, H, W, C] = xShape as [number, number, number, number];
+  const [fh, fw, fc, mul] = fShape as [number, number, number, number];
+  if (fc !== C || mul !== 1) return undefined;
+  const pads = supportedPads(attrs, fh, fw);
+  if (!pads) return undefined;
+  const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
+  if (oh === undefined || ow === undefined) return undefined;
+  return { B, H, W, C, fh, fw, pads, oh, ow };
+}
+
 /** DepthwiseConv2dNative (x NHWC, filter [fh,fw,C,1]); other cases run the stock kernel. */
 export function makeDepthwiseConv2d(stock: KernelFunc): KernelFunc {
   return (args: KernelArgs) => {
     const { inputs, backend, attrs } = args;
     const { x, filter } = inputs;
     if (!x || !filter || !isCpuBackend(backend) || !isShape4(x.shape) || !isShape4(filter.shape)) return stock(args);
-    const [B, H, W, C] = x.shape;
-    const [fh, fw, fc, mul] = filter.shape;
-    if (fc !== C || mul !== 1) return stock(args);
-    const pads = supportedPads(attrs, fh, fw);
+    const p = planDepthwise(x.shape, filter.shape, attrs);
     const xv = f32Values(backend, x), wv = f32Values(backend, filter);
-    if (!pads || !xv || !wv) return stock(args);
-    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
-    if (oh === undefined || ow === undefined) return stock(args);
-    const out = depthwiseCorrelate(xv, B, H, W, C, wv, fh, fw, pads[0], pads[2], oh, ow, false);
-    return backend.makeTensorInfo([B, oh, ow, C], 'float32', out);
+    if (!p || !xv || !wv) return stock(args);
+    const out = depthwiseCorrelate(xv, p.B, p.H, p.W, p.C, wv, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow, false);
+    return backend.makeTensorInfo([p.B, p.oh, p.ow, p.C], 'float32', out);
   };
 }
 
@@ -189,16 +205,12 @@ export function makeDepthwiseBackpropInput(stock: KernelFunc): KernelFunc {
     const { dy, filter } = inputs;
     const inShape: unknown = attrs?.inputShape;
     if (!dy || !filter || !isCpuBackend(backend) || !isShape4(dy.shape) || !isShape4(filter.shape) || !isShape4(inShape)) return stock(args);
-    const [B, H, W, C] = inShape;
-    const [fh, fw, fc, mul] = filter.shape;
-    if (fc !== C || mul !== 1) return stock(args);
-    const pads = supportedPads(attrs, fh, fw);
+    const p = planDepthwise(inShape, filter.shape, attrs);
     const dv = f32Values(backend, dy), wv = f32Values(backend, filter);
-    if (!pads || !dv || !wv) return stock(args);
-    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
-    if (!sameShape(dy, [B, oh, ow, C])) return stock(args);
-    const out = depthwiseCorrelate(dv, B, oh!, ow!, C, wv, fh, fw, fh - 1 - pads[0], fw - 1 - pads[2], H, W, true);
-    return backend.makeTensorInfo([B, H, W, C], 'float32', out);
+    if (!p || !dv || !wv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
+    // The input gradient is a correlation of dy with the flipped filter and the complementary padding.
+    const out = depthwiseCorrelate(dv, p.B, p.oh, p.ow, p.C, wv, p.fh, p.fw, p.fh - 1 - p.pads[0], p.fw - 1 - p.pads[2], p.H, p.W, true);
+    return backend.makeTensorInfo([p.B, p.H, p.W, p.C], 'float32', out);
   };
 }
 
@@ -209,16 +221,11 @@ export function makeDepthwiseBackpropFilter(stock: KernelFunc): KernelFunc {
     const { x, dy } = inputs;
     const fShape: unknown = attrs?.filterShape;
     if (!x || !dy || !isCpuBackend(backend) || !isShape4(x.shape) || !isShape4(dy.shape) || !isShape4(fShape)) return stock(args);
-    const [B, H, W, C] = x.shape;
-    const [fh, fw, fc, mul] = fShape;
-    if (fc !== C || mul !== 1) return stock(args);
-    const pads = supportedPads(attrs, fh, fw);
+    const p = planDepthwise(x.shape, fShape, attrs);
     const xv = f32Values(backend, x), dv = f32Values(backend, dy);
-    if (!pads || !xv || !dv) return stock(args);
-    const oh = outSize(H, fh, pads[0], pads[1]), ow = outSize(W, fw, pads[2], pads[3]);
-    if (!sameShape(dy, [B, oh, ow, C])) return stock(args);
-    const out = depthwiseFilterGrad(xv, dv, B, H, W, C, fh, fw, pads[0], pads[2], oh!, ow!);
-    return backend.makeTensorInfo([fh, fw, C, 1], 'float32', out);
+    if (!p || !xv || !dv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
+    const out = depthwiseFilterGrad(xv, dv, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow);
+    return backend.makeTensorInfo([p.fh, p.fw, p.C, 1], 'float32', out);
   };
 }
 
