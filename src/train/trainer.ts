@@ -246,7 +246,7 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
         const target = targetKind ? policyTargetsBatch(masks, H, W, [gh, gw], targetKind) : null;
         let vals = { seg: 0, ratio: 0, pol: 0 };
         const { value, grads } = tf.variableGrads(() => {
-          const out = model.forwardTrain(images, { route, policy: mode, tau: o.tau ?? 1, seed: fseed });
+          const out = model.forwardTrain(images, { route, policy: mode, tau: o.tau ?? 1, seed: fseed, fullResolution: false });
           const [h, w] = out.decoded[0]!.maskLogits.shape.slice(2) as [number, number];
           const targets = masks.map((m) => vesselTargets(m, H, W, h, w));
           const seg = deepSupervisionLoss(out.decoded, targets);

@@ -75,6 +75,36 @@ describe('elementwise kernels: native vs stock', () => {
     r.native.forEach((v, i) => expect(Array.from(v), `case ${i}`).toEqual(Array.from(r.stock[i]!)));
   });
 
+  it('Mean over contiguous axes bit-identical to stock (x/n then Sum), with its gradient', () => {
+    const r = stockVsNative(() => {
+      const x = randT([2, 6, 5, 7], 11, 3);
+      return [tf.mean(x), tf.mean(x, -1, true), tf.mean(x, 0), tf.mean(x, [1, 2]), tf.mean(x, [2, 3], true), tf.mean(x, [0, 3]),
+        tf.grad((y: tf.Tensor) => tf.sum(tf.square(tf.mean(y, -1, true))))(x)];
+    });
+    r.native.forEach((v, i) => expect(Array.from(v), `case ${i}`).toEqual(Array.from(r.stock[i]!)));
+  });
+
+  it('Slice / SplitV / PadV2 (Slice gradient): boxes of every kind, bit-identical', () => {
+    const r = stockVsNative(() => {
+      const x = randT([2, 7, 5, 3], 12);
+      const x3 = randT([2, 277, 6], 13);
+      const outs: tf.Tensor[] = [
+        tf.slice(x, [0, 0, 0, 0], [2, 7, 5, 3]), tf.slice(x, [1, 2, 1, 0], [1, 3, 4, 3]), tf.slice(x, [0, 3, 0, 0], [2, 4, 5, 3]),
+        tf.slice(x, [0, 0, 0, 1], [2, 7, 5, 1]), tf.slice(x, [1, 6, 4, 2], [1, 1, 1, 1]), tf.slice(x, [0, 2, 0, 0], [-1, 2, -1, -1]),
+        tf.slice(x3, [0, 21, 0], [2, 256, 6]), tf.slice(x, [0, 0, 0, 0], [2, 0, 5, 3]), tf.slice(randT([9], 14), [3], [4]),
+        ...tf.split(x3, [16, 261], 1), ...tf.split(x3, [1, 4, -1], 1), ...tf.split(x, 7, 1), ...tf.split(x, [1, 2], 3),
+        tf.pad(x, [[0, 1], [2, 0], [1, 1], [0, 0]]), tf.pad(x3, [[0, 0], [21, 0], [0, 0]], 0.5),
+        tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.slice(y, [0, 1, 1, 0], [2, 5, 3, 2]), 3)))(x),
+        tf.grad((y: tf.Tensor) => { const [a, b] = tf.split(y, [2, 5], 1); return tf.add(tf.sum(tf.square(a!)), tf.sum(b!)); })(x),
+      ];
+      return outs;
+    });
+    r.native.forEach((v, i) => {
+      expect(r.shapes[i], `case ${i}`).toBeDefined();
+      expect(Array.from(v), `case ${i}`).toEqual(Array.from(r.stock[i]!));
+    });
+  });
+
   it('Transpose: every permutation of a rank-4 tensor and rank 5, bit-identical', () => {
     const perms: number[][] = [];
     const rec = (p: number[]) => { if (p.length === 4) perms.push(p); else for (let i = 0; i < 4; i++) if (!p.includes(i)) rec([...p, i]); };

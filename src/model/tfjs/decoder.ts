@@ -27,6 +27,9 @@ export interface Decoded {
   semantic: tf.Tensor4D;
 }
 
+/** A decode point without the image-resolution outputs (training: the loss reads `maskLogits` only). */
+export type DecodedLogits = Pick<Decoded, 'block' | 'classLogits' | 'maskLogits'>;
+
 /** Interpolation matrix [out, in] of a half-pixel-centre bilinear resize along one axis. */
 export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
   const m = new Float32Array(outSize * inSize);
@@ -50,14 +53,13 @@ export function resizeBilinear(x: tf.Tensor4D, oh: number, ow: number): tf.Tenso
 }
 
 /**
- * Decodes a full token map x [B,Q+1+R+Np,D] (queries first).
- * @returns class/mask logits and the semantic map (see `Decoded`)
+ * Decodes a full token map x [B,Q+1+R+Np,D] (queries first) to class and mask logits at 4× the patch
+ * grid, without the image-resolution outputs.
  */
-export function decode(x: tf.Tensor3D, block: number, cfg: ModelConfig, w: Readonly<Record<string, tf.Tensor>>): Decoded {
-  const { D, Q, R, classes: C } = cfg;
+export function decodeLogits(x: tf.Tensor3D, block: number, cfg: ModelConfig, w: Readonly<Record<string, tf.Tensor>>): DecodedLogits {
+  const { D, Q, R } = cfg;
   const P = 1 + R;
   const { gh, gw, Np } = patchGrid(cfg);
-  const [Hi, Wi] = cfg.image;
   const B = x.shape[0];
   const y = layerNorm(x, w['norm.weight']!, w['norm.bias']!) as tf.Tensor3D;
   const yq = y.slice([0, 0, 0], [B, Q, D]);
@@ -69,6 +71,18 @@ export function decode(x: tf.Tensor3D, block: number, cfg: ModelConfig, w: Reado
   for (const j of [0, 1]) f = upscale(f, j, w);
   const [, h, wd] = f.shape;
   const maskLogits = tf.matMul(e, f.reshape([B, h * wd, D]), false, true).reshape([B, Q, h, wd]) as tf.Tensor4D;
+  return { block, classLogits, maskLogits };
+}
+
+/**
+ * Decodes a full token map x [B,Q+1+R+Np,D] (queries first).
+ * @returns class/mask logits and the semantic map (see `Decoded`)
+ */
+export function decode(x: tf.Tensor3D, block: number, cfg: ModelConfig, w: Readonly<Record<string, tf.Tensor>>): Decoded {
+  const { Q, classes: C } = cfg;
+  const [Hi, Wi] = cfg.image;
+  const B = x.shape[0];
+  const { classLogits, maskLogits } = decodeLogits(x, block, cfg, w);
   const maskLogitsFull = resizeBilinear(maskLogits, Hi, Wi);
   const probs = tf.softmax(classLogits).slice([0, 0, 0], [B, Q, C]); // [B,Q,C]
   const semantic = tf.matMul(probs, tf.sigmoid(maskLogitsFull).reshape([B, Q, Hi * Wi]), true, false).reshape([B, C, Hi, Wi]) as tf.Tensor4D;

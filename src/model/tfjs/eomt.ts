@@ -28,7 +28,7 @@ import { randomWeights, type RandomWeightsOptions } from '../weights.js';
 import { gatherTokens, gumbelSoftmaxST, gumbelTopK, prunedBlock, scatterTokens } from '../../tfjs/ops.js';
 import { routeKeepCount } from '../../routing/schedule.js';
 import { block, blockWeights } from './block.js';
-import { decode, type Decoded } from './decoder.js';
+import { decode, decodeLogits, type Decoded, type DecodedLogits } from './decoder.js';
 import { patchEmbed } from './patchEmbed.js';
 import { keepScore, predictorLogits } from './predictor.js';
 
@@ -69,11 +69,23 @@ export interface TrainOptions {
   seed?: number;
   /** Also return the patch rows of the full map after every block (tests; default false). */
   trace?: boolean;
+  /**
+   * Also decode at image resolution (`maskLogitsFull`, `semantic`) at every decode point (default true).
+   * The set loss reads `maskLogits` only, so the trainer passes false: the bilinear resize and the
+   * semantic map of 5 decode points cost as much as the rest of the head.
+   */
+  fullResolution?: boolean;
 }
 
+/** One decode point of the training forward (see TrainOutput.decoded). */
+export type TrainDecoded = DecodedLogits & { maskLogitsFull: tf.Tensor4D | null; semantic: tf.Tensor4D | null };
+
 export interface TrainOutput {
-  /** Decoded outputs of every decode point L−Bq−1 … L−1 (deep supervision), blocks ascending. */
-  decoded: Decoded[];
+  /**
+   * Decoded outputs of every decode point L−Bq−1 … L−1 (deep supervision), blocks ascending;
+   * `maskLogitsFull` and `semantic` are null when `fullResolution` was false.
+   */
+  decoded: TrainDecoded[];
   /** Hard nested keep decisions per stage [B,S,Np] (ST gradient); null when policy is 'none'. */
   keep: tf.Tensor3D | null;
   /** Predictor keep logits per stage [B,S,Np,2] (channel 0 = keep); null when policy is 'none'. */
@@ -312,7 +324,8 @@ export class EomtModel {
       const fullMap = (): tf.Tensor3D => (xk === null ? x : scatterTokens(x, rows!, xk));
       let Pol: tf.Tensor2D | null = null;
       const keeps: tf.Tensor2D[] = [], logitsPerStage: tf.Tensor3D[] = [];
-      const decoded: Decoded[] = [];
+      const decoded: TrainDecoded[] = [];
+      const full = opts.fullResolution ?? true;
       const patchTrace: tf.Tensor3D[] = [];
       for (let i = 0; i < L; i++) {
         if (route !== null && i === route.l) {
@@ -348,7 +361,7 @@ export class EomtModel {
         if (opts.trace) patchTrace.push(fullMap().slice([0, base, 0], [B, Np, D]) as tf.Tensor3D);
         if (i >= firstDecode) {
           if (!hasQ) prependQueries();
-          decoded.push(decode(fullMap(), i, cfg, w));
+          decoded.push(full ? decode(fullMap(), i, cfg, w) : { ...decodeLogits(fullMap(), i, cfg, w), maskLogitsFull: null, semantic: null });
         }
       }
       const out: TrainOutput = {

@@ -144,6 +144,40 @@ function sumBlock(x: Float32Array, outer: number, red: number, inner: number): F
   return out;
 }
 
+/** Reduction box of x for attrs.axis: [outer, red, inner] and the output shape, or undefined (stock path). */
+function reductionBox(x: { shape: number[] }, attrs: KernelArgs['attrs']): { outer: number; red: number; inner: number; shape: number[] } | undefined {
+  const rank = x.shape.length;
+  const axes = parseAxes(attrs?.axis, rank);
+  if (!axes || axes.length === 0 || rank === 0 || sizeOf(x.shape) === 0) return undefined;
+  const first = axes[0]!, last = axes[axes.length - 1]!;
+  if (last - first + 1 !== axes.length) return undefined;
+  const keep = attrs?.keepDims === true;
+  return {
+    outer: sizeOf(x.shape.slice(0, first)),
+    red: sizeOf(x.shape.slice(first, last + 1)),
+    inner: sizeOf(x.shape.slice(last + 1)),
+    shape: keep ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last),
+  };
+}
+
+/**
+ * Mean over contiguous axes of a float32 tensor, as the stock kernel computes it: every element divided
+ * by the reduction size (rounded to float32), then summed as Sum does; so bit-identical to stock.
+ */
+export function makeMean(stock: KernelFunc): KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs.x;
+    if (!x || !isCpuBackend(backend)) return stock(args);
+    const xv = f32Values(backend, x);
+    const box = reductionBox(x, attrs);
+    if (!xv || !box) return stock(args);
+    const scaled = new Float32Array(xv.length);
+    for (let i = 0; i < xv.length; i++) scaled[i] = xv[i]! / box.red;
+    return backend.makeTensorInfo(box.shape, 'float32', sumBlock(scaled, box.outer, box.red, box.inner));
+  };
+}
+
 /** Sum over contiguous axes of a float32 tensor; other cases run the stock kernel. */
 export function makeSum(stock: KernelFunc): KernelFunc {
   return (args: KernelArgs) => {

@@ -12,7 +12,8 @@ import { info } from '../../runtime.js';
 import type { BuildInfo } from '../../native.js';
 import { makeBatchMatMul, makeFusedMatMul } from './matmul.js';
 import { makeDepthwiseBackpropFilter, makeDepthwiseBackpropInput, makeDepthwiseConv2d } from './depthwise.js';
-import { makeAdd, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
+import { makeAdd, makeMean, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
+import { makePadV2, makeSlice, makeSplitV } from './slicing.js';
 
 /** A native kernel: built from the stock kernel function it replaces (its fallback). */
 type NativeKernelFactory = (stock: KernelFunc) => KernelFunc;
@@ -26,6 +27,10 @@ const NATIVE_KERNELS: ReadonlyArray<readonly [string, NativeKernelFactory]> = [
   [tf.Multiply, makeMultiply],
   [tf.RealDiv, makeRealDiv],
   [tf.Sum, makeSum],
+  [tf.Mean, makeMean],
+  [tf.Slice, makeSlice],
+  [tf.SplitV, makeSplitV],
+  [tf.PadV2, makePadV2],
   [tf.Transpose, makeTranspose],
   [tf.Softmax, makeSoftmax],
   [tf.DepthwiseConv2dNative, makeDepthwiseConv2d],

@@ -43,10 +43,10 @@ describe('EomtModel.forwardTrain', () => {
     const out = model.forwardTrain(images, opts);
     expect(out.decoded.map((d) => d.block)).toEqual([3, 4, 5]);
     for (const d of out.decoded) {
-      expect(d.semantic.shape).toEqual([B, 1, Hi, Wi]);
+      expect(d.semantic!.shape).toEqual([B, 1, Hi, Wi]);
       expect(d.classLogits.shape).toEqual([B, CFG.Q, 2]);
       expect(d.maskLogits.shape).toEqual([B, CFG.Q, 16, 16]);
-      expect(d.maskLogitsFull.shape).toEqual([B, CFG.Q, Hi, Wi]);
+      expect(d.maskLogitsFull!.shape).toEqual([B, CFG.Q, Hi, Wi]);
     }
     expect(out.keep!.shape).toEqual([B, 2, Np]);
     expect(out.keepLogits!.shape).toEqual([B, 2, Np, 2]);
@@ -66,7 +66,14 @@ describe('EomtModel.forwardTrain', () => {
     const again = model.forwardTrain(images, opts);
     expect(again.keep!.dataSync()).toEqual(out.keep!.dataSync());
     expect(again.routeKept!.dataSync()).toEqual(out.routeKept!.dataSync());
-    expect(again.decoded[2]!.semantic.dataSync()).toEqual(out.decoded[2]!.semantic.dataSync());
+    expect(again.decoded[2]!.semantic!.dataSync()).toEqual(out.decoded[2]!.semantic!.dataSync());
+    const logitsOnly = model.forwardTrain(images, { ...opts, fullResolution: false });
+    logitsOnly.decoded.forEach((d, i) => {
+      expect(d.maskLogitsFull).toBeNull();
+      expect(d.semantic).toBeNull();
+      expect(d.maskLogits.dataSync()).toEqual(out.decoded[i]!.maskLogits.dataSync());
+      expect(d.classLogits.dataSync()).toEqual(out.decoded[i]!.classLogits.dataSync());
+    });
     const other = model.forwardTrain(images, { ...opts, seed: 8 });
     expect(other.routeKept!.dataSync()).not.toEqual(out.routeKept!.dataSync());
     const none = model.forwardTrain(images, { policy: 'none' });
@@ -86,7 +93,7 @@ describe('EomtModel.forwardTrain', () => {
     const { model, images } = setup(4);
     const tr = model.forwardTrain(images, { policy: 'none' });
     const inf = model.forwardInference(images, { keep: null, perBlock: true, fused: false });
-    tr.decoded.forEach((d, i) => expectClose(d.semantic.dataSync(), inf.perBlock![i]!.semantic.dataSync(), 1e-5, 1e-4, `decode ${d.block}`));
+    tr.decoded.forEach((d, i) => expectClose(d.semantic!.dataSync(), inf.perBlock![i]!.semantic.dataSync(), 1e-5, 1e-4, `decode ${d.block}`));
     expectClose(tr.decoded[2]!.classLogits.dataSync(), inf.classLogits.dataSync(), 1e-5, 1e-4, 'classLogits');
     model.dispose();
     images.dispose();
@@ -145,7 +152,7 @@ describe('EomtModel.forwardTrain', () => {
       const r = model.forwardTrain(images, { route: { l, n, fraction: 0 }, policy: 'ratio', seed: 4 });
       expect(r.routeKept!.shape).toEqual([B, Np]);
       expect(r.keep!.dataSync()).toEqual(base.keep!.dataSync());
-      r.decoded.forEach((d, i) => expectClose(d.semantic.dataSync(), base.decoded[i]!.semantic.dataSync(), 1e-6, 1e-5, `(${l},${n}) decode ${d.block}`));
+      r.decoded.forEach((d, i) => expectClose(d.semantic!.dataSync(), base.decoded[i]!.semantic!.dataSync(), 1e-6, 1e-5, `(${l},${n}) decode ${d.block}`));
     }
     model.dispose();
     images.dispose();
@@ -156,7 +163,7 @@ describe('EomtModel.forwardTrain', () => {
     const target = tf.tensor4d(new Float32Array(B * Hi * Wi).map((_, i) => (i % 7 < 3 ? 1 : 0)), [B, 1, Hi, Wi]);
     const { value, grads } = tf.variableGrads(() => {
       const o = model.forwardTrain(images, { route: { l: 2, n: 3 }, policy: 'ratio', seed: 2 });
-      return tf.addN(o.decoded.map((d) => tf.mean(tf.square(tf.sub(d.semantic, target))))) as tf.Scalar;
+      return tf.addN(o.decoded.map((d) => tf.mean(tf.square(tf.sub(d.semantic!, target))))) as tf.Scalar;
     });
     for (const s of [0, 1]) expect(tf.norm(grads[model.weights[`selectors.${s}.fc1.weight`]!.name]!).dataSync()[0]).toBeGreaterThan(0);
     expect(tf.norm(grads[model.weights['upscale.0.conv1.weight']!.name]!).dataSync()[0]).toBeGreaterThan(0);
@@ -169,7 +176,7 @@ describe('EomtModel.forwardTrain', () => {
     const step = (t: number) => {
       const { value, grads } = tf.variableGrads(() => {
         const o = model.forwardTrain(images, { route: { l: 2, n: 2 + (t % 3) }, policy: 'ratio', seed: t });
-        return tf.add(tf.mean(o.decoded[2]!.semantic), tf.mean(o.keep!)) as tf.Scalar;
+        return tf.add(tf.mean(o.decoded[2]!.semantic!), tf.mean(o.keep!)) as tf.Scalar;
       });
       tf.dispose([value, ...Object.values(grads)]);
     };
@@ -192,7 +199,7 @@ describe('EomtModel.forwardTrain', () => {
     for (let t = 0; t < 20; t++) {
       const loss = opt.minimize(() => {
         const o = model.forwardTrain(images, { route: t % 2 ? { l: 2, n: 3 } : null, policy: 'ratio', seed: t });
-        const sem = tf.clipByValue(o.decoded[o.decoded.length - 1]!.semantic, 1e-6, 1 - 1e-6);
+        const sem = tf.clipByValue(o.decoded[o.decoded.length - 1]!.semantic!, 1e-6, 1 - 1e-6);
         const bce = tf.neg(tf.mean(tf.add(tf.mul(target, tf.log(sem)), tf.mul(tf.sub(1, target), tf.log(tf.sub(1, sem))))));
         return bce as tf.Scalar;
       }, true, model.variables())!;
