@@ -46,6 +46,7 @@
       ],
       "sources": [
         "native/kernels/cpu/attention_core_avx2.cc",
+        "native/kernels/cpu/binary_avx2.cc",
         "native/kernels/cpu/engine_layers_avx2.cc",
         "native/kernels/cpu/gather_tokens_avx2.cc",
         "native/kernels/cpu/gemm_avx2.cc",
@@ -73,6 +74,7 @@
         "native/engine/policy.cc",
         "native/engine/tome_hook.cc",
         "native/engine/workspace.cc",
+        "native/kernels/ref/binary_ref.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
         "native/kernels/ref/gemm_ref.cc",
         "native/kernels/ref/gumbel_softmax_st_ref.cc",
@@ -84,6 +86,7 @@
         "native/kernels/ref/tome_block_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
+        "native/napi/binary.cc",
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
         "native/napi/engine_wrap.cc",

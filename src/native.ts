@@ -91,6 +91,11 @@ export interface NativeBinding {
   // ---- TF.js backend (section owned by the TF.js backend work)
   /** Last-axis softmax (ops.h SoftmaxArgs): x [R,C] -> y [R,C]; y must not overlap x. */
   softmax(x: Float32Array, y: Float32Array, R: number, C: number): Float32Array;
+  /**
+   * Broadcast float32 arithmetic (ops.h BinaryArgs): op 0 add, 1 sub, 2 mul, 3 div; the broadcast merged
+   * into <= 8 axes of out (size) with element strides sa / sb into a / b (0 = broadcast). Returns out.
+   */
+  binaryBroadcast(op: number, a: Float32Array, b: Float32Array, out: Float32Array, size: number[], sa: number[], sb: number[]): Float32Array;
 
   // ---- tomeBlock
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;

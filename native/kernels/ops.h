@@ -161,6 +161,23 @@ struct SoftmaxArgs {
 Status softmax_ref(const SoftmaxArgs& a);
 Status softmax_avx2(const SoftmaxArgs& a);
 
+// ---------------------------------------------------------------- TF.js backend: broadcast arithmetic
+// out = a (op) b with NumPy broadcasting (the Add/Sub/Multiply/RealDiv kernels of the TF.js cpu backend),
+// in float32: one IEEE operation per element, so the result equals the stock kernel's (float64 operation
+// rounded once to float32; for + - * / both are the correctly rounded result). The broadcast comes
+// pre-merged by the caller as ndim <= 8 axes, row-major over out: size[i] >= 1, element strides sa[i] /
+// sb[i] >= 0 (0 where that operand is broadcast). out has prod(size) elements and must not overlap a or b.
+enum class BinaryOp : int { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+constexpr int kBinaryMaxDims = 8;
+struct BinaryArgs {
+  BinaryOp op = BinaryOp::kAdd;
+  const float* a = nullptr; const float* b = nullptr; float* out = nullptr;
+  int ndim = 0;
+  int64_t size[kBinaryMaxDims] = {}, sa[kBinaryMaxDims] = {}, sb[kBinaryMaxDims] = {};
+};
+Status binary_ref(const BinaryArgs& a);
+Status binary_avx2(const BinaryArgs& a);
+
 // ---------------------------------------------------------------- tomeBlock (SPEC §6 ToMe baseline)
 // One pre-norm ViT block with token merging (ToMe, Bolya et al. 2023; merge -> block part -> unmerge as in
 // ToMe for SD). x[B,T,D]; the first P0 tokens of each row are protected (never merged); the Tu = T - P0

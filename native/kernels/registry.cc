@@ -67,6 +67,7 @@ Status gumbel_topk(const GumbelTopKArgs& a) { return dispatch(gumbel_topk_ref, g
 Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a) { return dispatch(gumbel_softmax_st_fwd_ref, gumbel_softmax_st_fwd_avx2, a); }
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a) { return dispatch(gumbel_softmax_st_bwd_ref, gumbel_softmax_st_bwd_avx2, a); }
 Status softmax(const SoftmaxArgs& a) { return dispatch(softmax_ref, softmax_avx2, a); }
+Status binary(const BinaryArgs& a) { return dispatch(binary_ref, binary_avx2, a); }
 Status tome_block_fwd(const TomeBlockArgs& a) { return dispatch(tome_block_fwd_ref, tome_block_fwd_avx2, a); }
 
 std::vector<std::string> op_names() {

@@ -39,6 +39,7 @@ Status gumbel_topk(const GumbelTopKArgs& a);
 Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a);
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a);
 Status softmax(const SoftmaxArgs& a);
+Status binary(const BinaryArgs& a);
 Status tome_block_fwd(const TomeBlockArgs& a);
 
 // Names of the ops in the table, for info().

@@ -75,6 +75,48 @@ describe('elementwise kernels: native vs stock', () => {
     r.native.forEach((v, i) => expect(Array.from(v), `case ${i}`).toEqual(Array.from(r.stock[i]!)));
   });
 
+  it('large Add/Sub/Mul/Div (native kernel) bit-identical to stock, every variant and thread count', () => {
+    const pairs: Array<[number[], number[]]> = [
+      [[2, 16, 16, 19], [2, 16, 16, 19]], [[2, 16, 16, 19], []], [[], [3, 70, 41]], [[2, 16, 13, 19], [19]], [[2, 16, 16, 19], [2, 16, 16, 1]],
+      [[2, 1, 17, 51], [1, 3, 17, 1]], [[5000], [5000]], [[4, 1, 1100], [1, 3, 1]],
+    ];
+    const ops = (a: tf.Tensor, b: tf.Tensor) => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b), tf.sub(b, a), tf.div(b, a)];
+    for (const [sa, sb] of pairs) {
+      const a = randT(sa, 21), b = tf.add(tf.abs(randT(sb, 22)), 0.25);
+      useNativeBackend(false);
+      const stock = tf.tidy(() => ops(a, b).map((t) => Float32Array.from(t.dataSync())));
+      useNativeBackend(true);
+      try {
+        for (const variant of cpuVariants())
+          for (const threads of threadCounts())
+            withKernel(variant, threads, () => {
+              const got = tf.tidy(() => ops(a, b).map((t) => Float32Array.from(t.dataSync())));
+              got.forEach((v, i) => expect(Array.from(v), `${variant}/${threads} [${sa}] [${sb}] op ${i}`).toEqual(Array.from(stock[i]!)));
+            });
+      } finally {
+        useNativeBackend(false);
+        tf.dispose([a, b]);
+      }
+    }
+  });
+
+  it('binaryBroadcast binding: every extent is checked, errors name the argument', () => {
+    const b = native();
+    const a = new Float32Array(12), c = new Float32Array(4), out = new Float32Array(12);
+    expect(Array.from(b.binaryBroadcast(0, a.fill(1), c.fill(2), out, [3, 4], [4, 1], [0, 1]))).toEqual(new Array(12).fill(3));
+    expect(() => b.binaryBroadcast(4, a, c, out, [3, 4], [4, 1], [0, 1])).toThrow(/op/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [3, 5], [4, 1], [0, 1])).toThrow(/out/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [3, 4], [5, 1], [0, 1])).toThrow(/\ba\b.*largest offset/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [3, 4], [4, 1], [1, 1])).toThrow(/\bb\b.*largest offset/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [3, 4], [4, -1], [0, 1])).toThrow(/sa\[1\]/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [12, 1, 1, 1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0])).toThrow(/size/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [12], [1], [0, 1])).toThrow(/same length/);
+    expect(() => b.binaryBroadcast(0, a, c, a, [12], [1], [0])).toThrow(/share memory/);
+    expect(() => b.binaryBroadcast(0, a, c, out, [3, 4.5], [4, 1], [0, 1])).toThrow(/size\[1\]/);
+    expect(() => b.binaryBroadcast(0, new Int32Array(12) as unknown as Float32Array, c, out, [12], [1], [0])).toThrow(/\ba\b/);
+    expect(() => (b.binaryBroadcast as (...x: unknown[]) => unknown)(0, a, c, out, [12], [1])).toThrow(TypeError);
+  });
+
   it('Mean over contiguous axes bit-identical to stock (x/n then Sum), with its gradient', () => {
     const r = stockVsNative(() => {
       const x = randT([2, 6, 5, 7], 11, 3);

@@ -15,10 +15,12 @@
 import type { KernelFunc } from '@tensorflow/tfjs';
 import { broadcastShape, f32Values, isCpuBackend, sizeOf, stridesOf } from './cpuData.js';
 import { softmaxRows } from '../../ops/softmaxRows.js';
+import { native } from '../../native.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
-const enum BinOp { Add, Sub, Mul, Div }
+/** Operation codes shared with the native kernel (ops.h BinaryOp). */
+export const enum BinOp { Add = 0, Sub = 1, Mul = 2, Div = 3 }
 
 /** o[oOff + i] = a[aOff + i*sa] (op) b[bOff + i*sb], i < n. */
 function binaryRun(op: BinOp, o: Float32Array, oOff: number, a: Float32Array, aOff: number, sa: number, b: Float32Array, bOff: number, sb: number, n: number): void {
@@ -64,11 +66,22 @@ function mergedRuns(aShape: readonly number[], bShape: readonly number[], out: r
   return runs;
 }
 
-/** a (op) b with NumPy broadcasting over float32 arrays. */
-export function binaryBroadcast(op: BinOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[]): Float32Array {
+/** Outputs from this size on go to the native kernel (below it the JS loop beats the call overhead). */
+export const NATIVE_BINARY_MIN = 4096;
+
+/**
+ * a (op) b with NumPy broadcasting over float32 arrays: the native threaded kernel (ops.h BinaryArgs)
+ * for outputs of NATIVE_BINARY_MIN elements or more, the JS loops below otherwise; both give the
+ * correctly rounded float32 result of each operation, so they agree bit for bit.
+ */
+export function binaryBroadcast(op: BinOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], useNative = true): Float32Array {
   const out = new Float32Array(sizeOf(outShape));
   if (out.length === 0) return out;
   const runs = mergedRuns(aShape, bShape, outShape);
+  if (useNative && out.length >= NATIVE_BINARY_MIN && runs.length <= 8) {
+    native().binaryBroadcast(op, a, b, out, runs.map((r) => r.size), runs.map((r) => r.sa), runs.map((r) => r.sb));
+    return out;
+  }
   const inner = runs[runs.length - 1]!;
   const outer = runs.slice(0, -1);
   const nOuter = out.length / inner.size;
