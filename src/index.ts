@@ -95,6 +95,7 @@ export {
   type BlockMetrics,
   type DiceCounts,
 } from './eval/metrics.js';
+export { evaluate, type EvaluateOptions, type EvaluateResult } from './eval/evaluate.js';
 export { hungarian, matchingCost, matchImage, vesselTargets, DEFAULT_MATCH_WEIGHTS, type ImageTargets, type Match, type MatchWeights } from './train/matching.js';
 export { policyTargets, policyTargetsBatch, distanceTransform, morphologicalGradient, resizeArea, type PolicyTargetKind } from './train/targets.js';
 

@@ -103,6 +103,8 @@ export interface StepRecord {
   routes: Array<[number, number] | null>;
   /** Wall-clock milliseconds of the step (all its micro-batches, forward + backward + update). */
   ms: number;
+  /** CPU milliseconds of this process over the step (user + system, all threads: JS + native pool). */
+  cpuMs: number;
 }
 
 export interface TrainSummary {
@@ -115,6 +117,10 @@ export interface TrainSummary {
   msPerStep: number;
   /** Median ms per step (steps after the first, or all when there is one). */
   medianMsPerStep: number;
+  /** CPU time of the whole run in ms (user + system of this process, all threads). */
+  cpuMs: number;
+  /** Wall-clock time of the whole run in ms. */
+  wallMs: number;
   warmup: [number, number];
   files: { metrics?: string; checkpoint?: string; ema?: string; summary?: string };
   /** The trained model (the caller disposes it) with its EMA weights. */
@@ -206,7 +212,9 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
   };
 
   const losses: number[] = [], stepMs: number[] = [];
-  let micro = 0, stepStart = performance.now();
+  const runStart = performance.now(), cpuStart = process.cpuUsage();
+  const cpuNow = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  let micro = 0, stepStart = performance.now(), stepCpu = cpuNow();
   let parts = { loss: 0, seg: 0, ratio: 0, pol: 0 };
   let routes: StepRecord['routes'] = [];
   let epoch = 0;
@@ -218,7 +226,8 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
     acc.reset();
     ema.update();
     const ms = performance.now() - stepStart;
-    const rec: StepRecord = { type: 'step', step: opt.step, epoch, loss: parts.loss / n, seg: parts.seg / n, ratio: parts.ratio / n, pol: parts.pol / n, lrHead, lrBackbone, routes, ms };
+    const cpuMs = cpuNow() - stepCpu;
+    const rec: StepRecord = { type: 'step', step: opt.step, epoch, loss: parts.loss / n, seg: parts.seg / n, ratio: parts.ratio / n, pol: parts.pol / n, lrHead, lrBackbone, routes, ms, cpuMs };
     losses.push(rec.loss);
     stepMs.push(ms);
     if (files.metrics) appendFileSync(files.metrics, JSON.stringify(rec) + '\n');
@@ -226,6 +235,7 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
     parts = { loss: 0, seg: 0, ratio: 0, pol: 0 };
     routes = [];
     stepStart = performance.now();
+    stepCpu = cpuNow();
   };
 
   try {
@@ -309,6 +319,8 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
     losses,
     msPerStep: stepMs.reduce((s, v) => s + v, 0) / Math.max(1, stepMs.length),
     medianMsPerStep: sorted[Math.floor(sorted.length / 2)] ?? NaN,
+    cpuMs: (() => { const u = process.cpuUsage(cpuStart); return (u.user + u.system) / 1000; })(),
+    wallMs: performance.now() - runStart,
     warmup,
     files,
     model,

@@ -57,7 +57,7 @@ export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSu
   (progress as ReturnType<typeof createProgress> | null)?.stop();
   const { model, emaWeights: _e, ...summary } = r;
   model.dispose();
-  println(io.out, `reg4pru train: ${summary.steps} steps (${summary.microBatches} micro-batches of ${o.batch}), final loss ${summary.finalLoss.toFixed(4)}, ${summary.medianMsPerStep.toFixed(0)} ms/step (median)`);
+  println(io.out, `reg4pru train: ${summary.steps} steps (${summary.microBatches} micro-batches of ${o.batch}), final loss ${summary.finalLoss.toFixed(4)}, ${summary.medianMsPerStep.toFixed(0)} ms/step (median), ${(summary.wallMs / 60000).toFixed(1)} min wall, ${(summary.cpuMs / 60000).toFixed(1)} CPU min`);
   println(io.out, `wrote ${[summary.files.metrics, summary.files.checkpoint, summary.files.ema, summary.files.summary].join(', ')}`);
   return summary;
 }
