@@ -10,6 +10,9 @@
 // and adds dy xhat, dy into the partial dw, db of the row's chunk. Chunks are fixed runs of
 // layer_norm_bwd_chunk_rows(C) rows; a thread owns whole chunks, and the partials are then summed in chunk
 // order. Every output is written by one thread in a fixed order: no dependence on the thread count.
+// g is recomputed in pass 2 rather than stored; GCC's default -ffp-contract=fast may fuse dy * w into
+// g - mean(g) there, so pass 2 can see g unrounded: a float32 rounding difference of ~ulp(g) * rstd, visible
+// only where dx cancels to 0 exactly (C = 1).
 //
 // GELU: y = 0.5 x (1 + erf(x / sqrt 2)) with vec::gelu_ps (A&S 7.1.26 erf, |error| <= 1.5e-7 absolute, the
 // same formula TF.js's cpu Erf uses); backward dx = dy (Phi(x) + x phi(x)) with Phi from erf_ps and
