@@ -63,6 +63,10 @@ export { modelConfig, validateConfig, weightShapes, patchGrid, PRESETS, type Mod
 // ---- tomeBlock
 export { tomeBlock, tomeBlockAsync, tomeBlockDims, tomeKeptRatio, tomeMergeCount, tomeSourceCount, type TomeMode, type TomeBlockOptions, type TomeBlockDims } from './ops/tomeBlock.js';
 
+// ---- layerNorm / gelu (the TF.js training graph's LayerNorm and exact GELU, forward and backward)
+export { layerNorm, layerNormBackward, layerNormDims, type LayerNormOptions, type LayerNormOutput, type LayerNormGrads, type LayerNormBackwardOptions } from './ops/layerNorm.js';
+export { gelu, geluBackward } from './ops/gelu.js';
+
 // ---- inference engine
 export {
   InferenceSession,

@@ -103,6 +103,16 @@ export interface NativeBinding {
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;
   tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Promise<Float32Array>;
 
+  // ---- layerNorm / gelu (TF.js training graph)
+  /** LayerNorm over the last axis (ops.h LayerNormArgs): x [R,C], w, b [C] -> y [R,C], mean, rstd [R] (null = not written). */
+  layerNorm(x: Float32Array, w: Float32Array, b: Float32Array, y: Float32Array, mean: Float32Array | null, rstd: Float32Array | null, R: number, C: number, eps: number): Float32Array;
+  /** LayerNorm backward: overwrites dx [R,C], dw [C], db [C] (dw/db null = not computed); returns dx. */
+  layerNormBackward(dy: Float32Array, x: Float32Array, w: Float32Array, mean: Float32Array, rstd: Float32Array, dx: Float32Array, dw: Float32Array | null, db: Float32Array | null, R: number, C: number): Float32Array;
+  /** Exact GELU on n elements (ops.h GeluArgs); y may be x itself. */
+  gelu(x: Float32Array, y: Float32Array, n: number): Float32Array;
+  /** GELU backward: dx = dy (Phi(x) + x phi(x)); dx may be dy or x itself. */
+  geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): Float32Array;
+
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
   InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;

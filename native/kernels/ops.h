@@ -228,4 +228,53 @@ inline int64_t tome_merge_count(int64_t Tu, double ratio, int64_t grid_h = 0, in
 Status tome_block_fwd_ref(const TomeBlockArgs& a);
 Status tome_block_fwd_avx2(const TomeBlockArgs& a);
 
+// ---------------------------------------------------------------- layer norm / gelu (TF.js training graph)
+// The LayerNorm and exact-GELU of the TF.js training graph (SPEC §2 numerics: biased variance, eps 1e-6 in
+// the model, GELU(x) = 0.5 x (1 + erf(x / sqrt 2))), as fused differentiable ops of the TF.js cpu backend.
+// LayerNorm over the last axis of x [R,C]: mean_r = sum_c x[r,c] / C, var_r = sum_c (x[r,c] - mean_r)^2 / C,
+// rstd_r = 1 / sqrt(var_r + eps), y[r,c] = (x[r,c] - mean_r) * rstd_r * w[c] + b[c].
+// mean / rstd [R] are saved for the backward; either may be null (not written). Outputs must not overlap
+// inputs. One row per thread task.
+struct LayerNormArgs {
+  const float* x; const float* w; const float* b;
+  float* y; float* mean; float* rstd;
+  int64_t R, C;
+  float eps;
+};
+// Backward, xhat = (x - mean) * rstd, g = dy * w (overwrites dx, dw, db):
+//   dx[r,c] = rstd_r * (g[r,c] - mean_c' g[r,c'] - xhat[r,c] * mean_c' (g * xhat)[r,c'])
+//   dw[c] = sum_r dy[r,c] xhat[r,c],  db[c] = sum_r dy[r,c]
+// dw / db are reduced over fixed row chunks (layer_norm_bwd_chunk_rows) and then in chunk order, so they do
+// not depend on the thread count. dw, db may be null (not computed). Outputs must not overlap inputs.
+struct LayerNormBwdArgs {
+  const float* dy; const float* x; const float* w; const float* mean; const float* rstd;
+  float* dx; float* dw; float* db;
+  int64_t R, C;
+};
+// Rows per dw / db partial sum of the optimised backward (a function of C only, never of the threads).
+inline int64_t layer_norm_bwd_chunk_rows(int64_t C) {
+  const int64_t r = 8192 / (C > 0 ? C : 1);
+  return r < 8 ? 8 : (r > 64 ? 64 : r);
+}
+Status layer_norm_fwd_ref(const LayerNormArgs& a);
+Status layer_norm_fwd_avx2(const LayerNormArgs& a);
+Status layer_norm_bwd_ref(const LayerNormBwdArgs& a);
+Status layer_norm_bwd_avx2(const LayerNormBwdArgs& a);
+
+// Exact GELU on n elements: y = 0.5 x (1 + erf(x / sqrt 2)) = x Phi(x).
+// Backward: dx = dy * (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+// Elementwise: y may be x itself (in place), dx may be dy or x itself; partial overlaps are not allowed.
+struct GeluArgs {
+  const float* x; float* y;
+  int64_t n;
+};
+struct GeluBwdArgs {
+  const float* dy; const float* x; float* dx;
+  int64_t n;
+};
+Status gelu_fwd_ref(const GeluArgs& a);
+Status gelu_fwd_avx2(const GeluArgs& a);
+Status gelu_bwd_ref(const GeluBwdArgs& a);
+Status gelu_bwd_avx2(const GeluBwdArgs& a);
+
 }  // namespace r4p

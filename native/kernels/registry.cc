@@ -69,9 +69,14 @@ Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a) { return dispatch(gu
 Status softmax(const SoftmaxArgs& a) { return dispatch(softmax_ref, softmax_avx2, a); }
 Status binary(const BinaryArgs& a) { return dispatch(binary_ref, binary_avx2, a); }
 Status tome_block_fwd(const TomeBlockArgs& a) { return dispatch(tome_block_fwd_ref, tome_block_fwd_avx2, a); }
+// ---- layer norm / gelu (TF.js training graph)
+Status layer_norm_fwd(const LayerNormArgs& a) { return dispatch(layer_norm_fwd_ref, layer_norm_fwd_avx2, a); }
+Status layer_norm_bwd(const LayerNormBwdArgs& a) { return dispatch(layer_norm_bwd_ref, layer_norm_bwd_avx2, a); }
+Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2, a); }
+Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, a); }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu"};
 }
 
 }  // namespace r4p

@@ -41,6 +41,11 @@ Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a);
 Status softmax(const SoftmaxArgs& a);
 Status binary(const BinaryArgs& a);
 Status tome_block_fwd(const TomeBlockArgs& a);
+// ---- layer norm / gelu (TF.js training graph)
+Status layer_norm_fwd(const LayerNormArgs& a);
+Status layer_norm_bwd(const LayerNormBwdArgs& a);
+Status gelu_fwd(const GeluArgs& a);
+Status gelu_bwd(const GeluBwdArgs& a);
 
 // Names of the ops in the table, for info().
 std::vector<std::string> op_names();

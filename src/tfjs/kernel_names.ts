@@ -72,3 +72,26 @@ export type GumbelSoftmaxSTGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'soft'>;
 export interface GumbelSoftmaxSTGradAttrs {
   tau: number;
 }
+
+// ---- layerNorm / gelu (the TF.js training graph's LayerNorm and exact GELU)
+export const LayerNorm = 'Reg4pruLayerNorm';
+/**
+ * x float32 [..., C] (rank >= 1), w float32 [C], b float32 [C] -> [y float32 (x's shape), mean float32 [R],
+ * rstd float32 [R]], R = x.size / C. mean and rstd are saved for the gradient (outputsToSave).
+ */
+export type LayerNormInputs = Pick<NamedTensorInfoMap, 'x' | 'w' | 'b'>;
+export interface LayerNormAttrs {
+  eps: number;
+}
+
+export const LayerNormGrad = 'Reg4pruLayerNormGrad';
+/** dy, x float32 [..., C], w float32 [C], mean, rstd float32 [R] -> [dx (x's shape), dw [C], db [C]] */
+export type LayerNormGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'x' | 'w' | 'mean' | 'rstd'>;
+
+export const Gelu = 'Reg4pruGelu';
+/** x float32, any shape -> float32 of x's shape: 0.5 x (1 + erf(x / sqrt 2)) */
+export type GeluInputs = Pick<NamedTensorInfoMap, 'x'>;
+
+export const GeluGrad = 'Reg4pruGeluGrad';
+/** dy, x float32 of one shape -> dx = dy (Phi(x) + x phi(x)) */
+export type GeluGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'x'>;

@@ -11,6 +11,8 @@
  * | gumbelSoftmaxST | logits                                 | straight-through: the soft score's         |
  * | gumbelTopK      | none                                   | zeros (as tf.argMax)                       |
  * | prunedBlock     | none (inference only)                  | backprop through it throws an Error        |
+ * | layerNorm       | x, w, b                                | exact (one fused backward pass)            |
+ * | gelu            | x                                      | exact: dy (Phi(x) + x phi(x))              |
  * Integer inputs (idx, masks) get zero gradients, as TF.js's own index inputs do.
  *
  * Registration is lazy: the first op call registers the kernels for the default backends (cpu, wasm,
@@ -22,7 +24,7 @@ import { describe, typeError } from '../errors.js';
 import type { Seed } from '../native.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeightName } from '../ops/prunedBlock.js';
 import { expectInt, expectNumber, expectSeed } from '../validate.js';
-import { GatherTokens, GumbelSoftmaxST, GumbelTopK, PolicyAttention, PrunedBlock, ScatterTokens } from './kernel_names.js';
+import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens } from './kernel_names.js';
 import { registerReg4pruKernels } from './register.js';
 
 export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered, DEFAULT_BACKENDS, KERNEL_NAMES } from './register.js';
@@ -209,4 +211,59 @@ export function gumbelSoftmaxST(logits: Tensor3D, opts: { tau?: number; seed?: S
   // The gradient keeps its own reference to soft (outputsToSave), so the caller never sees it.
   soft.dispose();
   return hard;
+}
+
+// ---- layerNorm / gelu (the TF.js training graph's LayerNorm and exact GELU, SPEC §2 numerics)
+
+/** `t` must be a live float32 tf.Tensor of rank >= minRank (any shape). */
+function expectTfFloat(op: string, name: string, t: unknown, minRank: number): Tensor {
+  const want = `a tf.Tensor float32 of rank >= ${minRank}`;
+  if (!(t instanceof Tensor)) throw typeError(op, `expected ${name} to be ${want}, received ${describe(t)}`);
+  if (t.isDisposed) throw typeError(op, `expected ${name} to be ${want}, received a disposed tensor`);
+  if (t.dtype !== 'float32' || t.rank < minRank) throw typeError(op, `expected ${name} to be ${want}, received ${t.dtype} [${t.shape.join(',')}]`);
+  return t;
+}
+
+/**
+ * LayerNorm over the last axis (biased variance): `(x - mean) / sqrt(var + eps) * w + b`, one native kernel
+ * forward and one backward. Differentiable in x, w and b.
+ * @param x tf.Tensor float32 [..., C], rank >= 1
+ * @param w tf.Tensor float32 [C] scale
+ * @param b tf.Tensor float32 [C] shift
+ * @param opts `eps` (default 1e-6, finite > 0)
+ * @returns tf.Tensor float32 of x's shape
+ * @throws TypeError for a non-tensor, a wrong dtype or rank; RangeError for w / b not [C] or a bad eps
+ * @example
+ * const y = tfops.layerNorm(tokens, w['norm1.weight'], w['norm1.bias']); // [2,277,192]
+ */
+export function layerNorm<T extends Tensor>(x: T, w: Tensor, b: Tensor, opts: { eps?: number } = {}): T {
+  const op = 'layerNorm';
+  const o = expectOpts(op, opts);
+  const xt = expectTfFloat(op, 'x', x, 1);
+  const C = xt.shape[xt.rank - 1]!;
+  const inputs = { x: xt, w: expectTf(op, 'w', w, ['float32'], ['C']), b: expectTf(op, 'b', b, ['float32'], ['C']) };
+  for (const [name, t] of [['w', inputs.w], ['b', inputs.b]] as const)
+    if (t.shape[0] !== C) throw new RangeError(`${op}: expected ${name} to be float32 [C] with C=${C} (the last dim of x), received float32 [${t.shape.join(',')}]`);
+  const eps = expectNumber(op, 'eps', o.eps ?? 1e-6, { gt: 0 });
+  ready(LayerNorm);
+  const [y, mean, rstd] = engine().runKernel<Tensor[]>(LayerNorm, inputs, { eps }) as [T, Tensor, Tensor];
+  // The gradient keeps its own references to mean and rstd (outputsToSave), so the caller never sees them.
+  mean.dispose();
+  rstd.dispose();
+  return y;
+}
+
+/**
+ * Exact (erf) GELU, elementwise: `0.5 x (1 + erf(x / sqrt 2))`. Differentiable in x.
+ * @param x tf.Tensor float32, any shape
+ * @returns tf.Tensor float32 of x's shape
+ * @throws TypeError for a non-tensor or a wrong dtype
+ * @example
+ * const h = tfops.gelu(fc1Out); // [2,277,768]
+ */
+export function gelu<T extends Tensor>(x: T): T {
+  const op = 'gelu';
+  const inputs = { x: expectTfFloat(op, 'x', x, 0) };
+  ready(Gelu);
+  return engine().runKernel<T>(Gelu, inputs);
 }

@@ -14,6 +14,10 @@
 import { getGradient, getKernel, registerGradient, registerKernel, unregisterGradient, unregisterKernel, type GradConfig, type KernelConfig } from '@tensorflow/tfjs';
 import { describe } from '../errors.js';
 import { gatherTokensConfig } from './kernels/GatherTokens.js';
+import { geluConfig } from './kernels/Gelu.js';
+import { geluGradConfig as geluGradKernelConfig } from './kernels/GeluGrad.js';
+import { layerNormConfig } from './kernels/LayerNorm.js';
+import { layerNormGradConfig as layerNormGradKernelConfig } from './kernels/LayerNormGrad.js';
 import { gatherTokensGradConfig as gatherTokensGradKernelConfig } from './kernels/GatherTokensGrad.js';
 import { gumbelSoftmaxSTConfig } from './kernels/GumbelSoftmaxST.js';
 import { gumbelSoftmaxSTGradConfig as gumbelSoftmaxSTGradKernelConfig } from './kernels/GumbelSoftmaxSTGrad.js';
@@ -24,6 +28,8 @@ import { prunedBlockConfig } from './kernels/PrunedBlock.js';
 import { scatterTokensConfig } from './kernels/ScatterTokens.js';
 import { scatterTokensGradConfig as scatterTokensGradKernelConfig } from './kernels/ScatterTokensGrad.js';
 import { gatherTokensGradConfig } from './gradients/GatherTokens_grad.js';
+import { geluGradConfig } from './gradients/Gelu_grad.js';
+import { layerNormGradConfig } from './gradients/LayerNorm_grad.js';
 import { gumbelSoftmaxSTGradConfig } from './gradients/GumbelSoftmaxST_grad.js';
 import { gumbelTopKGradConfig } from './gradients/GumbelTopK_grad.js';
 import { policyAttentionGradConfig } from './gradients/PolicyAttention_grad.js';
@@ -41,12 +47,15 @@ export const KERNEL_CONFIGS: readonly KernelConfig[] = Object.freeze([
   prunedBlockConfig,
   gumbelTopKConfig,
   gumbelSoftmaxSTConfig, gumbelSoftmaxSTGradKernelConfig,
+  layerNormConfig, layerNormGradKernelConfig,
+  geluConfig, geluGradKernelConfig,
 ]);
 
 /** Every reg4pru gradient. gumbelTopK gives zeros; prunedBlock throws (see gradients/). */
 export const GRAD_CONFIGS: readonly GradConfig[] = Object.freeze([
   gatherTokensGradConfig, scatterTokensGradConfig, policyAttentionGradConfig,
   gumbelSoftmaxSTGradConfig, gumbelTopKGradConfig, prunedBlockGradConfig,
+  layerNormGradConfig, geluGradConfig,
 ]);
 
 /** The reg4pru kernel names (all start with `Reg4pru`). */

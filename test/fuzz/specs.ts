@@ -212,6 +212,46 @@ SPECS.push(
       };
     },
   },
+  // ---- layerNorm / gelu (TF.js training graph)
+  {
+    fn: 'layerNorm',
+    valid: (r) => {
+      const R = small(r, 1, 9), C = small(r, 1, 19);
+      return {
+        args: [randn(R * C, r), randn(C, r), randn(C, r), new Float32Array(R * C), new Float32Array(R), new Float32Array(R), R, C, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32', optional: true }, { kind: 'f32', optional: true },
+          { kind: 'dim' }, { kind: 'dim' }, { kind: 'number', bad: [0, -1, NaN, Infinity, 1e-60, 'x', undefined] }],
+        noAlias: [[3, 0], [5, 4]],
+      };
+    },
+  },
+  {
+    fn: 'layerNormBackward',
+    valid: (r) => {
+      const R = small(r, 1, 9), C = small(r, 1, 19);
+      return {
+        args: [randn(R * C, r), randn(R * C, r), randn(C, r), randn(R, r), randu(R, r, 0.5, 2), new Float32Array(R * C), new Float32Array(C), new Float32Array(C), R, C],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'f32', optional: true }, { kind: 'f32', optional: true }, { kind: 'dim' }, { kind: 'dim' }],
+        noAlias: [[5, 0], [5, 1], [7, 6]],
+      };
+    },
+  },
+  {
+    // y may be x itself (in place), so no aliasing case
+    fn: 'gelu',
+    valid: (r) => {
+      const n = small(r, 1, 40);
+      return { args: [randn(n, r), new Float32Array(n), n], slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }] };
+    },
+  },
+  {
+    fn: 'geluBackward',
+    valid: (r) => {
+      const n = small(r, 1, 40);
+      return { args: [randn(n, r), randn(n, r), new Float32Array(n), n], slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }] };
+    },
+  },
 );
 
 export { pick, small };

@@ -20,9 +20,10 @@ describe('registration', () => {
     }
   });
 
-  it('ten kernels, all prefixed Reg4pru', () => {
+  it('fourteen kernels, all prefixed Reg4pru', () => {
     expect([...tfops.KERNEL_NAMES].sort()).toEqual(
-      ['GatherTokens', 'GatherTokensGrad', 'ScatterTokens', 'ScatterTokensGrad', 'PolicyAttention', 'PolicyAttentionGrad', 'PrunedBlock', 'GumbelTopK', 'GumbelSoftmaxST', 'GumbelSoftmaxSTGrad']
+      ['GatherTokens', 'GatherTokensGrad', 'ScatterTokens', 'ScatterTokensGrad', 'PolicyAttention', 'PolicyAttentionGrad', 'PrunedBlock', 'GumbelTopK', 'GumbelSoftmaxST', 'GumbelSoftmaxSTGrad',
+        'LayerNorm', 'LayerNormGrad', 'Gelu', 'GeluGrad']
         .map((n) => `Reg4pru${n}`)
         .sort(),
     );

@@ -15,7 +15,9 @@ namespace r4p {
 
 // One row of LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b over D floats.
 // Two passes over the (cache-resident) row; 8 lanes accumulate, then one fixed-order horizontal sum.
-inline void layer_norm_row(const float* x, float* y, int64_t D, const float* w, const float* b, float eps) {
+// mean_out / rstd_out (optional) receive the row's mean and 1 / sqrt(var + eps) (the training backward's).
+inline void layer_norm_row(const float* x, float* y, int64_t D, const float* w, const float* b, float eps,
+                           float* mean_out = nullptr, float* rstd_out = nullptr) {
   const int64_t D8 = D & ~int64_t(7);
   const int tail = static_cast<int>(D - D8);
   const __m256i tm = vec::tail_mask(tail);
@@ -35,7 +37,10 @@ inline void layer_norm_row(const float* x, float* y, int64_t D, const float* w, 
     acc = _mm256_fmadd_ps(c, c, acc);
   }
   const float var = vec::hsum_ps(acc) / static_cast<float>(D);
-  const __m256 vr = _mm256_set1_ps(1.f / std::sqrt(var + eps));
+  const float rstd = 1.f / std::sqrt(var + eps);
+  if (mean_out) *mean_out = mean;
+  if (rstd_out) *rstd_out = rstd;
+  const __m256 vr = _mm256_set1_ps(rstd);
   for (int64_t d = 0; d < D8; d += 8) {
     const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + d), vm), vr);
     _mm256_storeu_ps(y + d, _mm256_fmadd_ps(c, _mm256_loadu_ps(w + d), _mm256_loadu_ps(b + d)));

@@ -2,8 +2,14 @@
  * Differentiable TF.js building blocks of the EoMT-style model (SPEC §2 numerics, as timm/DINOv2):
  * Linear with weights [out, in] (SPEC §8 layout), LayerNorm (biased variance, eps 1e-6), RMSNorm
  * (eps 1e-6), exact erf GELU. Every function works on the last axis of any-rank input.
+ *
+ * On TF.js's pure-JS `cpu` backend, LayerNorm and GELU run as the fused native ops tfops.layerNorm /
+ * tfops.gelu (one kernel forward, one backward; the stock composition costs ~8 kernels each way there).
+ * Other backends (tfjs-node, webgl, wasm) keep the stock composition, which they run natively; so do
+ * inputs the fused ops do not take (non-float32, broadcast-shaped w / b).
  */
 import * as tf from '@tensorflow/tfjs';
+import { gelu as fusedGelu, layerNorm as fusedLayerNorm } from '../../tfjs/ops.js';
 
 export const LN_EPS = 1e-6;
 
@@ -19,6 +25,9 @@ export function linear(x: tf.Tensor, W: tf.Tensor, b: tf.Tensor | null): tf.Tens
 
 /** LayerNorm over the last axis: (x − mean) / sqrt(var + eps) ⊙ w + b (biased variance). */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps = LN_EPS): tf.Tensor {
+  const C = x.shape[x.rank - 1];
+  if (tf.getBackend() === 'cpu' && x.dtype === 'float32' && w.dtype === 'float32' && b.dtype === 'float32' && x.rank >= 1 && w.rank === 1 && b.rank === 1 && w.shape[0] === C && b.shape[0] === C)
+    return fusedLayerNorm(x, w, b, { eps });
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
 }
@@ -30,5 +39,6 @@ export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps = LN_EPS): tf.Tensor {
 
 /** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() === 'cpu' && x.dtype === 'float32') return fusedGelu(x);
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
