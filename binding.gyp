@@ -47,6 +47,7 @@
       "sources": [
         "native/kernels/cpu/attention_core_avx2.cc",
         "native/kernels/cpu/binary_avx2.cc",
+        "native/kernels/cpu/depthwise_avx2.cc",
         "native/kernels/cpu/engine_layers_avx2.cc",
         "native/kernels/cpu/gather_tokens_avx2.cc",
         "native/kernels/cpu/gemm_avx2.cc",
@@ -77,6 +78,7 @@
         "native/engine/workspace.cc",
         "native/kernels/cuda_runtime_none.cc",
         "native/kernels/ref/binary_ref.cc",
+        "native/kernels/ref/depthwise_ref.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
         "native/kernels/ref/gemm_ref.cc",
         "native/kernels/ref/gumbel_softmax_st_ref.cc",
@@ -93,6 +95,7 @@
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
         "native/napi/cuda_token_ops.cc",
+        "native/napi/depthwise.cc",
         "native/napi/device_tensor.cc",
         "native/napi/engine_wrap.cc",
         "native/napi/gather_tokens.cc",

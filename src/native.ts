@@ -98,6 +98,10 @@ export interface NativeBinding {
    * into <= 8 axes of out (size) with element strides sa / sb into a / b (0 = broadcast). Returns out.
    */
   binaryBroadcast(op: number, a: Float32Array, b: Float32Array, out: Float32Array, size: number[], sa: number[], sb: number[]): Float32Array;
+  /** NHWC depthwise correlation, stride 1 (ops.h DepthwiseArgs): x [B,H,W,C], w [fh,fw,C] -> out [B,oh,ow,C]; flip = input gradient. */
+  depthwiseConv(x: Float32Array, w: Float32Array, out: Float32Array, B: number, H: number, W: number, C: number, fh: number, fw: number, top: number, left: number, oh: number, ow: number, flip: boolean): Float32Array;
+  /** Its filter gradient (ops.h DepthwiseFilterGradArgs): x [B,H,W,C], dy [B,oh,ow,C] -> dw [fh,fw,C]. */
+  depthwiseFilterGrad(x: Float32Array, dy: Float32Array, dw: Float32Array, B: number, H: number, W: number, C: number, fh: number, fw: number, top: number, left: number, oh: number, ow: number): Float32Array;
 
   // ---- tomeBlock
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;

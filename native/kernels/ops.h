@@ -178,6 +178,29 @@ struct BinaryArgs {
 Status binary_ref(const BinaryArgs& a);
 Status binary_avx2(const BinaryArgs& a);
 
+// ---------------------------------------------------------------- TF.js backend: depthwise 3x3 (EoMT upscaler)
+// NHWC depthwise correlation, stride 1, dilation 1, channel multiplier 1 (SPEC §2 upscale blocks):
+//   out[b,i,j,c] = sum_{r<fh, s<fw} x[b, i+r-top, j+s-left, c] * w[r',s',c]   (x = 0 outside [0,H)x[0,W))
+// with (r',s') = (r,s), or (fh-1-r, fw-1-s) when flip (the input gradient: the correlation of dy with the
+// flipped filter and pads fh-1-top, fw-1-left; top/left may then be negative). x [B,H,W,C], w [fh,fw,C],
+// out [B,oh,ow,C]. Sums in float32 (avx2) / double (ref), taps in (r, s) order.
+struct DepthwiseArgs {
+  const float* x; const float* w; float* out;
+  int64_t B, H, W, C, fh, fw, top, left, oh, ow;
+  bool flip;
+};
+// The filter gradient: dw[r,s,c] = sum_b sum_{i<oh} sum_{j<ow} x[b, i+r-top, j+s-left, c] * dy[b,i,j,c].
+// x [B,H,W,C], dy [B,oh,ow,C], dw [fh,fw,C]. avx2: partial sums over fixed chunks of (b,i) rows, added in
+// chunk order, so the result does not depend on the thread count.
+struct DepthwiseFilterGradArgs {
+  const float* x; const float* dy; float* dw;
+  int64_t B, H, W, C, fh, fw, top, left, oh, ow;
+};
+Status depthwise_ref(const DepthwiseArgs& a);
+Status depthwise_avx2(const DepthwiseArgs& a);
+Status depthwise_filter_grad_ref(const DepthwiseFilterGradArgs& a);
+Status depthwise_filter_grad_avx2(const DepthwiseFilterGradArgs& a);
+
 // ---------------------------------------------------------------- tomeBlock (SPEC §6 ToMe baseline)
 // One pre-norm ViT block with token merging (ToMe, Bolya et al. 2023; merge -> block part -> unmerge as in
 // ToMe for SD). x[B,T,D]; the first P0 tokens of each row are protected (never merged); the Tu = T - P0

@@ -68,6 +68,8 @@ Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a) { return dispatch(gumbe
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a) { return dispatch(gumbel_softmax_st_bwd_ref, gumbel_softmax_st_bwd_avx2, a); }
 Status softmax(const SoftmaxArgs& a) { return dispatch(softmax_ref, softmax_avx2, a); }
 Status binary(const BinaryArgs& a) { return dispatch(binary_ref, binary_avx2, a); }
+Status depthwise(const DepthwiseArgs& a) { return dispatch(depthwise_ref, depthwise_avx2, a); }
+Status depthwise_filter_grad(const DepthwiseFilterGradArgs& a) { return dispatch(depthwise_filter_grad_ref, depthwise_filter_grad_avx2, a); }
 Status tome_block_fwd(const TomeBlockArgs& a) { return dispatch(tome_block_fwd_ref, tome_block_fwd_avx2, a); }
 // ---- layer norm / gelu (TF.js training graph)
 Status layer_norm_fwd(const LayerNormArgs& a) { return dispatch(layer_norm_fwd_ref, layer_norm_fwd_avx2, a); }

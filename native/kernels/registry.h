@@ -40,6 +40,8 @@ Status gumbel_softmax_st_fwd(const GumbelSoftmaxArgs& a);
 Status gumbel_softmax_st_bwd(const GumbelSoftmaxBwdArgs& a);
 Status softmax(const SoftmaxArgs& a);
 Status binary(const BinaryArgs& a);
+Status depthwise(const DepthwiseArgs& a);
+Status depthwise_filter_grad(const DepthwiseFilterGradArgs& a);
 Status tome_block_fwd(const TomeBlockArgs& a);
 // ---- layer norm / gelu (TF.js training graph)
 Status layer_norm_fwd(const LayerNormArgs& a);

@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { cpuReady, randT, stockVsNative } from './helpers.js';
 import { useNativeBackend } from '../../src/tfjs/index.js';
+import { native } from '../../src/native.js';
+import { cpuVariants, threadCounts, withKernel } from '../reference/helpers.js';
 
 beforeAll(async () => {
   await cpuReady();
@@ -63,6 +65,46 @@ describe('DepthwiseConv2dNative (+ backprop input / filter) native vs stock', ()
         throw new Error(`${name(c)}: output ${k}: ${String(e)}`);
       }
     }
+  });
+
+  it('every kernel variant and thread count (ref loops / AVX2) agrees with stock; the filter gradient is thread-count independent', () => {
+    const cases = [CASES[1]!, CASES[3]!, CASES[10]!, CASES[11]!];
+    for (const c of cases) {
+      const seed = c.H * 13 + c.C;
+      const run = () => stockVsNative(() => {
+        const x = randT([c.B, c.H, c.W, c.C], seed) as tf.Tensor4D;
+        const w = randT([c.fh, c.fw, c.C, 1], seed + 1, 0.5) as tf.Tensor4D;
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad);
+        const dy = randT(f(x, w).shape, seed + 2);
+        const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b).mul(dy).sum())([x, w]);
+        return [f(x, w), gx!, gw!];
+      });
+      for (const variant of cpuVariants()) {
+        const perThreads = threadCounts().map((t) => withKernel(variant, t, run));
+        for (const r of perThreads) for (let k = 0; k < 3; k++) expectNear(r.native[k]!, r.stock[k]!, 1e-5);
+        expect(Array.from(perThreads[0]!.native[2]!)).toEqual(Array.from(perThreads[perThreads.length - 1]!.native[2]!));
+      }
+    }
+  });
+
+  it('bindings check every size and name the argument', () => {
+    const n = native();
+    const x = new Float32Array(2 * 4 * 4 * 3), w = new Float32Array(27), out = new Float32Array(2 * 4 * 4 * 3);
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4, false)).not.toThrow();
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 5, 3, 3, 3, 1, 1, 4, 4, false)).toThrow(/\bx\b/);
+    expect(() => n.depthwiseConv(x, new Float32Array(26), out, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4, false)).toThrow(/\bw\b/);
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 4, 3, 3, 3, 1, 1, 5, 4, false)).toThrow(/out/);
+    expect(() => n.depthwiseConv(x, w, x, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4, false)).toThrow(/share memory/);
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 4, 3, 3, 3, 1.5, 1, 4, 4, false)).toThrow(/top/);
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 4, 3, 3, 3, -1e12, 1, 4, 4, false)).toThrow(/top/);
+    expect(() => n.depthwiseConv(x, w, out, 2, 4, 4, 0, 3, 3, 1, 1, 4, 4, false)).toThrow(/\bC\b/);
+    expect(() => n.depthwiseFilterGrad(x, out, w, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4)).not.toThrow();
+    expect(() => n.depthwiseFilterGrad(x, out, new Float32Array(9), 2, 4, 4, 3, 3, 3, 1, 1, 4, 4)).toThrow(/dw/);
+    expect(() => n.depthwiseFilterGrad(x, new Float32Array(5), w, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4)).toThrow(/dy/);
+    // Offsets far outside the input are clamped, never dereferenced: the result is all zeros.
+    const far = n.depthwiseConv(x.fill(1), w.fill(1), new Float32Array(out.length), 2, 4, 4, 3, 3, 3, -100, 100, 4, 4, true);
+    expect(Array.from(far).every((v) => v === 0)).toBe(true);
+    expect(() => (n.depthwiseConv as (...a: unknown[]) => unknown)(x, w, out, 2, 4, 4, 3, 3, 3, 1, 1, 4, 4)).toThrow(TypeError);
   });
 
   it('the native kernels are registered while useNativeBackend is on', () => {

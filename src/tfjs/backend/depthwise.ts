@@ -1,10 +1,11 @@
 /**
- * Fast TS paths for the TF.js `cpu` depthwise-convolution kernels: DepthwiseConv2dNative and its two
+ * The TF.js `cpu` depthwise-convolution kernels on native code: DepthwiseConv2dNative and its two
  * gradients, DepthwiseConv2dNativeBackpropInput and DepthwiseConv2dNativeBackpropFilter. They run the
  * depthwise 3×3 conv of each EoMT upscale block (SPEC §2; src/model/tfjs/upscale.ts calls
  * `tf.depthwiseConv2d(y, w, 1, 'same')` on NHWC data). The stock filter gradient reads every element
  * through TensorBuffer.get (index arithmetic per MAC, channel-strided access) and took ~60% of a training
- * step; these loops keep the channel axis innermost and contiguous.
+ * step; the native kernels (ops.h DepthwiseArgs: ref loops + AVX2 over the contiguous channel axis,
+ * threaded over output rows) keep the channel axis innermost.
  *
  * Layouts: x, y, dy NHWC [B,H,W,C]; filter [fh,fw,C,1] (channel multiplier 1).
  *   forward        y[b,i,j,c]  = Σ_{r,s} x[b, i+r-top, j+s-left, c] · w[r,s,c]
@@ -15,14 +16,14 @@
  * puts floor((f-1)/2) before and the rest after; a number p pads p on every side; explicit pads are taken
  * from the H and W entries.
  *
- * Numerics: every sum accumulates in float64 (JS numbers in a Float64Array) and is rounded to float32 once
- * on store, as the stock kernels do; the filter gradient sums over b, then i, then j in ascending order per
- * element (the stock order), so results agree with stock to float32 rounding of differently ordered sums
- * (forward / input gradient: filter taps in another order). Anything else (non-float32, NCHW, stride or
- * dilation ≠ 1, channel multiplier ≠ 1, empty tensors, malformed attrs) runs the stock kernel.
+ * Numerics: float32 sums (FMA, taps in (r, s) order; the filter gradient in fixed row chunks added in
+ * order, independent of the thread count), where the stock kernels sum in float64: results agree with
+ * stock to float32 rounding. Anything else (non-float32, NCHW, stride or dilation ≠ 1, channel
+ * multiplier ≠ 1, empty tensors, malformed attrs) runs the stock kernel.
  */
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { f32Values, isCpuBackend } from './cpuData.js';
+import { native } from '../../native.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
@@ -67,96 +68,6 @@ function isShape4(s: unknown): s is [number, number, number, number] {
   return Array.isArray(s) && s.length === 4 && s.every((d) => isNat(d) && d > 0);
 }
 
-/**
- * out[b,i,j,c] = Σ_{r<fh, s<fw} x[b, i+r-top, j+s-left, c] · w[r,s,c] (zero outside x), NHWC, float64 sums.
- * `flip` reads w[fh-1-r, fw-1-s, c] instead (the input gradient).
- */
-export function depthwiseCorrelate(
-  x: Float32Array, B: number, H: number, W: number, C: number,
-  w: Float32Array, fh: number, fw: number, top: number, left: number,
-  oh: number, ow: number, flip: boolean,
-): Float32Array {
-  const out = new Float32Array(B * oh * ow * C);
-  // Per output pixel: the in-range taps as (x offset, w offset) pairs in (r, s) ascending order, then one
-  // pass over the channels summing the taps in a local double (no accumulator array traffic). The full
-  // 3×3 interior case is unrolled: it is almost every pixel of the upscaler's conv and runs ~2× faster.
-  const xo = new Int32Array(fh * fw), wo = new Int32Array(fh * fw);
-  let o = 0;
-  for (let b = 0; b < B; b++) {
-    const xb = b * H * W * C;
-    for (let i = 0; i < oh; i++) {
-      const r0 = Math.max(0, top - i), r1 = Math.min(fh, H + top - i);
-      for (let j = 0; j < ow; j++) {
-        const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
-        let nt = 0;
-        for (let r = r0; r < r1; r++) {
-          const wr = flip ? fh - 1 - r : r;
-          for (let s = s0; s < s1; s++) {
-            xo[nt] = xb + ((i + r - top) * W + (j + s - left)) * C;
-            wo[nt] = (wr * fw + (flip ? fw - 1 - s : s)) * C;
-            nt++;
-          }
-        }
-        if (nt === 9) {
-          const a0 = xo[0]!, a1 = xo[1]!, a2 = xo[2]!, a3 = xo[3]!, a4 = xo[4]!, a5 = xo[5]!, a6 = xo[6]!, a7 = xo[7]!, a8 = xo[8]!;
-          const b0 = wo[0]!, b1 = wo[1]!, b2 = wo[2]!, b3 = wo[3]!, b4 = wo[4]!, b5 = wo[5]!, b6 = wo[6]!, b7 = wo[7]!, b8 = wo[8]!;
-          for (let c = 0; c < C; c++) {
-            out[o + c] = x[a0 + c]! * w[b0 + c]! + x[a1 + c]! * w[b1 + c]! + x[a2 + c]! * w[b2 + c]! +
-              x[a3 + c]! * w[b3 + c]! + x[a4 + c]! * w[b4 + c]! + x[a5 + c]! * w[b5 + c]! +
-              x[a6 + c]! * w[b6 + c]! + x[a7 + c]! * w[b7 + c]! + x[a8 + c]! * w[b8 + c]!;
-          }
-        } else {
-          for (let c = 0; c < C; c++) {
-            let acc = 0;
-            for (let t = 0; t < nt; t++) acc += x[xo[t]! + c]! * w[wo[t]! + c]!;
-            out[o + c] = acc;
-          }
-        }
-        o += C;
-      }
-    }
-  }
-  return out;
-}
-
-/** dw[r,s,c] = Σ_b Σ_i<oh Σ_j<ow x[b, i+r-top, j+s-left, c] · dy[b,i,j,c], in that order per element. */
-export function depthwiseFilterGrad(
-  x: Float32Array, dy: Float32Array, B: number, H: number, W: number, C: number,
-  fh: number, fw: number, top: number, left: number, oh: number, ow: number,
-): Float32Array {
-  const acc = new Float64Array(fh * fw * C);
-  for (let b = 0; b < B; b++) {
-    const xb = b * H * W * C;
-    for (let i = 0; i < oh; i++) {
-      const r0 = Math.max(0, top - i), r1 = Math.min(fh, H + top - i);
-      for (let j = 0; j < ow; j++) {
-        const s0 = Math.max(0, left - j), s1 = Math.min(fw, W + left - j);
-        const d = ((b * oh + i) * ow + j) * C;
-        if (fh === 3 && fw === 3 && r1 - r0 === 3 && s1 - s0 === 3) {
-          // Full 3×3 window (fh = fw = 3): one dy load per channel feeds all nine taps.
-          const x0 = xb + (i - top) * W * C + (j - left) * C, x1 = x0 + W * C, x2 = x1 + W * C;
-          for (let c = 0; c < C; c++) {
-            const g = dy[d + c]!;
-            acc[c]! += x[x0 + c]! * g; acc[C + c]! += x[x0 + C + c]! * g; acc[2 * C + c]! += x[x0 + 2 * C + c]! * g;
-            acc[3 * C + c]! += x[x1 + c]! * g; acc[4 * C + c]! += x[x1 + C + c]! * g; acc[5 * C + c]! += x[x1 + 2 * C + c]! * g;
-            acc[6 * C + c]! += x[x2 + c]! * g; acc[7 * C + c]! += x[x2 + C + c]! * g; acc[8 * C + c]! += x[x2 + 2 * C + c]! * g;
-          }
-          continue;
-        }
-        for (let r = r0; r < r1; r++) {
-          const xrow = xb + (i + r - top) * W * C;
-          for (let s = s0; s < s1; s++) {
-            const xo = xrow + (j + s - left) * C;
-            const ao = (r * fw + s) * C;
-            for (let c = 0; c < C; c++) acc[ao + c]! += x[xo + c]! * dy[d + c]!;
-          }
-        }
-      }
-    }
-  }
-  return Float32Array.from(acc);
-}
-
 /** Output spatial size for stride 1 / dilation 1, or undefined when empty. */
 function outSize(n: number, f: number, before: number, after: number): number | undefined {
   const o = n + before + after - f + 1;
@@ -193,7 +104,8 @@ export function makeDepthwiseConv2d(stock: KernelFunc): KernelFunc {
     const p = planDepthwise(x.shape, filter.shape, attrs);
     const xv = f32Values(backend, x), wv = f32Values(backend, filter);
     if (!p || !xv || !wv) return stock(args);
-    const out = depthwiseCorrelate(xv, p.B, p.H, p.W, p.C, wv, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow, false);
+    const out = new Float32Array(p.B * p.oh * p.ow * p.C);
+    native().depthwiseConv(xv, wv, out, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow, false);
     return backend.makeTensorInfo([p.B, p.oh, p.ow, p.C], 'float32', out);
   };
 }
@@ -209,7 +121,8 @@ export function makeDepthwiseBackpropInput(stock: KernelFunc): KernelFunc {
     const dv = f32Values(backend, dy), wv = f32Values(backend, filter);
     if (!p || !dv || !wv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
     // The input gradient is a correlation of dy with the flipped filter and the complementary padding.
-    const out = depthwiseCorrelate(dv, p.B, p.oh, p.ow, p.C, wv, p.fh, p.fw, p.fh - 1 - p.pads[0], p.fw - 1 - p.pads[2], p.H, p.W, true);
+    const out = new Float32Array(p.B * p.H * p.W * p.C);
+    native().depthwiseConv(dv, wv, out, p.B, p.oh, p.ow, p.C, p.fh, p.fw, p.fh - 1 - p.pads[0], p.fw - 1 - p.pads[2], p.H, p.W, true);
     return backend.makeTensorInfo([p.B, p.H, p.W, p.C], 'float32', out);
   };
 }
@@ -224,7 +137,8 @@ export function makeDepthwiseBackpropFilter(stock: KernelFunc): KernelFunc {
     const p = planDepthwise(x.shape, fShape, attrs);
     const xv = f32Values(backend, x), dv = f32Values(backend, dy);
     if (!p || !xv || !dv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
-    const out = depthwiseFilterGrad(xv, dv, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow);
+    const out = new Float32Array(p.fh * p.fw * p.C);
+    native().depthwiseFilterGrad(xv, dv, out, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow);
     return backend.makeTensorInfo([p.fh, p.fw, p.C, 1], 'float32', out);
   };
 }
