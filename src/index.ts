@@ -34,6 +34,14 @@ export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions }
 // ---- softmax (used by the native TF.js backend)
 export { softmaxRows } from './ops/softmaxRows.js';
 
+// ---- cuda
+// The CUDA ops take and return DeviceTensors: `cuda.upload(t)`, `cuda.gatherTokens(x, idx)`, ...; the host
+// ops above also take `{ device: 'cuda' }` (upload -> run -> download). See src/cuda/index.ts.
+export * as cuda from './cuda/index.js';
+export { DeviceTensor, cudaAvailable, cudaTime, type CudaDtype, type CudaTimeOptions, type CudaTiming } from './cuda/index.js';
+
+// ---- cuda attention
+
 // TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
 // does not load TensorFlow.js.
 

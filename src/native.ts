@@ -14,6 +14,8 @@ export interface CudaDevice {
   index: number;
   name: string;
   computeCapability: string;
+  /** Compute capability as one number: 10 * major + minor (90 for an H100). */
+  sm: number;
   multiprocessors: number;
   totalMemory: number;
 }
@@ -99,6 +101,39 @@ export interface NativeBinding {
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
   InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;
+
+  // ---- cuda (native/napi/device_tensor.cc, cuda_token_ops.cc; public API: src/cuda/)
+  /** Not constructible from JS (TypeError); instances come from cudaUpload / cudaZeros / the cuda ops. */
+  DeviceTensor: abstract new () => NativeDeviceTensor;
+  cudaAvailable(): { ok: boolean; reason: string };
+  cudaUpload(data: Float32Array | Int32Array | Uint8Array, shape: readonly number[], dtype?: CudaDtype): NativeDeviceTensor;
+  cudaZeros(shape: readonly number[], dtype: CudaDtype): NativeDeviceTensor;
+  cudaCopy(dst: NativeDeviceTensor, src: NativeDeviceTensor): NativeDeviceTensor;
+  cudaSynchronize(): void;
+  cudaTimerStart(): void;
+  cudaTimerStop(): number;
+  cudaFlushL2(): void;
+  cudaGatherTokens(x: NativeDeviceTensor, idx: NativeDeviceTensor): NativeDeviceTensor;
+  cudaGatherTokensBackward(dout: NativeDeviceTensor, idx: NativeDeviceTensor, N: number): NativeDeviceTensor;
+  /** inPlace: writes into base and returns it. */
+  cudaScatterTokens(base: NativeDeviceTensor, idx: NativeDeviceTensor, src: NativeDeviceTensor, inPlace: boolean): NativeDeviceTensor;
+  cudaScatterTokensBackward(dout: NativeDeviceTensor, idx: NativeDeviceTensor, wantDbase: boolean, wantDsrc: boolean): [NativeDeviceTensor | null, NativeDeviceTensor | null];
+  cudaGumbelTopK(logits: NativeDeviceTensor, active: NativeDeviceTensor | null, k: number, seed: Seed, noise: boolean): NativeDeviceTensor;
+  cudaGumbelSoftmaxST(logits: NativeDeviceTensor, tau: number, seed: Seed): [NativeDeviceTensor, NativeDeviceTensor];
+  cudaGumbelSoftmaxSTBackward(dhard: NativeDeviceTensor, soft: NativeDeviceTensor, tau: number): NativeDeviceTensor;
+}
+
+// ---- cuda (types of the binding above)
+export type CudaDtype = 'float32' | 'bfloat16' | 'int32' | 'uint8';
+/** One device allocation (native/napi/device_tensor.h). bfloat16 downloads as Float32Array. */
+export interface NativeDeviceTensor {
+  readonly shape: number[];
+  readonly dtype: CudaDtype;
+  readonly bytes: number;
+  readonly freed: boolean;
+  download(): Promise<Float32Array | Int32Array | Uint8Array>;
+  downloadSync(): Float32Array | Int32Array | Uint8Array;
+  free(): void;
 }
 
 // ---- inference engine (types of the binding above)

@@ -45,6 +45,7 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("index", d.index);
     o.Set("name", d.name);
     o.Set("computeCapability", std::to_string(d.sm_major) + "." + std::to_string(d.sm_minor));
+    o.Set("sm", d.sm_major * 10 + d.sm_minor);
     o.Set("multiprocessors", d.multiprocessors);
     o.Set("totalMemory", static_cast<double>(d.total_memory));
     devs.Set(static_cast<uint32_t>(i), o);
