@@ -9,3 +9,6 @@ export { DeviceTensor, cudaAvailable, upload, zeros, copy, synchronize, type Cud
 export { cudaTime, type CudaTimeOptions, type CudaTiming } from './timer.js';
 
 // ---- cuda attention (helper B: policyAttention, prunedBlock, gemm)
+export { policyAttention, policyAttentionBackward, type CudaPolicyAttentionOptions, type CudaPolicyAttentionGrads } from './policyAttention.js';
+export { linear, type CudaLinearOptions } from './linear.js';
+export { prunedBlock, uploadBlockWeights, freeBlockWeights, type CudaBlockWeights, type CudaPrunedBlockOptions } from './prunedBlock.js';

@@ -261,7 +261,7 @@ Status gemm_launch(const GemmDevArgs& a, cudaStream_t stream, const char* op) {
 }
 
 Status gemm(const GemmDevArgs& a) {
-  const char* op = "cudaMatmul";
+  const char* op = "cudaLinear";
   R4P_RETURN_IF_ERROR(ensure_ready(op));
   return gemm_launch(a, lib_stream(), op);
 }

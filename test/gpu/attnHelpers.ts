@@ -1,0 +1,54 @@
+/**
+ * Helpers of the CUDA attention / GEMM / prunedBlock tests (helper B): BF16 rounding on the host (the same
+ * round-to-nearest-even as cudaUpload's 'bfloat16'), relative-norm error, and download shorthands.
+ * Tolerances used by the GPU files (stated here once):
+ *   float32 inputs (SIMT FP32 kernels): elementwise |got - want| <= 2e-5 + 1e-4 |want| against the CPU op on
+ *     the same inputs; gradients by relative L2 norm <= 1e-4.
+ *   bfloat16 inputs (tensor cores, FP32 accumulation): relative L2 norm <= 1e-2 against the CPU op run on the
+ *     BF16-rounded inputs (outputs), <= 3e-2 for gradients and for prunedBlock (BF16 activations between the
+ *     GEMMs).
+ */
+import { expect } from 'vitest';
+import type { DeviceTensor } from '../../src/index.js';
+
+/** Rounds each float to the nearest bfloat16 (ties to even), returned widened to float32. */
+export function bf16Round(x: Float32Array): Float32Array {
+  const out = new Float32Array(x);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < u.length; i++) {
+    const v = u[i]!;
+    if ((v & 0x7f800000) === 0x7f800000) continue; // inf / NaN unchanged
+    const lsb = (v >>> 16) & 1;
+    u[i] = ((v + 0x7fff + lsb) >>> 0) & 0xffff0000;
+  }
+  return out;
+}
+
+/** ||got - want||_2 / ||want||_2 (NaN anywhere -> Infinity). */
+export function relNorm(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < got.length; i++) {
+    const d = got[i]! - want[i]!;
+    if (!Number.isFinite(d)) return Infinity;
+    num += d * d;
+    den += want[i]! * want[i]!;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+export function expectRelNorm(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
+  const e = relNorm(got, want);
+  if (!(e <= tol)) throw new Error(`${what}: relative L2 error ${e} > ${tol}`);
+}
+
+/** Downloads a float32 / bfloat16 DeviceTensor and frees it. */
+export function take(t: DeviceTensor): Float32Array {
+  try {
+    const h = t.downloadSync();
+    if (!(h.data instanceof Float32Array)) throw new Error(`expected a float tensor, received ${t.dtype}`);
+    return h.data;
+  } finally {
+    t.free();
+  }
+}
