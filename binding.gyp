@@ -87,6 +87,7 @@
         "native/napi/addon.cc",
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
+        "native/napi/cuda_token_ops.cc",
         "native/napi/device_tensor.cc",
         "native/napi/engine_wrap.cc",
         "native/napi/gather_tokens.cc",

@@ -6,7 +6,7 @@ export type { BuildInfo, CudaDevice, Seed } from './native.js';
 export type { F32Tensor, I32Tensor, U8Tensor } from './validate.js';
 
 // ---- gather / scatter
-export { gatherTokens, gatherTokensBackward } from './ops/gatherTokens.js';
+export { gatherTokens, gatherTokensBackward, type DeviceOptions } from './ops/gatherTokens.js';
 export { scatterTokens, scatterTokensBackward } from './ops/scatterTokens.js';
 
 // ---- gemm

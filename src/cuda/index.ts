@@ -7,6 +7,17 @@
 // ---- cuda (device memory, timing, token ops)
 export { DeviceTensor, cudaAvailable, upload, zeros, copy, synchronize, type CudaDtype, type HostTensor } from './deviceTensor.js';
 export { cudaTime, type CudaTimeOptions, type CudaTiming } from './timer.js';
+export {
+  gatherTokens,
+  gatherTokensBackward,
+  scatterTokens,
+  scatterTokensBackward,
+  gumbelTopK,
+  gumbelSoftmaxST,
+  gumbelSoftmaxSTBackward,
+  type CudaGumbelTopKOptions,
+} from './tokenOps.js';
+export type { Device } from './hostBridge.js';
 
 // ---- cuda attention (helper B: policyAttention, prunedBlock, gemm)
 export { policyAttention, policyAttentionBackward, type CudaPolicyAttentionOptions, type CudaPolicyAttentionGrads } from './policyAttention.js';

@@ -6,11 +6,15 @@
  * (the Gumbel top-k trick); equal logits give a uniform random k-subset (Reg4Pru's random routing).
  * Ties go to the lower index. g is counter-based (Philox4x32-10 keyed by seed, row and token; the exact
  * mapping is the contract at the top of native/common/philox.h), so the selection depends only on
- * (logits, active, k, seed): not on the thread count, the kernel variant or the device.
+ * (logits, active, k, seed): not on the thread count, the kernel variant or the device
+ * (`{ device: 'cuda' }` runs the radix-select CUDA kernel on the same Philox keys: same indices).
  */
 import { native, type Seed } from '../native.js';
 import { describe } from '../errors.js';
 import { expectInt, expectSeed, expectTensor, type F32Tensor, type I32Tensor, type U8Tensor } from '../validate.js';
+import { downloadI32, expectDevice, onCuda, type Device } from '../cuda/hostBridge.js';
+import { upload } from '../cuda/deviceTensor.js';
+import { gumbelTopK as cudaGumbelTopK } from '../cuda/tokenOps.js';
 
 export interface GumbelTopKOptions {
   /** Philox seed: a non-negative safe integer or a bigint in [0, 2^64). Default 0. */
@@ -19,6 +23,8 @@ export interface GumbelTopKOptions {
   noise?: boolean;
   /** [B,N] mask of the tokens that may be chosen (nested stages); nonzero = active. Default: all. */
   active?: U8Tensor | F32Tensor;
+  /** 'cpu' (default) or 'cuda' (upload -> GPU kernel -> download; identical indices). */
+  device?: Device;
 }
 
 export interface GumbelTopKDims {
@@ -64,10 +70,12 @@ export function gumbelTopKDims(op: string, logits: F32Tensor, k: number, active?
  * Gumbel top-k token selection: the k largest `logits + Gumbel noise` per row, indices ascending.
  * @param logits float32 [B,N], no NaN (±Infinity is allowed and ranks first/last)
  * @param k number of tokens to keep, integer in [1, N] and at most the active count of every row
- * @param opts `seed` (number | bigint, default 0), `noise` (default true), `active` (uint8 or float32 [B,N] mask)
+ * @param opts `seed` (number | bigint, default 0), `noise` (default true), `active` (uint8 or float32 [B,N] mask),
+ *   `device` ('cpu' default, or 'cuda')
  * @returns int32 [B,k], each row strictly ascending
  * @throws TypeError for a wrong dtype/rank or option kind; RangeError for a shape mismatch, k out of
- *   range, a NaN logit, a bad seed, or a row with fewer than k active tokens
+ *   range, a NaN logit, a bad seed, or a row with fewer than k active tokens; Error for `device: 'cuda'` without
+ *   a usable device
  * @example
  * const keep = gumbelTopK({ data: scores, shape: [1, 4101] }, 2872, { seed: 42 }); // int32 [1,2872]
  */
@@ -77,7 +85,15 @@ export function gumbelTopK(logits: F32Tensor, k: number, opts: GumbelTopKOptions
   const seed = expectSeed(op, 'seed', opts.seed ?? 0);
   const noise = opts.noise ?? true;
   if (typeof noise !== 'boolean') throw new TypeError(`${op}: expected noise to be a boolean, received ${describe(noise)}`);
+  const device = expectDevice(op, opts.device);
   const { B, N, mask } = gumbelTopKDims(op, logits, k, opts.active);
+  if (device === 'cuda') {
+    const data = onCuda((own) => {
+      const act = mask === null ? undefined : own(upload({ data: mask, shape: [B, N] }));
+      return downloadI32(own(cudaGumbelTopK(own(upload(logits)), k, { seed, noise, active: act })));
+    });
+    return { data, shape: [B, k] };
+  }
   const out = new Int32Array(B * k);
   native().gumbelTopK(logits.data, mask, out, B, N, k, seed, noise);
   return { data: out, shape: [B, k] };

@@ -383,15 +383,15 @@ Status flush_l2() {
 // ---------------------------------------------------------------- device-side errors
 const char* device_op_name(int32_t op) {
   switch (op) {
-    case kOpGatherTokens: return "gatherTokens";
-    case kOpGatherTokensBackward: return "gatherTokensBackward";
-    case kOpScatterTokens: return "scatterTokens";
-    case kOpScatterTokensBackward: return "scatterTokensBackward";
-    case kOpGumbelTopK: return "gumbelTopK";
-    case kOpGumbelSoftmaxST: return "gumbelSoftmaxST";
-    case kOpPolicyAttention: return "policyAttention";
-    case kOpPolicyAttentionBackward: return "policyAttentionBackward";
-    case kOpPrunedBlock: return "prunedBlock";
+    case kOpGatherTokens: return "cudaGatherTokens";
+    case kOpGatherTokensBackward: return "cudaGatherTokensBackward";
+    case kOpScatterTokens: return "cudaScatterTokens";
+    case kOpScatterTokensBackward: return "cudaScatterTokensBackward";
+    case kOpGumbelTopK: return "cudaGumbelTopK";
+    case kOpGumbelSoftmaxST: return "cudaGumbelSoftmaxST";
+    case kOpPolicyAttention: return "cudaPolicyAttention";
+    case kOpPolicyAttentionBackward: return "cudaPolicyAttentionBackward";
+    case kOpPrunedBlock: return "cudaPrunedBlock";
     default: return "cuda kernel";
   }
 }
