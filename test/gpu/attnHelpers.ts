@@ -1,6 +1,6 @@
 /**
  * Helpers of the CUDA attention / GEMM / prunedBlock tests (helper B): BF16 rounding on the host (the same
- * round-to-nearest-even as cudaUpload's 'bfloat16'), relative-norm error, and download shorthands.
+ * round-to-nearest-even as cudaUpload's 'bfloat16'), relative-norm error over any array kind, downloads.
  * Tolerances used by the GPU files (stated here once):
  *   float32 inputs (SIMT FP32 kernels): elementwise |got - want| <= 2e-5 + 1e-4 |want| against the CPU op on
  *     the same inputs; gradients by relative L2 norm <= 1e-4.
@@ -10,19 +10,10 @@
  */
 import { expect } from 'vitest';
 import type { DeviceTensor } from '../../src/index.js';
+import { roundBf16 } from './gpu.js';
 
-/** Rounds each float to the nearest bfloat16 (ties to even), returned widened to float32. */
-export function bf16Round(x: Float32Array): Float32Array {
-  const out = new Float32Array(x);
-  const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < u.length; i++) {
-    const v = u[i]!;
-    if ((v & 0x7f800000) === 0x7f800000) continue; // inf / NaN unchanged
-    const lsb = (v >>> 16) & 1;
-    u[i] = ((v + 0x7fff + lsb) >>> 0) & 0xffff0000;
-  }
-  return out;
-}
+/** Rounds each float to the nearest bfloat16 (ties to even), widened back to float32: gpu.ts's roundBf16. */
+export const bf16Round = roundBf16;
 
 /** ||got - want||_2 / ||want||_2 (NaN anywhere -> Infinity). */
 export function relNorm(got: ArrayLike<number>, want: ArrayLike<number>): number {

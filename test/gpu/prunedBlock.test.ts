@@ -43,7 +43,7 @@ function inputs(c: Case) {
 }
 
 function roundWeights(w: PrunedBlockWeights): PrunedBlockWeights {
-  const o: Partial<Record<keyof PrunedBlockWeights, { data: Float32Array; shape: number[] }>> = {};
+  const o: Partial<Record<keyof PrunedBlockWeights, { data: Float32Array; shape: readonly number[] }>> = {};
   for (const name of PRUNED_BLOCK_WEIGHT_NAMES) o[name] = { data: bf16Round(w[name].data), shape: w[name].shape };
   return o as PrunedBlockWeights;
 }
