@@ -15,8 +15,12 @@ import { roundBf16 } from './gpu.js';
 /** Rounds each float to the nearest bfloat16 (ties to even), widened back to float32: gpu.ts's roundBf16. */
 export const bf16Round = roundBf16;
 
-/** ||got - want||_2 / ||want||_2 (NaN anywhere -> Infinity). */
-export function relNorm(got: ArrayLike<number>, want: ArrayLike<number>): number {
+/**
+ * ||got - want||_2 / max(||want||_2, floorRms * sqrt(n)) (NaN anywhere -> Infinity). The floor keeps an exactly
+ * zero reference (dq, dk at N = 1, where the exact gradient vanishes) from turning FP32 rounding noise (~1e-6)
+ * into an infinite relative error.
+ */
+export function relNorm(got: ArrayLike<number>, want: ArrayLike<number>, floorRms = 1e-2): number {
   expect(got.length).toBe(want.length);
   let num = 0, den = 0;
   for (let i = 0; i < got.length; i++) {
@@ -25,7 +29,7 @@ export function relNorm(got: ArrayLike<number>, want: ArrayLike<number>): number
     num += d * d;
     den += want[i]! * want[i]!;
   }
-  return Math.sqrt(num / Math.max(den, 1e-30));
+  return Math.sqrt(num / Math.max(den, floorRms * floorRms * got.length));
 }
 
 export function expectRelNorm(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {

@@ -96,7 +96,7 @@ __device__ __forceinline__ void tc_load(const GemmK& p, bf16* As, bf16* Ws, int 
 
 template <bool kAsync>
 __global__ void __launch_bounds__(kTcThreads) gemm_tc(GemmK p) {
-  extern __shared__ __align__(16) unsigned char smraw[];
+  R4P_DYNAMIC_SMEM(smraw);
   bf16* As = reinterpret_cast<bf16*>(smraw);         // [stages][128][40]
   bf16* Ws = As + kStages * kBM * kLDS;              // [stages][128][40]
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;

@@ -87,7 +87,8 @@ size_t simt_dq_smem(int Dh) {
 // dK, dV, dpolicy partial: a CTA owns keys j0..j0+31 (warp w: rows 4w..4w+3), lane = query in each tile.
 template <typename T, int NDV>
 __global__ void __launch_bounds__(kThreads) attn_bwd_dkdv_simt(AttnBwdParams p) {
-  extern __shared__ float sm[];
+  R4P_DYNAMIC_SMEM(smraw);
+  float* sm = reinterpret_cast<float*>(smraw);
   const int Dh = p.Dh, N = p.N, ld = Dh + 1;
   float* Ks = sm;                    // [32][Dh] key rows (broadcast)
   float* Vs = Ks + kT * Dh;          // [32][Dh]
@@ -209,7 +210,8 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkdv_simt(AttnBwdParams p) 
 // dQ: a CTA owns queries i0..i0+31 (warp w: rows 4w..4w+3), lane = key in each tile.
 template <typename T, int NDV>
 __global__ void __launch_bounds__(kThreads) attn_bwd_dq_simt(AttnBwdParams p) {
-  extern __shared__ float sm[];
+  R4P_DYNAMIC_SMEM(smraw);
+  float* sm = reinterpret_cast<float*>(smraw);
   const int Dh = p.Dh, N = p.N, ld = Dh + 1;
   float* Qs = sm;                 // [32][Dh] broadcast
   float* Os = Qs + kT * Dh;       // [32][Dh]
@@ -338,7 +340,7 @@ __device__ __forceinline__ void frag_a(uint32_t a[4], const bf16* tile, int row0
 template <int DH, int BQ>
 __global__ void __launch_bounds__(kMmaThreads) attn_bwd_dkdv_mma(AttnBwdParams p) {
   constexpr int LD = DH + 8, NT = BQ / 8, DT = DH / 8, KC = DH / 16;
-  extern __shared__ __align__(16) unsigned char smraw[];
+  R4P_DYNAMIC_SMEM(smraw);
   bf16* Ks = reinterpret_cast<bf16*>(smraw);  // [64][LD]
   bf16* Vs = Ks + 64 * LD;                    // [64][LD]
   bf16* Qs = Vs + 64 * LD;                    // [2][BQ][LD]
@@ -495,7 +497,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_bwd_dkdv_mma(AttnBwdParams p
 template <int DH, int BK>
 __global__ void __launch_bounds__(kMmaThreads) attn_bwd_dq_mma(AttnBwdParams p) {
   constexpr int LD = DH + 8, NT = BK / 8, DT = DH / 8, KC = DH / 16;
-  extern __shared__ __align__(16) unsigned char smraw[];
+  R4P_DYNAMIC_SMEM(smraw);
   bf16* Qs = reinterpret_cast<bf16*>(smraw);  // [64][LD]
   bf16* Os = Qs + 64 * LD;                    // [64][LD]
   bf16* Ks = Os + 64 * LD;                    // [2][BK][LD]

@@ -81,7 +81,8 @@ size_t simt_smem_bytes(int Dh) {
 // NDV = ceil(Dh / 32) rounded up to {1, 2, 4, 8}: output columns per lane (d = lane + 32c).
 template <typename T, int NDV>
 __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
-  extern __shared__ float sm[];
+  R4P_DYNAMIC_SMEM(smraw);
+  float* sm = reinterpret_cast<float*>(smraw);
   const int Dh = p.Dh, N = p.N, ldk = Dh + 1;
   float* Qs = sm;                           // [BR][Dh]   broadcast reads
   float* Ks = Qs + kSimtBR * Dh;            // [BC][Dh+1] lane = key: odd stride, conflict-free
@@ -213,7 +214,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   constexpr int NT = kMmaBC / 8;        // score n-tiles per warp row block
   constexpr int DT = DH / 8;            // output n-tiles
   constexpr int KC = DH / 16;           // k-chunks of Q K^T
-  extern __shared__ __align__(16) unsigned char smraw[];
+  R4P_DYNAMIC_SMEM(smraw);
   bf16* Qs = reinterpret_cast<bf16*>(smraw);          // [64][LD]
   bf16* Ks = Qs + kMmaBR * LD;                        // [2][64][LD]
   bf16* Vs = Ks + 2 * kMmaBC * LD;                    // [2][64][LD]

@@ -12,11 +12,23 @@
 //   C/D (16x8 f32):        c[0], c[1] = C[g][2t], C[g][2t+1];   c[2], c[3] = C[g+8][2t], C[g+8][2t+1]
 // So a C fragment pair (n-tiles 2c and 2c+1) re-packs into the A fragment of k-chunk c without any data
 // movement (FlashAttention-2's register trick for P·V).
+//
+// R4P_CUDA_EMU: native/dev/cuda_emu compiles these kernels as plain C++ with one host thread per CUDA
+// thread, to check their index arithmetic against the CPU ref kernels without a GPU; the emu branches
+// below route the PTX-only pieces (mma, cp.async) to its functions. nvcc builds never define it.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
+
+// Dynamic shared memory of a kernel, as bytes (16-byte aligned).
+#ifdef R4P_CUDA_EMU
+#define R4P_DYNAMIC_SMEM(name) unsigned char* name = ::emu::dynamic_smem()
+#else
+#define R4P_DYNAMIC_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
 
 namespace r4p::cuda::dev {
 
@@ -43,8 +55,10 @@ __device__ __forceinline__ float to_f<bf16>(bf16 v) { return __bfloat162float(v)
 
 // Two floats -> one register of two BF16 (round to nearest even), lo in the low 16 bits.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  uint32_t r;
+  memcpy(&r, &v, sizeof(r));  // a register move; no type-punned dereference
+  return r;
 }
 // Two BF16 from two addresses (a column pair of a row-major tile: the "transposed" B fragment) -> one register.
 __device__ __forceinline__ uint32_t pack2(const bf16* lo, const bf16* hi) {
@@ -63,6 +77,8 @@ __device__ __forceinline__ void mma_bf16(float d[4], const uint32_t a[4], const 
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(R4P_CUDA_EMU)
+  ::emu::mma_bf16_m16n8k16(d, a, b);
 #else
   // Never compiled for the targets we build (sm_80+); keeps host passes and older archs well-formed.
   (void)d; (void)a; (void)b;
@@ -76,6 +92,8 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+#elif defined(R4P_CUDA_EMU)
+  ::emu::cp_async16(smem, gmem, src_bytes);
 #else
   (void)smem; (void)gmem; (void)src_bytes;
   __trap();
