@@ -1,5 +1,5 @@
 // gather_scatter.cu: SPEC §5 gatherTokens / scatterTokens and their gradients on CUDA (token_ops.h).
-// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2025-11-22 (no device was
+// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2026-11-22 (no device was
 // available to the author): correctness rests on review and on test/gpu/, which has not run yet.
 //
 // Layouts: x, base, out, dx, dbase [B,N,D]; src, dout (gather), dsrc [B,K,D]; idx int32 [B,K].

@@ -1,5 +1,5 @@
 // gumbel.cu: SPEC §3-§5 gumbelTopK and gumbelSoftmaxST (+ straight-through backward) on CUDA.
-// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2025-11-22 (no device was
+// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2026-11-22 (no device was
 // available to the author): correctness rests on review and on test/gpu/, which has not run yet.
 //
 // Randomness: exactly the common/philox.h contract the CPU kernels use (the header is __host__
