@@ -66,15 +66,19 @@ export function prunedBlock(x: DeviceTensor, idx: DeviceTensor | null, weights: 
  * @param weights the 14 float32 tensors of one block
  * @param opts `dtype`: 'float32' (default; FP32 block) or 'bfloat16' (tensor-core block)
  * @returns the DeviceTensors; free them with `freeBlockWeights` when done
- * @throws TypeError for a missing / non-tensor weight; Error when no CUDA device is usable
+ * @throws TypeError for a missing / non-tensor weight (naming it); RangeError for a bad shape; Error when no CUDA
+ *   device is usable
+ * @example
+ * const w = cuda.uploadBlockWeights(blockWeights, { dtype: 'bfloat16' });
  */
 export function uploadBlockWeights(weights: PrunedBlockWeights, opts: { dtype?: 'float32' | 'bfloat16' } = {}): CudaBlockWeights {
   const out: Partial<Record<PrunedBlockWeightName, DeviceTensor>> = {};
   try {
     for (const name of PRUNED_BLOCK_WEIGHT_NAMES) {
-      const t = weights[name];
-      if (t === undefined) throw typeError('uploadBlockWeights', `expected weights['${name}'] to be a float32 tensor, received undefined`);
-      out[name] = upload(t, { dtype: opts.dtype ?? 'float32' });
+      const t: unknown = weights[name];
+      if (typeof t !== 'object' || t === null || !('data' in t) || !(t.data instanceof Float32Array))
+        throw typeError('uploadBlockWeights', `expected weights['${name}'] to be a float32 tensor {data, shape}, received ${describe(t)}`);
+      out[name] = upload(weights[name], { dtype: opts.dtype ?? 'float32' });
     }
   } catch (e) {
     for (const t of Object.values(out)) t.free();
