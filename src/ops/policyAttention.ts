@@ -9,9 +9,9 @@
  * upload -> run -> download, same result type; it throws (never falls back) when no device is usable.
  */
 import { native, type NativeDeviceTensor } from '../native.js';
-import { describe, rangeError } from '../errors.js';
 import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
 import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
+import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 
 export interface PolicyAttentionDims {
   B: number;
@@ -70,7 +70,7 @@ export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy
   const op = 'policyAttention';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
-  if (deviceOf(op, opts.device) === 'cuda') {
+  if (expectDevice(op, opts.device) === 'cuda') {
     withUploads([q, k, v, policy], ([qd, kd, vd, pd]) => {
       const r = native().cudaPolicyAttention(qd, kd, vd, pd, eps, 'float32', null, null);
       try {
@@ -99,7 +99,7 @@ export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
-  if (deviceOf(op, opts.device) === 'cuda') {
+  if (expectDevice(op, opts.device) === 'cuda') {
     withUploads([q, k, v, policy, dout], ([qd, kd, vd, pd, od]) => {
       const r = native().cudaPolicyAttentionBackward(qd, kd, vd, pd, od, eps);
       try {
@@ -127,7 +127,7 @@ export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Ten
   const op = 'policyAttentionAsync';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
-  if (deviceOf(op, opts.device) === 'cuda') {
+  if (expectDevice(op, opts.device) === 'cuda') {
     const up: DeviceTensor[] = [];
     try {
       for (const t of [q, k, v, policy]) up.push(upload(t));
@@ -163,7 +163,7 @@ export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
-  if (deviceOf(op, opts.device) === 'cuda') {
+  if (expectDevice(op, opts.device) === 'cuda') {
     const up: DeviceTensor[] = [];
     try {
       for (const t of [q, k, v, policy, dout]) up.push(upload(t));
@@ -192,22 +192,9 @@ export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v
   return g;
 }
 
-/** The `device` option: 'cpu' (default) or 'cuda'. */
-function deviceOf(op: string, device: unknown): 'cpu' | 'cuda' {
-  if (device === undefined || device === 'cpu') return 'cpu';
-  if (device === 'cuda') return 'cuda';
-  throw rangeError(op, `expected opts.device to be 'cpu' or 'cuda', received ${describe(device)}`);
-}
-
 /** Uploads the tensors (float32), runs fn on their native handles, frees them whatever happens. */
 function withUploads(ts: F32Tensor[], fn: (d: NativeDeviceTensor[]) => void): void {
-  const up: DeviceTensor[] = [];
-  try {
-    for (const t of ts) up.push(upload(t));
-    fn(up.map((t) => t.native));
-  } finally {
-    for (const t of up) t.free();
-  }
+  onCuda((own) => fn(ts.map((t) => own(upload(t)).native)));
 }
 
 function grads(B: number, H: number, N: number, Dh: number): PolicyAttentionGrads {

@@ -8,7 +8,8 @@
  * same result; it throws (never falls back) when no device is usable.
  */
 import { native, type NativeDeviceTensor } from '../native.js';
-import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
+import { upload } from '../cuda/deviceTensor.js';
+import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { checkIndices, expectInt, expectNumber, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
 
@@ -93,35 +94,19 @@ function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: Prune
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', opts.lnEps, { gt: 0 });
   const { B, N, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * N * D);
-  const device: unknown = opts.device;
-  if (device !== undefined && device !== 'cpu' && device !== 'cuda')
-    throw rangeError(op, `expected opts.device to be 'cpu' or 'cuda', received ${describe(device)}`);
-  return { dims, lnEps, out, w: nativeWeights(weights), cuda: device === 'cuda' };
+  return { dims, lnEps, out, w: nativeWeights(weights), cuda: expectDevice(op, opts.device) === 'cuda' };
 }
 
 // device: 'cuda': float32 uploads of x, idx and the weights, then the CUDA block (enqueued). The caller downloads
 // the result into out and frees it; the uploads are freed here (stream-ordered, so after the block has read them).
 function launchCuda(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, H: number, lnEps: number): NativeDeviceTensor {
-  const up: DeviceTensor[] = [];
-  try {
-    const xd = upload(x);
-    up.push(xd);
-    let idxd: NativeDeviceTensor | null = null;
-    if (idx !== null) {
-      const t = upload(idx);
-      up.push(t);
-      idxd = t.native;
-    }
+  return onCuda((own) => {
     const w: Record<string, NativeDeviceTensor> = {};
-    for (const name of PRUNED_BLOCK_WEIGHT_NAMES) {
-      const t = upload(weights[name]);
-      up.push(t);
-      w[name] = t.native;
-    }
-    return native().cudaPrunedBlock(xd.native, idxd, w, H, lnEps, false);
-  } finally {
-    for (const t of up) t.free();
-  }
+    for (const name of PRUNED_BLOCK_WEIGHT_NAMES) w[name] = own(upload(weights[name])).native;
+    const xd = own(upload(x)).native;
+    const idxd = idx === null ? null : own(upload(idx)).native;
+    return native().cudaPrunedBlock(xd, idxd, w, H, lnEps, false);
+  });
 }
 
 /**
