@@ -41,6 +41,9 @@ export * as cuda from './cuda/index.js';
 export { DeviceTensor, cudaAvailable, cudaTime, type CudaDtype, type CudaTimeOptions, type CudaTiming } from './cuda/index.js';
 
 // ---- cuda attention
+// cuda.policyAttention / cuda.policyAttentionBackward / cuda.linear / cuda.prunedBlock (DeviceTensors) come with
+// the `cuda` namespace above; the types are re-exported here.
+export type { CudaPolicyAttentionOptions, CudaPolicyAttentionGrads, CudaLinearOptions, CudaBlockWeights, CudaPrunedBlockOptions } from './cuda/index.js';
 
 // TF.js integration lives at the `reg4pru/tfjs` subpath (src/tfjs/index.ts), so importing the ops
 // does not load TensorFlow.js.

@@ -140,6 +140,13 @@ export interface NativeBinding {
   cudaGumbelTopK(logits: NativeDeviceTensor, active: NativeDeviceTensor | null, k: number, seed: Seed, noise: boolean): NativeDeviceTensor;
   cudaGumbelSoftmaxST(logits: NativeDeviceTensor, tau: number, seed: Seed): [NativeDeviceTensor, NativeDeviceTensor];
   cudaGumbelSoftmaxSTBackward(dhard: NativeDeviceTensor, soft: NativeDeviceTensor, tau: number): NativeDeviceTensor;
+
+  // ---- cuda attention (native/napi/cuda_attention_ops.cc; public API: src/cuda/{policyAttention,linear,prunedBlock}.ts)
+  cudaPolicyAttention(q: NativeDeviceTensor, k: NativeDeviceTensor, v: NativeDeviceTensor, policy: NativeDeviceTensor, eps: number, outDtype: CudaDtype | null, rowMax: NativeDeviceTensor | null, rowDen: NativeDeviceTensor | null): NativeDeviceTensor;
+  cudaPolicyAttentionBackward(q: NativeDeviceTensor, k: NativeDeviceTensor, v: NativeDeviceTensor, policy: NativeDeviceTensor, dout: NativeDeviceTensor, eps: number): { dq: NativeDeviceTensor; dk: NativeDeviceTensor; dv: NativeDeviceTensor; dpolicy: NativeDeviceTensor };
+  cudaLinear(a: NativeDeviceTensor, w: NativeDeviceTensor, bias: NativeDeviceTensor | null, activation: string, colScale: NativeDeviceTensor | null, residual: NativeDeviceTensor | null, alpha: number, outDtype: CudaDtype | null): NativeDeviceTensor;
+  /** inPlace: writes into x and returns it. */
+  cudaPrunedBlock(x: NativeDeviceTensor, idx: NativeDeviceTensor | null, weights: Readonly<Record<string, NativeDeviceTensor>>, H: number, lnEps: number, inPlace: boolean): NativeDeviceTensor;
 }
 
 // ---- cuda (types of the binding above)

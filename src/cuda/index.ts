@@ -20,3 +20,6 @@ export {
 export type { Device } from './hostBridge.js';
 
 // ---- cuda attention (helper B: policyAttention, prunedBlock, gemm)
+export { policyAttention, policyAttentionBackward, type CudaPolicyAttentionOptions, type CudaPolicyAttentionGrads } from './policyAttention.js';
+export { linear, type CudaLinearOptions } from './linear.js';
+export { prunedBlock, uploadBlockWeights, freeBlockWeights, type CudaBlockWeights, type CudaPrunedBlockOptions } from './prunedBlock.js';

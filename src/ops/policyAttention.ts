@@ -5,9 +5,13 @@
  *   S_ij = (E_ij + eps/N) / (sum_k E_ik + eps);  out = S v          (max over ALL keys, masked ones too)
  * Gradient (policyAttentionBackward): exact, including the path through the row max, to q, k, v and
  * policy (masked keys still receive gradient); dpolicy is summed over heads.
+ * `device: 'cuda'` runs the same formula on the GPU (src/cuda/policyAttention.ts, float32 SIMT kernels):
+ * upload -> run -> download, same result type; it throws (never falls back) when no device is usable.
  */
-import { native } from '../native.js';
+import { native, type NativeDeviceTensor } from '../native.js';
 import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
+import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 
 export interface PolicyAttentionDims {
   B: number;
@@ -22,6 +26,8 @@ export interface PolicyAttentionOptions {
   eps?: number;
   /** Forward only: a Float32Array of B*H*N*Dh elements to write into (zero-copy). */
   out?: Float32Array;
+  /** 'cpu' (default) or 'cuda' (upload, run on the GPU in float32, download). */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface PolicyAttentionGrads {
@@ -53,9 +59,10 @@ export function policyAttentionDims(op: string, q: F32Tensor, k: F32Tensor, v: F
  * @param k float32 [B,H,N,Dh]
  * @param v float32 [B,H,N,Dh]
  * @param policy float32 [B,N]: keep decision per key token (1 keep, 0 drop); every query keeps itself
- * @param opts `eps` (default 1e-6), `out` buffer
+ * @param opts `eps` (default 1e-6), `out` buffer, `device` ('cpu' default, or 'cuda')
  * @returns float32 [B,H,N,Dh]
- * @throws TypeError for a wrong dtype or rank; RangeError for a shape mismatch, a bad eps, a non-finite policy value
+ * @throws TypeError for a wrong dtype or rank; RangeError for a shape mismatch, a bad eps, a non-finite policy value,
+ *   an unknown device; Error for `device: 'cuda'` without a usable CUDA device (the message says why)
  * @example
  * const o = policyAttention(q, k, v, { data: keep, shape: [1, 4101] }); // q: [1,6,4101,64]
  */
@@ -63,6 +70,17 @@ export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy
   const op = 'policyAttention';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
+  if (expectDevice(op, opts.device) === 'cuda') {
+    withUploads([q, k, v, policy], ([qd, kd, vd, pd]) => {
+      const r = native().cudaPolicyAttention(qd, kd, vd, pd, eps, 'float32', null, null);
+      try {
+        o.set(r.downloadSync());
+      } finally {
+        r.free();
+      }
+    });
+    return { data: o, shape: [B, H, N, Dh] };
+  }
   native().policyAttention(q.data, k.data, v.data, policy.data, o, B, H, N, Dh, eps, null, null);
   return { data: o, shape: [B, H, N, Dh] };
 }
@@ -70,17 +88,31 @@ export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy
 /**
  * Gradients of `sum(dout * policyAttention(q, k, v, policy))`, exact (the row max is not detached).
  * @param dout float32 [B,H,N,Dh]
- * @param opts `eps` (default 1e-6), must match the forward's
+ * @param opts `eps` (default 1e-6), must match the forward's; `device` ('cpu' default, or 'cuda')
  * @returns `{ dq, dk, dv: [B,H,N,Dh], dpolicy: [B,N] (summed over heads) }`
  * @throws TypeError / RangeError as policyAttention, and for dout
  * @example
  * const { dq, dk, dv, dpolicy } = policyAttentionBackward(q, k, v, policy, dout);
  */
-export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number } = {}): PolicyAttentionGrads {
+export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number; device?: 'cpu' | 'cuda' } = {}): PolicyAttentionGrads {
   const op = 'policyAttentionBackward';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
+  if (expectDevice(op, opts.device) === 'cuda') {
+    withUploads([q, k, v, policy, dout], ([qd, kd, vd, pd, od]) => {
+      const r = native().cudaPolicyAttentionBackward(qd, kd, vd, pd, od, eps);
+      try {
+        g.dq.data.set(r.dq.downloadSync());
+        g.dk.data.set(r.dk.downloadSync());
+        g.dv.data.set(r.dv.downloadSync());
+        g.dpolicy.data.set(r.dpolicy.downloadSync());
+      } finally {
+        for (const t of [r.dq, r.dk, r.dv, r.dpolicy]) t.free();
+      }
+    });
+    return g;
+  }
   native().policyAttentionBackward(q.data, k.data, v.data, policy.data, dout.data, g.dq.data, g.dk.data, g.dv.data, g.dpolicy.data, B, H, N, Dh, eps);
   return g;
 }
@@ -95,6 +127,23 @@ export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Ten
   const op = 'policyAttentionAsync';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
+  if (expectDevice(op, opts.device) === 'cuda') {
+    const up: DeviceTensor[] = [];
+    try {
+      for (const t of [q, k, v, policy]) up.push(upload(t));
+      const r = native().cudaPolicyAttention(up[0]!.native, up[1]!.native, up[2]!.native, up[3]!.native, eps, 'float32', null, null);
+      try {
+        o.set(await r.download());
+      } finally {
+        r.free();
+      }
+    } catch (e) {
+      rethrowAt(caller, e);
+    } finally {
+      for (const t of up) t.free();
+    }
+    return { data: o, shape: [B, H, N, Dh] };
+  }
   try {
     await native().policyAttentionAsync(q.data, k.data, v.data, policy.data, o, B, H, N, Dh, eps, null, null);
   } catch (e) {
@@ -108,18 +157,44 @@ export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Ten
  * @returns Promise of `{ dq, dk, dv, dpolicy }`
  * @throws (rejects) as policyAttentionBackward
  */
-export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number } = {}): Promise<PolicyAttentionGrads> {
+export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number; device?: 'cpu' | 'cuda' } = {}): Promise<PolicyAttentionGrads> {
   const caller = new Error();
   const op = 'policyAttentionBackwardAsync';
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
+  if (expectDevice(op, opts.device) === 'cuda') {
+    const up: DeviceTensor[] = [];
+    try {
+      for (const t of [q, k, v, policy, dout]) up.push(upload(t));
+      const r = native().cudaPolicyAttentionBackward(up[0]!.native, up[1]!.native, up[2]!.native, up[3]!.native, up[4]!.native, eps);
+      try {
+        const [dq, dk, dv, dp] = await Promise.all([r.dq.download(), r.dk.download(), r.dv.download(), r.dpolicy.download()]);
+        g.dq.data.set(dq);
+        g.dk.data.set(dk);
+        g.dv.data.set(dv);
+        g.dpolicy.data.set(dp);
+      } finally {
+        for (const t of [r.dq, r.dk, r.dv, r.dpolicy]) t.free();
+      }
+    } catch (e) {
+      rethrowAt(caller, e);
+    } finally {
+      for (const t of up) t.free();
+    }
+    return g;
+  }
   try {
     await native().policyAttentionBackwardAsync(q.data, k.data, v.data, policy.data, dout.data, g.dq.data, g.dk.data, g.dv.data, g.dpolicy.data, B, H, N, Dh, eps);
   } catch (e) {
     rethrowAt(caller, e);
   }
   return g;
+}
+
+/** Uploads the tensors (float32), runs fn on their native handles, frees them whatever happens. */
+function withUploads(ts: F32Tensor[], fn: (d: NativeDeviceTensor[]) => void): void {
+  onCuda((own) => fn(ts.map((t) => own(upload(t)).native)));
 }
 
 function grads(B: number, H: number, N: number, Dh: number): PolicyAttentionGrads {

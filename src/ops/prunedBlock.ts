@@ -4,8 +4,12 @@
  *   X = x[b, idx[b,:]];  z = X + ls1 * proj(MHSA(LN1(X)));  y = z + ls2 * fc2(GELU(fc1(LN2(z))))
  *   out = x with rows idx replaced by y; attention runs over the K gathered tokens only.
  * LayerNorm eps 1e-6 by default, exact (erf) GELU, qkv with bias, H heads of Dh = D/H, scale 1/sqrt(Dh).
+ * `device: 'cuda'` runs the block on the GPU in float32 (src/cuda/prunedBlock.ts): upload -> run -> download,
+ * same result; it throws (never falls back) when no device is usable.
  */
-import { native } from '../native.js';
+import { native, type NativeDeviceTensor } from '../native.js';
+import { upload } from '../cuda/deviceTensor.js';
+import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { checkIndices, expectInt, expectNumber, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
 
@@ -26,6 +30,8 @@ export interface PrunedBlockOptions {
   out?: Float32Array;
   /** LayerNorm epsilon (default 1e-6). */
   lnEps?: number;
+  /** 'cpu' (default) or 'cuda' (upload, run on the GPU in float32, download). */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface PrunedBlockDims {
@@ -88,7 +94,19 @@ function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: Prune
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', opts.lnEps, { gt: 0 });
   const { B, N, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * N * D);
-  return { dims, lnEps, out, w: nativeWeights(weights) };
+  return { dims, lnEps, out, w: nativeWeights(weights), cuda: expectDevice(op, opts.device) === 'cuda' };
+}
+
+// device: 'cuda': float32 uploads of x, idx and the weights, then the CUDA block (enqueued). The caller downloads
+// the result into out and frees it; the uploads are freed here (stream-ordered, so after the block has read them).
+function launchCuda(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, H: number, lnEps: number): NativeDeviceTensor {
+  return onCuda((own) => {
+    const w: Record<string, NativeDeviceTensor> = {};
+    for (const name of PRUNED_BLOCK_WEIGHT_NAMES) w[name] = own(upload(weights[name])).native;
+    const xd = own(upload(x)).native;
+    const idxd = idx === null ? null : own(upload(idx)).native;
+    return native().cudaPrunedBlock(xd, idxd, w, H, lnEps, false);
+  });
 }
 
 /**
@@ -98,16 +116,27 @@ function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: Prune
  * @param weights the 14 tensors of one block: `norm1.weight` [D], `norm1.bias` [D], `attn.qkv.weight` [3D,D],
  *   `attn.qkv.bias` [3D], `attn.proj.weight` [D,D], `attn.proj.bias` [D], `ls1.gamma` [D], `norm2.weight` [D],
  *   `norm2.bias` [D], `mlp.fc1.weight` [F,D], `mlp.fc1.bias` [F], `mlp.fc2.weight` [D,F], `mlp.fc2.bias` [D], `ls2.gamma` [D]
- * @param opts `heads` H (D % H == 0); `out` optional output buffer (may be `x.data`: in-place); `lnEps` (1e-6)
+ * @param opts `heads` H (D % H == 0); `out` optional output buffer (may be `x.data`: in-place); `lnEps` (1e-6);
+ *   `device` ('cpu' default, or 'cuda')
  * @returns float32 [B,N,D]
  * @throws TypeError for a wrong dtype / rank or a missing weight; RangeError for a shape mismatch, an index
- *   out of range, a duplicate index (naming both positions), D % H != 0, or an out buffer overlapping an input
+ *   out of range, a duplicate index (naming both positions), D % H != 0, or an out buffer overlapping an input;
+ *   Error for `device: 'cuda'` without a usable CUDA device (the message says why)
  * @example
  * const y = prunedBlock({ data: x, shape: [1, 4101, 384] }, { data: keep, shape: [1, 2872] }, blockWeights, { heads: 6 });
  */
 export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): F32Tensor {
-  const { dims, lnEps, out, w } = prepare('prunedBlock', x, idx, weights, opts);
+  const { dims, lnEps, out, w, cuda } = prepare('prunedBlock', x, idx, weights, opts);
   const { B, N, K, D, H } = dims;
+  if (cuda) {
+    const r = launchCuda(x, idx, weights, H, lnEps);
+    try {
+      out.set(r.downloadSync());
+    } finally {
+      r.free();
+    }
+    return { data: out, shape: [B, N, D] };
+  }
   native().prunedBlock(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps);
   return { data: out, shape: [B, N, D] };
 }
@@ -122,10 +151,24 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
  * const y = await prunedBlockAsync(x, idx, blockWeights, { heads: 6 });
  */
 export function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
-  const { dims, lnEps, out, w } = prepare('prunedBlockAsync', x, idx, weights, opts);
+  const { dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x, idx, weights, opts);
   const { B, N, K, D, H } = dims;
   // Created before the native call so that its stack points at the caller, not at the libuv callback (STYLE §6).
   const err = new Error('prunedBlockAsync failed');
+  if (cuda) {
+    const r = launchCuda(x, idx, weights, H, lnEps);
+    return r.download().then(
+      (data): F32Tensor => {
+        r.free();
+        out.set(data);
+        return { data: out, shape: [B, N, D] };
+      },
+      (e: unknown) => {
+        r.free();
+        throw nativeError(err, e);
+      },
+    );
+  }
   return native()
     .prunedBlockAsync(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps)
     .then(

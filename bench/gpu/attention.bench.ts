@@ -1,0 +1,81 @@
+/**
+ * GPU policyAttention (SPEC §4) at the paper's shape: N = 4101 tokens, H = 6, Dh = 64 (D = 384), batch 1 and 8,
+ * plus the attention over K = 0.7 N = 2871 kept tokens (prunedBlock's MHSA size); forward and backward, BF16
+ * (tensor cores) and FP32 (SIMT). CUDA-event timing (bench/gpu/lib.ts), back-to-back calls.
+ * FLOPs: forward 4 B H N^2 Dh (Q K^T and P V); backward counted as 2.5x forward (the five N^2 Dh products of a
+ * flash backward), although ours also re-runs the forward (recompute style): useful FLOPs, not executed ones.
+ * % peak = share of the BF16 GEMM ceiling measured in the same run (attnLib.ts; also the datasheet share in
+ * the note). Baseline (`speedup`): the CPU op at batch 1, same shape, measured in the same run (1 run).
+ *   npx tsx bench/gpu/attention.bench.ts [--quick]      (or npm run bench:gpu)
+ */
+import { cuda, cudaAvailable, policyAttention, type DeviceTensor } from '../../src/index.js';
+import { randn, rng } from '../../test/reference/helpers.js';
+import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { timeSync } from '../lib/timer.js';
+import { gemmPeak, peakNote } from './attnLib.js';
+import { deviceSummary, gpuTime } from './lib.js';
+
+export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const peak = gemmPeak(opts.quick);
+  rows.push({
+    op: 'linear (BF16 GEMM ceiling)', shape: `${peak.size}^3`, impl: 'cuda bfloat16 mma.sync', timing: peak.timing,
+    flops: 2 * peak.size ** 3, peakShare: 1, note: peakNote(peak.tflops, peak.tflops),
+  });
+  const H = 6, Dh = 64;
+  for (const N of [4101, 2871])
+    for (const B of opts.quick ? [1] : [1, 8]) {
+      const r = rng(N + B);
+      const n = B * H * N * Dh;
+      const host = { q: randn(n, r), k: randn(n, r), v: randn(n, r), dout: randn(n, r) };
+      const pol = new Float32Array(B * N).map(() => (r() < 0.3 ? 0 : 1));
+      const shape = `B=${B} H=${H} N=${N} Dh=${Dh}`;
+      const fwdFlops = 4 * B * H * N * N * Dh;
+      let cpuMs: number | undefined;
+      if (B === 1 && N === 4101) {
+        const T = (d: Float32Array) => ({ data: d, shape: [B, H, N, Dh] });
+        cpuMs = timeSync(() => policyAttention(T(host.q), T(host.k), T(host.v), { data: pol, shape: [B, N] }), { warmup: 0, maxIterations: 1, minIterations: 1 }).medianMs;
+      }
+      const owned: DeviceTensor[] = [];
+      try {
+        const P = cuda.upload({ data: pol, shape: [B, N] });
+        owned.push(P);
+        for (const dtype of ['bfloat16', 'float32'] as const) {
+          const up = (d: Float32Array) => {
+            const t = cuda.upload({ data: d, shape: [B, H, N, Dh] }, { dtype });
+            owned.push(t);
+            return t;
+          };
+          const [q, k, v, dout] = [up(host.q), up(host.k), up(host.v), up(host.dout)];
+          const fwd = gpuTime(() => cuda.policyAttention(q, k, v, P).free(), opts);
+          const tf = fwdFlops / (fwd.medianMs * 1e9);
+          rows.push({
+            op: 'policyAttention', shape, impl: `cuda ${dtype}`, timing: fwd, flops: fwdFlops, peakShare: tf / peak.tflops,
+            speedup: cpuMs !== undefined && dtype === 'float32' ? cpuMs / fwd.medianMs : undefined,
+            note: peakNote(tf, peak.tflops) + (cpuMs !== undefined && dtype === 'float32' ? `; CPU op ${cpuMs.toFixed(0)} ms` : ''),
+          });
+          const bwd = gpuTime(() => {
+            const g = cuda.policyAttentionBackward(q, k, v, P, dout);
+            for (const t of [g.dq, g.dk, g.dv, g.dpolicy]) t.free();
+          }, opts);
+          const tb = (2.5 * fwdFlops) / (bwd.medianMs * 1e9);
+          rows.push({ op: 'policyAttentionBackward', shape, impl: `cuda ${dtype}`, timing: bwd, flops: 2.5 * fwdFlops, peakShare: tb / peak.tflops, note: peakNote(tb, peak.tflops) + ' (incl. forward recompute)' });
+        }
+        cuda.synchronize();
+      } finally {
+        for (const t of owned) t.free();
+      }
+    }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const a = cudaAvailable();
+  if (!a.ok) {
+    console.log(`no CUDA device: ${a.reason}`);
+  } else {
+    const rows = await run({ quick: process.argv.includes('--quick') });
+    printTable(`GPU policyAttention (${deviceSummary()?.name ?? 'unknown device'}; % peak = share of our measured BF16 GEMM)`, rows);
+    writeJson('gpu-attention', rows, { device: deviceSummary() });
+  }
+}

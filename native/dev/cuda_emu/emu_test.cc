@@ -1,0 +1,376 @@
+// emu_test.cc: runs cuda-attn's public launchers (policyAttention fwd/bwd, GEMM, prunedBlock) under the CUDA
+// emulator and compares them with the CPU ref kernels (native/kernels/ref), FP32 and BF16, on shapes that
+// hit every kernel variant (tensor-core Dh 32/64/128, SIMT Dh 8/17/48/256, tails, B > 1, the cp.async and
+// element-load GEMM paths, row maps, in-place prunedBlock, idx errors).
+//   node native/dev/cuda_emu/build.mjs            (builds build-emu/emu_test and runs it twice: default
+//                                                  kernel choice, then REG4PRU_CUDA_ATTN=simt)
+// Exit status 1 when any comparison misses its tolerance. What it proves: the kernels' index arithmetic,
+// fragment packing, online softmax bookkeeping, pipelines (as ordering, not timing) and launch geometry agree
+// with the CPU ref on these shapes. What it cannot: real-hardware behaviour (memory model, cp.async and
+// mma.sync semantics beyond the documented layout, performance, resource limits other than shared memory).
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/attention_ops.h"
+#include "kernels/ops.h"
+
+using namespace r4p;
+using r4p::cuda::DType;
+
+namespace {
+
+int g_fail = 0;
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  double u() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return double(s >> 11) * (1.0 / 9007199254740992.0);
+  }
+  float n() { return float(std::sqrt(-2 * std::log(u() + 1e-300)) * std::cos(6.283185307179586 * u())); }
+};
+
+std::vector<float> randn(size_t n, Rng& r, float scale = 1.f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.n() * scale;
+  return v;
+}
+uint16_t bf_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+float bf_round(float f) {
+  const uint32_t u = uint32_t(bf_bits(f)) << 16;
+  float g;
+  std::memcpy(&g, &u, 4);
+  return g;
+}
+void round_bf(std::vector<float>& v) {
+  for (auto& x : v) x = bf_round(x);
+}
+
+// A "device" copy of host floats in the given dtype (poisoned allocation, then filled).
+void* dev(const std::vector<float>& v, DType t) {
+  void* p = nullptr;
+  if (!r4p::cuda::device_alloc(&p, v.size() * (t == DType::BF16 ? 2 : 4)).ok()) std::abort();
+  if (t == DType::BF16) {
+    auto* b = static_cast<uint16_t*>(p);
+    for (size_t i = 0; i < v.size(); ++i) b[i] = bf_bits(v[i]);
+  } else {
+    std::memcpy(p, v.data(), v.size() * 4);
+  }
+  return p;
+}
+void* dev_empty(size_t n, DType t) {
+  void* p = nullptr;
+  if (!r4p::cuda::device_alloc(&p, n * (t == DType::BF16 ? 2 : 4)).ok()) std::abort();
+  return p;
+}
+std::vector<float> host(const void* p, size_t n, DType t) {
+  std::vector<float> v(n);
+  if (t == DType::BF16) {
+    const auto* b = static_cast<const uint16_t*>(p);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t u = uint32_t(b[i]) << 16;
+      std::memcpy(&v[i], &u, 4);
+    }
+  } else {
+    std::memcpy(v.data(), p, n * 4);
+  }
+  return v;
+}
+
+// ||got - want|| / max(||want||, floor_rms * sqrt(n)): the floor keeps an exactly-zero reference (the q / k
+// gradients at N = 1) from turning float rounding noise into an infinite relative error.
+double rel_l2(const std::vector<float>& got, const std::vector<float>& want, double floor_rms = 1e-2) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = double(got[i]) - want[i];
+    if (!std::isfinite(d)) return INFINITY;
+    num += d * d;
+    den += double(want[i]) * want[i];
+  }
+  return std::sqrt(num / std::max(den, floor_rms * floor_rms * double(got.size())));
+}
+double norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += double(x) * x;
+  return std::sqrt(s);
+}
+// max over i of |got - want| / (atol + rtol |want|): <= 1 passes.
+double close_ratio(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol) {
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = std::fabs(double(got[i]) - want[i]);
+    if (!std::isfinite(d)) return INFINITY;
+    worst = std::max(worst, d / (atol + rtol * std::fabs(want[i])));
+  }
+  return worst;
+}
+void report(const std::string& what, bool ok, const std::string& detail) {
+  std::printf("%s %-70s %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
+  if (!ok) ++g_fail;
+}
+void expect_status(const std::string& what, const Status& s) {
+  report(what, s.ok(), s.ok() ? "" : s.message);
+}
+
+// ---------------------------------------------------------------- policyAttention
+void check_attention(int64_t B, int64_t H, int64_t N, int64_t Dh, DType t, uint64_t seed) {
+  Rng r(seed);
+  const size_t n = size_t(B * H * N * Dh);
+  auto q = randn(n, r), k = randn(n, r), v = randn(n, r), dout = randn(n, r);
+  std::vector<float> pol(static_cast<size_t>(B * N));
+  for (auto& p : pol) {
+    const double u = r.u();
+    p = u < 0.3 ? 0.f : u < 0.4 ? 0.5f : 1.f;
+  }
+  if (t == DType::BF16) {
+    round_bf(q); round_bf(k); round_bf(v); round_bf(dout);
+  }
+  const float scale = float(1.0 / std::sqrt(double(Dh))), eps = 1e-6f;
+  char name[128];
+  std::snprintf(name, sizeof(name), "policyAttention %s B=%lld H=%lld N=%lld Dh=%lld", t == DType::BF16 ? "bf16" : "f32",
+                (long long)B, (long long)H, (long long)N, (long long)Dh);
+  // reference
+  std::vector<float> out_r(n), max_r(size_t(B * H * N)), den_r(size_t(B * H * N));
+  PolicyAttentionArgs ra{q.data(), k.data(), v.data(), pol.data(), out_r.data(), max_r.data(), den_r.data(), B, H, N, Dh, scale, eps};
+  policy_attention_fwd_ref(ra);
+  std::vector<float> dq_r(n), dk_r(n), dv_r(n), dp_r(size_t(B * N));
+  PolicyAttentionBwdArgs rb{q.data(), k.data(), v.data(), pol.data(), dout.data(), dq_r.data(), dk_r.data(), dv_r.data(), dp_r.data(), B, H, N, Dh, scale, eps};
+  policy_attention_bwd_ref(rb);
+  // device
+  void *qd = dev(q, t), *kd = dev(k, t), *vd = dev(v, t), *od = dev(dout, t), *pd = dev(pol, DType::F32);
+  void* outd = dev_empty(n, DType::F32);
+  void *maxd = dev_empty(size_t(B * H * N), DType::F32), *dend = dev_empty(size_t(B * H * N), DType::F32);
+  cuda::PolicyAttentionDevArgs fa{qd, kd, vd, t, static_cast<float*>(pd), outd, DType::F32, static_cast<float*>(maxd),
+                                  static_cast<float*>(dend), B, H, N, Dh, scale, eps};
+  Status s = cuda::policy_attention_fwd(fa);
+  if (!s.ok()) return report(name, false, s.message);
+  const auto out = host(outd, n, DType::F32);
+  const bool f32 = t == DType::F32;
+  char buf[256];
+  {
+    const double e = f32 ? close_ratio(out, out_r, 2e-5, 1e-4) : rel_l2(out, out_r);
+    std::snprintf(buf, sizeof(buf), f32 ? "max err/(2e-5+1e-4|ref|) = %.3g" : "rel-L2 %.3g (tol 1e-2)", e);
+    report(std::string(name) + " out", f32 ? e <= 1 : e <= 1e-2, buf);
+    const double em = close_ratio(host(maxd, max_r.size(), DType::F32), max_r, 1e-4, 1e-4);
+    const double ed = close_ratio(host(dend, den_r.size(), DType::F32), den_r, 1e-4, f32 ? 1e-4 : 1e-2);
+    std::snprintf(buf, sizeof(buf), "rowMax %.3g rowDen %.3g (<= 1)", em, ed);
+    report(std::string(name) + " row stats", em <= 1 && ed <= 1, buf);
+  }
+  // bf16 output
+  if (!f32) {
+    void* o16 = dev_empty(n, DType::BF16);
+    cuda::PolicyAttentionDevArgs fb = fa;
+    fb.out = o16; fb.out_dtype = DType::BF16; fb.row_max = nullptr; fb.row_den = nullptr;
+    s = cuda::policy_attention_fwd(fb);
+    const double e = s.ok() ? rel_l2(host(o16, n, DType::BF16), out_r) : INFINITY;
+    std::snprintf(buf, sizeof(buf), "rel-L2 %.3g (tol 1.5e-2)", e);
+    report(std::string(name) + " out bf16", e <= 1.5e-2, buf);
+    cuda::device_free(o16);
+  }
+  void *dqd = dev_empty(n, DType::F32), *dkd = dev_empty(n, DType::F32), *dvd = dev_empty(n, DType::F32), *dpd = dev_empty(size_t(B * N), DType::F32);
+  cuda::PolicyAttentionBwdDevArgs ba{qd, kd, vd, od, t, static_cast<float*>(pd), static_cast<float*>(dqd), static_cast<float*>(dkd),
+                                     static_cast<float*>(dvd), static_cast<float*>(dpd), B, H, N, Dh, scale, eps};
+  s = cuda::policy_attention_bwd(ba);
+  if (!s.ok()) {
+    report(std::string(name) + " backward", false, s.message);
+  } else {
+    const double tol = f32 ? 1e-4 : 3e-2;
+    const double e1 = rel_l2(host(dqd, n, DType::F32), dq_r), e2 = rel_l2(host(dkd, n, DType::F32), dk_r);
+    const double e3 = rel_l2(host(dvd, n, DType::F32), dv_r), e4 = rel_l2(host(dpd, size_t(B * N), DType::F32), dp_r);
+    std::snprintf(buf, sizeof(buf), "rel-L2 dq %.2g dk %.2g dv %.2g dpolicy %.2g (tol %.0e) |dq| %.3g |dq_ref| %.3g", e1, e2, e3, e4, tol,
+                  norm(host(dqd, n, DType::F32)), norm(dq_r));
+    report(std::string(name) + " backward", e1 <= tol && e2 <= tol && e3 <= tol && e4 <= tol, buf);
+  }
+  for (void* p : {qd, kd, vd, od, pd, outd, maxd, dend, dqd, dkd, dvd, dpd}) cuda::device_free(p);
+}
+
+// ---------------------------------------------------------------- GEMM
+void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, uint64_t seed) {
+  Rng r(seed);
+  const int64_t Msrc = M + 3;  // a_rows / r_rows pick rows of bigger buffers; c_rows scatters into one
+  auto A = randn(size_t(Msrc * K), r), W = randn(size_t(N * K), r, 0.3f);
+  if (t == DType::BF16) {
+    round_bf(A); round_bf(W);
+  }
+  auto bias = randn(size_t(N), r), cs = randn(size_t(N), r), res = randn(size_t(Msrc * N), r), C0 = randn(size_t(Msrc * N), r);
+  std::vector<int32_t> perm(static_cast<size_t>(Msrc));
+  for (int64_t i = 0; i < Msrc; ++i) perm[size_t(i)] = int32_t((i * 7 + 3) % Msrc);  // a permutation when gcd(7, Msrc) = 1
+  if (Msrc % 7 == 0)
+    for (int64_t i = 0; i < Msrc; ++i) perm[size_t(i)] = int32_t(Msrc - 1 - i);
+  GemmArgs g;
+  g.M = M; g.N = N; g.K = K;
+  g.A = A.data(); g.lda = K; g.B = W.data(); g.ldb = K; g.transB = true;
+  std::vector<float> Cr = C0;
+  g.C = Cr.data(); g.ldc = N;
+  if (rows) { g.a_rows = perm.data(); g.c_rows = perm.data() + 1; g.r_rows = perm.data() + 2; }
+  if (epi) {
+    g.alpha = 0.75f; g.beta = 0.5f; g.bias = bias.data(); g.act = Activation::kGelu; g.col_scale = cs.data();
+    g.residual = res.data(); g.ldr = N;
+  }
+  gemm_ref(g);
+  void *Ad = dev(A, t), *Wd = dev(W, t), *Cd = dev(C0, DType::F32), *bd = dev(bias, DType::F32), *csd = dev(cs, DType::F32), *rd = dev(res, DType::F32);
+  void* pd = nullptr;
+  cuda::device_alloc(&pd, perm.size() * 4);
+  std::memcpy(pd, perm.data(), perm.size() * 4);
+  const int32_t* pr = static_cast<const int32_t*>(pd);
+  cuda::GemmDevArgs d;
+  d.M = M; d.N = N; d.K = K;
+  d.A = Ad; d.lda = K; d.W = Wd; d.ldw = K; d.ab_dtype = t;
+  d.C = Cd; d.ldc = N; d.c_dtype = DType::F32;
+  if (rows) { d.a_rows = pr; d.c_rows = pr + 1; d.r_rows = pr + 2; }
+  if (epi) {
+    d.alpha = 0.75f; d.beta = 0.5f; d.bias = bd; d.act = Activation::kGelu; d.col_scale = csd; d.residual = rd; d.ldr = N;
+  }
+  char name[128], buf[128];
+  std::snprintf(name, sizeof(name), "gemm %s M=%lld N=%lld K=%lld%s%s", t == DType::BF16 ? "bf16" : "f32", (long long)M,
+                (long long)N, (long long)K, rows ? " rows" : "", epi ? " epilogue" : "");
+  const Status s = cuda::gemm(d);
+  if (!s.ok()) return report(name, false, s.message);
+  const auto got = host(Cd, C0.size(), DType::F32);
+  const bool f32 = t == DType::F32;
+  const double e = f32 ? close_ratio(got, Cr, 1e-5, 1e-4) : rel_l2(got, Cr);
+  std::snprintf(buf, sizeof(buf), f32 ? "max err/(1e-5+1e-4|ref|) = %.3g" : "rel-L2 %.3g (tol 1e-2)", e);
+  report(name, f32 ? e <= 1 : e <= 1e-2, buf);
+  for (void* p : {Ad, Wd, Cd, bd, csd, rd, pd}) cuda::device_free(p);
+}
+
+// ---------------------------------------------------------------- prunedBlock
+void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
+                 bool in_place, uint64_t seed) {
+  Rng r(seed);
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> idx(static_cast<size_t>(B * K));
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> p(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) p[size_t(i)] = int32_t(i);
+    for (int64_t i = N - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(r.u() * double(i + 1)) % size_t(i + 1)]);
+    for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
+  }
+  std::vector<std::vector<float>> w = {
+      randn(size_t(D), r, 0.1f), randn(size_t(D), r, 0.1f), randn(size_t(3 * D * D), r, 1.f / std::sqrt(float(D))),
+      randn(size_t(3 * D), r, 0.1f), randn(size_t(D * D), r, 1.f / std::sqrt(float(D))), randn(size_t(D), r, 0.1f),
+      randn(size_t(D), r, 0.5f), randn(size_t(D), r, 0.1f), randn(size_t(D), r, 0.1f),
+      randn(size_t(F * D), r, 1.f / std::sqrt(float(D))), randn(size_t(F), r, 0.1f),
+      randn(size_t(D * F), r, 1.f / std::sqrt(float(F))), randn(size_t(D), r, 0.1f), randn(size_t(D), r, 0.5f)};
+  for (auto& v : w[0]) v += 1.f;
+  for (auto& v : w[7]) v += 1.f;
+  if (wt == DType::BF16)
+    for (auto& v : w) round_bf(v);
+  if (xt == DType::BF16) round_bf(x);
+  std::vector<float> want(x.size());
+  PrunedBlockArgs ra{};
+  ra.x = x.data(); ra.idx = null_idx ? nullptr : idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
+  ra.w = BlockWeights{w[0].data(), w[1].data(), w[2].data(), w[3].data(), w[4].data(), w[5].data(), w[6].data(),
+                      w[7].data(), w[8].data(), w[9].data(), w[10].data(), w[11].data(), w[12].data(), w[13].data(), D, H, F};
+  ra.ln_eps = 1e-6f;
+  pruned_block_fwd_ref(ra);
+  std::vector<void*> wd;
+  for (auto& v : w) wd.push_back(dev(v, wt));
+  void* xd = dev(x, xt);
+  void* id = nullptr;
+  cuda::device_alloc(&id, idx.size() * 4);
+  std::memcpy(id, idx.data(), idx.size() * 4);
+  void* od = in_place ? xd : dev_empty(x.size(), xt);
+  cuda::PrunedBlockDevArgs a{};
+  a.x = xd; a.x_dtype = xt; a.idx = null_idx ? nullptr : static_cast<const int32_t*>(id); a.out = od;
+  a.B = B; a.N = N; a.K = K;
+  a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13], wt, D, H, F};
+  a.ln_eps = 1e-6f;
+  char name[160], buf[160];
+  std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s",
+                wt == DType::BF16 ? "bf16" : "f32", xt == DType::BF16 ? "bf16" : "f32", (long long)B, (long long)N,
+                (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "");
+  const Status s = cuda::pruned_block_fwd(a);
+  if (!s.ok()) {
+    report(name, false, s.message);
+  } else {
+    const auto got = host(od, x.size(), xt);
+    if (wt == DType::F32 && xt == DType::F32) {
+      const double e = close_ratio(got, want, 5e-5, 2e-4);
+      std::snprintf(buf, sizeof(buf), "max err/(5e-5+2e-4|ref|) = %.3g", e);
+      report(name, e <= 1, buf);
+    } else {
+      std::vector<float> dg(got.size()), dw(got.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        dg[i] = got[i] - x[i];
+        dw[i] = want[i] - x[i];
+      }
+      // rows outside idx must be x exactly (bf16 output of a bf16 x is exact too)
+      const double e = rel_l2(dg, dw);
+      std::snprintf(buf, sizeof(buf), "rel-L2 of out - x %.3g (tol 3e-2)", e);
+      report(name, e <= 3e-2, buf);
+    }
+  }
+  // index errors (same messages as the CPU binding)
+  if (!null_idx && K >= 2) {
+    const int32_t keep = idx[size_t(K - 1)];
+    idx[size_t(K - 1)] = int32_t(N);
+    std::memcpy(id, idx.data(), idx.size() * 4);
+    cuda::PrunedBlockDevArgs e = a;
+    e.out = dev_empty(x.size(), xt);
+    Status st = cuda::pruned_block_fwd(e);
+    const std::string want_oob = "cudaPrunedBlock: idx[0][" + std::to_string(K - 1) + "] = " + std::to_string(N) + " is out of range [0, " + std::to_string(N) + ")";
+    report(std::string(name) + " idx out of range", !st.ok() && st.code == StatusCode::kRangeError && st.message == want_oob, st.message);
+    idx[size_t(K - 1)] = idx[0];
+    std::memcpy(id, idx.data(), idx.size() * 4);
+    st = cuda::pruned_block_fwd(e);
+    const std::string want_dup = "cudaPrunedBlock: idx has duplicate index " + std::to_string(idx[0]) + " in row 0 at positions 0 and " + std::to_string(K - 1);
+    report(std::string(name) + " idx duplicate", !st.ok() && st.code == StatusCode::kRangeError && st.message == want_dup, st.message);
+    idx[size_t(K - 1)] = keep;
+    cuda::device_free(const_cast<void*>(e.out));
+  }
+  for (void* p : wd) cuda::device_free(p);
+  if (!in_place) cuda::device_free(od);
+  cuda::device_free(xd);
+  cuda::device_free(id);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string only = argc > 1 ? argv[1] : "";
+  const bool all = only.empty();
+  std::printf("REG4PRU_CUDA_ATTN=%s\n", std::getenv("REG4PRU_CUDA_ATTN") ? std::getenv("REG4PRU_CUDA_ATTN") : "(unset)");
+  if (all || only == "attention") {
+    for (DType t : {DType::F32, DType::BF16}) {
+      check_attention(1, 1, 1, 64, t, 1);
+      check_attention(2, 3, 37, 64, t, 2);
+      check_attention(1, 2, 130, 32, t, 3);
+      check_attention(1, 1, 77, 128, t, 4);
+      check_attention(2, 1, 65, 48, t, 5);
+      check_attention(1, 1, 50, 17, t, 6);
+      check_attention(1, 1, 40, 256, t, 7);
+    }
+  }
+  if (all || only == "gemm") {
+    for (DType t : {DType::F32, DType::BF16}) {
+      check_gemm(1, 1, 1, t, false, false, 11);
+      check_gemm(3, 5, 5, t, false, true, 12);
+      check_gemm(37, 19, 37, t, true, true, 13);
+      check_gemm(130, 129, 64, t, true, true, 14);
+      check_gemm(20, 136, 40, t, false, true, 15);
+    }
+  }
+  if (all || only == "block") {
+    for (DType wt : {DType::F32, DType::BF16}) {
+      check_block(1, 1, 1, 8, 1, 32, wt, DType::F32, false, false, 21);
+      check_block(2, 19, 7, 24, 3, 40, wt, DType::F32, false, false, 22);
+      check_block(2, 13, 13, 16, 2, 24, wt, DType::F32, true, false, 23);
+      check_block(1, 70, 50, 128, 2, 256, wt, DType::F32, false, true, 24);
+      check_block(1, 70, 50, 128, 2, 256, wt, DType::BF16, false, false, 25);
+    }
+  }
+  std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
+  return g_fail ? 1 : 0;
+}

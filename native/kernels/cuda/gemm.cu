@@ -1,0 +1,269 @@
+// gemm.cu: the built-in GEMM of the CUDA side (prunedBlock's Linear layers, SPEC §2/§5), used when the
+// toolkit has no cuBLASLt (this one has none). Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU
+// as of 2026-11-22: unverified.
+//   C(m,n) = epilogue(alpha * sum_k A(arow(m), k) W(n, k))     A [*, lda] activations, W [N, ldw] Linear weight
+// Epilogue (GemmArgs order, kernels/ops.h): + beta*C_old, + bias[n], act, * col_scale[n], + residual[rrow(m), n],
+// stored at C[crow(m), n]; every element is rounded once, from FP32, to C's dtype.
+//
+// gemm_tc: BF16 A and W on tensor cores. CTA tile 128x128x32, 8 warps as 2 (M) x 4 (N), warp tile 64x32 =
+//   4x4 mma.sync m16n8k16 per 16-wide k step, FP32 accumulators (64 per thread). Three shared-memory stages
+//   fed by 16-byte cp.async when every row start is 16-byte aligned (lda, ldw, K multiples of 8, aligned
+//   pointers), else by plain bounds-checked element loads (same pipeline, slower). Rows are padded by 16 bytes
+//   (row stride 80 bytes = 20 words) so the 8 rows x 4 words of a fragment load hit 32 distinct banks.
+//   Out-of-range rows / k are zero-filled, so tails need no special case in the MMA loop.
+// gemm_simt: FP32 A and W, 64x64x16 tiles, 4x4 outputs per thread, FMA in ascending k: matches the CPU GEMM
+//   to float rounding.
+// Each C element is reduced over k in a fixed order by one thread: deterministic.
+#include <cuda_runtime.h>
+
+#include <climits>
+
+#include "kernels/cuda/attention_ops.h"
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/tc_common.cuh"
+
+namespace r4p::cuda {
+
+using dev::bf16;
+
+namespace {
+
+struct GemmK {
+  int M, N, K;
+  const void* A; int64_t lda; const int32_t* a_rows;
+  const void* W; int64_t ldw;
+  void* C; int64_t ldc; bool c_bf16; const int32_t* c_rows;
+  float alpha, beta;
+  const void* bias; bool bias_bf16;
+  int act;  // Activation
+  const void* col_scale; bool cs_bf16;
+  const void* residual; bool res_bf16; int64_t ldr; const int32_t* r_rows;
+};
+
+__device__ __forceinline__ void epilogue_store(const GemmK& p, int m, int n, float acc) {
+  float v = p.alpha * acc;
+  const int64_t crow = p.c_rows ? p.c_rows[m] : m;
+  const int64_t ci = crow * p.ldc + n;
+  if (p.beta != 0.f) v = fmaf(p.beta, dev::ld_f(p.C, p.c_bf16, ci), v);
+  if (p.bias) v += dev::ld_f(p.bias, p.bias_bf16, n);
+  if (p.act == int(Activation::kRelu)) v = fmaxf(v, 0.f);
+  else if (p.act == int(Activation::kGelu)) v = dev::gelu_erf(v);
+  if (p.col_scale) v *= dev::ld_f(p.col_scale, p.cs_bf16, n);
+  if (p.residual) {
+    const int64_t rrow = p.r_rows ? p.r_rows[m] : m;
+    v += dev::ld_f(p.residual, p.res_bf16, rrow * p.ldr + n);
+  }
+  dev::st_f(p.C, p.c_bf16, ci, v);
+}
+
+// ---------------------------------------------------------------- tensor-core kernel
+constexpr int kBM = 128, kBN = 128, kBK = 32, kStages = 3, kTcThreads = 256;
+constexpr int kLDS = kBK + 8;  // padded row (elements)
+constexpr size_t kTcSmem = sizeof(bf16) * size_t(kStages) * (kBM + kBN) * kLDS;
+
+// Fills one stage: A rows m0.. (through a_rows) and W rows n0.., k in [k0, k0 + 32).
+template <bool kAsync>
+__device__ __forceinline__ void tc_load(const GemmK& p, bf16* As, bf16* Ws, int m0, int n0, int k0, int tid) {
+  const bf16* A = static_cast<const bf16*>(p.A);
+  const bf16* W = static_cast<const bf16*>(p.W);
+  if (kAsync) {
+    // 128 rows x 4 chunks of 8 for each operand: 2 + 2 chunks per thread.
+#pragma unroll
+    for (int c = tid; c < kBM * (kBK / 8); c += kTcThreads) {
+      const int r = c >> 2, kc = (c & 3) * 8, m = m0 + r, k = k0 + kc;
+      const bool ok = m < p.M && k < p.K;  // K % 8 == 0 on this path: a chunk is all in or all out
+      const bf16* src = ok ? A + int64_t(p.a_rows ? p.a_rows[m] : m) * p.lda + k : A;
+      dev::cp_async16(As + r * kLDS + kc, src, ok ? 16 : 0);
+    }
+#pragma unroll
+    for (int c = tid; c < kBN * (kBK / 8); c += kTcThreads) {
+      const int r = c >> 2, kc = (c & 3) * 8, n = n0 + r, k = k0 + kc;
+      const bool ok = n < p.N && k < p.K;
+      dev::cp_async16(Ws + r * kLDS + kc, ok ? W + int64_t(n) * p.ldw + k : W, ok ? 16 : 0);
+    }
+  } else {
+    for (int e = tid; e < kBM * kBK; e += kTcThreads) {
+      const int r = e / kBK, kk = e % kBK, m = m0 + r, k = k0 + kk;
+      As[r * kLDS + kk] = (m < p.M && k < p.K) ? A[int64_t(p.a_rows ? p.a_rows[m] : m) * p.lda + k] : __float2bfloat16_rn(0.f);
+    }
+    for (int e = tid; e < kBN * kBK; e += kTcThreads) {
+      const int r = e / kBK, kk = e % kBK, n = n0 + r, k = k0 + kk;
+      Ws[r * kLDS + kk] = (n < p.N && k < p.K) ? W[int64_t(n) * p.ldw + k] : __float2bfloat16_rn(0.f);
+    }
+  }
+}
+
+template <bool kAsync>
+__global__ void __launch_bounds__(kTcThreads) gemm_tc(GemmK p) {
+  R4P_DYNAMIC_SMEM(smraw);
+  bf16* As = reinterpret_cast<bf16*>(smraw);         // [stages][128][40]
+  bf16* Ws = As + kStages * kBM * kLDS;              // [stages][128][40]
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int wm = w >> 2, wn = w & 3;
+  const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN;
+  const int ktiles = (p.K + kBK - 1) / kBK;
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < ktiles) tc_load<kAsync>(p, As + s * kBM * kLDS, Ws + s * kBN * kLDS, m0, n0, s * kBK, tid);
+    dev::cp_async_commit();  // possibly empty: keeps the group count per iteration uniform
+  }
+  for (int kt = 0; kt < ktiles; ++kt) {
+    dev::cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's copies)
+    __syncthreads();                    // ... and everyone's; also: stage (kt-1)%3 is no longer read
+    const int pf = kt + kStages - 1;
+    if (pf < ktiles) {
+      const int s = pf % kStages;
+      tc_load<kAsync>(p, As + s * kBM * kLDS, Ws + s * kBN * kLDS, m0, n0, pf * kBK, tid);
+    }
+    dev::cp_async_commit();
+    const bf16* At = As + (kt % kStages) * kBM * kLDS;
+    const bf16* Wt = Ws + (kt % kStages) * kBN * kLDS;
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt) {
+        const bf16* pa = At + (wm * 64 + mt * 16 + g) * kLDS + kk * 16 + 2 * t;
+        a[mt][0] = dev::ld32(pa);
+        a[mt][1] = dev::ld32(pa + 8 * kLDS);
+        a[mt][2] = dev::ld32(pa + 8);
+        a[mt][3] = dev::ld32(pa + 8 * kLDS + 8);
+      }
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const bf16* pb = Wt + (wn * 32 + nt * 8 + g) * kLDS + kk * 16 + 2 * t;
+        b[nt][0] = dev::ld32(pb);
+        b[nt][1] = dev::ld32(pb + 8);
+      }
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) dev::mma_bf16(acc[mt][nt], a[mt], b[nt]);
+    }
+  }
+  dev::cp_async_wait<0>();  // no copy may be in flight when the CTA exits
+
+#pragma unroll
+  for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int m = m0 + wm * 64 + mt * 16 + g + 8 * (e >> 1);
+        const int n = n0 + wn * 32 + nt * 8 + 2 * t + (e & 1);
+        if (m < p.M && n < p.N) epilogue_store(p, m, n, acc[mt][nt][e]);
+      }
+}
+
+// ---------------------------------------------------------------- SIMT FP32 kernel
+constexpr int kSB = 64, kSK = 16, kSimtThreads = 256;
+
+__global__ void __launch_bounds__(kSimtThreads) gemm_simt(GemmK p) {
+  __shared__ float As[kSK][kSB + 4];  // [k][m]
+  __shared__ float Ws[kSK][kSB + 4];  // [k][n]
+  const float* A = static_cast<const float*>(p.A);
+  const float* W = static_cast<const float*>(p.W);
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+  const int m0 = blockIdx.x * kSB, n0 = blockIdx.y * kSB;
+  float acc[4][4] = {};
+  for (int k0 = 0; k0 < p.K; k0 += kSK) {
+    // 64 rows x 16 k per operand: 4 elements per thread, consecutive threads along k (coalesced).
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int e = tid + q * kSimtThreads, r = e >> 4, kk = e & 15, k = k0 + kk;
+      const int m = m0 + r, n = n0 + r;
+      As[kk][r] = (m < p.M && k < p.K) ? A[int64_t(p.a_rows ? p.a_rows[m] : m) * p.lda + k] : 0.f;
+      Ws[kk][r] = (n < p.N && k < p.K) ? W[int64_t(n) * p.ldw + k] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kSK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty * 4 + i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = Ws[kk][tx * 4 + j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = m0 + ty * 4 + i, n = n0 + tx * 4 + j;
+      if (m < p.M && n < p.N) epilogue_store(p, m, n, acc[i][j]);
+    }
+}
+
+bool is_float_type(DType t) { return t == DType::F32 || t == DType::BF16; }
+bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
+
+}  // namespace
+
+Status gemm_launch(const GemmDevArgs& a, cudaStream_t stream, const char* op) {
+  if (a.M < 0 || a.N < 0 || a.K < 0 || a.M > INT_MAX || a.N > INT_MAX || a.K > INT_MAX)
+    return range_error(op, ": expected 0 <= M, N, K < 2^31, received M=", a.M, " N=", a.N, " K=", a.K);
+  if (a.M == 0 || a.N == 0) return Status::Ok();
+  if (a.ab_dtype != DType::F32 && a.ab_dtype != DType::BF16)
+    return type_error(op, ": expected A and W to be float32 or bfloat16, received ", dtype_name(a.ab_dtype));
+  if (!is_float_type(a.c_dtype)) return type_error(op, ": expected C to be float32 or bfloat16, received ", dtype_name(a.c_dtype));
+  if (a.bias && !is_float_type(a.bias_dtype)) return type_error(op, ": expected bias to be float32 or bfloat16");
+  if (a.col_scale && !is_float_type(a.col_scale_dtype)) return type_error(op, ": expected colScale to be float32 or bfloat16");
+  if (a.residual && !is_float_type(a.residual_dtype)) return type_error(op, ": expected residual to be float32 or bfloat16");
+  if (!a.A || !a.W || !a.C) return internal_error(op, ": null A, W or C");
+  if (a.lda < a.K || a.ldw < a.K || a.ldc < a.N || (a.residual && a.ldr < a.N))
+    return range_error(op, ": leading dimensions too small (lda=", a.lda, " ldw=", a.ldw, " ldc=", a.ldc, " ldr=", a.ldr,
+                       " for M=", a.M, " N=", a.N, " K=", a.K, ")");
+  if (a.act != Activation::kNone && a.act != Activation::kRelu && a.act != Activation::kGelu)
+    return range_error(op, ": unknown activation ", int(a.act));
+  GemmK p{};
+  p.M = int(a.M); p.N = int(a.N); p.K = int(a.K);
+  p.A = a.A; p.lda = a.lda; p.a_rows = a.a_rows;
+  p.W = a.W; p.ldw = a.ldw;
+  p.C = a.C; p.ldc = a.ldc; p.c_bf16 = a.c_dtype == DType::BF16; p.c_rows = a.c_rows;
+  p.alpha = a.alpha; p.beta = a.beta;
+  p.bias = a.bias; p.bias_bf16 = a.bias_dtype == DType::BF16;
+  p.act = int(a.act);
+  p.col_scale = a.col_scale; p.cs_bf16 = a.col_scale_dtype == DType::BF16;
+  p.residual = a.residual; p.res_bf16 = a.residual_dtype == DType::BF16; p.ldr = a.ldr; p.r_rows = a.r_rows;
+
+  if (a.ab_dtype == DType::BF16) {
+    const int64_t gy = (a.N + kBN - 1) / kBN;
+    if (gy > 65535) return range_error(op, ": N=", a.N, " is too large for the GEMM grid (at most ", 65535 * kBN, ")");
+    const dim3 grid(static_cast<unsigned>((a.M + kBM - 1) / kBM), static_cast<unsigned>(gy));
+    const bool async = a.K % 8 == 0 && a.lda % 8 == 0 && a.ldw % 8 == 0 && aligned16(a.A) && aligned16(a.W);
+    if (async) {
+      R4P_CUDA_TRY(op, cudaFuncSetAttribute(gemm_tc<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kTcSmem)));
+      gemm_tc<true><<<grid, kTcThreads, kTcSmem, stream>>>(p);
+    } else {
+      R4P_CUDA_TRY(op, cudaFuncSetAttribute(gemm_tc<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kTcSmem)));
+      gemm_tc<false><<<grid, kTcThreads, kTcSmem, stream>>>(p);
+    }
+    return launch_status(op);
+  }
+  const int64_t gy = (a.N + kSB - 1) / kSB;
+  if (gy > 65535) return range_error(op, ": N=", a.N, " is too large for the GEMM grid (at most ", 65535 * kSB, ")");
+  const dim3 grid(static_cast<unsigned>((a.M + kSB - 1) / kSB), static_cast<unsigned>(gy));
+  gemm_simt<<<grid, kSimtThreads, 0, stream>>>(p);
+  return launch_status(op);
+}
+
+Status gemm(const GemmDevArgs& a) {
+  const char* op = "cudaLinear";
+  R4P_RETURN_IF_ERROR(ensure_ready(op));
+  return gemm_launch(a, lib_stream(), op);
+}
+
+}  // namespace r4p::cuda

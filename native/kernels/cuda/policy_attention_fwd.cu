@@ -1,0 +1,487 @@
+// policy_attention_fwd.cu: SPEC §4 policyAttention forward on CUDA, flash-style (also prunedBlock's MHSA).
+// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2026-11-22: unverified.
+//   q,k,v [B,H,N,Dh] (or strided head slices), policy [B,N] f32 -> out [B,H,N,Dh]; formula in
+//   policy_attention.cuh (max over ALL keys, masked E, + eps/N, / (sum E + eps)).
+//
+// Two kernels, one contract:
+//   attn_fwd_mma<DH>  BF16, DH in {32, 64, 128}: a CTA of 4 warps owns 64 query rows (16 per warp), streams
+//       key/value tiles of 64 rows through shared memory (cp.async, double-buffered), S = Q K^T and O += P V
+//       on tensor cores (mma.sync m16n8k16, FP32 accumulators); P stays in registers (C -> A fragment).
+//   attn_fwd_simt<T, NDV>  FP32 (or BF16 with any Dh <= 256): a CTA of 8 warps owns 32 query rows (4 per
+//       warp), key tiles of 32 (lane = key) in shared memory as float; scores and P V in FP32 FMA, expf.
+// Online softmax over key tiles: running max m (raw scores, masked keys included, as the SPEC's max over all
+// keys), running l = sum E and O rescaled by exp(m_old - m_new) when m grows. The mask multiplies E after the
+// exponential, so it never changes m. The argmax (first index attaining m, ties to the lower j) is tracked for
+// the backward's max path. At the end Z = l + eps and out = (O + eps/N * vsum) / Z, with m the global max:
+// exactly the SPEC's E and S. Keys past N are -inf scores with P = 0; their K/V rows are zero-filled so that
+// 0 * garbage can never make a NaN.
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda/attention_ops.h"
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/policy_attention.cuh"
+#include "kernels/cuda/tc_common.cuh"
+
+namespace r4p::cuda {
+
+using dev::bf16;
+
+namespace {
+
+constexpr int kVsumChunks = 32;  // first-pass row chunks of the vsum reduction (fixed: determinism)
+
+// ---------------------------------------------------------------- vsum (two passes, fixed order)
+// partial[(bh*C + c)*Dh + d] = sum over rows j of chunk c of v[b,h,j,d]; 8 row-lanes x 32 column-lanes.
+template <typename T>
+__global__ void __launch_bounds__(256) vsum_partial_kernel(AttnFwdParams p, float* partial) {
+  __shared__ float red[8][32];
+  const int bh = blockIdx.x, c = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int lane = threadIdx.x & 31, r = threadIdx.x >> 5;
+  const int rows = (p.N + kVsumChunks - 1) / kVsumChunks;
+  const int j_begin = c * rows, j_end = min(p.N, j_begin + rows);
+  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+  for (int d0 = 0; d0 < p.Dh; d0 += 32) {
+    const int d = d0 + lane;
+    float s = 0.f;
+    if (d < p.Dh)
+      for (int j = j_begin + r; j < j_end; j += 8) s += dev::to_f(vb[int64_t(j) * p.v_sn + d]);
+    red[r][lane] = s;
+    __syncthreads();
+    if (r == 0 && d < p.Dh) {
+      float t = 0.f;
+      for (int q = 0; q < 8; ++q) t += red[q][lane];
+      partial[(int64_t(bh) * kVsumChunks + c) * p.Dh + d] = t;
+    }
+    __syncthreads();
+  }
+}
+
+__global__ void vsum_reduce_kernel(const float* partial, float* vsum, int BH, int Dh) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= int64_t(BH) * Dh) return;
+  const int64_t bh = e / Dh, d = e % Dh;
+  float t = 0.f;
+  for (int c = 0; c < kVsumChunks; ++c) t += partial[(bh * kVsumChunks + c) * Dh + d];
+  vsum[e] = t;
+}
+
+// ---------------------------------------------------------------- SIMT kernel
+constexpr int kSimtBR = 32, kSimtBC = 32, kSimtRW = 4, kSimtThreads = 256;
+
+size_t simt_smem_bytes(int Dh) {
+  return sizeof(float) * (size_t(kSimtBR) * Dh + size_t(kSimtBC) * (Dh + 1) + size_t(kSimtBC) * Dh +
+                          size_t(8) * kSimtRW * kSimtBC + kSimtBC);
+}
+
+// NDV = ceil(Dh / 32) rounded up to {1, 2, 4, 8}: output columns per lane (d = lane + 32c).
+template <typename T, int NDV>
+__global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
+  R4P_DYNAMIC_SMEM(smraw);
+  float* sm = reinterpret_cast<float*>(smraw);
+  const int Dh = p.Dh, N = p.N, ldk = Dh + 1;
+  float* Qs = sm;                           // [BR][Dh]   broadcast reads
+  float* Ks = Qs + kSimtBR * Dh;            // [BC][Dh+1] lane = key: odd stride, conflict-free
+  float* Vs = Ks + kSimtBC * ldk;           // [BC][Dh]   lane = column
+  float* Ps = Vs + kSimtBC * Dh;            // [8 warps][RW][BC] probabilities, warp-private rows
+  float* pols = Ps + 8 * kSimtRW * kSimtBC; // [BC]
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int i0 = blockIdx.x * kSimtBR;
+  const T* qb = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const T* kb = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
+  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+  const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
+
+  for (int e = tid; e < kSimtBR * Dh; e += kSimtThreads) {
+    const int r = e / Dh, d = e % Dh, i = i0 + r;
+    Qs[e] = i < N ? dev::to_f(qb[int64_t(i) * p.q_sn + d]) : 0.f;
+  }
+  float m[kSimtRW], l[kSimtRW], acc[kSimtRW][NDV];
+  int arg[kSimtRW];
+#pragma unroll
+  for (int r = 0; r < kSimtRW; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+    arg[r] = 0;
+#pragma unroll
+    for (int c = 0; c < NDV; ++c) acc[r][c] = 0.f;
+  }
+
+  for (int j0 = 0; j0 < N; j0 += kSimtBC) {
+    __syncthreads();  // the previous tile's readers are done before K/V/pol are overwritten
+    for (int e = tid; e < kSimtBC * Dh; e += kSimtThreads) {
+      const int r = e / Dh, d = e % Dh, j = j0 + r;
+      const bool ok = j < N;
+      Ks[r * ldk + d] = ok ? dev::to_f(kb[int64_t(j) * p.k_sn + d]) : 0.f;
+      Vs[r * Dh + d] = ok ? dev::to_f(vb[int64_t(j) * p.v_sn + d]) : 0.f;
+    }
+    if (tid < kSimtBC) pols[tid] = (pol && j0 + tid < N) ? pol[j0 + tid] : 1.f;
+    __syncthreads();
+
+    const int j = j0 + lane;
+    const bool jv = j < N;
+    float s[kSimtRW];
+#pragma unroll
+    for (int r = 0; r < kSimtRW; ++r) s[r] = 0.f;
+    for (int d = 0; d < Dh; ++d) {
+      const float kv = Ks[lane * ldk + d];
+#pragma unroll
+      for (int r = 0; r < kSimtRW; ++r) s[r] = fmaf(Qs[(w * kSimtRW + r) * Dh + d], kv, s[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < kSimtRW; ++r) {
+      const int i = i0 + w * kSimtRW + r;
+      const float x = jv ? s[r] * p.scale : -INFINITY;
+      float tm = x;
+      int tj = jv ? j : INT_MAX;
+      dev::warp_argmax(tm, tj);
+      const float mn = fmaxf(m[r], tm);
+      if (tm > m[r]) arg[r] = tj;  // strict: an equal max in a later tile keeps the earlier index
+      const float alpha = (m[r] == -INFINITY) ? 0.f : expf(m[r] - mn);
+      const float mask = (j == i) ? 1.f : pols[lane];
+      const float pr = jv ? expf(x - mn) * mask : 0.f;
+      l[r] = l[r] * alpha + pr;  // per-lane partial sum; reduced across the warp at the end
+      m[r] = mn;
+      Ps[(w * kSimtRW + r) * kSimtBC + lane] = pr;
+#pragma unroll
+      for (int c = 0; c < NDV; ++c) acc[r][c] *= alpha;
+    }
+    __syncwarp();
+    for (int jj = 0; jj < kSimtBC; ++jj) {
+#pragma unroll
+      for (int c = 0; c < NDV; ++c) {
+        const int d = lane + 32 * c;
+        const float vv = d < Dh ? Vs[jj * Dh + d] : 0.f;
+#pragma unroll
+        for (int r = 0; r < kSimtRW; ++r) acc[r][c] = fmaf(Ps[(w * kSimtRW + r) * kSimtBC + jj], vv, acc[r][c]);
+      }
+    }
+  }
+
+  const float c_eps = p.eps / float(N);
+#pragma unroll
+  for (int r = 0; r < kSimtRW; ++r) {
+    const int i = i0 + w * kSimtRW + r;
+    const float Z = dev::warp_sum(l[r]) + p.eps;
+    if (i >= N) continue;  // warp-uniform
+    const float inv = 1.f / Z;
+#pragma unroll
+    for (int c = 0; c < NDV; ++c) {
+      const int d = lane + 32 * c;
+      if (d >= Dh) continue;
+      float o = acc[r][c];
+      if (p.eps != 0.f) o = fmaf(c_eps, p.vsum[int64_t(bh) * Dh + d], o);
+      dev::st_f(p.out, p.out_bf16, b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn + d, o * inv);
+    }
+    if (lane == 0) {
+      const int64_t row = int64_t(bh) * N + i;
+      if (p.row_max) p.row_max[row] = m[r];
+      if (p.row_den) p.row_den[row] = Z;
+      if (p.row_arg) p.row_arg[row] = arg[r];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- tensor-core kernel (BF16)
+constexpr int kMmaBR = 64, kMmaBC = 64, kMmaThreads = 128;
+
+template <int DH>
+constexpr size_t mma_smem_bytes() {
+  return sizeof(bf16) * size_t(kMmaBR + 4 * kMmaBC) * (DH + 8) + sizeof(float) * 2 * kMmaBC;
+}
+
+// Copies rows [r0, r0 + 64) x DH of a BF16 matrix (row stride sn elements) into a [64][DH+8] tile with
+// 16-byte cp.async; rows >= N are zero-filled.
+template <int DH>
+__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t sn, int r0, int N, int tid) {
+  constexpr int CPR = DH / 8;  // 16-byte chunks per row
+  constexpr int LD = DH + 8;
+  for (int c = tid; c < 64 * CPR; c += kMmaThreads) {
+    const int r = c / CPR, col = (c % CPR) * 8, row = r0 + r;
+    const bool ok = row < N;
+    dev::cp_async16(dst + r * LD + col, ok ? src + int64_t(row) * sn + col : src, ok ? 16 : 0);
+  }
+}
+
+template <int DH>
+__global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
+  constexpr int LD = DH + 8;            // +16 bytes per row: conflict-free fragment loads
+  constexpr int NT = kMmaBC / 8;        // score n-tiles per warp row block
+  constexpr int DT = DH / 8;            // output n-tiles
+  constexpr int KC = DH / 16;           // k-chunks of Q K^T
+  R4P_DYNAMIC_SMEM(smraw);
+  bf16* Qs = reinterpret_cast<bf16*>(smraw);          // [64][LD]
+  bf16* Ks = Qs + kMmaBR * LD;                        // [2][64][LD]
+  bf16* Vs = Ks + 2 * kMmaBC * LD;                    // [2][64][LD]
+  float* pols = reinterpret_cast<float*>(Vs + 2 * kMmaBC * LD);  // [2][64]
+
+  const int N = p.N;
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;
+  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int i0 = blockIdx.x * kMmaBR;
+  const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + h * p.k_sh;
+  const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + h * p.v_sh;
+  const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
+  const int ntiles = (N + kMmaBC - 1) / kMmaBC;
+
+  load_tile_async<DH>(Qs, qb, p.q_sn, i0, N, tid);
+  load_tile_async<DH>(Ks, kb, p.k_sn, 0, N, tid);
+  load_tile_async<DH>(Vs, vb, p.v_sn, 0, N, tid);
+  if (tid < kMmaBC) pols[tid] = (pol && tid < N) ? pol[tid] : 1.f;
+  dev::cp_async_commit();
+
+  const int row_lo = i0 + 16 * w + g, row_hi = row_lo + 8;  // this lane's two query rows
+  float o[DT][4];
+#pragma unroll
+  for (int dn = 0; dn < DT; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.f;
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  int arg[2] = {0, 0};
+
+  for (int jt = 0; jt < ntiles; ++jt) {
+    const int st = jt & 1;
+    if (jt + 1 < ntiles) {
+      const int ns = (jt + 1) & 1, j1 = (jt + 1) * kMmaBC;
+      load_tile_async<DH>(Ks + ns * kMmaBC * LD, kb, p.k_sn, j1, N, tid);
+      load_tile_async<DH>(Vs + ns * kMmaBC * LD, vb, p.v_sn, j1, N, tid);
+      if (tid < kMmaBC) pols[ns * kMmaBC + tid] = (pol && j1 + tid < N) ? pol[j1 + tid] : 1.f;
+      dev::cp_async_commit();
+      dev::cp_async_wait<1>();  // everything but the tile just issued has landed
+    } else {
+      dev::cp_async_wait<0>();
+    }
+    __syncthreads();
+
+    const bf16* Kt = Ks + st * kMmaBC * LD;
+    const bf16* Vt = Vs + st * kMmaBC * LD;
+    const float* pt = pols + st * kMmaBC;
+    const int j0 = jt * kMmaBC;
+
+    // S = Q K^T for this warp's 16 rows x 64 keys.
+    float s[NT][4];
+#pragma unroll
+    for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      const bf16* qa = Qs + (16 * w + g) * LD + kc * 16 + 2 * t;
+      const uint32_t a[4] = {dev::ld32(qa), dev::ld32(qa + 8 * LD), dev::ld32(qa + 8), dev::ld32(qa + 8 * LD + 8)};
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        const bf16* kp = Kt + (n * 8 + g) * LD + kc * 16 + 2 * t;
+        const uint32_t bb[2] = {dev::ld32(kp), dev::ld32(kp + 8)};
+        dev::mma_bf16(s[n], a, bb);
+      }
+    }
+
+    // Scale, drop keys past N, tile max + first argmax per row (j ascending within the lane).
+    float tmax[2] = {-INFINITY, -INFINITY};
+    int targ[2] = {INT_MAX, INT_MAX};
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int rr = e >> 1, j = j0 + n * 8 + 2 * t + (e & 1);
+        const float x = j < N ? s[n][e] * p.scale : -INFINITY;
+        s[n][e] = x;
+        if (x > tmax[rr]) {
+          tmax[rr] = x;
+          targ[rr] = j;
+        }
+      }
+    float alpha[2];
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      dev::quad_argmax(tmax[rr], targ[rr]);
+      const float mn = fmaxf(mrow[rr], tmax[rr]);
+      if (tmax[rr] > mrow[rr]) arg[rr] = targ[rr];
+      alpha[rr] = (mrow[rr] == -INFINITY) ? 0.f : __expf(mrow[rr] - mn);
+      mrow[rr] = mn;
+    }
+    float lsum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int rr = e >> 1, jl = n * 8 + 2 * t + (e & 1), j = j0 + jl;
+        const int i = rr ? row_hi : row_lo;
+        const float mask = (j == i) ? 1.f : pt[jl];
+        const float pv = j < N ? __expf(s[n][e] - mrow[rr]) * mask : 0.f;
+        s[n][e] = pv;
+        lsum[rr] += pv;
+      }
+    lrow[0] = lrow[0] * alpha[0] + lsum[0];
+    lrow[1] = lrow[1] * alpha[1] + lsum[1];
+#pragma unroll
+    for (int dn = 0; dn < DT; ++dn) {
+      o[dn][0] *= alpha[0];
+      o[dn][1] *= alpha[0];
+      o[dn][2] *= alpha[1];
+      o[dn][3] *= alpha[1];
+    }
+
+    // O += P V: P (BF16) from the score registers, V column pairs from shared memory.
+#pragma unroll
+    for (int kc = 0; kc < kMmaBC / 16; ++kc) {
+      const uint32_t a[4] = {dev::pack_bf16(s[2 * kc][0], s[2 * kc][1]), dev::pack_bf16(s[2 * kc][2], s[2 * kc][3]),
+                             dev::pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]),
+                             dev::pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+      const bf16* vp = Vt + (kc * 16 + 2 * t) * LD + g;
+#pragma unroll
+      for (int dn = 0; dn < DT; ++dn) {
+        const bf16* v0 = vp + dn * 8;
+        const uint32_t bb[2] = {dev::pack2(v0, v0 + LD), dev::pack2(v0 + 8 * LD, v0 + 9 * LD)};
+        dev::mma_bf16(o[dn], a, bb);
+      }
+    }
+    __syncthreads();  // this stage is refilled two iterations on
+  }
+
+  const float c_eps = p.eps / float(N);
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    const float Z = dev::quad_sum(lrow[rr]) + p.eps;
+    const int i = rr ? row_hi : row_lo;
+    if (i >= N) continue;
+    const float inv = 1.f / Z;
+    const int64_t ob = b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn;
+#pragma unroll
+    for (int dn = 0; dn < DT; ++dn)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int d = dn * 8 + 2 * t + e;
+        float v = o[dn][2 * rr + e];
+        if (p.eps != 0.f) v = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d], v);
+        dev::st_f(p.out, p.out_bf16, ob + d, v * inv);
+      }
+    if (t == 0) {
+      const int64_t row = int64_t(bh) * N + i;
+      if (p.row_max) p.row_max[row] = mrow[rr];
+      if (p.row_den) p.row_den[row] = Z;
+      if (p.row_arg) p.row_arg[row] = arg[rr];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- launch helpers
+bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
+
+// Tensor-core path preconditions: BF16, supported DH, every row start 16-byte aligned.
+bool mma_ok(const AttnFwdParams& p) {
+  if (!p.in_bf16 || attention_force_simt()) return false;
+  if (p.Dh != 32 && p.Dh != 64 && p.Dh != 128) return false;
+  if (!aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v)) return false;
+  for (int64_t s : {p.q_sb, p.q_sh, p.q_sn, p.k_sb, p.k_sh, p.k_sn, p.v_sb, p.v_sh, p.v_sn})
+    if (s % 8 != 0) return false;
+  return true;
+}
+
+template <typename Kernel>
+Status launch_with_smem(Kernel kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                        const AttnFwdParams& p, const char* op) {
+  if (smem > 48 * 1024) {
+    int dev = 0, optin = 0;
+    R4P_CUDA_TRY(op, cudaGetDevice(&dev));
+    R4P_CUDA_TRY(op, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (smem > size_t(optin))
+      return Status::Make(StatusCode::kUnavailable,
+                          detail::concat(op, ": attention needs ", smem, " bytes of shared memory per block, the device allows ",
+                                         optin, " (Dh = ", p.Dh, ")"));
+    R4P_CUDA_TRY(op, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  }
+  kernel<<<grid, block, smem, stream>>>(p);
+  return launch_status(op);
+}
+
+template <typename T>
+Status launch_simt(const AttnFwdParams& p, cudaStream_t stream, const char* op) {
+  const dim3 grid((p.N + kSimtBR - 1) / kSimtBR, p.B * p.H), block(kSimtThreads);
+  const size_t smem = simt_smem_bytes(p.Dh);
+  if (p.Dh <= 32) return launch_with_smem(attn_fwd_simt<T, 1>, grid, block, smem, stream, p, op);
+  if (p.Dh <= 64) return launch_with_smem(attn_fwd_simt<T, 2>, grid, block, smem, stream, p, op);
+  if (p.Dh <= 128) return launch_with_smem(attn_fwd_simt<T, 4>, grid, block, smem, stream, p, op);
+  return launch_with_smem(attn_fwd_simt<T, 8>, grid, block, smem, stream, p, op);
+}
+
+}  // namespace
+
+bool attention_force_simt() {
+  static const bool force = [] {
+    const char* e = std::getenv("REG4PRU_CUDA_ATTN");
+    return e != nullptr && std::strcmp(e, "simt") == 0;
+  }();
+  return force;
+}
+
+Status attention_vsum(const AttnFwdParams& p, float* vsum, float* partial, cudaStream_t stream, const char* op) {
+  const dim3 grid1(p.B * p.H, kVsumChunks);
+  if (p.in_bf16)
+    vsum_partial_kernel<bf16><<<grid1, 256, 0, stream>>>(p, partial);
+  else
+    vsum_partial_kernel<float><<<grid1, 256, 0, stream>>>(p, partial);
+  R4P_RETURN_IF_ERROR(launch_status(op));
+  const int64_t n = int64_t(p.B) * p.H * p.Dh;
+  vsum_reduce_kernel<<<grid_for(n, 256), 256, 0, stream>>>(partial, vsum, p.B * p.H, p.Dh);
+  return launch_status(op);
+}
+
+Status attention_fwd(AttnFwdParams p, float* vsum_scratch, float* vsum_partial, cudaStream_t stream, const char* op) {
+  if (p.Dh < 1 || p.Dh > 256)
+    return range_error(op, ": the CUDA kernels support Dh in [1, 256], received Dh=", p.Dh);
+  if (p.N < 1 || p.B < 1 || p.H < 1) return Status::Ok();
+  if (int64_t(p.B) * p.H > 65535)
+    return range_error(op, ": the CUDA kernels support B*H <= 65535, received B*H=", int64_t(p.B) * p.H);
+  if (p.eps != 0.f && p.vsum == nullptr) {
+    if (!vsum_scratch || !vsum_partial) return internal_error(op, ": vsum scratch missing");
+    R4P_RETURN_IF_ERROR(attention_vsum(p, vsum_scratch, vsum_partial, stream, op));
+    p.vsum = vsum_scratch;
+  }
+  if (mma_ok(p)) {
+    const dim3 grid((p.N + kMmaBR - 1) / kMmaBR, p.B * p.H), block(kMmaThreads);
+    if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32>, grid, block, mma_smem_bytes<32>(), stream, p, op);
+    if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64>, grid, block, mma_smem_bytes<64>(), stream, p, op);
+    return launch_with_smem(attn_fwd_mma<128>, grid, block, mma_smem_bytes<128>(), stream, p, op);
+  }
+  return p.in_bf16 ? launch_simt<bf16>(p, stream, op) : launch_simt<float>(p, stream, op);
+}
+
+// ---------------------------------------------------------------- public launcher
+Status policy_attention_fwd(const PolicyAttentionDevArgs& a) {
+  const char* op = "cudaPolicyAttention";
+  R4P_RETURN_IF_ERROR(ensure_ready(op));
+  if (a.dtype != DType::F32 && a.dtype != DType::BF16)
+    return type_error(op, ": expected q, k, v to be float32 or bfloat16, received ", dtype_name(a.dtype));
+  if (a.out_dtype != DType::F32 && a.out_dtype != DType::BF16)
+    return type_error(op, ": expected out to be float32 or bfloat16, received ", dtype_name(a.out_dtype));
+  if (a.B < 1 || a.H < 1 || a.N < 1 || a.Dh < 1 || a.N > INT_MAX || a.B * a.H > 65535)
+    return range_error(op, ": sizes out of the supported range (B*H <= 65535, N < 2^31), received B=", a.B, " H=", a.H,
+                       " N=", a.N, " Dh=", a.Dh);
+  AttnFwdParams p{};
+  p.q = a.q; p.k = a.k; p.v = a.v;
+  p.in_bf16 = a.dtype == DType::BF16;
+  p.policy = a.policy;
+  p.out = a.out;
+  p.out_bf16 = a.out_dtype == DType::BF16;
+  p.row_max = a.row_max; p.row_den = a.row_den; p.row_arg = nullptr;
+  p.B = int(a.B); p.H = int(a.H); p.N = int(a.N); p.Dh = int(a.Dh);
+  p.scale = a.scale; p.eps = a.eps;
+  attn_set_bhnd(p);
+  if (p.Dh < 1 || p.Dh > 256) return range_error(op, ": the CUDA kernels support Dh in [1, 256], received Dh=", a.Dh);
+
+  float* scratch = nullptr;
+  const int64_t bhd = a.B * a.H * a.Dh;
+  if (a.eps != 0.f) {
+    void* s = nullptr;
+    R4P_RETURN_IF_ERROR(device_alloc(&s, sizeof(float) * size_t(bhd) * (1 + kVsumChunks)));
+    scratch = static_cast<float*>(s);
+  }
+  const Status st = attention_fwd(p, scratch, scratch ? scratch + bhd : nullptr, lib_stream(), op);
+  device_free(scratch);  // stream-ordered: released after the kernels that read it
+  return st;
+}
+
+}  // namespace r4p::cuda

@@ -1,0 +1,158 @@
+// tc_common.cuh: device helpers shared by the attention, GEMM and prunedBlock kernels (cuda-attn):
+// BF16 <-> FP32 element access for either dtype, the BF16 tensor-core MMA (mma.sync m16n8k16, FP32
+// accumulate), cp.async 16-byte copies into shared memory, warp reductions.
+// Compiled, never run on a GPU as of 2026-11-22.
+//
+// mma.sync.m16n8k16.row.col fragment layout (PTX ISA "Matrix fragments for mma.m16n8k16"), per lane with
+// g = lane / 4 (group) and t = lane % 4 (thread in group); each 32-bit register packs two BF16 with the
+// lower column (k) index in the low half:
+//   A (16x16, row-major):  a[0] = A[g][2t..2t+1]   a[1] = A[g+8][2t..2t+1]
+//                          a[2] = A[g][2t+8..+9]   a[3] = A[g+8][2t+8..+9]
+//   B (16x8, k x n):       b[0] = B[2t..2t+1][g]   b[1] = B[2t+8..+9][g]
+//   C/D (16x8 f32):        c[0], c[1] = C[g][2t], C[g][2t+1];   c[2], c[3] = C[g+8][2t], C[g+8][2t+1]
+// So a C fragment pair (n-tiles 2c and 2c+1) re-packs into the A fragment of k-chunk c without any data
+// movement (FlashAttention-2's register trick for P·V).
+//
+// R4P_CUDA_EMU: native/dev/cuda_emu compiles these kernels as plain C++ with one host thread per CUDA
+// thread, to check their index arithmetic against the CPU ref kernels without a GPU; the emu branches
+// below route the PTX-only pieces (mma, cp.async) to its functions. nvcc builds never define it.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+
+// Dynamic shared memory of a kernel, as bytes (16-byte aligned).
+#ifdef R4P_CUDA_EMU
+#define R4P_DYNAMIC_SMEM(name) unsigned char* name = ::emu::dynamic_smem()
+#else
+#define R4P_DYNAMIC_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
+
+namespace r4p::cuda::dev {
+
+using bf16 = __nv_bfloat16;
+
+// Element i of a buffer that is either FP32 (is_bf16 = false) or BF16, as float.
+__device__ __forceinline__ float ld_f(const void* p, bool is_bf16, int64_t i) {
+  return is_bf16 ? __bfloat162float(static_cast<const bf16*>(p)[i]) : static_cast<const float*>(p)[i];
+}
+__device__ __forceinline__ void st_f(void* p, bool is_bf16, int64_t i, float v) {
+  if (is_bf16)
+    static_cast<bf16*>(p)[i] = __float2bfloat16_rn(v);
+  else
+    static_cast<float*>(p)[i] = v;
+}
+
+// Typed element load as float (T = float or bf16).
+template <typename T>
+__device__ __forceinline__ float to_f(T v);
+template <>
+__device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ float to_f<bf16>(bf16 v) { return __bfloat162float(v); }
+
+// Two floats -> one register of two BF16 (round to nearest even), lo in the low 16 bits.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  uint32_t r;
+  memcpy(&r, &v, sizeof(r));  // a register move; no type-punned dereference
+  return r;
+}
+// Two BF16 from two addresses (a column pair of a row-major tile: the "transposed" B fragment) -> one register.
+__device__ __forceinline__ uint32_t pack2(const bf16* lo, const bf16* hi) {
+  const uint16_t l = *reinterpret_cast<const uint16_t*>(lo);
+  const uint16_t h = *reinterpret_cast<const uint16_t*>(hi);
+  return static_cast<uint32_t>(l) | (static_cast<uint32_t>(h) << 16);
+}
+// Two adjacent BF16 (4-byte aligned) -> one register.
+__device__ __forceinline__ uint32_t ld32(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// d += a (16x16 bf16) * b (16x8 bf16), FP32 accumulators.
+__device__ __forceinline__ void mma_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(R4P_CUDA_EMU)
+  ::emu::mma_bf16_m16n8k16(d, a, b);
+#else
+  // Never compiled for the targets we build (sm_80+); keeps host passes and older archs well-formed.
+  (void)d; (void)a; (void)b;
+  __trap();
+#endif
+}
+
+// 16-byte global -> shared copy, asynchronous (sm_80+). src_bytes < 16 zero-fills the rest; 0 reads
+// nothing (src must still be a valid address: callers pass the tile's base).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+#elif defined(R4P_CUDA_EMU)
+  ::emu::cp_async16(smem, gmem, src_bytes);
+#else
+  (void)smem; (void)gmem; (void)src_bytes;
+  __trap();
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+// Waits until at most n of this thread's committed groups are still pending.
+template <int n>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(n));
+#endif
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// (max, first index attaining it) over a warp; ties -> lower index, the CPU ref's first-max rule.
+__device__ __forceinline__ void warp_argmax(float& v, int& j) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+    const int oj = __shfl_xor_sync(0xffffffffu, j, o);
+    if (ov > v || (ov == v && oj < j)) {
+      v = ov;
+      j = oj;
+    }
+  }
+}
+// The same within the 4 lanes of a quad (the lanes sharing an mma row).
+__device__ __forceinline__ void quad_argmax(float& v, int& j) {
+#pragma unroll
+  for (int o = 1; o < 4; o <<= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+    const int oj = __shfl_xor_sync(0xffffffffu, j, o);
+    if (ov > v || (ov == v && oj < j)) {
+      v = ov;
+      j = oj;
+    }
+  }
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  v += __shfl_xor_sync(0xffffffffu, v, 2);
+  return v;
+}
+
+// Exact (erf) GELU, the CPU kernels' activation.
+__device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
+
+}  // namespace r4p::cuda::dev
