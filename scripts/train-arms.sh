@@ -8,13 +8,13 @@
 # download offline) and the budget is ~20 CPU minutes per arm: lr 1e-3 and no layer-wise decay (--llrd 1:
 # LLRD protects pretrained early blocks, here they must learn most), warmup [20, 40] optimiser steps
 # instead of [200, 400], EMA 0.99 instead of 0.9999 (0.9999 would still be ~97% the initial weights after
-# 320 steps). Everything else is the recipe: AdamW wd 0.05, poly decay, gradient accumulation, deep
+# 256 steps). Everything else is the recipe: AdamW wd 0.05, poly decay, gradient accumulation, deep
 # supervision over the 5 decode points, Gumbel-Softmax ST policies nested over stages 3/6/9.
-#   ARMS="none fixed random" MICRO=640 bash scripts/train-arms.sh
+#   ARMS="none fixed random" MICRO=512 bash scripts/train-arms.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arms=${ARMS:-"none fixed random"}
-micro=${MICRO:-640}           # micro-batches of 2 = 10 epochs of 64 samples
+micro=${MICRO:-512}           # micro-batches of 2 = 8 epochs of 64 samples
 accum=${ACCUM:-2}
 steps=$(( micro / accum ))
 for r in $arms; do
