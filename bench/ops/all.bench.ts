@@ -12,6 +12,7 @@ import * as gemm from './gemm.bench.js';
 import * as gumbelTopK from './gumbelTopK.bench.js';
 import * as policyAttention from './policyAttention.bench.js';
 import * as prunedBlock from './prunedBlock.bench.js';
+import * as pointwise from './pointwise.bench.js';
 
 const quick = process.argv.includes('--quick');
 const suites: Array<[string, (o: { quick: boolean }) => Promise<BenchRow[]>]> = [
@@ -20,6 +21,7 @@ const suites: Array<[string, (o: { quick: boolean }) => Promise<BenchRow[]>]> = 
   ['policyAttention', policyAttention.run],
   ['gatherTokens / scatterTokens', gatherScatter.run],
   ['gumbelTopK / gumbelSoftmaxST', gumbelTopK.run],
+  ['layerNorm / gelu (fused TF.js training ops)', pointwise.run],
 ];
 
 const env = environment();
