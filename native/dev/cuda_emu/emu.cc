@@ -158,6 +158,25 @@ size_t max_dynamic_smem() {
   return v;
 }
 
+// Blocks run one at a time, in the order EMU_BLOCK_ORDER names: "shuffle" (default: a pseudo-random
+// permutation, different for each launch of a run, the same from run to run), "reverse" or "forward". A GPU
+// runs blocks in any order and concurrently, so a kernel whose result depends on the block order (two blocks
+// writing one element, "the later block wins") fails here under shuffle / reverse instead of passing by luck.
+std::vector<uint64_t> block_order(uint64_t nblocks) {
+  static const std::string mode = std::getenv("EMU_BLOCK_ORDER") ? std::getenv("EMU_BLOCK_ORDER") : "shuffle";
+  static uint64_t launches = 0;
+  std::vector<uint64_t> order(nblocks);
+  for (uint64_t i = 0; i < nblocks; ++i) order[i] = mode == "reverse" ? nblocks - 1 - i : i;
+  if (mode == "shuffle") {
+    uint64_t s = 0x9E3779B97F4A7C15ull * ++launches;
+    for (uint64_t i = nblocks; i > 1; --i) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(order[i - 1], order[(s >> 33) % i]);
+    }
+  }
+  return order;
+}
+
 void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx) {
   const unsigned nt = block.x * block.y * block.z;
   // Exactly smem bytes, so ASan flags an access past the dynamic shared memory.
@@ -165,39 +184,38 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx
   if (posix_memalign(&raw, 256, smem ? smem : 1) != 0) std::abort();
   std::unique_ptr<void, void (*)(void*)> buf(raw, std::free);
   unsigned char* sm = static_cast<unsigned char*>(raw);
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        std::memset(sm, 0xff, smem);  // shared memory starts as garbage (NaN)
-        Block blk;
-        blk.bar = std::make_unique<std::barrier<>>(nt);
-        blk.warps.resize((nt + 31) / 32);
-        for (unsigned w = 0; w < blk.warps.size(); ++w) {
-          blk.warps[w].lanes = int(std::min(32u, nt - 32 * w));
-          blk.warps[w].bar = std::make_unique<std::barrier<>>(blk.warps[w].lanes);
-        }
-        blk.smem = sm;
-        std::vector<std::thread> th;
-        th.reserve(nt);
-        for (unsigned t = 0; t < nt; ++t)
-          th.emplace_back([&, t] {
-            threadIdx.x = t % block.x;
-            threadIdx.y = (t / block.x) % block.y;
-            threadIdx.z = t / (block.x * block.y);
-            blockIdx.x = bx;
-            blockIdx.y = by;
-            blockIdx.z = bz;
-            blockDim = block;
-            gridDim = grid;
-            tl_block = &blk;
-            tl_lane = int(t % 32);
-            tl_warp = int(t / 32);
-            body(ctx);
-            blk.warps[t / 32].bar->arrive_and_drop();
-            blk.bar->arrive_and_drop();
-          });
-        for (auto& x : th) x.join();
-      }
+  for (const uint64_t blin : block_order(uint64_t(grid.x) * grid.y * grid.z)) {
+    const unsigned bx = unsigned(blin % grid.x), by = unsigned(blin / grid.x % grid.y), bz = unsigned(blin / grid.x / grid.y);
+    std::memset(sm, 0xff, smem);  // shared memory starts as garbage (NaN)
+    Block blk;
+    blk.bar = std::make_unique<std::barrier<>>(nt);
+    blk.warps.resize((nt + 31) / 32);
+    for (unsigned w = 0; w < blk.warps.size(); ++w) {
+      blk.warps[w].lanes = int(std::min(32u, nt - 32 * w));
+      blk.warps[w].bar = std::make_unique<std::barrier<>>(blk.warps[w].lanes);
+    }
+    blk.smem = sm;
+    std::vector<std::thread> th;
+    th.reserve(nt);
+    for (unsigned t = 0; t < nt; ++t)
+      th.emplace_back([&, t] {
+        threadIdx.x = t % block.x;
+        threadIdx.y = (t / block.x) % block.y;
+        threadIdx.z = t / (block.x * block.y);
+        blockIdx.x = bx;
+        blockIdx.y = by;
+        blockIdx.z = bz;
+        blockDim = block;
+        gridDim = grid;
+        tl_block = &blk;
+        tl_lane = int(t % 32);
+        tl_warp = int(t / 32);
+        body(ctx);
+        blk.warps[t / 32].bar->arrive_and_drop();
+        blk.bar->arrive_and_drop();
+      });
+    for (auto& x : th) x.join();
+  }
 }
 
 }  // namespace emu

@@ -4,7 +4,8 @@
 // thread. A dev lab, not part of the addon: it checks the kernels' index arithmetic, fragment packing,
 // pipelines, launchers and the device-error path against the CPU ref kernels on a machine without a GPU.
 // It does not model timing, memory ordering beyond barriers, or the real tensor-core rounding.
-//   Blocks run one after another; the threads of a block run concurrently (std::thread) and meet at
+//   Blocks run one after another, in a shuffled order by default (EMU_BLOCK_ORDER=shuffle|reverse|forward, see
+//   emu.cc: a kernel that depends on block order fails); the threads of a block run concurrently (std::thread) and meet at
 //   std::barrier for __syncthreads / __syncwarp; shuffles, ballots and mma exchange through per-warp buffers
 //   between two warp barriers, so every lane of a warp must reach them (true for the full-mask code
 //   emulated here). __shared__ arrays become function statics (one block at a time), dynamic shared memory
