@@ -1,9 +1,13 @@
 // emu.cc: the CUDA emulator's machinery (see include/cuda_runtime.h): a block's threads as std::threads,
-// barriers for __syncthreads / __syncwarp, per-warp exchange buffers for shuffles and mma.sync, cp.async as
-// an immediate copy, and stand-ins of the addon's CUDA runtime (kernels/cuda/cuda_runtime_api.h) over host
-// memory. Device allocations are filled with 0xFF bytes (NaN as float / bfloat16, -1 as int32) so a kernel
-// that reads memory nothing wrote, or leaves an output element unwritten, shows up as NaN in the comparisons.
+// barriers for __syncthreads / __syncwarp, per-warp exchange buffers for shuffles, ballots and mma.sync,
+// cp.async as an immediate copy, and the CUDA runtime API over host memory (the addon's own
+// kernels/cuda/runtime.cu runs on top of it). Device allocations are exact-size host allocations filled
+// with 0xFF bytes (NaN as float / bfloat16, -1 as int32), so a kernel that reads memory nothing wrote, or
+// leaves an output element unwritten, shows up as NaN in the comparisons; built with AddressSanitizer
+// (build.mjs default) any access outside an allocation aborts the run.
 #include <barrier>
+#include <chrono>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -13,7 +17,6 @@
 #include <vector>
 
 #include "cuda_runtime.h"
-#include "kernels/cuda/cuda_runtime_api.h"
 
 thread_local uint3 threadIdx;
 thread_local uint3 blockIdx;
@@ -25,6 +28,7 @@ namespace {
 
 struct Warp {
   std::unique_ptr<std::barrier<>> bar;
+  int lanes = 32;
   uint64_t xchg[32];
   uint32_t a[32][4];
   uint32_t b[32][2];
@@ -58,6 +62,33 @@ float bf_hi(uint32_t v) {
 unsigned char* dynamic_smem() { return tl_block->smem; }
 void sync_block() { tl_block->bar->arrive_and_wait(); }
 void sync_warp() { tl_block->warps[tl_warp].bar->arrive_and_wait(); }
+
+int lane_id() { return tl_lane; }
+std::mutex& atomic_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Lane src's v; lanes that do not exist (outside 0..31, or past a partial last warp) give the caller's own.
+uint64_t shfl_from(uint64_t v, int src) {
+  Warp& w = tl_block->warps[tl_warp];
+  w.xchg[tl_lane] = v;
+  w.bar->arrive_and_wait();
+  const int lanes = w.lanes;
+  const uint64_t r = src >= 0 && src < lanes ? w.xchg[src] : v;
+  w.bar->arrive_and_wait();
+  return r;
+}
+
+unsigned ballot(bool pred) {
+  Warp& w = tl_block->warps[tl_warp];
+  w.xchg[tl_lane] = pred ? 1 : 0;
+  w.bar->arrive_and_wait();
+  unsigned m = 0;
+  for (int l = 0; l < w.lanes; ++l) m |= unsigned(w.xchg[l] != 0) << l;
+  w.bar->arrive_and_wait();
+  return m;
+}
 
 uint64_t shfl_xor_bits(uint64_t v, int m) {
   Warp& w = tl_block->warps[tl_warp];
@@ -127,41 +158,64 @@ size_t max_dynamic_smem() {
   return v;
 }
 
+// Blocks run one at a time, in the order EMU_BLOCK_ORDER names: "shuffle" (default: a pseudo-random
+// permutation, different for each launch of a run, the same from run to run), "reverse" or "forward". A GPU
+// runs blocks in any order and concurrently, so a kernel whose result depends on the block order (two blocks
+// writing one element, "the later block wins") fails here under shuffle / reverse instead of passing by luck.
+std::vector<uint64_t> block_order(uint64_t nblocks) {
+  static const std::string mode = std::getenv("EMU_BLOCK_ORDER") ? std::getenv("EMU_BLOCK_ORDER") : "shuffle";
+  static uint64_t launches = 0;
+  std::vector<uint64_t> order(nblocks);
+  for (uint64_t i = 0; i < nblocks; ++i) order[i] = mode == "reverse" ? nblocks - 1 - i : i;
+  if (mode == "shuffle") {
+    uint64_t s = 0x9E3779B97F4A7C15ull * ++launches;
+    for (uint64_t i = nblocks; i > 1; --i) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      std::swap(order[i - 1], order[(s >> 33) % i]);
+    }
+  }
+  return order;
+}
+
 void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx) {
   const unsigned nt = block.x * block.y * block.z;
-  std::vector<unsigned char> buf(smem + 256);
-  unsigned char* sm = buf.data() + ((256 - (reinterpret_cast<uintptr_t>(buf.data()) & 255)) & 255);
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        std::memset(sm, 0xff, smem);  // shared memory starts as garbage (NaN)
-        Block blk;
-        blk.bar = std::make_unique<std::barrier<>>(nt);
-        blk.warps.resize((nt + 31) / 32);
-        for (unsigned w = 0; w < blk.warps.size(); ++w)
-          blk.warps[w].bar = std::make_unique<std::barrier<>>(std::min(32u, nt - 32 * w));
-        blk.smem = sm;
-        std::vector<std::thread> th;
-        th.reserve(nt);
-        for (unsigned t = 0; t < nt; ++t)
-          th.emplace_back([&, t] {
-            threadIdx.x = t % block.x;
-            threadIdx.y = (t / block.x) % block.y;
-            threadIdx.z = t / (block.x * block.y);
-            blockIdx.x = bx;
-            blockIdx.y = by;
-            blockIdx.z = bz;
-            blockDim = block;
-            gridDim = grid;
-            tl_block = &blk;
-            tl_lane = int(t % 32);
-            tl_warp = int(t / 32);
-            body(ctx);
-            blk.warps[t / 32].bar->arrive_and_drop();
-            blk.bar->arrive_and_drop();
-          });
-        for (auto& x : th) x.join();
-      }
+  // Exactly smem bytes, so ASan flags an access past the dynamic shared memory.
+  void* raw = nullptr;
+  if (posix_memalign(&raw, 256, smem ? smem : 1) != 0) std::abort();
+  std::unique_ptr<void, void (*)(void*)> buf(raw, std::free);
+  unsigned char* sm = static_cast<unsigned char*>(raw);
+  for (const uint64_t blin : block_order(uint64_t(grid.x) * grid.y * grid.z)) {
+    const unsigned bx = unsigned(blin % grid.x), by = unsigned(blin / grid.x % grid.y), bz = unsigned(blin / grid.x / grid.y);
+    std::memset(sm, 0xff, smem);  // shared memory starts as garbage (NaN)
+    Block blk;
+    blk.bar = std::make_unique<std::barrier<>>(nt);
+    blk.warps.resize((nt + 31) / 32);
+    for (unsigned w = 0; w < blk.warps.size(); ++w) {
+      blk.warps[w].lanes = int(std::min(32u, nt - 32 * w));
+      blk.warps[w].bar = std::make_unique<std::barrier<>>(blk.warps[w].lanes);
+    }
+    blk.smem = sm;
+    std::vector<std::thread> th;
+    th.reserve(nt);
+    for (unsigned t = 0; t < nt; ++t)
+      th.emplace_back([&, t] {
+        threadIdx.x = t % block.x;
+        threadIdx.y = (t / block.x) % block.y;
+        threadIdx.z = t / (block.x * block.y);
+        blockIdx.x = bx;
+        blockIdx.y = by;
+        blockIdx.z = bz;
+        blockDim = block;
+        gridDim = grid;
+        tl_block = &blk;
+        tl_lane = int(t % 32);
+        tl_warp = int(t / 32);
+        body(ctx);
+        blk.warps[t / 32].bar->arrive_and_drop();
+        blk.bar->arrive_and_drop();
+      });
+    for (auto& x : th) x.join();
+  }
 }
 
 }  // namespace emu
@@ -170,42 +224,157 @@ void __trap() {
   std::fprintf(stderr, "emu: __trap()\n");
   std::abort();
 }
-int atomicMin(int* p, int v) {
-  std::lock_guard<std::mutex> l(emu::g_mu);
-  const int old = *p;
-  if (v < old) *p = v;
-  return old;
+
+// ---------------------------------------------------------------- the CUDA runtime API over host memory
+namespace {
+
+std::mutex g_mem_mu;
+std::map<uintptr_t, size_t> g_allocs;  // device allocation start -> bytes
+
+[[noreturn]] void die(const char* what, const void* p, size_t n) {
+  std::fprintf(stderr, "emu: %s (%p, %zu bytes)\n", what, p, n);
+  std::abort();
 }
 
-// ---------------------------------------------------------------- the addon runtime, over host memory
-namespace r4p::cuda {
+// The allocation holding [p, p + n), or g_allocs.end(). Caller holds g_mem_mu.
+std::map<uintptr_t, size_t>::iterator find_alloc(const void* p, size_t n) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = g_allocs.upper_bound(a);
+  if (it == g_allocs.begin()) return g_allocs.end();
+  --it;
+  return a + n <= it->first + it->second ? it : g_allocs.end();
+}
 
-bool available(std::string* why) {
-  if (why) why->clear();
-  return true;
-}
-Status ensure_ready(const char*) { return Status::Ok(); }
-Status device_alloc(void** ptr, size_t bytes) {
-  *ptr = nullptr;
-  if (bytes == 0) return Status::Ok();
-  void* p = std::aligned_alloc(256, (bytes + 255) & ~size_t(255));
-  if (!p) return Status::Make(StatusCode::kOutOfMemory, detail::concat("emu: out of memory for ", bytes, " bytes"));
-  std::memset(p, 0xff, bytes);
-  *ptr = p;
-  return Status::Ok();
-}
-void device_free(void* ptr) { std::free(ptr); }
-Status upload(void* dst, const void* src, size_t bytes) {
-  std::memcpy(dst, src, bytes);
-  return Status::Ok();
-}
-Status download(void* dst, const void* src, size_t bytes) {
-  std::memcpy(dst, src, bytes);
-  const cudaError_t e = emu::last_error(false);
-  if (e != cudaSuccess) return internal_error("emu: pending error ", e);
-  return Status::Ok();
-}
-Status synchronize() { return Status::Ok(); }
-void* stream() { return nullptr; }
+struct EventClock {
+  std::chrono::steady_clock::time_point t;
+};
 
-}  // namespace r4p::cuda
+}  // namespace
+
+struct EmuEvent {
+  EventClock c;
+};
+
+namespace emu {
+bool is_device_range(const void* p, size_t n) {
+  std::lock_guard<std::mutex> l(g_mem_mu);
+  return find_alloc(p, n) != g_allocs.end();
+}
+size_t live_allocations() {
+  std::lock_guard<std::mutex> l(g_mem_mu);
+  return g_allocs.size();
+}
+}  // namespace emu
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    default: return "cudaErrorEmulated";
+  }
+}
+const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated CUDA error"; }
+
+cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
+  switch (a) {
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = static_cast<int>(emu::max_dynamic_smem()); return cudaSuccess;
+    case cudaDevAttrMemoryPoolsSupported: *v = 1; return cudaSuccess;
+    case cudaDevAttrL2CacheSize: *v = 1 << 20; return cudaSuccess;  // small: flush_l2 allocates 2x this
+  }
+  *v = 0;
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  static int the_stream;
+  *s = &the_stream;
+  return cudaSuccess;
+}
+
+// Exact size (posix_memalign: ASan then knows where the buffer ends), 256-byte aligned like cudaMalloc.
+cudaError_t cudaMalloc(void** p, size_t n) {
+  *p = nullptr;
+  if (n == 0) return cudaSuccess;
+  if (const char* lim = std::getenv("EMU_MALLOC_LIMIT"); lim && n > std::strtoull(lim, nullptr, 10)) {
+    emu::set_error(cudaErrorMemoryAllocation);
+    return cudaErrorMemoryAllocation;
+  }
+  void* q = nullptr;
+  if (posix_memalign(&q, 256, n) != 0) {
+    emu::set_error(cudaErrorMemoryAllocation);
+    return cudaErrorMemoryAllocation;
+  }
+  std::memset(q, 0xff, n);
+  std::lock_guard<std::mutex> l(g_mem_mu);
+  g_allocs[reinterpret_cast<uintptr_t>(q)] = n;
+  *p = q;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> l(g_mem_mu);
+    auto it = g_allocs.find(reinterpret_cast<uintptr_t>(p));
+    if (it == g_allocs.end()) die("cudaFree of a pointer that is not a live device allocation", p, 0);
+    std::memset(p, 0xff, it->second);  // a use after free reads NaN (ASan also flags it)
+    g_allocs.erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, size_t n) {
+  *p = std::malloc(n ? n : 1);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  *free_bytes = size_t(1) << 30;
+  *total_bytes = size_t(1) << 31;
+  return cudaSuccess;
+}
+
+// Copies and memsets check the device side of their range against the live allocations.
+cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+  if (n == 0) return cudaSuccess;
+  if (!emu::is_device_range(p, n)) die("cudaMemsetAsync outside a device allocation", p, n);
+  std::memset(p, v, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+  if (n == 0) return cudaSuccess;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (dst_dev && !emu::is_device_range(d, n)) die("cudaMemcpyAsync: destination outside a device allocation", d, n);
+  if (src_dev && !emu::is_device_range(s, n)) die("cudaMemcpyAsync: source outside a device allocation", s, n);
+  std::memmove(d, s, n);
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new EmuEvent();
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (e == nullptr) return cudaErrorInvalidResourceHandle;
+  e->c.t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (a == nullptr || b == nullptr) return cudaErrorInvalidResourceHandle;
+  *ms = std::chrono::duration<float, std::milli>(b->c.t - a->c.t).count();
+  return cudaSuccess;
+}

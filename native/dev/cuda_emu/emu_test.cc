@@ -1,9 +1,11 @@
-// emu_test.cc: runs cuda-attn's public launchers (policyAttention fwd/bwd, GEMM, prunedBlock) under the CUDA
-// emulator and compares them with the CPU ref kernels (native/kernels/ref), FP32 and BF16, on shapes that
+// emu_test.cc: runs the public CUDA launchers under the CUDA emulator and compares them with the CPU ref
+// kernels (native/kernels/ref), FP32 and BF16: here policyAttention fwd/bwd, GEMM, prunedBlock, on shapes that
 // hit every kernel variant (tensor-core Dh 32/64/128, SIMT Dh 8/17/48/256, tails, B > 1, the cp.async and
-// element-load GEMM paths, row maps, in-place prunedBlock, idx errors).
-//   node native/dev/cuda_emu/build.mjs            (builds build-emu/emu_test and runs it twice: default
-//                                                  kernel choice, then REG4PRU_CUDA_ATTN=simt)
+// element-load GEMM paths, row maps, in-place prunedBlock, idx errors); the token ops (gather/scatter,
+// gumbelTopK, gumbelSoftmaxST, the device-error path) are in emu_token_test.cc.
+//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
+//      (builds build-emu/<asan|plain>/emu_test and runs it: the attention suites twice, default kernel
+//       choice then REG4PRU_CUDA_ATTN=simt)
 // Exit status 1 when any comparison misses its tolerance. What it proves: the kernels' index arithmetic,
 // fragment packing, online softmax bookkeeping, pipelines (as ordering, not timing) and launch geometry agree
 // with the CPU ref on these shapes. What it cannot: real-hardware behaviour (memory model, cp.async and
@@ -15,113 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "emu_check.h"
 #include "kernels/cuda/attention_ops.h"
 #include "kernels/ops.h"
 
 using namespace r4p;
 using r4p::cuda::DType;
+using namespace emu_check;
 
 namespace {
-
-int g_fail = 0;
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  double u() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return double(s >> 11) * (1.0 / 9007199254740992.0);
-  }
-  float n() { return float(std::sqrt(-2 * std::log(u() + 1e-300)) * std::cos(6.283185307179586 * u())); }
-};
-
-std::vector<float> randn(size_t n, Rng& r, float scale = 1.f) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = r.n() * scale;
-  return v;
-}
-uint16_t bf_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-float bf_round(float f) {
-  const uint32_t u = uint32_t(bf_bits(f)) << 16;
-  float g;
-  std::memcpy(&g, &u, 4);
-  return g;
-}
-void round_bf(std::vector<float>& v) {
-  for (auto& x : v) x = bf_round(x);
-}
-
-// A "device" copy of host floats in the given dtype (poisoned allocation, then filled).
-void* dev(const std::vector<float>& v, DType t) {
-  void* p = nullptr;
-  if (!r4p::cuda::device_alloc(&p, v.size() * (t == DType::BF16 ? 2 : 4)).ok()) std::abort();
-  if (t == DType::BF16) {
-    auto* b = static_cast<uint16_t*>(p);
-    for (size_t i = 0; i < v.size(); ++i) b[i] = bf_bits(v[i]);
-  } else {
-    std::memcpy(p, v.data(), v.size() * 4);
-  }
-  return p;
-}
-void* dev_empty(size_t n, DType t) {
-  void* p = nullptr;
-  if (!r4p::cuda::device_alloc(&p, n * (t == DType::BF16 ? 2 : 4)).ok()) std::abort();
-  return p;
-}
-std::vector<float> host(const void* p, size_t n, DType t) {
-  std::vector<float> v(n);
-  if (t == DType::BF16) {
-    const auto* b = static_cast<const uint16_t*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t u = uint32_t(b[i]) << 16;
-      std::memcpy(&v[i], &u, 4);
-    }
-  } else {
-    std::memcpy(v.data(), p, n * 4);
-  }
-  return v;
-}
-
-// ||got - want|| / max(||want||, floor_rms * sqrt(n)): the floor keeps an exactly-zero reference (the q / k
-// gradients at N = 1) from turning float rounding noise into an infinite relative error.
-double rel_l2(const std::vector<float>& got, const std::vector<float>& want, double floor_rms = 1e-2) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double d = double(got[i]) - want[i];
-    if (!std::isfinite(d)) return INFINITY;
-    num += d * d;
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / std::max(den, floor_rms * floor_rms * double(got.size())));
-}
-double norm(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += double(x) * x;
-  return std::sqrt(s);
-}
-// max over i of |got - want| / (atol + rtol |want|): <= 1 passes.
-double close_ratio(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol) {
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double d = std::fabs(double(got[i]) - want[i]);
-    if (!std::isfinite(d)) return INFINITY;
-    worst = std::max(worst, d / (atol + rtol * std::fabs(want[i])));
-  }
-  return worst;
-}
-void report(const std::string& what, bool ok, const std::string& detail) {
-  std::printf("%s %-70s %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
-  if (!ok) ++g_fail;
-}
-void expect_status(const std::string& what, const Status& s) {
-  report(what, s.ok(), s.ok() ? "" : s.message);
-}
 
 // ---------------------------------------------------------------- policyAttention
 void check_attention(int64_t B, int64_t H, int64_t N, int64_t Dh, DType t, uint64_t seed) {
@@ -340,7 +244,7 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
 
 int main(int argc, char** argv) {
   const std::string only = argc > 1 ? argv[1] : "";
-  const bool all = only.empty();
+  const bool all = only.empty() || only == "attention-all";  // attention-all: every suite but tokens
   std::printf("REG4PRU_CUDA_ATTN=%s\n", std::getenv("REG4PRU_CUDA_ATTN") ? std::getenv("REG4PRU_CUDA_ATTN") : "(unset)");
   if (all || only == "attention") {
     for (DType t : {DType::F32, DType::BF16}) {
@@ -371,6 +275,7 @@ int main(int argc, char** argv) {
       check_block(1, 70, 50, 128, 2, 256, wt, DType::BF16, false, false, 25);
     }
   }
+  if (only.empty() || only == "tokens") token_checks();
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }

@@ -35,7 +35,7 @@ inline unsigned grid_for(int64_t work, int64_t per_block, int64_t cap = int64_t(
   return static_cast<unsigned>(g);
 }
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(R4P_CUDA_EMU)  // R4P_CUDA_EMU: native/dev/cuda_emu
 // First reporter wins: code is swapped from 0 with atomicCAS, then the details written. The host reads
 // the record only after the stream is idle, so the non-atomic detail writes are complete by then.
 __device__ __forceinline__ void report_device_error(DeviceError* rec, int32_t code, int32_t op, int64_t a, int64_t b,
