@@ -5,7 +5,7 @@
 # per block. Outputs: runs/synthetic-<arm>/{metrics.jsonl,summary.json,ema.safetensors,eval-*.json}.
 #
 # Deviations from the SPEC §4 recipe, all because the backbone starts from random weights (no DINOv2
-# download offline) and the budget is ~20 CPU minutes per arm: lr 1e-3 and no layer-wise decay (--llrd 1:
+# download offline) and the budget is under 30 CPU minutes per arm (measured 24-28): lr 1e-3 and no layer-wise decay (--llrd 1:
 # LLRD protects pretrained early blocks, here they must learn most), warmup [20, 40] optimiser steps
 # instead of [200, 400], EMA 0.99 instead of 0.9999 (0.9999 would still be ~97% the initial weights after
 # 256 steps). Everything else is the recipe: AdamW wd 0.05, poly decay, gradient accumulation, deep
