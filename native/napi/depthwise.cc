@@ -21,6 +21,22 @@ int64_t offset_arg(const Napi::CallbackInfo& info, size_t i, const char* op, con
   return static_cast<int64_t>(v);
 }
 
+// The ten geometry arguments B, H, W, C, fh, fw, top, left, oh, ow from position `first` on, shared by
+// both Args structs (same field names).
+template <typename Args>
+void geometry_args(const Napi::CallbackInfo& info, size_t first, const char* op, Args& a) {
+  a.B = dim_arg(info, first, op, "B");
+  a.H = dim_arg(info, first + 1, op, "H");
+  a.W = dim_arg(info, first + 2, op, "W");
+  a.C = dim_arg(info, first + 3, op, "C");
+  a.fh = dim_arg(info, first + 4, op, "fh");
+  a.fw = dim_arg(info, first + 5, op, "fw");
+  a.top = offset_arg(info, first + 6, op, "top");
+  a.left = offset_arg(info, first + 7, op, "left");
+  a.oh = dim_arg(info, first + 8, op, "oh");
+  a.ow = dim_arg(info, first + 9, op, "ow");
+}
+
 Napi::Value DepthwiseConv(const Napi::CallbackInfo& info) {
   constexpr const char* kOp = "depthwiseConv";
   Napi::Env env = info.Env();
@@ -29,16 +45,7 @@ Napi::Value DepthwiseConv(const Napi::CallbackInfo& info) {
   auto w = f32_arg(info, 1, kOp, "w");
   auto out = f32_arg(info, 2, kOp, "out");
   DepthwiseArgs a;
-  a.B = dim_arg(info, 3, kOp, "B");
-  a.H = dim_arg(info, 4, kOp, "H");
-  a.W = dim_arg(info, 5, kOp, "W");
-  a.C = dim_arg(info, 6, kOp, "C");
-  a.fh = dim_arg(info, 7, kOp, "fh");
-  a.fw = dim_arg(info, 8, kOp, "fw");
-  a.top = offset_arg(info, 9, kOp, "top");
-  a.left = offset_arg(info, 10, kOp, "left");
-  a.oh = dim_arg(info, 11, kOp, "oh");
-  a.ow = dim_arg(info, 12, kOp, "ow");
+  geometry_args(info, 3, kOp, a);
   a.flip = bool_arg(info, 13, kOp, "flip");
   expect_shape(env, kOp, "x", x, "[B,H,W,C]", {a.B, a.H, a.W, a.C});
   expect_shape(env, kOp, "w", w, "[fh,fw,C]", {a.fh, a.fw, a.C});
@@ -60,16 +67,7 @@ Napi::Value DepthwiseFilterGrad(const Napi::CallbackInfo& info) {
   auto dy = f32_arg(info, 1, kOp, "dy");
   auto dw = f32_arg(info, 2, kOp, "dw");
   DepthwiseFilterGradArgs a;
-  a.B = dim_arg(info, 3, kOp, "B");
-  a.H = dim_arg(info, 4, kOp, "H");
-  a.W = dim_arg(info, 5, kOp, "W");
-  a.C = dim_arg(info, 6, kOp, "C");
-  a.fh = dim_arg(info, 7, kOp, "fh");
-  a.fw = dim_arg(info, 8, kOp, "fw");
-  a.top = offset_arg(info, 9, kOp, "top");
-  a.left = offset_arg(info, 10, kOp, "left");
-  a.oh = dim_arg(info, 11, kOp, "oh");
-  a.ow = dim_arg(info, 12, kOp, "ow");
+  geometry_args(info, 3, kOp, a);
   expect_shape(env, kOp, "x", x, "[B,H,W,C]", {a.B, a.H, a.W, a.C});
   expect_shape(env, kOp, "dy", dy, "[B,oh,ow,C]", {a.B, a.oh, a.ow, a.C});
   expect_shape(env, kOp, "dw", dw, "[fh,fw,C]", {a.fh, a.fw, a.C});

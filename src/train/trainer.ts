@@ -212,8 +212,8 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
   };
 
   const losses: number[] = [], stepMs: number[] = [];
-  const runStart = performance.now(), cpuStart = process.cpuUsage();
   const cpuNow = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  const runStart = performance.now(), cpuStart = cpuNow();
   let micro = 0, stepStart = performance.now(), stepCpu = cpuNow();
   let parts = { loss: 0, seg: 0, ratio: 0, pol: 0 };
   let routes: StepRecord['routes'] = [];
@@ -319,7 +319,7 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
     losses,
     msPerStep: stepMs.reduce((s, v) => s + v, 0) / Math.max(1, stepMs.length),
     medianMsPerStep: sorted[Math.floor(sorted.length / 2)] ?? NaN,
-    cpuMs: (() => { const u = process.cpuUsage(cpuStart); return (u.user + u.system) / 1000; })(),
+    cpuMs: cpuNow() - cpuStart,
     wallMs: performance.now() - runStart,
     warmup,
     files,

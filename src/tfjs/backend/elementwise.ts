@@ -198,15 +198,9 @@ export function makeSum(stock: KernelFunc): KernelFunc {
     const x = inputs.x;
     if (!x || !isCpuBackend(backend)) return stock(args);
     const xv = f32Values(backend, x);
-    const rank = x.shape.length;
-    const axes = parseAxes(attrs?.axis, rank);
-    if (!xv || !axes || axes.length === 0 || rank === 0 || sizeOf(x.shape) === 0) return stock(args);
-    const first = axes[0]!, last = axes[axes.length - 1]!;
-    if (last - first + 1 !== axes.length) return stock(args);
-    const outer = sizeOf(x.shape.slice(0, first)), red = sizeOf(x.shape.slice(first, last + 1)), inner = sizeOf(x.shape.slice(last + 1));
-    const keep = attrs?.keepDims === true;
-    const shape = keep ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
-    return backend.makeTensorInfo(shape, 'float32', sumBlock(xv, outer, red, inner));
+    const box = reductionBox(x, attrs);
+    if (!xv || !box) return stock(args);
+    return backend.makeTensorInfo(box.shape, 'float32', sumBlock(xv, box.outer, box.red, box.inner));
   };
 }
 
