@@ -62,9 +62,29 @@
       ]
     },
     {
+      "target_name": "reg4pru_avx512",
+      "type": "static_library",
+      "cflags_cc": [
+        "-mavx2",
+        "-mfma",
+        "-mf16c",
+        "-mavx512f",
+        "-mavx512bw",
+        "-mavx512dq",
+        "-mavx512vl",
+        "-mavx512bf16",
+        "-Wno-maybe-uninitialized"
+      ],
+      "sources": [
+        "native/kernels/cpu/attention_core_avx512.cc",
+        "native/kernels/cpu/gemm_avx512.cc"
+      ]
+    },
+    {
       "target_name": "reg4pru",
       "dependencies": [
-        "reg4pru_avx2"
+        "reg4pru_avx2",
+        "reg4pru_avx512"
       ],
       "sources": [
         "native/engine/config.cc",

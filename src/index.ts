@@ -1,7 +1,7 @@
 /**
  * reg4pru: fused native token-pruning ops for Vision Transformers (SPEC §5), public exports only.
  */
-export { info, setThreads, getThreads, setKernel, getKernel, type KernelChoice } from './runtime.js';
+export { info, setThreads, getThreads, setKernel, getKernel, type KernelChoice, type KernelVariant } from './runtime.js';
 export type { BuildInfo, CudaDevice, Seed } from './native.js';
 export type { F32Tensor, I32Tensor, U8Tensor } from './validate.js';
 

@@ -25,7 +25,21 @@ export interface BuildInfo {
   version: string;
   /** 'cmake-js' or 'node-gyp'. */
   build: string;
-  cpu: { simd: string; threads: number; kernel: 'ref' | 'avx2'; requestedKernel: 'auto' | 'ref' | 'avx2' };
+  cpu: {
+    /** The widest vector family: 'avx512+bf16', 'avx512', 'avx2+fma' or 'none'. */
+    simd: string;
+    threads: number;
+    kernel: 'ref' | 'avx2' | 'avx512';
+    requestedKernel: 'auto' | 'ref' | 'avx2' | 'avx512';
+    /** The variants this CPU can run, narrowest first. */
+    variants: Array<'ref' | 'avx2' | 'avx512'>;
+    /** Ops with an AVX-512 kernel of their own (the others run their avx2 kernel under 'avx512'). */
+    avx512Ops: string[];
+    /** AVX512_BF16 (vdpbf16ps) present. */
+    bf16: boolean;
+    /** Set when REG4PRU_KERNEL is unknown or names a variant this CPU lacks (loading then throws it). */
+    kernelEnvError?: string;
+  };
   cuda: {
     compiled: boolean;
     archs?: string;
@@ -70,8 +84,8 @@ export interface NativeBinding {
       aRows?: Int32Array; cRows?: Int32Array; rRows?: Int32Array;
     },
   ): Float32Array;
-  /** Register-only FMA throughput (GFLOP/s) on min(threads, pool size) threads, `iters` x 12 FMAs each; AVX2 CPUs only. */
-  gemmPeakProbe(threads: number, iters: number): number;
+  /** Register-only FMA throughput (GFLOP/s) on min(threads, pool size) threads with 256-bit (AVX2) or 512-bit (AVX-512) registers. */
+  gemmPeakProbe(threads: number, iters: number, bits: 256 | 512): number;
 
   // ---- policyAttention (section owned by the attention work)
   policyAttention(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, out: Float32Array, B: number, H: number, N: number, Dh: number, eps: number, rowMax: Float32Array | null, rowDen: Float32Array | null): Float32Array;
@@ -214,8 +228,13 @@ function load(): NativeBinding {
 
 let binding: NativeBinding | undefined;
 
-/** The loaded addon (loaded on first use, once per process). */
+/** The loaded addon (loaded on first use, once per process). A bad REG4PRU_KERNEL makes it throw. */
 export function native(): NativeBinding {
-  binding ??= load();
+  if (binding === undefined) {
+    const b = load();
+    const envError = b.info().cpu.kernelEnvError;
+    if (envError) throw new RangeError(`reg4pru: ${envError}`);
+    binding = b;
+  }
   return binding;
 }

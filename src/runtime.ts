@@ -26,21 +26,24 @@ export function getThreads(): number {
   return native().getThreads();
 }
 
-export type KernelChoice = 'auto' | 'ref' | 'avx2';
+export type KernelVariant = 'ref' | 'avx2' | 'avx512';
+export type KernelChoice = 'auto' | KernelVariant;
 
 /**
- * Forces a CPU kernel variant: 'ref' (portable single-thread loops), 'avx2' (pool + AVX2/FMA) or
- * 'auto' (avx2 when the CPU has AVX2+FMA). Same as the REG4PRU_KERNEL environment variable.
+ * Forces a CPU kernel variant: 'ref' (portable single-thread loops), 'avx2' (pool + AVX2/FMA), 'avx512'
+ * (pool + AVX-512 F/BW/DQ/VL kernels where an op has one, `info().cpu.avx512Ops`, its avx2 kernel
+ * otherwise) or 'auto' (the widest the CPU has). Same as the REG4PRU_KERNEL environment variable.
  * @returns the variant that runs now
- * @throws RangeError for an unknown name, or 'avx2' on a CPU without AVX2+FMA
+ * @throws RangeError for an unknown name, or a variant this CPU lacks (`info().cpu.variants`)
  */
-export function setKernel(kernel: KernelChoice): 'ref' | 'avx2' {
+export function setKernel(kernel: KernelChoice): KernelVariant {
   if (typeof kernel !== 'string') throw typeError('setKernel', `expected kernel to be a string, received ${describe(kernel)}`);
-  if (!['auto', 'ref', 'avx2'].includes(kernel)) throw rangeError('setKernel', `expected kernel to be 'auto', 'ref' or 'avx2', received '${kernel}'`);
-  return native().setKernel(kernel) as 'ref' | 'avx2';
+  if (!['auto', 'ref', 'avx2', 'avx512'].includes(kernel))
+    throw rangeError('setKernel', `expected kernel to be 'auto', 'ref', 'avx2' or 'avx512', received '${kernel}'`);
+  return native().setKernel(kernel) as KernelVariant;
 }
 
 /** The CPU kernel variant that runs now. */
-export function getKernel(): 'ref' | 'avx2' {
-  return native().getKernel() as 'ref' | 'avx2';
+export function getKernel(): KernelVariant {
+  return native().getKernel() as KernelVariant;
 }

@@ -93,7 +93,7 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  const bool avx2 = active_cpu_variant() == KernelVariant::kAvx2;
+  const bool avx2 = active_at_least_avx2();
   parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / h, y = t % h;
@@ -167,7 +167,7 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
 void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t Q, int64_t C, int64_t h, int64_t w,
                      int64_t Ho, int64_t Wo, float* sem) {
   const std::vector<Tap> ty = taps(h, Ho), tx = taps(w, Wo);
-  const bool avx2 = active_cpu_variant() == KernelVariant::kAvx2;
+  const bool avx2 = active_at_least_avx2();
   std::vector<int32_t> xlo(static_cast<size_t>(Wo)), xhi(static_cast<size_t>(Wo));
   std::vector<float> xt(static_cast<size_t>(Wo));
   for (int64_t x = 0; x < Wo; ++x) {

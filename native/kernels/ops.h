@@ -71,6 +71,7 @@ struct GemmArgs {
 };
 Status gemm_ref(const GemmArgs& a);
 Status gemm_avx2(const GemmArgs& a);
+Status gemm_avx512(const GemmArgs& a);
 
 // ---------------------------------------------------------------- policyAttention (SPEC §4)
 // q,k,v [B,H,N,Dh] f32, policy [B,N] f32 -> out [B,H,N,Dh]

@@ -1,4 +1,4 @@
-// registry.cc: the op table. Each op: {ref, avx2} (cuda in a later issue), one line each.
+// registry.cc: the op table. Each op: {ref, avx2[, avx512]}, one line each (CUDA ops have their own entry points).
 #include "kernels/registry.h"
 
 #include <cstdlib>
@@ -7,16 +7,12 @@
 
 namespace r4p {
 
-static bool avx2_usable() {
-  const auto& f = cpu_features();
-  return f.avx2 && f.fma;
-}
-
 const char* variant_name(KernelVariant v) {
   switch (v) {
     case KernelVariant::kAuto: return "auto";
     case KernelVariant::kRef: return "ref";
     case KernelVariant::kAvx2: return "avx2";
+    case KernelVariant::kAvx512: return "avx512";
   }
   return "?";
 }
@@ -25,33 +21,66 @@ bool parse_variant(const std::string& s, KernelVariant* out) {
   if (s == "auto") *out = KernelVariant::kAuto;
   else if (s == "ref") *out = KernelVariant::kRef;
   else if (s == "avx2") *out = KernelVariant::kAvx2;
+  else if (s == "avx512") *out = KernelVariant::kAvx512;
   else return false;
   return true;
 }
 
+bool variant_supported(KernelVariant v) {
+  switch (v) {
+    case KernelVariant::kAvx2: return cpu_has_avx2();
+    case KernelVariant::kAvx512: return cpu_has_avx512();
+    default: return true;
+  }
+}
+
+std::vector<std::string> supported_variant_names() {
+  std::vector<std::string> out{"ref"};
+  if (cpu_has_avx2()) out.push_back("avx2");
+  if (cpu_has_avx512()) out.push_back("avx512");
+  return out;
+}
+
+static std::string unsupported_message(const char* who, KernelVariant v) {
+  std::string have;
+  for (const auto& n : supported_variant_names()) have += (have.empty() ? "'" : ", '") + n + "'";
+  return std::string(who) + ": this CPU cannot run the '" + variant_name(v) + "' kernels (" +
+         (v == KernelVariant::kAvx512 ? "no AVX-512 F/BW/DQ/VL" : "no AVX2+FMA") + "); it runs 'auto', " + have;
+}
+
+static std::string g_env_error;
+
 static KernelVariant initial_variant() {
   KernelVariant v = KernelVariant::kAuto;
   if (const char* env = std::getenv("REG4PRU_KERNEL")) {
-    if (!parse_variant(env, &v)) v = KernelVariant::kAuto;
-    if (v == KernelVariant::kAvx2 && !avx2_usable()) v = KernelVariant::kAuto;
+    if (!parse_variant(env, &v)) {
+      g_env_error = std::string("REG4PRU_KERNEL: expected 'auto', 'ref', 'avx2' or 'avx512', received '") + env + "'";
+      return KernelVariant::kAuto;
+    }
+    if (!variant_supported(v)) {
+      g_env_error = unsupported_message("REG4PRU_KERNEL", v);
+      return KernelVariant::kAuto;
+    }
   }
   return v;
 }
 
 static KernelVariant g_requested = initial_variant();
 
+const std::string& kernel_env_error() { return g_env_error; }
+
 KernelVariant requested_variant() { return g_requested; }
 
 Status set_requested_variant(KernelVariant v) {
-  if (v == KernelVariant::kAvx2 && !avx2_usable())
-    return range_error("setKernel: expected kernel to be 'auto' or 'ref' on this CPU (no AVX2+FMA), received 'avx2'");
+  if (!variant_supported(v)) return range_error(unsupported_message("setKernel", v));
   g_requested = v;
   return Status::Ok();
 }
 
 KernelVariant active_cpu_variant() {
-  if (g_requested == KernelVariant::kAuto) return avx2_usable() ? KernelVariant::kAvx2 : KernelVariant::kRef;
-  return g_requested;
+  if (g_requested != KernelVariant::kAuto) return g_requested;
+  if (cpu_has_avx512()) return KernelVariant::kAvx512;
+  return cpu_has_avx2() ? KernelVariant::kAvx2 : KernelVariant::kRef;
 }
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -59,7 +88,7 @@ Status gather_tokens_fwd(const GatherTokensArgs& a) { return dispatch(gather_tok
 Status gather_tokens_bwd(const GatherTokensBwdArgs& a) { return dispatch(gather_tokens_bwd_ref, gather_tokens_bwd_avx2, a); }
 Status scatter_tokens_fwd(const ScatterTokensArgs& a) { return dispatch(scatter_tokens_fwd_ref, scatter_tokens_fwd_avx2, a); }
 Status scatter_tokens_bwd(const ScatterTokensBwdArgs& a) { return dispatch(scatter_tokens_bwd_ref, scatter_tokens_bwd_avx2, a); }
-Status gemm(const GemmArgs& a) { return dispatch(gemm_ref, gemm_avx2, a); }
+Status gemm(const GemmArgs& a) { return dispatch(gemm_ref, gemm_avx2, gemm_avx512, a); }
 Status policy_attention_fwd(const PolicyAttentionArgs& a) { return dispatch(policy_attention_fwd_ref, policy_attention_fwd_avx2, a); }
 Status policy_attention_bwd(const PolicyAttentionBwdArgs& a) { return dispatch(policy_attention_bwd_ref, policy_attention_bwd_avx2, a); }
 Status pruned_block_fwd(const PrunedBlockArgs& a) { return dispatch(pruned_block_fwd_ref, pruned_block_fwd_avx2, a); }
@@ -76,6 +105,11 @@ Status layer_norm_fwd(const LayerNormArgs& a) { return dispatch(layer_norm_fwd_r
 Status layer_norm_bwd(const LayerNormBwdArgs& a) { return dispatch(layer_norm_bwd_ref, layer_norm_bwd_avx2, a); }
 Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2, a); }
 Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, a); }
+
+// gemm has its own AVX-512 kernel; the policyAttention forward, prunedBlock and tomeBlock run their avx2
+// drivers with the AVX-512 GEMM and attention core (the attention backward, LayerNorm, GELU, softmax and
+// the token ops run their avx2 kernels under avx512).
+std::vector<std::string> avx512_op_names() { return {"gemm", "policyAttention", "prunedBlock", "tomeBlock"}; }
 
 std::vector<std::string> op_names() {
   return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu"};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_avx2.h"
+#include "kernels/cpu/gemm_avx512.h"
 #include "kernels/registry.h"
 #include "napi/convert.h"
 #include "napi/registrar.h"
@@ -216,16 +217,19 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return info[2];
 }
 
-// gemmPeakProbe(threads, iters) -> GFLOP/s of a register-only FMA loop (bench/ops/gemm.bench.ts).
+// gemmPeakProbe(threads, iters, bits) -> GFLOP/s of a register-only FMA loop with 256- or 512-bit
+// registers (bench/lib/peak.ts reports the widest the CPU has).
 Napi::Value GemmPeakProbe(const Napi::CallbackInfo& info) {
   const char* op = "gemmPeakProbe";
-  expect_arg_count(info, 2, op);
+  expect_arg_count(info, 3, op);
   const int64_t threads = dim_arg(info, 0, op, "threads");
   const int64_t iters = dim_arg(info, 1, op, "iters");
-  const CpuFeatures& f = cpu_features();
-  if (!f.avx2 || !f.fma) throw Napi::Error::New(info.Env(), "gemmPeakProbe: this CPU has no AVX2+FMA");
+  const int64_t bits = dim_arg(info, 2, op, "bits");
+  if (bits != 256 && bits != 512) throw_range(info.Env(), op, ": expected bits to be 256 or 512, received ", bits);
+  if (bits == 256 && !cpu_has_avx2()) throw Napi::Error::New(info.Env(), "gemmPeakProbe: this CPU has no AVX2+FMA");
+  if (bits == 512 && !cpu_has_avx512()) throw Napi::Error::New(info.Env(), "gemmPeakProbe: this CPU has no AVX-512");
   const int n = static_cast<int>(std::min<int64_t>(threads, ThreadPool::instance().threads()));
-  return Napi::Number::New(info.Env(), fma_peak_gflops_avx2(n, iters));
+  return Napi::Number::New(info.Env(), bits == 512 ? fma_peak_gflops_avx512(n, iters) : fma_peak_gflops_avx2(n, iters));
 }
 
 void Export(Napi::Env env, Napi::Object exports) {

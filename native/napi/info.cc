@@ -28,6 +28,16 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
   cpu.Set("threads", ThreadPool::instance().threads());
   cpu.Set("kernel", variant_name(active_cpu_variant()));
   cpu.Set("requestedKernel", variant_name(requested_variant()));
+  Napi::Array variants = Napi::Array::New(env);
+  uint32_t vi = 0;
+  for (const auto& n : supported_variant_names()) variants.Set(vi++, n);
+  cpu.Set("variants", variants);
+  Napi::Array wide = Napi::Array::New(env);
+  uint32_t wi = 0;
+  for (const auto& n : avx512_op_names()) wide.Set(wi++, n);
+  cpu.Set("avx512Ops", wide);
+  cpu.Set("bf16", cpu_has_avx512_bf16());
+  if (!kernel_env_error().empty()) cpu.Set("kernelEnvError", kernel_env_error());
   out.Set("cpu", cpu);
 
   const CudaInfo ci = cuda_info();
@@ -80,7 +90,7 @@ static Napi::Value SetKernel(const Napi::CallbackInfo& info) {
   const std::string s = v.As<Napi::String>().Utf8Value();
   KernelVariant k;
   if (!parse_variant(s, &k))
-    throw_range(info.Env(), "setKernel: expected kernel to be 'auto', 'ref' or 'avx2', received '", s, "'");
+    throw_range(info.Env(), "setKernel: expected kernel to be 'auto', 'ref', 'avx2' or 'avx512', received '", s, "'");
   throw_if_error(info.Env(), set_requested_variant(k));
   return Napi::String::New(info.Env(), variant_name(active_cpu_variant()));
 }

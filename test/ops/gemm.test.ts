@@ -13,6 +13,8 @@ const SHAPES: Array<[number, number, number]> = [
   [23, 40, 777], // K > 384: the K-blocked path (3 blocks of 259)
   [61, 70, 450], // M <= 96: one row block, B packed per tile; 2 K blocks
   [300, 257, 384],
+  [29, 33, 300], // avx512 14x32 tile tails in M and N; K > 256: 2 K blocks of the avx512 kernel
+  [15, 64, 513], // M = 14 + 1, two 32-column panels exactly, 3 avx512 K blocks
 ];
 
 interface Epi {
@@ -130,6 +132,30 @@ describe('gemm avx2 determinism at a multi-tile, multi-K-block size', () => {
   });
 });
 
+describe('gemm avx512', () => {
+  // Same FMA chain per element (k ascending) and the same epilogue operations as avx2: same bits.
+  it.skipIf(!cpuVariants().includes('avx512'))('gives the avx2 bits on every shape and epilogue', () => {
+    const r = rng(5);
+    for (const [M, N, K] of [...SHAPES, [131, 300, 900] as [number, number, number]]) {
+      for (const transB of [false, true]) {
+        const A = randn(M * K, r), B = randn(N * K, r), bias = randn(N, r), cs = randn(N, r), res = randn(M * N, r);
+        const run = (v: 'avx2' | 'avx512') =>
+          withKernel(v, 2, () => {
+            const C = new Float32Array(M * N);
+            native().gemm(A, B, C, M, N, K, K, transB ? K : N, N, false, transB, { bias, activation: 'gelu', colScale: cs, residual: res });
+            return C;
+          });
+        const a2 = run('avx2'), a5 = run('avx512');
+        const same = a2.every((v, i) => Object.is(v, a5[i]));
+        expect(same, `M=${M} N=${N} K=${K} transB=${transB}`).toBe(true);
+      }
+    }
+  });
+  it.skipIf(cpuVariants().includes('avx512'))('is untested here: this CPU has no AVX-512 (F/BW/DQ/VL)', () => {
+    expect(() => native().setKernel('avx512')).toThrow(/cannot run the 'avx512' kernels/);
+  });
+});
+
 describe('matmul (TS wrapper)', () => {
   const r = rng(7);
   const M = 9, K = 20, N = 11;
@@ -228,8 +254,11 @@ describe('gemm binding errors', () => {
   }
 
   it('gemmPeakProbe validates and returns a positive rate', () => {
-    expect(() => native().gemmPeakProbe(0, 10)).toThrow(RangeError);
-    if (cpuVariants().includes('avx2')) expect(native().gemmPeakProbe(1, 1000)).toBeGreaterThan(0);
+    expect(() => native().gemmPeakProbe(0, 10, 256)).toThrow(RangeError);
+    expect(() => native().gemmPeakProbe(1, 10, 384 as 256)).toThrow(/256 or 512/);
+    if (cpuVariants().includes('avx2')) expect(native().gemmPeakProbe(1, 1000, 256)).toBeGreaterThan(0);
+    if (cpuVariants().includes('avx512')) expect(native().gemmPeakProbe(1, 1000, 512)).toBeGreaterThan(0);
+    else expect(() => native().gemmPeakProbe(1, 10, 512)).toThrow(/no AVX-512/);
   });
 
   it('fuzz: random bad sizes throw, never crash', () => {

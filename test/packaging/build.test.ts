@@ -37,7 +37,7 @@ describe('build', () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
     expect(i.version).toBe(pkg.version);
     expect(i.cpu.threads).toBeGreaterThanOrEqual(1);
-    expect(['avx2+fma', 'none']).toContain(i.cpu.simd);
+    expect(['avx512+bf16', 'avx512', 'avx2+fma', 'none']).toContain(i.cpu.simd);
     expect(typeof i.cuda.compiled).toBe('boolean');
     expect(Array.isArray(i.cuda.devices)).toBe(true);
     if (i.cuda.devices.length === 0) expect(i.cuda.error).toMatch(/\w/);

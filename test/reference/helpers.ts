@@ -106,12 +106,19 @@ export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 
 }
 
 /** Every CPU kernel variant this machine can run, for the "run every path" grid. */
-export function cpuVariants(): Array<'ref' | 'avx2'> {
-  return info().cpu.simd === 'avx2+fma' ? ['ref', 'avx2'] : ['ref'];
+export function cpuVariants(): Array<'ref' | 'avx2' | 'avx512'> {
+  return info().cpu.variants;
+}
+
+const ALL_VARIANTS = ['ref', 'avx2', 'avx512'] as const;
+/** The variants this CPU cannot run (their tests skip; CI prints this list). */
+export function untestedVariants(): string[] {
+  const have = cpuVariants();
+  return ALL_VARIANTS.filter((v) => !have.includes(v));
 }
 
 /** Runs fn under a forced kernel variant and thread count, restoring both afterwards. */
-export function withKernel<T>(variant: 'ref' | 'avx2' | 'auto', threads: number, fn: () => T): T {
+export function withKernel<T>(variant: 'ref' | 'avx2' | 'avx512' | 'auto', threads: number, fn: () => T): T {
   const prevThreads = getThreads();
   setKernel(variant);
   setThreads(threads);

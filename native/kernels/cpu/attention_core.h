@@ -30,6 +30,9 @@ struct AttentionCoreArgs {
   float* row_den = nullptr;       // [Nq] optional: sum_j E_ij (+ eps with policy), relative to row_max
 };
 
+// The most query rows any variant's micro-block holds (scratch is sized for it).
+constexpr int64_t kAttnRowsMax = 12;
+
 // Floats of scratch one call needs (per thread).
 size_t attention_core_scratch_floats(const AttentionCoreArgs& a);
 // Single-threaded: computes query rows [i0, i1). Callers parallelise over (batch, head, row block).
@@ -44,5 +47,12 @@ size_t attention_core_packed_floats(const AttentionCoreArgs& a);
 void attention_core_pack_avx2(const AttentionCoreArgs& a, float* packed);
 void attention_core_rows_packed_avx2(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
                                      float* scratch);
+// The same with the AVX-512 micro-kernels (call only when cpu_has_avx512()).
+void attention_core_rows_avx512(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
+void attention_core_rows_packed_avx512(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
+                                       float* scratch);
+// The variant the registry runs now: avx512 under 'avx512', else avx2 (callers are the avx2/avx512 paths).
+void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
+void attention_core_rows_packed(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1, float* scratch);
 
 }  // namespace r4p

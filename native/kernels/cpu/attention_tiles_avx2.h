@@ -19,6 +19,9 @@
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace r4p::attn {
+// Anonymous: every including file (avx2 and avx512 ones) gets its own copy compiled with its own flags;
+// no inline function of an AVX-512 file can be merged by the linker into an AVX2 path.
+namespace {
 
 constexpr int KT = 64;    // keys per tile
 constexpr int RMAX = 6;   // rows per micro-block
@@ -187,4 +190,5 @@ struct PvF {
   static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) { pv<R>(p, n, xr, Dp, o, ldo); }
 };
 
+}  // namespace
 }  // namespace r4p::attn

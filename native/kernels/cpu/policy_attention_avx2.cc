@@ -76,7 +76,7 @@ Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
               attention_core_pack_avx2(c, packed.data());
               packed_bh = bh;
             }
-            attention_core_rows_packed_avx2(c, packed.data(), i0, i1, scratch.data());
+            attention_core_rows_packed(c, packed.data(), i0, i1, scratch.data());
             g += i1 - i0;
           }
         } catch (const std::bad_alloc&) {
@@ -120,7 +120,7 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
   c.diag_offset = r0;
   c.row_max = m + r0;
   c.row_den = Z + r0;
-  attention_core_rows_avx2(c, 0, nq, w.core.data());
+  attention_core_rows(c, 0, nq, w.core.data());
   // sum_j G_ij in closed form: with sum_j E_ij dS_ij = D_i Z_i - (eps/N) dout_i . sum_j v_j,
   //   sumG_i = (eps D_i - (eps/N) dout_i . sum_j v_j) / Z_i
   // exact where summing the G_ij in float would cancel (the true value is O(eps)).

@@ -40,6 +40,7 @@
 #include "kernels/cpu/layer_norm_avx2.h"
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
+#include "kernels/registry.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p {
@@ -149,7 +150,7 @@ Status run(const PrunedBlockArgs& a) {
     g.B = w.qkv_w; g.ldb = D; g.transB = true;
     g.C = wide.get(); g.ldc = 3 * D;
     g.bias = w.qkv_b;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(2);
 
@@ -197,7 +198,7 @@ Status run(const PrunedBlockArgs& a) {
               attention_core_pack_avx2(c, pk);
               packed_bh = bh;
             }
-            attention_core_rows_packed_avx2(c, pk, i0, i1, s);
+            attention_core_rows_packed(c, pk, i0, i1, s);
             g += i1 - i0;
           }
           if (timer.on) timer.attn_cpu_ms[ith] = thread_cpu_ms() - cpu0;
@@ -216,7 +217,7 @@ Status run(const PrunedBlockArgs& a) {
     g.bias = w.proj_b;
     g.col_scale = w.ls1;
     g.residual = a.x + b * N * D; g.ldr = D; g.r_rows = a.idx ? a.idx + b * K : nullptr;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(4);
 
@@ -233,7 +234,7 @@ Status run(const PrunedBlockArgs& a) {
     g.C = wide.get(); g.ldc = F;
     g.bias = w.fc1_b;
     g.act = Activation::kGelu;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(6);
 
@@ -247,7 +248,7 @@ Status run(const PrunedBlockArgs& a) {
     g.bias = w.fc2_b;
     g.col_scale = w.ls2;
     g.residual = z.get() + b * K * D; g.ldr = D;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(7);
   timer.report(a);

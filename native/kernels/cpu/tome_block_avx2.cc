@@ -41,6 +41,7 @@
 #include "kernels/cpu/attention_core.h"
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
+#include "kernels/registry.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p {
@@ -115,7 +116,7 @@ Status match(const TomeBlockArgs& a, int64_t m, std::vector<int32_t>* dst) {
     g.B = wbar.get(); g.ldb = D; g.transB = true;
     g.C = kb.get(); g.ldc = Dh;
     g.bias = bbar.get();
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   // unit rows (norm clamped at 1e-12: a zero key has similarity 0 with everything)
   parallel_for(R, 64, [&](int64_t r0, int64_t r1) {
@@ -143,7 +144,7 @@ Status match(const TomeBlockArgs& a, int64_t m, std::vector<int32_t>* dst) {
     g.A = ka.get(); g.lda = Dh;
     g.B = kd.get(); g.ldb = Dh; g.transB = true;
     g.C = S.get(); g.ldc = nB;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
     parallel_for(nA, 16, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const float* row = S.get() + i * nB;
@@ -199,7 +200,7 @@ Status attn_half(const TomeBlockArgs& a, int64_t Tm, const float* X, float* z, f
     g.B = w.qkv_w; g.ldb = D; g.transB = true;
     g.C = wide; g.ldc = 3 * D;
     g.bias = w.qkv_b;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   {
     const int64_t rb = 192;  // rows per task, as prunedBlock (2 of the core's 96-row super-blocks)
@@ -230,7 +231,7 @@ Status attn_half(const TomeBlockArgs& a, int64_t Tm, const float* X, float* z, f
             c.k = wide + off + D;
             c.v = wide + off + 2 * D;
             c.out = t + b * Tm * D + hd * Dh;
-            attention_core_rows_avx2(c, blk * rb, std::min(Tm, (blk + 1) * rb), s);
+            attention_core_rows(c, blk * rb, std::min(Tm, (blk + 1) * rb), s);
           }
         },
         nth);
@@ -244,7 +245,7 @@ Status attn_half(const TomeBlockArgs& a, int64_t Tm, const float* X, float* z, f
     g.bias = w.proj_b;
     g.col_scale = w.ls1;
     g.residual = X + b * Tm * D; g.ldr = D;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   return Status::Ok();
 }
@@ -262,7 +263,7 @@ Status mlp_half(const TomeBlockArgs& a, int64_t rows, const float* z, float* y, 
     g.C = wide; g.ldc = F;
     g.bias = w.fc1_b;
     g.act = Activation::kGelu;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   for (int64_t b = 0; b < B; ++b) {  // one gemm per batch row, as prunedBlock (same blocking, same bits)
     GemmArgs g;
@@ -273,7 +274,7 @@ Status mlp_half(const TomeBlockArgs& a, int64_t rows, const float* z, float* y, 
     g.bias = w.fc2_b;
     g.col_scale = w.ls2;
     g.residual = z + b * rows * D; g.ldr = D;
-    R4P_RETURN_IF_ERROR(gemm_avx2(g));
+    R4P_RETURN_IF_ERROR(gemm(g));
   }
   return Status::Ok();
 }

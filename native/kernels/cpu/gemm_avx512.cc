@@ -1,0 +1,140 @@
+// gemm_avx512.cc: the internal single-precision GEMM (ops.h GemmArgs; SPEC §2/§5 Linear layers) with
+// AVX-512F: a 14x32 micro-kernel (28 zmm accumulators, 2 zmm of B, 2 broadcast registers: all 32 zmm),
+// panel packing (gemm_pack.h) and a masked 16-lane epilogue. Blocking, threading and scratch are
+// gemm_driver.h's. Every C element is the same FMA chain over k as in gemm_avx2.cc, and the epilogue
+// the same operations (vec_math_avx512.h is bit-compatible with vec_math_avx2.h): the two variants give
+// identical bits, which the tests check.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "kernels/cpu/gemm_avx512.h"
+#include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/gemm_pack.h"
+#include "kernels/cpu/vec_math_avx512.h"
+#include "kernels/ops.h"
+#include "runtime/thread_pool.h"
+
+namespace r4p {
+namespace {
+
+constexpr int64_t MR = 14, NR = 32;
+
+// acc[r*NR + c] (+)= sum_k Ap[k*MR + r] * Bp[k*NR + c]: one FMA chain per element, k ascending; with
+// load != 0 the chains continue from acc (see gemm_driver.h). With 32 architectural zmm registers the
+// compiler keeps all 28 accumulators in registers (checked in the disassembly: no stack traffic in the
+// k loop), so this one is intrinsics, not asm.
+__attribute__((always_inline)) inline void micro_14x32_body(int64_t K, const float* __restrict Ap,
+                                                            const float* __restrict Bp, float* __restrict acc,
+                                                            int64_t load) {
+  __m512 c0[MR], c1[MR];
+  if (load) {
+    for (int r = 0; r < MR; ++r) {
+      c0[r] = _mm512_load_ps(acc + r * NR);
+      c1[r] = _mm512_load_ps(acc + r * NR + 16);
+    }
+  } else {
+    for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 512), _MM_HINT_T0);
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(Ap[r]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm512_store_ps(acc + r * NR, c0[r]);
+    _mm512_store_ps(acc + r * NR + 16, c1[r]);
+  }
+}
+
+void micro_14x32(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t load) {
+  micro_14x32_body(K, Ap, Bp, acc, load);
+}
+
+// The epilogue on 16 (or n < 16, masked) columns from n0 of the mr valid rows of a 14x32 tile: alpha,
+// + beta*C_old, + bias, activation, * col_scale, + residual, store; stage by stage over the rows so the
+// rows' GELU chains are independent work. Same operations as gemm_avx2.cc's epilogue_cols.
+inline void epilogue_cols16(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int n) {
+  const __mmask16 mask = vec512::tail_mask(n);
+  float* c[MR];
+  for (int64_t r = 0; r < mr; ++r) c[r] = e.C + (e.c_rows ? e.c_rows[m0 + r] : m0 + r) * e.ldc + n0;
+  __m512 v[MR];
+  const __m512 alpha = _mm512_set1_ps(e.alpha);
+  for (int r = 0; r < MR; ++r) v[r] = _mm512_mul_ps(_mm512_load_ps(acc + r * NR), alpha);
+  if (e.beta != 0.f) {
+    const __m512 beta = _mm512_set1_ps(e.beta);
+    for (int64_t r = 0; r < mr; ++r) v[r] = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask, c[r]), v[r]);
+  }
+  if (e.bias) {
+    const __m512 b = _mm512_maskz_loadu_ps(mask, e.bias + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm512_add_ps(v[r], b);
+  }
+  if (e.act == Activation::kRelu) {
+    for (int r = 0; r < MR; ++r) v[r] = _mm512_max_ps(v[r], _mm512_setzero_ps());
+  } else if (e.act == Activation::kGelu) {
+    for (int64_t r = 0; r < mr; ++r) v[r] = vec512::gelu_ps(v[r]);
+  }
+  if (e.col_scale) {
+    const __m512 s = _mm512_maskz_loadu_ps(mask, e.col_scale + n0);
+    for (int r = 0; r < MR; ++r) v[r] = _mm512_mul_ps(v[r], s);
+  }
+  if (e.residual)
+    for (int64_t r = 0; r < mr; ++r)
+      v[r] = _mm512_add_ps(v[r], _mm512_maskz_loadu_ps(mask, e.residual + (e.r_rows ? e.r_rows[m0 + r] : m0 + r) * e.ldr + n0));
+  for (int64_t r = 0; r < mr; ++r) _mm512_mask_storeu_ps(c[r], mask, v[r]);
+}
+
+struct Avx512Kern {
+  static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 1;
+  static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) { gemm_pack_b_panel<NR>(a, j, dst); }
+  static void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) { gemm_pack_a_panel<MR>(a, m0, dst); }
+  static void micro(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t load) {
+    micro_14x32(K, Ap, Bp, acc, load);
+  }
+  static void store_tile(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
+    for (int64_t c = 0; c < nr; c += 16)
+      epilogue_cols16(e, acc + c, m0, mr, n0 + c, static_cast<int>(std::min<int64_t>(16, nr - c)));
+  }
+};
+
+}  // namespace
+
+Status gemm_avx512(const GemmArgs& a) { return gemm_run<Avx512Kern>(a); }
+
+double fma_peak_gflops_avx512(int threads, int64_t iters) {
+  ThreadPool& pool = ThreadPool::instance();
+  const auto t0 = std::chrono::steady_clock::now();
+  int used = 1;
+  pool.run(
+      [&](int ith, int nth) {
+        if (ith == 0) used = nth;
+        // 16 independent 16-wide chains cover the FMA latency x ports product (4 x 2) twice over.
+        for (int64_t i = 0; i < iters; ++i) {
+          __asm__ volatile(
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm0\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm1\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm2\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm3\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm4\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm5\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm6\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm7\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm8\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm9\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm10\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm11\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm12\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm13\n\t"
+              "vfmadd231ps %%zmm31, %%zmm30, %%zmm14\n\tvfmadd231ps %%zmm31, %%zmm30, %%zmm15\n\t" ::
+                  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                    "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        }
+        __asm__ volatile("vzeroupper" ::: "memory");
+      },
+      std::max(1, threads));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return static_cast<double>(used) * static_cast<double>(iters) * 16.0 * 32.0 / s / 1e9;
+}
+
+}  // namespace r4p
