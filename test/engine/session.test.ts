@@ -24,7 +24,7 @@ const CFG_B: ModelConfig = modelConfig('tiny', {
 const ATOL = 2e-4, RTOL = 1e-3;
 
 /** Runs fn with kernel + threads forced, restored afterwards (withKernel is not async-safe). */
-async function withKernelAsync<T>(variant: 'ref' | 'avx2', threads: number, fn: () => Promise<T>): Promise<T> {
+async function withKernelAsync<T>(variant: 'ref' | 'avx2' | 'avx512', threads: number, fn: () => Promise<T>): Promise<T> {
   const pt = getThreads();
   setKernel(variant);
   setThreads(threads);

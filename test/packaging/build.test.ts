@@ -30,6 +30,9 @@ describe('build', () => {
     const avx2Target = gyp.targets.find((t) => (t as { target_name?: string }).target_name === 'reg4pru_avx2')!;
     expect(avx2Target.sources.every((s) => s.endsWith('_avx2.cc'))).toBe(true);
     expect(listed.filter((s) => s.endsWith('_avx2.cc')).sort()).toEqual([...avx2Target.sources].sort());
+    const avx512Target = gyp.targets.find((t) => (t as { target_name?: string }).target_name === 'reg4pru_avx512')!;
+    expect(avx512Target.sources.every((s) => s.endsWith('_avx512.cc'))).toBe(true);
+    expect(listed.filter((s) => s.endsWith('_avx512.cc')).sort()).toEqual([...avx512Target.sources].sort());
   });
 
   it('info() reports version, cpu and cuda without throwing', () => {

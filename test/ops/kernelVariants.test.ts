@@ -1,0 +1,119 @@
+// The CPU kernel variants (ref / avx2 / avx512): run-time dispatch, forcing, errors, and the avx512 kernels
+// against the avx2 ones. The avx512 GEMM and attention core reduce every output in the same FMA order as
+// avx2 (same chains, same epilogue operations), so the whole ops must agree bit for bit; each is also
+// checked against the float64 references in its own test file (the variant grid runs every variant).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { info, policyAttention, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
+import { randomBlockWeights } from '../reference/prunedBlock.js';
+import { cpuVariants, randIndices, randn, randu, rng, untestedVariants, withKernel } from '../reference/helpers.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const has512 = cpuVariants().includes('avx512');
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** Loads the package in a child process with REG4PRU_KERNEL set; returns its exit status and output. */
+function loadWithEnv(kernel: string): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/index.ts').then((m) => console.log('kernel=' + m.getKernel()))"], {
+    cwd: root,
+    env: { ...process.env, REG4PRU_KERNEL: kernel },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe('kernel variants: dispatch', () => {
+  it('info() lists the runnable variants and auto picks the widest', () => {
+    const c = info().cpu;
+    expect(c.variants[0]).toBe('ref');
+    expect(c.variants).toEqual(['ref', 'avx2', 'avx512'].filter((v) => c.variants.includes(v as 'ref')));
+    expect(setKernel('auto')).toBe(c.variants[c.variants.length - 1]);
+    expect(c.simd.startsWith('avx512')).toBe(has512);
+    expect(c.bf16).toBe(c.simd === 'avx512+bf16');
+    expect(c.avx512Ops).toEqual(expect.arrayContaining(['gemm', 'prunedBlock']));
+    // Say which variants this machine could not test (CI logs show it).
+    const missing = untestedVariants();
+    if (missing.length > 0) console.log(`[reg4pru] CPU kernel variants NOT tested on this machine (CPU lacks them): ${missing.join(', ')}`);
+  });
+
+  it('setKernel forces each runnable variant and rejects unknown or missing ones', () => {
+    try {
+      for (const v of cpuVariants()) {
+        expect(setKernel(v)).toBe(v);
+        expect(getKernel()).toBe(v);
+      }
+      expect(() => setKernel('sse' as 'ref')).toThrow(/expected kernel to be 'auto', 'ref', 'avx2' or 'avx512', received 'sse'/);
+      for (const v of untestedVariants()) expect(() => setKernel(v as 'ref')).toThrow(new RegExp(`cannot run the '${v}' kernels`));
+    } finally {
+      setKernel('auto');
+    }
+  });
+
+  it('REG4PRU_KERNEL: an unknown value makes loading throw a clear error; a runnable one is used', () => {
+    const bad = loadWithEnv('avx1024');
+    expect(bad.status).not.toBe(0);
+    expect(bad.out).toMatch(/REG4PRU_KERNEL: expected 'auto', 'ref', 'avx2' or 'avx512', received 'avx1024'/);
+    const top = cpuVariants()[cpuVariants().length - 1]!;
+    const ok = loadWithEnv(top);
+    expect(ok.out).toContain(`kernel=${top}`);
+    expect(ok.status).toBe(0);
+    for (const v of untestedVariants()) {
+      const missing = loadWithEnv(v);
+      expect(missing.status).not.toBe(0);
+      expect(missing.out).toMatch(new RegExp(`REG4PRU_KERNEL: this CPU cannot run the '${v}' kernels`));
+    }
+  });
+});
+
+describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
+  const both = <T extends Float32Array>(threads: number, fn: () => T): [T, T] => [withKernel('avx2', threads, fn), withKernel('avx512', threads, fn)];
+
+  it('policyAttention forward: B > 1, odd N, Dh not a multiple of 16, with and without the 1-2 thread split', () => {
+    for (const [B, H, N, Dh] of [[2, 3, 37, 24], [1, 2, 131, 64], [1, 1, 1, 8], [2, 1, 200, 40]] as const) {
+      const r = rng(N * 7 + Dh);
+      const q = randn(B * H * N * Dh, r), k = randn(B * H * N * Dh, r), v = randn(B * H * N * Dh, r), pol = randu(B * N, r);
+      const t = (d: Float32Array) => ({ data: d, shape: [B, H, N, Dh] });
+      for (const threads of [1, 2]) {
+        const [a, b] = both(threads, () => policyAttention(t(q), t(k), t(v), { data: pol, shape: [B, N] }).data);
+        expect(sameBits(a, b), `B=${B} H=${H} N=${N} Dh=${Dh} threads=${threads}`).toBe(true);
+      }
+    }
+  });
+
+  it('prunedBlock: K = 1, K = N (idx null), tails, B > 1', () => {
+    for (const [B, N, K, D, H, F, nullIdx] of [[2, 19, 7, 24, 3, 40, false], [1, 33, 1, 32, 2, 64, false], [2, 45, 45, 48, 3, 96, true], [1, 300, 211, 64, 2, 256, false]] as const) {
+      const r = rng(N + K * 3 + D);
+      const x = randn(B * N * D, r);
+      const idx = nullIdx ? null : { data: randIndices(B, N, K, r), shape: [B, K] };
+      const w = randomBlockWeights(D, F, D + F);
+      for (const threads of [1, 2]) {
+        const [a, b] = both(threads, () => prunedBlock({ data: x, shape: [B, N, D] }, idx, w, { heads: H }).data);
+        expect(sameBits(a, b), `B=${B} N=${N} K=${K} D=${D} threads=${threads}`).toBe(true);
+      }
+    }
+  });
+
+  it('tomeBlock (1-D and 2-D splits, both modes)', () => {
+    const B = 2, P0 = 5, gh = 6, gw = 7, T = P0 + gh * gw, D = 32, H = 2, F = 64;
+    const x = randn(B * T * D, rng(77));
+    const w = randomBlockWeights(D, F, 9);
+    for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
+      for (const grid of [undefined, [gh, gw] as [number, number]]) {
+        const [a, b] = both(2, () => tomeBlock({ data: x, shape: [B, T, D] }, w, { heads: H, protectedTokens: P0, mode, mergeRatio: 0.6, grid }).data);
+        expect(sameBits(a, b), `${mode} grid=${grid}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe.skipIf(has512)('avx512 variant', () => {
+  it('is not tested here: the CPU has no AVX-512 F/BW/DQ/VL', () => {
+    expect(untestedVariants()).toContain('avx512');
+  });
+});
