@@ -11,15 +11,18 @@
  * short probe).
  */
 import * as tf from '@tensorflow/tfjs';
-import { getThreads, matmul, setThreads } from '../../src/index.js';
+import { getThreads, info, matmul, setThreads } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
-import { timeSync } from '../lib/timer.js';
+import { summarize, timeSync } from '../lib/timer.js';
+import { openblasConfig, openblasHarness, openblasRound } from '../lib/openblas.js';
 
 export interface PeakDetail {
-  /** Register-only FMA loop, all pool threads (undefined without AVX2). */
+  /** Register-only FMA loop with the widest registers the CPU has, all pool threads (undefined without AVX2). */
   fmaProbe?: number;
+  /** Register width of that probe: 512 (AVX-512) or 256 (AVX2). */
+  probeBits?: 256 | 512;
   /** Best GFLOP/s of our GEMM at 1024^3 and 2872x1536x384, all threads. */
   bestGemm: number;
   /** max of the two: the figure `peakShare` divides by. */
@@ -41,15 +44,15 @@ function gemmGflops(M: number, N: number, K: number, quick: boolean): number {
 export async function measurePeakDetail(quick = false): Promise<PeakDetail> {
   if (cached) return cached;
   const threads = getThreads();
+  const variants = info().cpu.variants;
+  const probeBits = variants.includes('avx512') ? 512 : variants.includes('avx2') ? 256 : undefined;
   let fmaProbe: number | undefined;
-  try {
+  if (probeBits !== undefined) {
     fmaProbe = 0;
-    for (let i = 0; i < 3; i++) fmaProbe = Math.max(fmaProbe, native().gemmPeakProbe(threads, quick ? 5e6 : 2e7));
-  } catch {
-    fmaProbe = undefined; // no AVX2+FMA
+    for (let i = 0; i < 3; i++) fmaProbe = Math.max(fmaProbe, native().gemmPeakProbe(threads, quick ? 5e6 : 2e7, probeBits));
   }
   const bestGemm = Math.max(gemmGflops(1024, 1024, 1024, quick), gemmGflops(2872, 1536, 384, quick));
-  cached = { fmaProbe, bestGemm, peak: Math.max(fmaProbe ?? 0, bestGemm), threads };
+  cached = { fmaProbe, probeBits, bestGemm, peak: Math.max(fmaProbe ?? 0, bestGemm), threads };
   return cached;
 }
 
@@ -67,10 +70,53 @@ function naiveTs(a: Float32Array, b: Float32Array, c: Float32Array, n: number): 
     }
 }
 
+/**
+ * Our GEMM against OpenBLAS's SGEMM, round-robin in one run: each round times a few calls of ours, then a
+ * few of OpenBLAS (a child process; only its sgemm calls are timed), so background load falls on both.
+ */
+function vsOpenblas(quick: boolean, peak: PeakDetail): BenchRow[] {
+  const h = openblasHarness();
+  if (!h.exe) {
+    console.log(`[gemm] OpenBLAS comparison skipped: ${h.why}`);
+    return [];
+  }
+  const rows: BenchRow[] = [];
+  const threads = getThreads();
+  const config = openblasConfig();
+  const shapes: Array<[string, number, number, number]> = [
+    ['1024^3', 1024, 1024, 1024],
+    ['2048^3', 2048, 2048, 2048],
+    ['fc1 (1029 tokens)', 1029, 1536, 384],
+    ['fc2 (1029 tokens)', 1029, 384, 1536],
+  ];
+  for (const [name, M, N, K] of quick ? shapes.slice(0, 1) : shapes) {
+    const r = rng(M + 3 * N + K);
+    const a = { data: randn(M * K, r), shape: [M, K] }, b = { data: randn(N * K, r), shape: [N, K] };
+    const out = new Float32Array(M * N);
+    const reps = M >= 2048 ? 3 : 8, rounds = quick ? 2 : 5;
+    const ours: number[] = [], blas: number[] = [];
+    matmul(a, b, { transB: true, out });
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        matmul(a, b, { transB: true, out });
+        ours.push(performance.now() - t0);
+      }
+      blas.push(...openblasRound(M, N, K, round === 0 ? 2 : 1, reps, threads));
+    }
+    const flops = 2 * M * N * K, tOurs = summarize(ours), tBlas = summarize(blas);
+    const shape = `${name} M=${M} N=${N} K=${K} (A B^T)`;
+    const share = (t: { medianMs: number }) => flops / (t.medianMs * 1e6) / peak.peak;
+    rows.push({ op: 'gemm vs OpenBLAS', shape, impl: `reg4pru ${threads}T`, timing: tOurs, flops, speedup: tBlas.medianMs / tOurs.medianMs, peakShare: share(tOurs), note: 'speedup = OpenBLAS / ours, round-robin' });
+    rows.push({ op: 'gemm vs OpenBLAS', shape, impl: `OpenBLAS ${threads}T`, timing: tBlas, flops, peakShare: share(tBlas), note: config });
+  }
+  return rows;
+}
+
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   await tf.setBackend('cpu');
   const peak = await measurePeakDetail(opts.quick);
-  const rows: BenchRow[] = [];
+  const rows: BenchRow[] = [...vsOpenblas(opts.quick, peak)];
   const budget = opts.quick ? 500 : 2500;
   const nThreads = getThreads();
   const shapes: Array<[string, number, number, number]> = [
@@ -122,7 +168,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const probe = peak.fmaProbe === undefined ? 'n/a' : peak.fmaProbe.toFixed(1);
   rows.push({
     op: 'peak', shape: `${peak.threads} threads`, impl: 'estimate', timing: { medianMs: 0, p10Ms: 0, p90Ms: 0, iterations: 0 },
-    note: `peak ${peak.peak.toFixed(1)} GFLOP/s = max(FMA probe ${probe}, best GEMM ${peak.bestGemm.toFixed(1)})`,
+    note: `peak ${peak.peak.toFixed(1)} GFLOP/s = max(${peak.probeBits ?? ''}-bit FMA probe ${probe}, best GEMM ${peak.bestGemm.toFixed(1)})`,
   });
   return rows;
 }
