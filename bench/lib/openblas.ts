@@ -26,12 +26,14 @@ export function openblasHarness(): { exe?: string; why?: string } {
 
 /**
  * OpenBLAS's environment: Debian's DYNAMIC_ARCH build (0.3.21) does not know Zen 5 and falls back to its
- * Haswell (AVX2) kernels; on an AVX-512 CPU we ask for its SkylakeX kernels, its fastest here, so the
- * baseline is the strongest it can be (OPENBLAS_CORETYPE set by the user wins).
+ * Haswell (AVX2) kernels (and this workplace's machines export OPENBLAS_CORETYPE=Haswell); on an AVX-512
+ * CPU we ask for its SkylakeX kernels, its fastest here, so the baseline is the strongest it can be.
+ * REG4PRU_OPENBLAS_CORETYPE overrides the choice; the core used is printed with the results.
  */
 function blasEnv(threads: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  if (!env.OPENBLAS_CORETYPE && info().cpu.variants.includes('avx512')) env.OPENBLAS_CORETYPE = 'SkylakeX';
+  if (process.env.REG4PRU_OPENBLAS_CORETYPE) env.OPENBLAS_CORETYPE = process.env.REG4PRU_OPENBLAS_CORETYPE;
+  else if (info().cpu.variants.includes('avx512')) env.OPENBLAS_CORETYPE = 'SkylakeX';
   return env;
 }
 
