@@ -82,6 +82,8 @@ export interface NativeBinding {
       alpha?: number; beta?: number; bias?: Float32Array; activation?: 'none' | 'relu' | 'gelu';
       colScale?: Float32Array; residual?: Float32Array; ldr?: number;
       aRows?: Int32Array; cRows?: Int32Array; rRows?: Int32Array;
+      /** 'bf16': A and B rounded to BF16, FP32 sums (avx512 kernels on an AVX512_BF16 CPU only). */
+      precision?: 'fp32' | 'bf16';
     },
   ): Float32Array;
   /** Register-only FMA throughput (GFLOP/s) on min(threads, pool size) threads with 256-bit (AVX2) or 512-bit (AVX-512) registers. */

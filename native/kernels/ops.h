@@ -72,6 +72,10 @@ struct GemmArgs {
 Status gemm_ref(const GemmArgs& a);
 Status gemm_avx2(const GemmArgs& a);
 Status gemm_avx512(const GemmArgs& a);
+// The same product with A and B rounded to BF16 (RNE, kernels/precision.h) and FP32 sums (vdpbf16ps), the
+// epilogue in FP32. Pairs of k are summed per step (odd K: a zero pad), so it is not the FP32 chain.
+// Call only when cpu_has_avx512_bf16(); the registry runs it under MatmulPrecision::kBf16.
+Status gemm_avx512_bf16(const GemmArgs& a);
 
 // ---------------------------------------------------------------- policyAttention (SPEC §4)
 // q,k,v [B,H,N,Dh] f32, policy [B,N] f32 -> out [B,H,N,Dh]

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "kernels/precision.h"
 #include "runtime/cpu_features.h"
 
 namespace r4p {
@@ -71,6 +72,10 @@ const std::string& kernel_env_error() { return g_env_error; }
 
 KernelVariant requested_variant() { return g_requested; }
 
+static thread_local MatmulPrecision tls_precision = MatmulPrecision::kFp32;
+MatmulPrecision matmul_precision() { return tls_precision; }
+void set_matmul_precision(MatmulPrecision p) { tls_precision = p; }
+
 Status set_requested_variant(KernelVariant v) {
   if (!variant_supported(v)) return range_error(unsupported_message("setKernel", v));
   g_requested = v;
@@ -88,7 +93,16 @@ Status gather_tokens_fwd(const GatherTokensArgs& a) { return dispatch(gather_tok
 Status gather_tokens_bwd(const GatherTokensBwdArgs& a) { return dispatch(gather_tokens_bwd_ref, gather_tokens_bwd_avx2, a); }
 Status scatter_tokens_fwd(const ScatterTokensArgs& a) { return dispatch(scatter_tokens_fwd_ref, scatter_tokens_fwd_avx2, a); }
 Status scatter_tokens_bwd(const ScatterTokensBwdArgs& a) { return dispatch(scatter_tokens_bwd_ref, scatter_tokens_bwd_avx2, a); }
-Status gemm(const GemmArgs& a) { return dispatch(gemm_ref, gemm_avx2, gemm_avx512, a); }
+Status gemm(const GemmArgs& a) {
+  if (matmul_precision() == MatmulPrecision::kBf16) {
+    if (active_cpu_variant() != KernelVariant::kAvx512 || !cpu_has_avx512_bf16())
+      return Status::Make(StatusCode::kUnavailable,
+                          std::string("gemm: BF16 precision needs the 'avx512' kernels and a CPU with AVX512_BF16 (running '") +
+                              variant_name(active_cpu_variant()) + "'" + (cpu_has_avx512_bf16() ? "" : ", no AVX512_BF16") + ")");
+    return gemm_avx512_bf16(a);
+  }
+  return dispatch(gemm_ref, gemm_avx2, gemm_avx512, a);
+}
 Status policy_attention_fwd(const PolicyAttentionArgs& a) { return dispatch(policy_attention_fwd_ref, policy_attention_fwd_avx2, a); }
 Status policy_attention_bwd(const PolicyAttentionBwdArgs& a) { return dispatch(policy_attention_bwd_ref, policy_attention_bwd_avx2, a); }
 Status pruned_block_fwd(const PrunedBlockArgs& a) { return dispatch(pruned_block_fwd_ref, pruned_block_fwd_avx2, a); }

@@ -19,6 +19,7 @@
 
 #include "kernels/cpu/gemm_avx2.h"
 #include "kernels/cpu/gemm_avx512.h"
+#include "kernels/precision.h"
 #include "kernels/registry.h"
 #include "napi/convert.h"
 #include "napi/registrar.h"
@@ -104,6 +105,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   View<float> bias, col_scale, residual;
   View<int32_t> a_rows, c_rows, r_rows;
   bool has_ldr = false;
+  MatmulPrecision precision = MatmulPrecision::kFp32;
   if (info.Length() == 12 && !info[11].IsUndefined() && !info[11].IsNull()) {
     if (!info[11].IsObject() || info[11].IsArray() || info[11].IsTypedArray() || info[11].IsFunction())
       throw_type(env, kOp, ": expected opts to be an object, received ", kind_name(info[11]));
@@ -125,6 +127,13 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
       else if (s == "relu") g.act = Activation::kRelu;
       else if (s == "gelu") g.act = Activation::kGelu;
       else throw_range(env, kOp, ": expected opts.activation to be 'none', 'relu' or 'gelu', received '", s, "'");
+    }
+    Napi::Value prec = o.Get("precision");
+    if (!prec.IsUndefined()) {
+      if (!prec.IsString()) throw_type(env, kOp, ": expected opts.precision to be a string, received ", kind_name(prec));
+      const std::string s = prec.As<Napi::String>().Utf8Value();
+      if (s == "bf16") precision = MatmulPrecision::kBf16;
+      else if (s != "fp32") throw_range(env, kOp, ": expected opts.precision to be 'fp32' or 'bf16', received '", s, "'");
     }
     Napi::Value ldr = o.Get("ldr");
     if (!ldr.IsUndefined()) {
@@ -213,6 +222,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   g.a_rows = a_rows.data;
   g.c_rows = c_rows.data;
   g.r_rows = r_rows.data;
+  const ScopedMatmulPrecision scope(precision);
   throw_if_error(env, gemm(g));
   return info[2];
 }

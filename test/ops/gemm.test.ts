@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matmul } from '../../src/index.js';
+import { info, matmul } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { cpuVariants, expectClose, randn, rng, threadCounts, withKernel } from '../reference/helpers.js';
 import { gemmRef, type Act, type GemmRefArgs } from '../reference/gemm.js';
@@ -153,6 +153,55 @@ describe('gemm avx512', () => {
   });
   it.skipIf(cpuVariants().includes('avx512'))('is untested here: this CPU has no AVX-512 (F/BW/DQ/VL)', () => {
     expect(() => native().setKernel('avx512')).toThrow(/cannot run the 'avx512' kernels/);
+  });
+});
+
+/** float32 -> bfloat16 -> float32, round to nearest even (vcvtneps2bf16 on normal numbers). */
+function bf16(x: number): number {
+  const f = new Float32Array([x]), u = new Uint32Array(f.buffer);
+  u[0] = ((u[0]! + 0x7fff + ((u[0]! >>> 16) & 1)) >>> 16) << 16;
+  return f[0]!;
+}
+
+describe('gemm bf16 (A, B rounded to BF16, FP32 sums)', () => {
+  const hasBf16 = cpuVariants().includes('avx512') && info().cpu.bf16;
+  it.skipIf(!hasBf16)('matches the float64 product of the BF16-rounded inputs on every shape, layout and epilogue', () => {
+    const r = rng(17);
+    for (const [M, N, K] of [...SHAPES, [40, 70, 1] as [number, number, number], [33, 48, 7] as [number, number, number]]) {
+      for (const [transA, transB] of [[false, true], [false, false], [true, true], [true, false]] as const) {
+        const A = randn(M * K, r), B = randn(N * K, r), bias = randn(N, r), res = randn(M * N, r);
+        const lda = transA ? M : K, ldb = transB ? K : N;
+        const aRows = transA ? undefined : Int32Array.from({ length: M }, (_, i) => (i * 7) % M);
+        const C = withKernel('avx512', 2, () => {
+          const c = new Float32Array(M * N);
+          native().gemm(A, B, c, M, N, K, lda, ldb, N, transA, transB, { bias, activation: 'gelu', residual: res, aRows, precision: 'bf16' });
+          return c;
+        });
+        const Ar = A.map(bf16), Br = B.map(bf16);
+        const want = gemmRef({ M, N, K, A: Ar, lda, transA, B: Br, ldb, transB, C: new Float32Array(M * N), ldc: N, bias, activation: 'gelu', residual: res, aRows });
+        expectClose(C, want, 1e-4 * Math.sqrt(K / 16 + 1), 1e-4, `bf16 M=${M} N=${N} K=${K} tA=${transA} tB=${transB}`);
+        // and it really is BF16: away from the FP32 product by about BF16's precision
+        if (K >= 64 && transB && !transA) {
+          const want32 = gemmRef({ M, N, K, A, lda, transA, B, ldb, transB, C: new Float32Array(M * N), ldc: N, bias, activation: 'gelu', residual: res, aRows });
+          let maxd = 0;
+          for (let i = 0; i < C.length; i++) maxd = Math.max(maxd, Math.abs(C[i]! - want32[i]!));
+          expect(maxd).toBeGreaterThan(1e-3);
+          expect(maxd).toBeLessThan(0.05 * Math.sqrt(K));
+        }
+      }
+    }
+  });
+  it.skipIf(!hasBf16)('threads agree bit for bit', () => {
+    const r = rng(3), M = 131, N = 300, K = 900;
+    const A = randn(M * K, r), B = randn(N * K, r);
+    const outs = [1, 2, 3].map((t) => withKernel('avx512', t, () => native().gemm(A, B, new Float32Array(M * N), M, N, K, K, K, N, false, true, { precision: 'bf16' })));
+    expect(outs[1]).toEqual(outs[0]);
+    expect(outs[2]).toEqual(outs[0]);
+  });
+  it('names the missing kernel or CPU feature, and rejects an unknown precision', () => {
+    const A = new Float32Array(4), B = new Float32Array(4), C = new Float32Array(4);
+    expect(() => native().gemm(A, B, C, 2, 2, 2, 2, 2, 2, false, false, { precision: 'fp8' as 'bf16' })).toThrow(/expected opts.precision to be 'fp32' or 'bf16', received 'fp8'/);
+    withKernel('ref', 1, () => expect(() => native().gemm(A, B, C, 2, 2, 2, 2, 2, 2, false, false, { precision: 'bf16' })).toThrow(/BF16 precision needs the 'avx512' kernels/));
   });
 });
 

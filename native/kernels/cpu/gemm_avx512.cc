@@ -1,5 +1,5 @@
-// gemm_avx512.cc: the internal single-precision GEMM (ops.h GemmArgs; SPEC §2/§5 Linear layers) with
-// AVX-512F: a 14x32 micro-kernel (28 zmm accumulators, 2 zmm of B, 2 broadcast registers: all 32 zmm),
+// gemm_avx512.cc: the internal GEMM (ops.h GemmArgs; SPEC §2/§5 Linear layers) with AVX-512: FP32 with
+// AVX-512F (gemm_avx512) and BF16 operands with FP32 sums on AVX512_BF16 (gemm_avx512_bf16, at the end). FP32: a 14x32 micro-kernel (28 zmm accumulators, 2 zmm of B, 2 broadcast registers: all 32 zmm),
 // panel packing (gemm_pack.h) and a masked 16-lane epilogue. Blocking, threading and scratch are
 // gemm_driver.h's. Every C element is the same FMA chain over k as in gemm_avx2.cc, and the epilogue
 // the same operations (vec_math_avx512.h is bit-compatible with vec_math_avx2.h): the two variants give
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "kernels/cpu/gemm_avx512.h"
 #include "kernels/cpu/gemm_driver.h"
@@ -105,9 +106,119 @@ struct Avx512Kern {
   }
 };
 
+// ---- BF16: A and B rounded to BF16 (vcvtneps2bf16, RNE), FP32 sums with vdpbf16ps. A panel cell is 32 bits:
+// the BF16 pair (k = 2p in the low half, 2p + 1 in the high half; a zero pad past K), so the driver's layout
+// holds with krows = ceil(K / 2) and the micro-kernel is the FP32 one with vdpbf16ps for vfmadd231ps.
+
+thread_local GemmScratch tls_bf16_rows;  // the rows of one panel in BF16, before the cell transpose
+
+// dst[0..n) = BF16(src[0..n)), plus a zero at dst[n] when n is odd (the pair pad).
+inline void bf16_row(const float* src, int64_t n, uint16_t* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+  if (i < n) {
+    const __mmask16 m = vec512::tail_mask(static_cast<int>(n - i));
+    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+  }
+  if (n & 1) dst[n] = 0;
+}
+
+// 16 cells from two k rows: cell c = BF16(lo[c]) | BF16(hi[c]) << 16 for the first n (<= 16) c, zeros after;
+// hi == nullptr: the pad row (zeros).
+inline __m512i bf16_cells(const float* lo, const float* hi, int n) {
+  const __mmask16 m = vec512::tail_mask(n);
+  const __m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, lo)));
+  if (hi == nullptr) return l;
+  const __m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, hi)));
+  return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
+}
+
+struct Bf16Kern {
+  static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 2;
+
+  // Bp panel j: cell (p, c) = pair (B(2p, n0 + c), B(2p + 1, n0 + c)).
+  static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) {
+    const int64_t n0 = j * NR, nr = std::min(NR, a.N - n0), Kc = (a.K + 1) / 2;
+    if (a.transB) {
+      // Rows n of B^T are K-contiguous: convert the panel's rows to BF16 (each row's pairs are its cells),
+      // then transpose the [nr][Kc] cells into [Kc][NR] with the FP32 packer (a 32-bit move is a move).
+      uint16_t* rows = reinterpret_cast<uint16_t*>(tls_bf16_rows.get(static_cast<size_t>(NR * Kc + 16)));
+      for (int64_t c = 0; c < nr; ++c) bf16_row(a.B + (n0 + c) * a.ldb, a.K, rows + c * 2 * Kc);
+      GemmArgs v;
+      v.B = reinterpret_cast<const float*>(rows);
+      v.ldb = Kc; v.transB = true; v.N = nr; v.K = Kc;
+      gemm_pack_b_panel<NR>(v, 0, dst);
+      return;
+    }
+    for (int64_t p = 0; p < Kc; ++p) {
+      const float* lo = a.B + 2 * p * a.ldb + n0;
+      const float* hi = 2 * p + 1 < a.K ? lo + a.ldb : nullptr;
+      for (int64_t c = 0; c < NR; c += 16) {
+        const int n = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(16, nr - c)));
+        _mm512_store_si512(dst + p * NR + c, bf16_cells(lo + c, hi ? hi + c : nullptr, n));
+      }
+    }
+  }
+
+  // Ap panel: cell (p, r) = pair (A(m0 + r, 2p), A(m0 + r, 2p + 1)), a_rows gather applied.
+  static void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) {
+    const int64_t mr = std::min(MR, a.M - m0), Kc = (a.K + 1) / 2;
+    if (!a.transA) {
+      uint16_t* rows = reinterpret_cast<uint16_t*>(tls_bf16_rows.get(static_cast<size_t>(MR * Kc + 16)));
+      for (int64_t r = 0; r < mr; ++r) bf16_row(a.A + (a.a_rows ? a.a_rows[m0 + r] : m0 + r) * a.lda, a.K, rows + r * 2 * Kc);
+      GemmArgs v;
+      v.A = reinterpret_cast<const float*>(rows);
+      v.lda = Kc; v.M = mr; v.K = Kc;
+      gemm_pack_a_panel<MR>(v, 0, dst);
+      return;
+    }
+    for (int64_t p = 0; p < Kc; ++p) {
+      const float* lo = a.A + 2 * p * a.lda + m0;
+      const float* hi = 2 * p + 1 < a.K ? lo + a.lda : nullptr;
+      alignas(64) uint32_t cells[16];
+      _mm512_store_si512(cells, bf16_cells(lo, hi, static_cast<int>(mr)));
+      std::memcpy(dst + p * MR, cells, MR * sizeof(float));
+    }
+  }
+
+  static void micro(int64_t Kr, const float* Ap, const float* Bp, float* acc, int64_t load) {
+    __m512 c0[MR], c1[MR];
+    if (load) {
+      for (int r = 0; r < MR; ++r) {
+        c0[r] = _mm512_load_ps(acc + r * NR);
+        c1[r] = _mm512_load_ps(acc + r * NR + 16);
+      }
+    } else {
+      for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < Kr; ++k) {
+      const __m512bh b0 = (__m512bh)_mm512_load_ps(Bp), b1 = (__m512bh)_mm512_load_ps(Bp + 16);
+      _mm_prefetch(reinterpret_cast<const char*>(Bp + 512), _MM_HINT_T0);
+#pragma GCC unroll 14
+      for (int r = 0; r < MR; ++r) {
+        const __m512bh av = (__m512bh)_mm512_set1_ps(Ap[r]);
+        c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+        c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+      }
+      Ap += MR;
+      Bp += NR;
+    }
+    for (int r = 0; r < MR; ++r) {
+      _mm512_store_ps(acc + r * NR, c0[r]);
+      _mm512_store_ps(acc + r * NR + 16, c1[r]);
+    }
+  }
+
+  static void store_tile(const Epilogue& e, const float* acc, int64_t m0, int64_t mr, int64_t n0, int64_t nr) {
+    Avx512Kern::store_tile(e, acc, m0, mr, n0, nr);
+  }
+};
+
 }  // namespace
 
 Status gemm_avx512(const GemmArgs& a) { return gemm_run<Avx512Kern>(a); }
+Status gemm_avx512_bf16(const GemmArgs& a) { return gemm_run<Bf16Kern>(a); }
 
 double fma_peak_gflops_avx512(int threads, int64_t iters) {
   ThreadPool& pool = ThreadPool::instance();
