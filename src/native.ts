@@ -181,6 +181,7 @@ export interface NativeDeviceTensor {
 // ---- inference engine (types of the binding above)
 export interface NativeSessionOptions {
   keep: number | null;
+  precision?: 'fp32' | 'bf16';
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
 }
 export interface NativeRunResult {

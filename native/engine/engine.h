@@ -25,6 +25,8 @@ struct SessionOptions {
   bool prune = false;  // false: every block sees every token
   double keep = 1.0;   // base keep ratio rho in (0, 1]; stage s keeps floor(rho^(s+1) Np + 0.5) (>= 1)
   ToMeOptions tome;
+  // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs).
+  bool bf16 = false;
 };
 
 struct RunOutputs {

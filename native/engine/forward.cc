@@ -12,9 +12,11 @@
 #include <new>
 
 #include "engine/engine.h"
+#include "kernels/precision.h"
 #include "engine/layers.h"
 #include "engine/workspace.h"
 #include "kernels/registry.h"
+#include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p::engine {
@@ -36,6 +38,9 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     if (!tome_available())
       return Status::Make(StatusCode::kUnavailable, "InferenceSession: options.tome was given, but the ToMe block op is not built into this addon yet");
   }
+  if (opts.bf16 && !cpu_has_avx512_bf16())
+    return Status::Make(StatusCode::kUnavailable, std::string("InferenceSession: options.precision 'bf16' needs a CPU with AVX-512 BF16 ") +
+                                                      "(vdpbf16ps); this one has '" + cpu_simd_name() + "': use precision 'fp32'");
   std::unique_ptr<Engine> e(new (std::nothrow) Engine());
   if (!e) return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory");
   e->opts_ = opts;
@@ -140,6 +145,8 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   } catch (const std::bad_alloc&) {
     return Status::Make(StatusCode::kOutOfMemory, "InferenceSession.run: out of memory for the workspace");
   }
+  // Every GEMM of this forward (this thread dispatches them all) in the session's precision.
+  const ScopedMatmulPrecision precision(opts_.bf16 ? MatmulPrecision::kBf16 : MatmulPrecision::kFp32);
   Workspace& w = *ws_;
   const int64_t Np = c.Np(), T0 = c.P() + Np, T1 = c.Q + T0;
   active_k_ = Np;

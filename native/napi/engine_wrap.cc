@@ -1,7 +1,7 @@
 // engine_wrap.cc: the native inference engine (native/engine/engine.h; SPEC §2, §3,
 // docs/inference-forward.md) as a JS class.
 //   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|null,
-//                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}})
+//                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16'})
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
 //     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[]}>
 //   session.dispose()
@@ -63,7 +63,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   bool busy_ = false, disposed_ = false;
 };
 
-// Parses options {keep: number | null | undefined, tome?: {mode, mergeRatio}}.
+// Parses options {keep: number | null | undefined, tome?: {mode, mergeRatio}, precision?: 'fp32' | 'bf16'}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
   engine::SessionOptions o;
   if (v.IsUndefined() || v.IsNull()) return o;
@@ -77,6 +77,13 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
     if (!(k > 0.0 && k <= 1.0)) throw_range(env, kOp, ": expected options.keep in (0, 1], received ", k);
     o.prune = true;
     o.keep = k;
+  }
+  Napi::Value precision = obj.Get("precision");
+  if (!precision.IsUndefined() && !precision.IsNull()) {
+    if (!precision.IsString()) throw_type(env, kOp, ": expected options.precision to be a string, received ", kind_name(precision));
+    const std::string p = precision.As<Napi::String>().Utf8Value();
+    if (p == "bf16") o.bf16 = true;
+    else if (p != "fp32") throw_range(env, kOp, ": expected options.precision to be 'fp32' or 'bf16', received '", p, "'");
   }
   Napi::Value tome = obj.Get("tome");
   if (!tome.IsUndefined() && !tome.IsNull()) {

@@ -30,6 +30,12 @@ export interface InferenceSessionOptions {
    * 0.7…0.4), destinations one per 2x2 window of the patch grid, cls/registers/queries never merged.
    */
   tome?: { mode: ToMeMode; mergeRatio: number };
+  /**
+   * 'fp32' (default), or 'bf16': every GEMM (patch embedding, the blocks' Linear layers, the decoder) rounds
+   * its operands to BF16 and sums in FP32 (vdpbf16ps); LayerNorm, softmax, attention and epilogues stay FP32.
+   * Needs a CPU with AVX-512 BF16 (`info().cpu.bf16`); elsewhere create() throws.
+   */
+  precision?: 'fp32' | 'bf16';
 }
 
 /** An in-memory model: config plus weights (omitted: `randomWeights(config, seed ?? 0)`). */
@@ -71,6 +77,10 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     keep = o.keep;
   }
   const out: NativeSessionOptions = { keep };
+  if (o.precision !== undefined && o.precision !== null) {
+    if (o.precision !== 'fp32' && o.precision !== 'bf16') throw rangeError(OP, `expected options.precision to be 'fp32' or 'bf16', received ${describe(o.precision)}`);
+    out.precision = o.precision;
+  }
   if (o.tome !== undefined && o.tome !== null) {
     if (typeof o.tome !== 'object' || Array.isArray(o.tome)) throw typeError(OP, `expected options.tome to be an object, received ${describe(o.tome)}`);
     const t = o.tome as Record<string, unknown>;
