@@ -151,12 +151,14 @@ export interface BenchOptions extends ModelChoice {
   out?: string;
   accuracy?: string;
   quiet?: boolean;
+  /** 'fp32' (default) or 'bf16' (BF16 GEMM operands, FP32 sums; AVX-512 BF16 CPUs). */
+  precision?: 'fp32' | 'bf16';
 }
 
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32'; device: 'cpu'; paper: boolean; note: string };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -166,10 +168,10 @@ export interface BenchReport {
 export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
 export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
-function sessionOptions(c: BenchConfig): SessionOptions {
-  if (c.method === 'unpruned') return { keep: null, device: 'cpu' };
-  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu' };
-  return { keep: null, device: 'cpu', tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
+function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16'): SessionOptions {
+  if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
+  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu', precision };
+  return { keep: null, device: 'cpu', precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
 function machineInfo(threads: number | undefined): Record<string, unknown> {
@@ -196,6 +198,8 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const configs = selectConfigs(opts.configs);
   const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
   const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
   if (opts.threads !== undefined) setThreads(opts.threads);
 
   const progress = createProgress(io.err, progressMode(io.err, opts.quiet === true), configs.length * (warmup + iters), 'bench', warmup + iters);
@@ -206,7 +210,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     for (const c of configs) {
       let session;
       try {
-        session = await createSession(model.source, sessionOptions(c));
+        session = await createSession(model.source, sessionOptions(c, precision));
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -256,7 +260,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision: 'fp32', device: 'cpu', paper, note },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -267,7 +271,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
       .filter((r) => r.stats && r.ap !== undefined)
       .map((r) => ({ label: r.label, method: METHOD_NAMES[r.method], imagesPerSecond: r.stats!.median, p10: r.stats!.p10, p90: r.stats!.p90, ap: r.ap! }));
     if (points.length === 0) println(io.err, 'warning: no measured configuration has an --accuracy entry: no plot written');
-    else Object.assign(report.files, await writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU fp32)`));
+    else Object.assign(report.files, await writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU ${precision})`));
   }
   writeFileSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
   printBenchTable(report, io);
@@ -281,7 +285,7 @@ function f(v: number | undefined, d = 2): string {
 export function printBenchTable(report: BenchReport, io: Io): void {
   const p = report.protocol;
   const hasAp = report.results.some((r) => r.ap !== undefined);
-  println(io.out, `\nreg4pru bench: ${report.model.source}; ${p.image[0]}x${p.image[1]}, batch 1, ${p.warmup} warm-up + ${p.iters} timed, threads ${String((report.machine.reg4pru as { cpu?: { threads?: number } }).cpu?.threads ?? '?')}`);
+  println(io.out, `\nreg4pru bench: ${report.model.source}; ${p.image[0]}x${p.image[1]}, ${p.precision}, batch 1, ${p.warmup} warm-up + ${p.iters} timed, threads ${String((report.machine.reg4pru as { cpu?: { threads?: number } }).cpu?.threads ?? '?')}`);
   const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', ...(hasAp ? ['AP'] : [])];
   const rows = report.results.map((r) =>
     r.stats
@@ -315,6 +319,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed of the random weights and input', parseIntOption('--seed', 0))
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
+    .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('-q, --quiet', 'no progress output')
     .action(async (o: BenchOptions) => {
       await runBench(o, ctx.io, ctx.createSession);
