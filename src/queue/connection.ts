@@ -38,12 +38,13 @@ const BASE: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true 
 export async function connectRedis(url: string, onError: (message: string) => void = () => {}): Promise<Redis> {
   parseRedisUrl(url);
   const probe = new Redis(url, { ...BASE, lazyConnect: true, connectTimeout: 3000, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {}); // reported through connect()'s rejection
+  let cause: Error | null = null; // the socket error (ECONNREFUSED …); connect() itself only says "Connection is closed"
+  probe.on('error', (e: Error) => { cause ??= e; });
   try {
     await probe.connect();
     await probe.ping();
   } catch (e) {
-    throw new QueueError(`cannot reach Redis at ${url}: ${(e as Error).message || String(e)}`);
+    throw new QueueError(`cannot reach Redis at ${url}: ${(cause ?? (e as Error)).message || String(e)}`);
   } finally {
     probe.disconnect();
   }

@@ -44,6 +44,7 @@ describe.skipIf(!hasRedis)(`queue workers (real redis-server)${hasRedis ? '' : `
   beforeAll(async () => {
     redis = await startRedis();
     conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    conn.on('error', () => {}); // this test's own connection; the restart test takes Redis away
     const dir = tmp('w');
     modelConfig = writeModelConfig(dir);
     input = path.join(dir, 'in');
