@@ -165,7 +165,11 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     maxStalledCount: opts.maxStalled ?? 5,
     autorun: false,
   });
-  worker.on('error', (e) => note(`worker: ${e.message}`));
+  let lastError = '';
+  worker.on('error', (e) => {
+    if (e.message !== lastError) note(`worker: ${e.message}`); // once per distinct error, not per retry
+    lastError = e.message;
+  });
   worker.on('completed', (job, result) => {
     completed++;
     emit({ type: 'completed', id: job.id ?? '', file: job.data.file, result });

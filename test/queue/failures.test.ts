@@ -104,6 +104,7 @@ describe.skipIf(!hasRedis)(`queue failures (real redis-server)${hasRedis ? '' : 
     expect((await submitFolder({ redis: redis.url, queue: 'restart', input, model, options })).added).toBe(30);
     const out = path.join(tmp('rs'), 'out');
     const ws = [0, 1].map(() => cli(['worker', '--redis', redis.url, '--queue', 'restart', '--output', out, '--threads', '1', '--exit-when-empty']));
+    await Promise.all(ws.map((w) => w.waitFor(/waiting for jobs/))); // both connected before Redis goes away
     await ws[0]!.waitFor(/^completed /);
     expect(completedIds(...ws).length, 'the run ended before Redis went down').toBeLessThan(30);
     await redis.restart({ hard: true, downMs: 1500 });

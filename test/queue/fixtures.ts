@@ -43,7 +43,7 @@ export interface Proc {
   err: string[];
   /** Resolves with the exit code (or the signal name). */
   exit: Promise<number | string>;
-  /** Resolves when a stdout line matches. */
+  /** Resolves when a stdout or stderr line matches. */
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
 }
 
@@ -52,7 +52,7 @@ export function cli(args: string[]): Proc {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
   const out: string[] = [], err: string[] = [];
   const waiters: Array<{ re: RegExp; resolve(l: string): void }> = [];
-  const lines = (sink: string[], check: boolean) => {
+  const lines = (sink: string[]) => {
     let buf = '';
     return (d: Buffer) => {
       buf += d.toString();
@@ -60,20 +60,20 @@ export function cli(args: string[]): Proc {
       buf = parts.pop()!;
       for (const l of parts) {
         sink.push(l);
-        if (check) for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+        for (const w of [...waiters]) if (w.re.test(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
       }
     };
   };
-  proc.stdout!.on('data', lines(out, true));
-  proc.stderr!.on('data', lines(err, false));
+  proc.stdout!.on('data', lines(out));
+  proc.stderr!.on('data', lines(err));
   const exit = new Promise<number | string>((r) => proc.on('exit', (code, sig) => r(code ?? sig ?? -1)));
   return {
     proc, out, err, exit,
     waitFor(re, timeoutMs = 60_000) {
-      const hit = out.find((l) => re.test(l));
+      const hit = [...out, ...err].find((l) => re.test(l));
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no stdout line matching ${re} in ${timeoutMs} ms\nstdout:\n${out.join('\n')}\nstderr:\n${err.join('\n')}`)), timeoutMs);
+        const t = setTimeout(() => reject(new Error(`no output line matching ${re} in ${timeoutMs} ms\nstdout:\n${out.join('\n')}\nstderr:\n${err.join('\n')}`)), timeoutMs);
         waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); } });
       });
     },
