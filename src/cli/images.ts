@@ -2,7 +2,7 @@
  * Image I/O and geometry for `reg4pru infer`: decode PNG/JPEG/TIFF (recognised by content through
  * sharp, not by extension) to RGB in [0, 1]; cut into model-sized tiles or resize to the model size;
  * ImageNet normalisation (docs/inference-forward.md step 1); stitch/resize the probability maps back
- * to the original size; write 8-bit PNGs.
+ * to the original size (PNG encoding: src/cli/segment.ts).
  *
  * Layouts: decoded images are HWC (row-major, 3 channels); model inputs are CHW per tile ([3, h, w]);
  * probability maps are CHW ([C, H, W]) with C = classes.
@@ -28,13 +28,13 @@ export class BadInputError extends Error {
 }
 
 /**
- * Decodes the first page/frame of a PNG, JPEG or TIFF. Grey is replicated to RGB, alpha dropped, CMYK
+ * Decodes the first page/frame of a PNG, JPEG or TIFF (a file path, or the file's bytes). Grey is replicated to RGB, alpha dropped, CMYK
  * converted to sRGB, 16-bit scaled by 1/65535. EXIF orientation is not applied: outputs keep the stored
  * pixel grid, so they overlay the input pixel for pixel.
  * @throws BadInputError for empty files, other formats, undecodable data
  */
-export async function decodeImage(file: string): Promise<RgbImage> {
-  const size = statSync(file).size;
+export async function decodeImage(file: string | Buffer): Promise<RgbImage> {
+  const size = typeof file === 'string' ? statSync(file).size : file.length;
   if (size === 0) throw new BadInputError('empty file (0 bytes)');
   let meta: Metadata;
   try {
@@ -160,11 +160,6 @@ export function stitchTile(full: Float32Array, H: number, W: number, tile: Float
       full.set(tile.subarray(s, s + vw), d);
     }
   }
-}
-
-/** Writes a single-channel 8-bit PNG. */
-export async function writeGreyPng(file: string, pixels: Uint8Array, width: number, height: number): Promise<void> {
-  await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(file);
 }
 
 /** Probability in [0, 1] -> round(255·p) (clamped; NaN -> 0). */

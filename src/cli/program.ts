@@ -10,8 +10,11 @@ import * as bench from './commands/bench.js';
 import * as infer from './commands/infer.js';
 import * as trainCmd from './commands/train.js';
 import * as evalCmd from './commands/eval.js';
+import * as queueCmd from './commands/queue.js';
+import * as workerCmd from './commands/worker.js';
+import { QueueError } from '../queue/errors.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd, queueCmd, workerCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 
@@ -22,9 +25,13 @@ export function buildProgram(createSession: SessionFactory = defaultSessionFacto
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
   for (const c of COMMANDS) c.register(program, { io, createSession });
-  for (const sub of program.commands) {
-    sub.exitOverride().configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
-  }
+  const configure = (cmds: readonly Command[]) => {
+    for (const sub of cmds) {
+      sub.exitOverride().configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
+      configure(sub.commands); // `queue submit` etc.
+    }
+  };
+  configure(program.commands);
   return program;
 }
 
@@ -42,6 +49,11 @@ export async function main(argv: string[], io: Io = processIo(), createSession?:
     if (e instanceof UsageError) {
       println(io.err, `error: ${e.message}`);
       return EXIT_USAGE;
+    }
+    if (e instanceof QueueError) {
+      // Environment, not usage: Redis unreachable, output folder unwritable. One line, no stack.
+      println(io.err, `error: ${e.message}`);
+      return EXIT_FAILURE;
     }
     println(io.err, `error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return EXIT_FAILURE;

@@ -23,7 +23,8 @@ import {
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { BadInputError, chooseMode, decodeImage, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, writeGreyPng, type FitMode, type Piece } from '../images.js';
+import { BadInputError, decodeImage, type FitMode, type Piece } from '../images.js';
+import { ImageJob, outputNames, writeOutputs } from '../segment.js';
 
 export interface InferOptions extends ModelChoice {
   input: string;
@@ -69,19 +70,11 @@ export interface InferSummary {
   items: InferItem[];
 }
 
+/** An image in flight: its pieces and map (segment.ts), or null once finished or failed. */
 interface Job {
   item: InferItem;
   name: string;
-  H: number;
-  W: number;
-  mode: FitMode;
-  pending: number;
-  /** Tile mode: stitched [C, H, W]; resize mode: [C, h, w] before resizing back. */
-  prob: Float32Array | null;
-}
-
-function outputNames(name: string, classes: number): string[] {
-  return classes === 1 ? [`${name}_prob.png`, `${name}_mask.png`] : [...Array.from({ length: classes }, (_, k) => `${name}_prob_c${k}.png`), `${name}_mask.png`];
+  image: ImageJob | null;
 }
 
 /** Runs the folder; returns the summary (also printed and written as summary.json). */
@@ -121,25 +114,6 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     progress.tick(1, item.file);
   };
 
-  const writeOutputs = async (job: Job) => {
-    let full = job.prob!;
-    if (job.mode === 'resize') full = resizeBilinear(full, C, h, w, job.H, job.W);
-    const names = outputNames(job.name, C);
-    const plane = job.H * job.W;
-    for (let k = 0; k < C; k++) await writeGreyPng(path.join(outDir, names[k]!), probToBytes(full, k * plane, plane), job.W, job.H);
-    const mask = new Uint8Array(plane);
-    for (let p = 0; p < plane; p++) {
-      if (C === 1) mask[p] = full[p]! >= threshold ? 255 : 0;
-      else {
-        let best = 0;
-        for (let k = 1; k < C; k++) if (full[k * plane + p]! > full[best * plane + p]!) best = k;
-        mask[p] = full[best * plane + p]! >= threshold ? best + 1 : 0;
-      }
-    }
-    await writeGreyPng(path.join(outDir, names[C]!), mask, job.W, job.H);
-    job.item.outputs = names;
-  };
-
   const runBatch = async (n: number) => {
     const group = queue.splice(0, n);
     const data = new Float32Array(group.length * 3 * h * w);
@@ -151,24 +125,21 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
       engineMs += performance.now() - ts;
       tiles += group.length;
     } catch (e) {
-      for (const g of group) if (g.job.prob) { g.job.prob = null; finish(g.job.item, 'failed', `inference failed: ${(e as Error).message}`); }
+      for (const g of group) if (g.job.image) { g.job.image = null; finish(g.job.item, 'failed', `inference failed: ${(e as Error).message}`); }
       return;
     }
     const per = C * h * w;
     for (let i = 0; i < group.length; i++) {
       const { job, piece } = group[i]!;
-      if (!job.prob) continue; // an earlier batch of this image failed
-      const out = sem.data.subarray(i * per, (i + 1) * per);
-      if (job.mode === 'tile') stitchTile(job.prob, job.H, job.W, out, C, h, w, piece.y0, piece.x0);
-      else job.prob.set(out);
-      if (--job.pending === 0) {
+      if (!job.image) continue; // an earlier batch of this image failed
+      if (job.image.accept(piece, sem.data.subarray(i * per, (i + 1) * per))) {
         try {
-          await writeOutputs(job);
+          job.item.outputs = await writeOutputs(job.image, outDir, job.name, threshold);
           finish(job.item, 'processed');
         } catch (e) {
           finish(job.item, 'failed', `cannot write outputs: ${(e as Error).message}`);
         }
-        job.prob = null;
+        job.image = null;
       }
     }
   };
@@ -197,11 +168,10 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
         finish(item, 'failed', e instanceof BadInputError ? e.message : `cannot read: ${(e as Error).message}`);
         continue;
       }
-      const mode = chooseMode(img, h, w, forced);
-      const pieces = mode === 'tile' ? tileImage(img, h, w) : [resizeImage(img, h, w)];
-      Object.assign(item, { width: img.width, height: img.height, mode, tiles: pieces.length });
-      const job: Job = { item, name, H: img.height, W: img.width, mode, pending: pieces.length, prob: new Float32Array(mode === 'tile' ? C * img.height * img.width : C * h * w) };
-      for (const piece of pieces) queue.push({ job, piece });
+      const image = new ImageJob(img, { h, w, C }, forced);
+      Object.assign(item, { width: img.width, height: img.height, mode: image.mode, tiles: image.pieces.length });
+      const job: Job = { item, name, image };
+      for (const piece of image.pieces) queue.push({ job, piece });
       while (queue.length >= batch) await runBatch(batch);
     }
     while (queue.length > 0) await runBatch(batch);

@@ -1,0 +1,107 @@
+/**
+ * One image through the segmenter, shared by `reg4pru infer` (one process, a folder) and the queue
+ * worker (src/queue/worker.ts, one job per image): cut a decoded image into model inputs (tiles or one
+ * resized copy, src/cli/images.ts), gather the model outputs back into a probability map [C, H, W] at
+ * the original size, and encode `<name>_prob.png` / `<name>_mask.png` (C = 1) or
+ * `<name>_prob_c<k>.png` per class plus a label mask (C > 1).
+ *
+ * Encoding is separate from writing so the worker can write each PNG atomically (temp file + rename)
+ * while `infer` writes in place; both produce the same bytes for the same image, model and options.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { chooseMode, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, type FitMode, type Piece, type RgbImage } from './images.js';
+
+/** The output file names of one input (`name` = input file name without its extension). */
+export function outputNames(name: string, classes: number): string[] {
+  return classes === 1 ? [`${name}_prob.png`, `${name}_mask.png`] : [...Array.from({ length: classes }, (_, k) => `${name}_prob_c${k}.png`), `${name}_mask.png`];
+}
+
+/**
+ * One image in flight: its model inputs and the map their outputs are gathered into.
+ * Layout: `prob` is [C, H, W] in tile mode (stitched as tiles arrive), [C, h, w] in resize mode.
+ */
+export class ImageJob {
+  readonly H: number;
+  readonly W: number;
+  readonly mode: FitMode;
+  readonly pieces: Piece[];
+  readonly prob: Float32Array;
+  #pending: number;
+
+  /**
+   * @param img decoded RGB image
+   * @param model model input size h×w and number of classes C
+   * @param forced 'tile' / 'resize' to force one rule (default: tile when larger than the model input)
+   */
+  constructor(img: RgbImage, readonly model: { h: number; w: number; C: number }, forced?: FitMode) {
+    const { h, w, C } = model;
+    this.H = img.height;
+    this.W = img.width;
+    this.mode = chooseMode(img, h, w, forced);
+    this.pieces = this.mode === 'tile' ? tileImage(img, h, w) : [resizeImage(img, h, w)];
+    this.prob = new Float32Array(this.mode === 'tile' ? C * img.height * img.width : C * h * w);
+    this.#pending = this.pieces.length;
+  }
+
+  /** Model inputs still missing an output. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Takes the model output [C, h, w] of `piece` (one of `this.pieces`).
+   * @returns true when this was the last missing piece
+   */
+  accept(piece: Piece, out: Float32Array): boolean {
+    const { h, w, C } = this.model;
+    if (this.mode === 'tile') stitchTile(this.prob, this.H, this.W, out, C, h, w, piece.y0, piece.x0);
+    else this.prob.set(out);
+    return --this.#pending === 0;
+  }
+
+  /** The full-size probability map [C, H, W] (resize mode: resized back, bilinear, half-pixel). */
+  fullMap(): Float32Array {
+    const { h, w, C } = this.model;
+    return this.mode === 'resize' ? resizeBilinear(this.prob, C, h, w, this.H, this.W) : this.prob;
+  }
+}
+
+/** 8-bit probability planes and the mask of a full map [C, H, W], in `outputNames` order. */
+export function renderPlanes(full: Float32Array, C: number, H: number, W: number, threshold: number): Uint8Array[] {
+  const plane = H * W;
+  const planes: Uint8Array[] = [];
+  for (let k = 0; k < C; k++) planes.push(probToBytes(full, k * plane, plane));
+  const mask = new Uint8Array(plane);
+  for (let p = 0; p < plane; p++) {
+    if (C === 1) mask[p] = full[p]! >= threshold ? 255 : 0;
+    else {
+      let best = 0;
+      for (let k = 1; k < C; k++) if (full[k * plane + p]! > full[best * plane + p]!) best = k;
+      mask[p] = full[best * plane + p]! >= threshold ? best + 1 : 0;
+    }
+  }
+  planes.push(mask);
+  return planes;
+}
+
+/** Encodes a single-channel 8-bit PNG. */
+export async function encodeGreyPng(pixels: Uint8Array, width: number, height: number): Promise<Buffer> {
+  return sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+}
+
+/** The encoded outputs of a finished image: `[{file, data}]` in `outputNames` order. */
+export async function encodeOutputs(job: ImageJob, name: string, threshold: number): Promise<Array<{ file: string; data: Buffer }>> {
+  const { C } = job.model;
+  const names = outputNames(name, C);
+  const planes = renderPlanes(job.fullMap(), C, job.H, job.W, threshold);
+  return Promise.all(planes.map(async (p, i) => ({ file: names[i]!, data: await encodeGreyPng(p, job.W, job.H) })));
+}
+
+/** Writes a finished image's outputs into `dir` in place (what `infer` does). @returns the file names */
+export async function writeOutputs(job: ImageJob, dir: string, name: string, threshold: number): Promise<string[]> {
+  const files = await encodeOutputs(job, name, threshold);
+  for (const f of files) await writeFile(path.join(dir, f.file), f.data);
+  return files.map((f) => f.file);
+}
