@@ -113,7 +113,7 @@ describe.each(cpuVariants())('prunedBlock [%s]', (variant) => {
   });
 });
 
-function setKernelFor(v: 'ref' | 'avx2' | 'auto'): void {
+function setKernelFor(v: 'ref' | 'avx2' | 'avx512' | 'auto'): void {
   native().setKernel(v);
 }
 

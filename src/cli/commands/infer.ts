@@ -37,6 +37,8 @@ export interface InferOptions extends ModelChoice {
   resize?: boolean;
   tile?: boolean;
   threads?: number;
+  /** fp32 (default) or bf16 GEMMs (AVX-512 BF16 CPUs). */
+  precision?: 'fp32' | 'bf16';
   quiet?: boolean;
 }
 
@@ -99,7 +101,9 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && statSync(path.join(inDir, d.name)).isFile())))
     .map((d) => d.name)
     .sort();
-  const session: Session = await createSession(model.source, { keep, device: 'cpu' });
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
+  const session: Session = await createSession(model.source, { keep, device: 'cpu', precision });
   const [h, w] = session.config.image;
   const C = session.config.classes;
   const items: InferItem[] = [];
@@ -227,6 +231,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--resize', 'always resize to the model input and back')
     .option('--tile', 'always tile (non-overlapping model-sized tiles, edges padded)')
     .option('--threads <n>', 'CPU threads of the native kernels', parseIntOption('--threads', 1, 256))
+    .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('-q, --quiet', 'no progress output')
     .action(async (o: InferOptions) => {
       if (o.preset !== undefined && o.preset !== 'tiny' && o.preset !== 'small') throw new UsageError(`--preset: expected tiny or small, received '${String(o.preset)}'`);
