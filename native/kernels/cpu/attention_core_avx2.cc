@@ -25,6 +25,9 @@ struct Avx2Tiles {
   static void pv(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
     attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo);
   }
+  static void softmax(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp, const float* polt, int64_t jd) {
+    attn_softmax_step(s, n, ngroups, m, l, o, Dp, polt, jd);
+  }
 };
 }  // namespace
 

@@ -157,7 +157,7 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
         for (int r = 0; r < R; ++r) {
           const int64_t row = r0 + r;
           const int64_t jd = s0 + row + a.diag_offset - j0;
-          attn_softmax_step(s + r * KT, n, ngroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
+          Tiles::softmax(s + r * KT, n, ngroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
         }
         Tiles::pv(R, s, n, vr, Dp, o + r0 * Dp, Dp);
       }

@@ -7,9 +7,13 @@
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/cpu/attention_tiles_avx2.h"
+#include "kernels/cpu/vec_math_avx2.h"
 
 namespace r4p::attn512 {
 namespace {
@@ -53,33 +57,118 @@ inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int
 }
 
 // o[r*ldo + c] += sum_{j<n} p[r*KT + j] * xr[j*Dp + c] for r < R, c < Dp (Dp a multiple of 8).
-template <int R, int W>  // W = zmm per row in this column block (1 or 2); mask for a last 8 columns
-inline void pv_block(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t c, __mmask16 m) {
-  __m512 acc[R][W];
-  for (int r = 0; r < R; ++r)
-    for (int w = 0; w < W; ++w) acc[r][w] = _mm512_maskz_loadu_ps(w == W - 1 ? m : __mmask16(0xFFFF), o + r * ldo + c + 16 * w);
+// Two separate accumulator arrays, not acc[R][W]: with a 2-D array GCC 12 stored every accumulator to the
+// stack on each key step (24 stores per 24 FMAs; measured 3x slower than the score kernel).
+template <int R>
+inline void pv32(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {  // 32 columns
+  __m512 a0[R], a1[R];
+  for (int r = 0; r < R; ++r) {
+    a0[r] = _mm512_loadu_ps(o + r * ldo);
+    a1[r] = _mm512_loadu_ps(o + r * ldo + 16);
+  }
   for (int j = 0; j < n; ++j) {
-    __m512 v[W];
-    for (int w = 0; w < W; ++w) v[w] = _mm512_maskz_loadu_ps(w == W - 1 ? m : __mmask16(0xFFFF), xr + j * Dp + c + 16 * w);
+    const __m512 v0 = _mm512_loadu_ps(xr + j * Dp), v1 = _mm512_loadu_ps(xr + j * Dp + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * KT + j]);
-      for (int w = 0; w < W; ++w) acc[r][w] = _mm512_fmadd_ps(pb, v[w], acc[r][w]);
+      a0[r] = _mm512_fmadd_ps(pb, v0, a0[r]);
+      a1[r] = _mm512_fmadd_ps(pb, v1, a1[r]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int w = 0; w < W; ++w) _mm512_mask_storeu_ps(o + r * ldo + c + 16 * w, w == W - 1 ? m : __mmask16(0xFFFF), acc[r][w]);
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(o + r * ldo, a0[r]);
+    _mm512_storeu_ps(o + r * ldo + 16, a1[r]);
+  }
+}
+
+template <int R>  // 16 columns, or the first 8 of them (mask 0x00FF)
+inline void pv16(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, __mmask16 m) {
+  __m512 a0[R];
+  for (int r = 0; r < R; ++r) a0[r] = _mm512_maskz_loadu_ps(m, o + r * ldo);
+  for (int j = 0; j < n; ++j) {
+    const __m512 v0 = _mm512_maskz_loadu_ps(m, xr + j * Dp);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) a0[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[r * KT + j]), v0, a0[r]);
+  }
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(o + r * ldo, m, a0[r]);
 }
 
 template <int R>
 inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
   int64_t c = 0;
-  for (; c + 32 <= Dp; c += 32) pv_block<R, 2>(p, n, xr, Dp, o, ldo, c, 0xFFFF);
+  for (; c + 32 <= Dp; c += 32) pv32<R>(p, n, xr + c, Dp, o + c, ldo);
   if (c + 16 <= Dp) {
-    pv_block<R, 1>(p, n, xr, Dp, o, ldo, c, 0xFFFF);
+    pv16<R>(p, n, xr + c, Dp, o + c, ldo, 0xFFFF);
     c += 16;
   }
-  if (c < Dp) pv_block<R, 1>(p, n, xr, Dp, o, ldo, c, 0x00FF);  // 8 columns left
+  if (c < Dp) pv16<R>(p, n, xr + c, Dp, o + c, ldo, 0x00FF);  // 8 columns left
+}
+
+// attn::exp_ps on 16 lanes: the same operations in the same order (and operand order, for NaN), so each
+// lane gives the AVX2 bits.
+inline __m512 exp_ps(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
+  x = _mm512_max_ps(_mm512_set1_ps(-88.0f), x);
+  const __m512 magic = _mm512_set1_ps(12582912.f + 127.f);
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.3796642888e-3f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3687817678e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1668426245e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666527092e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.9999997020e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
+  return _mm512_mul_ps(p, scale);
+}
+
+// The core's online-softmax step (attention_core_impl.h attn_softmax_step) on 16 keys per step. The max and
+// the sum are reduced in the AVX2 step's order (8-lane partials, each zmm as its two halves in turn), so l
+// and m get the AVX2 bits too.
+inline void softmax_step(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp, const float* polt,
+                         int64_t jd) {
+  const int width = ngroups * 16;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int j = n; j < width; ++j) s[j] = ninf;
+  __m256 vmax = _mm256_set1_ps(ninf);
+  for (int j = 0; j < width; j += 16) {
+    const __m512 z = _mm512_loadu_ps(s + j);
+    vmax = _mm256_max_ps(vmax, _mm512_castps512_ps256(z));
+    vmax = _mm256_max_ps(vmax, _mm512_extractf32x8_ps(z, 1));
+  }
+  const float tmax = vec::hmax_ps(vmax);
+  const float m_old = *m;
+  const float m_new = std::max(m_old, tmax);
+  if (!(m_new > ninf)) {  // all scores -inf (or NaN inputs): nothing to add from this tile
+    for (int j = 0; j < width; ++j) s[j] = 0.f;
+    return;
+  }
+  if (m_new > m_old) {
+    const float alpha = (m_old == ninf) ? 0.f : std::exp(m_old - m_new);
+    const __m512 va = _mm512_set1_ps(alpha);
+    int64_t c = 0;
+    for (; c + 16 <= Dp; c += 16) _mm512_storeu_ps(o + c, _mm512_mul_ps(va, _mm512_loadu_ps(o + c)));
+    if (c < Dp) _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm512_castps512_ps256(va), _mm256_loadu_ps(o + c)));
+    *l *= alpha;
+    *m = m_new;
+  }
+  const __m512 vm = _mm512_set1_ps(m_new);
+  __m256 vsum = _mm256_setzero_ps();
+  for (int j = 0; j < width; j += 16) {
+    __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+    if (polt) {
+      __m512 pol = _mm512_loadu_ps(polt + j);
+      if (jd >= j && jd < j + 16) pol = _mm512_mask_blend_ps(__mmask16(1u << (jd - j)), pol, _mm512_set1_ps(1.f));
+      e = _mm512_mul_ps(e, pol);
+    }
+    _mm512_storeu_ps(s + j, e);
+    vsum = _mm256_add_ps(vsum, _mm512_castps512_ps256(e));
+    vsum = _mm256_add_ps(vsum, _mm512_extractf32x8_ps(e, 1));
+  }
+  *l += vec::hsum_ps(vsum);
 }
 
 template <int R>
