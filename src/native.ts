@@ -96,7 +96,7 @@ export interface NativeBinding {
   policyAttentionBackwardAsync(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, dout: Float32Array, dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dpolicy: Float32Array | null, B: number, H: number, N: number, Dh: number, eps: number): Promise<void>;
 
   // ---- prunedBlock
-  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Float32Array;
+  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number, precision?: 'fp32' | 'bf16'): Float32Array;
   prunedBlockAsync(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Promise<Float32Array>;
 
   // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)

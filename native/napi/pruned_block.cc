@@ -1,5 +1,6 @@
 // pruned_block.cc: bindings for SPEC §5 prunedBlock (inference only), sync and Promise-returning.
-//   prunedBlock(x f32[B*N*D], idx i32[B*K] | null, out f32[B*N*D], B, N, K, D, H, weights, lnEps)
+//   prunedBlock(x f32[B*N*D], idx i32[B*K] | null, out f32[B*N*D], B, N, K, D, H, weights, lnEps[, precision])
+//   precision: 'fp32' (default) | 'bf16' (BF16 GEMM and attention operands, FP32 sums: kernels/precision.h)
 //   prunedBlockAsync(...same...) -> Promise<out>
 // weights: a plain object mapping one block's §8 names without "blocks.{i}." to Float32Arrays;
 // F (MLP width) is read from mlp.fc1.bias's length. out may be x itself (in-place); otherwise out
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/precision.h"
 #include "kernels/registry.h"
 #include "napi/async_work.h"
 #include "napi/block_weights.h"
@@ -23,13 +25,14 @@ constexpr const char* kOp = "prunedBlock";
 
 struct Parsed {
   PrunedBlockArgs args{};
+  MatmulPrecision precision = MatmulPrecision::kFp32;
   std::vector<Napi::Value> keep;  // every buffer the kernel touches (for the async worker)
 };
 
 // Checks all 10 arguments and builds the kernel's Args (both entry points share it).
 Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   Napi::Env env = info.Env();
-  expect_arg_count(info, 10, op);
+  if (info.Length() != 11) expect_arg_count(info, 10, op);
   auto x = f32_arg(info, 0, op, "x");
   auto idx = i32_arg(info, 1, op, "idx", /*optional=*/true);
   const bool has_idx = !(info[1].IsUndefined() || info[1].IsNull());
@@ -53,6 +56,12 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   if (has_idx) check_no_overlap(env, op, "out", out, "idx", idx);
 
   Parsed p;
+  if (info.Length() == 11 && !info[10].IsUndefined()) {
+    if (!info[10].IsString()) throw_type(env, op, ": expected precision to be a string, received ", kind_name(info[10]));
+    const std::string prec = info[10].As<Napi::String>().Utf8Value();
+    if (prec == "bf16") p.precision = MatmulPrecision::kBf16;
+    else if (prec != "fp32") throw_range(env, op, ": expected precision to be 'fp32' or 'bf16', received '", prec, "'");
+  }
   const BlockWeights bw = parse_block_weights(env, op, info[8], D, H, out, &p.keep);
   if (has_idx) check_indices(env, op, "idx", idx.data, B, K, N, /*no_duplicates=*/true);
 
@@ -67,6 +76,7 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
 
 Napi::Value PrunedBlock(const Napi::CallbackInfo& info) {
   Parsed p = parse(info, kOp);
+  const ScopedMatmulPrecision scope(p.precision);
   throw_if_error(info.Env(), pruned_block_fwd(p.args));
   return info[2];
 }
@@ -74,7 +84,14 @@ Napi::Value PrunedBlock(const Napi::CallbackInfo& info) {
 Napi::Value PrunedBlockAsync(const Napi::CallbackInfo& info) {
   Parsed p = parse(info, "prunedBlockAsync");
   const PrunedBlockArgs args = p.args;
-  return KernelWorker::Queue(info.Env(), [args]() { return pruned_block_fwd(args); }, p.keep, info[2]);
+  const MatmulPrecision precision = p.precision;
+  return KernelWorker::Queue(
+      info.Env(),
+      [args, precision]() {
+        const ScopedMatmulPrecision scope(precision);  // on the worker thread that runs the block
+        return pruned_block_fwd(args);
+      },
+      p.keep, info[2]);
 }
 
 void Export(Napi::Env env, Napi::Object exports) {

@@ -32,6 +32,11 @@ export interface PrunedBlockOptions {
   lnEps?: number;
   /** 'cpu' (default) or 'cuda' (upload, run on the GPU in float32, download). */
   device?: 'cpu' | 'cuda';
+  /**
+   * CPU only, sync op: 'fp32' (default) or 'bf16' (the four Linear layers and the attention with BF16 operands
+   * and FP32 sums, as the engine's precision 'bf16'; LayerNorm and softmax in FP32). Needs AVX-512 BF16.
+   */
+  precision?: 'fp32' | 'bf16';
 }
 
 export interface PrunedBlockDims {
@@ -97,6 +102,11 @@ function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: Prune
   return { dims, lnEps, out, w: nativeWeights(weights), cuda: expectDevice(op, opts.device) === 'cuda' };
 }
 
+function precisionOf(p: unknown): 'fp32' | 'bf16' {
+  if (p === undefined || p === 'fp32' || p === 'bf16') return p ?? 'fp32';
+  throw rangeError('prunedBlock', `expected opts.precision to be 'fp32' or 'bf16', received ${describe(p)}`);
+}
+
 // device: 'cuda': float32 uploads of x, idx and the weights, then the CUDA block (enqueued). The caller downloads
 // the result into out and frees it; the uploads are freed here (stream-ordered, so after the block has read them).
 function launchCuda(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, H: number, lnEps: number): NativeDeviceTensor {
@@ -137,7 +147,7 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
     }
     return { data: out, shape: [B, N, D] };
   }
-  native().prunedBlock(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps);
+  native().prunedBlock(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps, precisionOf(opts.precision));
   return { data: out, shape: [B, N, D] };
 }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { info, policyAttention, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
-import { randomBlockWeights } from '../reference/prunedBlock.js';
+import { prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';
 import { cpuVariants, randIndices, randn, randu, rng, untestedVariants, withKernel } from '../reference/helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -115,5 +115,40 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
 describe.skipIf(has512)('avx512 variant', () => {
   it('is not tested here: the CPU has no AVX-512 F/BW/DQ/VL', () => {
     expect(untestedVariants()).toContain('avx512');
+  });
+});
+
+describe('prunedBlock precision bf16 (BF16 GEMM + BF16 attention operands, FP32 sums)', () => {
+  const hasBf16 = has512 && info().cpu.bf16;
+  it.skipIf(!hasBf16)('stays within BF16 rounding of the float64 reference, and is not the FP32 result', () => {
+    for (const [B, N, K, D, H, F, nullIdx] of [[2, 19, 7, 24, 3, 40, false], [1, 130, 97, 64, 2, 256, false], [1, 65, 65, 48, 3, 96, true], [1, 300, 211, 128, 2, 256, false]] as const) {
+      const r = rng(N * 3 + K + D);
+      const x = randn(B * N * D, r);
+      const idxData = nullIdx ? null : randIndices(B, N, K, r);
+      const idx = idxData === null ? null : { data: idxData, shape: [B, K] };
+      const w = randomBlockWeights(D, F, D + F + 1);
+      const want = prunedBlockRef(x, idxData, B, N, K, D, H, w);
+      const [y16a, y16b] = [1, 2].map((t) => withKernel('avx512', t, () => prunedBlock({ data: x, shape: [B, N, D] }, idx, w, { heads: H, precision: 'bf16' }).data));
+      const y32 = withKernel('avx512', 2, () => prunedBlock({ data: x, shape: [B, N, D] }, idx, w, { heads: H }).data);
+      expect(sameBits(y16a!, y16b!), 'threads bit-identical').toBe(true);
+      let err16 = 0, err32 = 0, scale = 0;
+      for (let i = 0; i < want.length; i++) {
+        err16 = Math.max(err16, Math.abs(y16a![i]! - want[i]!));
+        err32 = Math.max(err32, Math.abs(y32[i]! - want[i]!));
+        scale = Math.max(scale, Math.abs(want[i]! - x[i]!)); // the block's update (x is carried by the residual)
+      }
+      const tag = `B=${B} N=${N} K=${K} D=${D}`;
+      if (process.env.R4P_DEBUG) console.log(tag, err16, err32, scale);
+      expect(err16, tag).toBeGreaterThan(err32); // it really rounded to BF16
+      expect(err16, tag).toBeLessThan(2e-2 * Math.max(1, scale)); // ~2^-8 relative on the block's update
+    }
+  });
+  it.skipIf(!hasBf16)('under a forced avx2 kernel names what is missing', () => {
+    const D = 8, F = 16, w = randomBlockWeights(D, F, 1);
+    withKernel('avx2', 1, () => expect(() => prunedBlock({ data: new Float32Array(2 * D), shape: [1, 2, D] }, null, w, { heads: 2, precision: 'bf16' })).toThrow(/BF16 precision needs the 'avx512' kernels/));
+  });
+  it('rejects an unknown precision', () => {
+    const D = 8, F = 16, w = randomBlockWeights(D, F, 1);
+    expect(() => prunedBlock({ data: new Float32Array(2 * D), shape: [1, 2, D] }, null, w, { heads: 2, precision: 'fp8' as 'bf16' })).toThrow(/expected opts.precision to be 'fp32' or 'bf16'/);
   });
 });

@@ -51,8 +51,21 @@ void attention_core_rows_packed_avx2(const AttentionCoreArgs& a, const float* pa
 void attention_core_rows_avx512(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
 void attention_core_rows_packed_avx512(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
                                        float* scratch);
-// The variant the registry runs now: avx512 under 'avx512', else avx2 (callers are the avx2/avx512 paths).
+// BF16 operands, FP32 sums (AVX512_BF16; attention_core_bf16_avx512.cc): its own packed layout (within
+// attention_core_packed_floats), packed path only. Call only when cpu_has_avx512_bf16().
+void attention_core_pack_bf16_avx512(const AttentionCoreArgs& a, float* packed);
+void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
+                                            float* scratch);
+
+// Which core a caller runs, decided ONCE on the calling thread before it fans out to the pool (the matmul
+// precision is thread-local; pool workers do not inherit it): avx512 under the 'avx512' variant, its BF16
+// form when the thread's matmul precision is BF16 (kernels/precision.h), else avx2.
+enum class AttnKernel { kAvx2, kAvx512, kAvx512Bf16 };
+AttnKernel attention_core_kernel();
+void attention_core_pack(AttnKernel k, const AttentionCoreArgs& a, float* packed);
+void attention_core_rows_packed(AttnKernel k, const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
+                                float* scratch);
+// Unpacked rows (FP32 always): avx512 under 'avx512', else avx2.
 void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
-void attention_core_rows_packed(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1, float* scratch);
 
 }  // namespace r4p

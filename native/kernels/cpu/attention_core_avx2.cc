@@ -12,7 +12,9 @@
 
 #include "kernels/cpu/attention_core_impl.h"
 #include "kernels/cpu/attention_tiles_avx2.h"
+#include "kernels/precision.h"
 #include "kernels/registry.h"
+#include "runtime/cpu_features.h"
 
 namespace r4p {
 
@@ -71,9 +73,23 @@ void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, flo
   else attention_core_rows_avx2(a, i0, i1, scratch);
 }
 
-void attention_core_rows_packed(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1, float* scratch) {
-  if (active_cpu_variant() == KernelVariant::kAvx512) attention_core_rows_packed_avx512(a, packed, i0, i1, scratch);
-  else attention_core_rows_packed_avx2(a, packed, i0, i1, scratch);
+AttnKernel attention_core_kernel() {
+  if (active_cpu_variant() != KernelVariant::kAvx512) return AttnKernel::kAvx2;
+  return matmul_precision() == MatmulPrecision::kBf16 && cpu_has_avx512_bf16() ? AttnKernel::kAvx512Bf16 : AttnKernel::kAvx512;
+}
+
+void attention_core_pack(AttnKernel k, const AttentionCoreArgs& a, float* packed) {
+  if (k == AttnKernel::kAvx512Bf16) attention_core_pack_bf16_avx512(a, packed);
+  else attention_core_pack_avx2(a, packed);
+}
+
+void attention_core_rows_packed(AttnKernel k, const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
+                                float* scratch) {
+  switch (k) {
+    case AttnKernel::kAvx512Bf16: attention_core_rows_packed_bf16_avx512(a, packed, i0, i1, scratch); break;
+    case AttnKernel::kAvx512: attention_core_rows_packed_avx512(a, packed, i0, i1, scratch); break;
+    default: attention_core_rows_packed_avx2(a, packed, i0, i1, scratch); break;
+  }
 }
 
 }  // namespace r4p

@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/gemm_avx512.h"
 #include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/bf16_avx512.h"
 #include "kernels/cpu/gemm_pack.h"
 #include "kernels/cpu/vec_math_avx512.h"
 #include "kernels/ops.h"
@@ -111,28 +112,6 @@ struct Avx512Kern {
 // holds with krows = ceil(K / 2) and the micro-kernel is the FP32 one with vdpbf16ps for vfmadd231ps.
 
 thread_local GemmScratch tls_bf16_rows;  // the rows of one panel in BF16, before the cell transpose
-
-// dst[0..n) = BF16(src[0..n)), plus a zero at dst[n] when n is odd (the pair pad).
-inline void bf16_row(const float* src, int64_t n, uint16_t* dst) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
-  if (i < n) {
-    const __mmask16 m = vec512::tail_mask(static_cast<int>(n - i));
-    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-  if (n & 1) dst[n] = 0;
-}
-
-// 16 cells from two k rows: cell c = BF16(lo[c]) | BF16(hi[c]) << 16 for the first n (<= 16) c, zeros after;
-// hi == nullptr: the pad row (zeros).
-inline __m512i bf16_cells(const float* lo, const float* hi, int n) {
-  const __mmask16 m = vec512::tail_mask(n);
-  const __m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, lo)));
-  if (hi == nullptr) return l;
-  const __m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, hi)));
-  return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
-}
 
 struct Bf16Kern {
   static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 2;

@@ -54,6 +54,7 @@ Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
   // K/V once when its range enters the head and runs the core on chunks of <= QB_FWD rows (per-row
   // results do not depend on the chunking, so neither on the thread count).
   const int64_t N = a.N, Dh = a.Dh, rows_total = a.B * a.H * N;
+  const AttnKernel attn_kernel = attention_core_kernel();  // on this thread: it knows the matmul precision
   std::atomic<bool> oom{false};
   ThreadPool::instance().run(
       [&](int ith, int nth) {
@@ -73,10 +74,10 @@ Status policy_attention_fwd_avx2(const PolicyAttentionArgs& a) {
             c.row_max = a.row_max ? a.row_max + bh * N : nullptr;
             c.row_den = a.row_den ? a.row_den + bh * N : nullptr;
             if (bh != packed_bh) {
-              attention_core_pack_avx2(c, packed.data());
+              attention_core_pack(attn_kernel, c, packed.data());
               packed_bh = bh;
             }
-            attention_core_rows_packed(c, packed.data(), i0, i1, scratch.data());
+            attention_core_rows_packed(attn_kernel, c, packed.data(), i0, i1, scratch.data());
             g += i1 - i0;
           }
         } catch (const std::bad_alloc&) {

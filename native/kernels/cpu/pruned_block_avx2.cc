@@ -168,6 +168,7 @@ Status run(const PrunedBlockArgs& a) {
     proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
     proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
     const size_t scratch_floats = attention_core_scratch_floats(proto);
+    const AttnKernel attn_kernel = attention_core_kernel();  // on this thread: it knows the matmul precision
     const size_t packed_floats = attention_core_packed_floats(proto);
     const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (rows_total + rb - 1) / rb)));
     std::vector<Buffer> scratch(nth), packed(nth);
@@ -195,10 +196,10 @@ Status run(const PrunedBlockArgs& a) {
             c.v = wide.get() + off + 2 * D;
             c.out = t.get() + b * K * D + hd * Dh;
             if (bh != packed_bh) {
-              attention_core_pack_avx2(c, pk);
+              attention_core_pack(attn_kernel, c, pk);
               packed_bh = bh;
             }
-            attention_core_rows_packed(c, pk, i0, i1, s);
+            attention_core_rows_packed(attn_kernel, c, pk, i0, i1, s);
             g += i1 - i0;
           }
           if (timer.on) timer.attn_cpu_ms[ith] = thread_cpu_ms() - cpu0;
