@@ -8,7 +8,8 @@
  * probability maps are CHW ([C, H, W]) with C = classes.
  */
 import { statSync } from 'node:fs';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { loadSharp } from '../data/sharp.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -36,6 +37,7 @@ export class BadInputError extends Error {
 export async function decodeImage(file: string): Promise<RgbImage> {
   const size = statSync(file).size;
   if (size === 0) throw new BadInputError('empty file (0 bytes)');
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
     meta = await sharp(file).metadata();
@@ -164,6 +166,7 @@ export function stitchTile(full: Float32Array, H: number, W: number, tile: Float
 
 /** Writes a single-channel 8-bit PNG. */
 export async function writeGreyPng(file: string, pixels: Uint8Array, width: number, height: number): Promise<void> {
+  const sharp = await loadSharp();
   await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(file);
 }
 
