@@ -50,6 +50,7 @@ export type { CudaPolicyAttentionOptions, CudaPolicyAttentionGrads, CudaLinearOp
 
 // ---- checkpoints and model config
 export { saveCheckpoint, loadCheckpoint, CONFIG_KEY, type Checkpoint } from './checkpoint/checkpoint.js';
+export { readInitWeights, type InitWeights } from './checkpoint/init.js';
 export {
   readSafetensors,
   writeSafetensors,
