@@ -74,6 +74,7 @@ export { gelu, geluBackward } from './ops/gelu.js';
 // ---- inference engine
 export {
   InferenceSession,
+  roundKeepCount,
   type InferenceSessionOptions,
   type InferenceSource,
   type InferenceResult,

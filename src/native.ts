@@ -179,6 +179,8 @@ export interface NativeDeviceTensor {
 // ---- inference engine (types of the binding above)
 export interface NativeSessionOptions {
   keep: number | null;
+  /** SPEC §3 rounding multiple of prefix + k (1 = off). */
+  roundKeep?: number;
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
 }
 export interface NativeRunResult {

@@ -63,7 +63,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   bool busy_ = false, disposed_ = false;
 };
 
-// Parses options {keep: number | null | undefined, tome?: {mode, mergeRatio}}.
+// Parses options {keep: number | null | undefined, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio}}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
   engine::SessionOptions o;
   if (v.IsUndefined() || v.IsNull()) return o;
@@ -77,6 +77,14 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
     if (!(k > 0.0 && k <= 1.0)) throw_range(env, kOp, ": expected options.keep in (0, 1], received ", k);
     o.prune = true;
     o.keep = k;
+  }
+  Napi::Value round = obj.Get("roundKeep");
+  if (!round.IsUndefined() && !round.IsNull()) {
+    if (!round.IsNumber()) throw_type(env, kOp, ": expected options.roundKeep to be a number, received ", kind_name(round));
+    const double m = round.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1.0 && m <= 1024.0 && m == std::floor(m)))
+      throw_range(env, kOp, ": expected options.roundKeep to be an integer in [1, 1024], received ", m);
+    o.round_keep = static_cast<int64_t>(m);
   }
   Napi::Value tome = obj.Get("tome");
   if (!tome.IsUndefined() && !tome.IsNull()) {

@@ -151,12 +151,14 @@ export interface BenchOptions extends ModelChoice {
   out?: string;
   accuracy?: string;
   quiet?: boolean;
+  /** SPEC §3 rounding of the pruned configurations' kept counts: prefix + k a multiple of this (1 = off). */
+  roundKeep?: number;
 }
 
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32'; device: 'cpu'; paper: boolean; note: string };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32'; device: 'cpu'; paper: boolean; note: string; roundKeep: number };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -166,9 +168,9 @@ export interface BenchReport {
 export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
 export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
-function sessionOptions(c: BenchConfig): SessionOptions {
+function sessionOptions(c: BenchConfig, roundKeep: number): SessionOptions {
   if (c.method === 'unpruned') return { keep: null, device: 'cpu' };
-  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu' };
+  if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device: 'cpu', roundKeep } : { keep: c.ratio, device: 'cpu' };
   return { keep: null, device: 'cpu', tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
@@ -206,7 +208,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     for (const c of configs) {
       let session;
       try {
-        session = await createSession(model.source, sessionOptions(c));
+        session = await createSession(model.source, sessionOptions(c, opts.roundKeep ?? 1));
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -256,7 +258,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision: 'fp32', device: 'cpu', paper, note },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision: 'fp32', device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1 },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -315,6 +317,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed of the random weights and input', parseIntOption('--seed', 0))
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
+    .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
     .option('-q, --quiet', 'no progress output')
     .action(async (o: BenchOptions) => {
       await runBench(o, ctx.io, ctx.createSession);
