@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arms=${ARMS:-"none fixed random"}
-micro=${MICRO:-512}           # micro-batches of 2 = 8 epochs of 64 samples
+micro=${MICRO:-512}           # micro-batches of 2 = 16 epochs of 64 samples
 accum=${ACCUM:-2}
 steps=$(( micro / accum ))
 for r in $arms; do

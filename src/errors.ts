@@ -25,3 +25,12 @@ export function typeError(op: string, message: string): TypeError {
 export function rangeError(op: string, message: string): RangeError {
   return new RangeError(`${op}: ${message}`);
 }
+
+/**
+ * A list for an error message, cut short: the first `max` items, then `... and N more (T in all)`.
+ * Keeps a message readable when a config with L = 1000 misses thousands of tensors.
+ */
+export function summariseList(items: readonly string[], max = 8, sep = ', '): string {
+  if (items.length <= max) return items.join(sep);
+  return `${items.slice(0, max).join(sep)}${sep}... and ${items.length - max} more (${items.length} in all)`;
+}

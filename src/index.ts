@@ -50,6 +50,7 @@ export type { CudaPolicyAttentionOptions, CudaPolicyAttentionGrads, CudaLinearOp
 
 // ---- checkpoints and model config
 export { saveCheckpoint, loadCheckpoint, CONFIG_KEY, type Checkpoint } from './checkpoint/checkpoint.js';
+export { readInitWeights, type InitWeights } from './checkpoint/init.js';
 export {
   readSafetensors,
   writeSafetensors,
@@ -73,6 +74,7 @@ export { gelu, geluBackward } from './ops/gelu.js';
 // ---- inference engine
 export {
   InferenceSession,
+  roundKeepCount,
   type InferenceSessionOptions,
   type InferenceSource,
   type InferenceResult,

@@ -182,6 +182,8 @@ export interface NativeDeviceTensor {
 export interface NativeSessionOptions {
   keep: number | null;
   precision?: 'fp32' | 'bf16';
+  /** SPEC §3 rounding multiple of prefix + k (1 = off). */
+  roundKeep?: number;
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
 }
 export interface NativeRunResult {

@@ -54,6 +54,33 @@ export function numel(op: string, name: string, shape: readonly number[]): numbe
 }
 
 /**
+ * Rejects a typed array on a SharedArrayBuffer (TypeError naming op and argument): another thread could
+ * change it while a kernel reads it, so indices checked here could be out of range when used.
+ */
+export function expectUnshared(op: string, name: string, data: ArrayBufferView): void {
+  if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer)
+    throw typeError(op, `expected ${name} to be backed by an ArrayBuffer, received ${data.constructor.name}(${Reflect.get(data, 'length')}) on a SharedArrayBuffer`);
+}
+
+/** A LayerNorm epsilon: finite and > 0 as a number and after rounding to float32 (one rule for every op). */
+export function expectEps(op: string, name: string, v: unknown): number {
+  const e = expectNumber(op, name, v, { gt: 0 });
+  if (!(Math.fround(e) > 0) || !Number.isFinite(Math.fround(e))) throw rangeError(op, `expected ${name} to be a finite number > 0 (as float32), received ${e}`);
+  return e;
+}
+
+/**
+ * Reads `t.data` and `t.shape` once into a plain object, so that validation and the native call see the
+ * same values even when they are getters (a non-object is returned as is, for expectTensor to report).
+ */
+export function snapshot<T>(t: T): T {
+  if (typeof t !== 'object' || t === null || !('data' in t) || !('shape' in t)) return t;
+  const { data, shape } = t as { data: unknown; shape: unknown };
+  // Not `{...t}`: a spread would call the getters again.
+  return { data, shape: Array.isArray(shape) ? shape.slice() : shape } as T;
+}
+
+/**
  * Checks that `t` is a `{data, shape}` tensor of the given dtype and rank, that every dim is a
  * positive integer (zero-size dims are rejected: every op needs at least one element per axis), and
  * that `dims` (letters -> expected sizes, `undefined` = free) agree. Returns the shape.
@@ -89,6 +116,7 @@ export function expectTensor<D extends DtypeName>(
   }
   const n = numel(op, name, shape as number[]);
   const arr = data as ArrayFor<D>;
+  expectUnshared(op, name, arr);
   if (arr.length !== n)
     throw rangeError(op, `expected ${name}.data to have ${n} elements for shape ${shapeStr(shape)}, received ${arr.length}`);
   return shape.slice() as number[];
@@ -142,8 +170,17 @@ export function checkIndices(op: string, name: string, idx: Int32Array, B: numbe
 
 /** An optional caller-provided output buffer must be a Float32Array of exactly n elements. */
 export function outputF32(op: string, name: string, out: unknown, n: number): Float32Array {
-  if (out === undefined) return new Float32Array(n);
+  if (out === undefined) {
+    // V8 caps typed array lengths below our element limit: name the op and the buffer instead of a bare
+    // "Invalid typed array length" (or "Array buffer allocation failed") from inside V8.
+    try {
+      return new Float32Array(n);
+    } catch (e) {
+      throw rangeError(op, `cannot allocate ${name} of ${n} float32 elements (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
   if (!(out instanceof Float32Array)) throw typeError(op, `expected ${name} to be a Float32Array, received ${describe(out)}`);
   if (out.length !== n) throw rangeError(op, `expected ${name} to have ${n} elements, received ${out.length}`);
+  expectUnshared(op, name, out);
   return out;
 }

@@ -24,6 +24,9 @@ namespace r4p::engine {
 struct SessionOptions {
   bool prune = false;  // false: every block sees every token
   double keep = 1.0;   // base keep ratio rho in (0, 1]; stage s keeps floor(rho^(s+1) Np + 0.5) (>= 1)
+  // SPEC §3 optional rounding: with m > 1, each stage's k moves to the nearest value (ties up) for which
+  // prefix + k is a multiple of m, kept in [1, Np] (GEMM / tensor-core row counts). 1 = off. See round_keep.
+  int64_t round_keep = 1;
   ToMeOptions tome;
   // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs).
   bool bf16 = false;
@@ -37,6 +40,11 @@ struct RunOutputs {
 };
 
 class Workspace;
+
+// The SPEC §3 rounding of one stage's kept-patch count k (P prefix tokens, Np patches, multiple m >= 1):
+// the nearest k' with (P + k') % m == 0 (ties up), raised by m while k' < 1, then capped at Np (where
+// P + Np is no multiple of m, k = Np stays). Non-decreasing in k, so nested stages stay nested.
+int64_t round_keep_count(int64_t k, int64_t P, int64_t Np, int64_t m);
 
 class Engine {
  public:

@@ -27,10 +27,19 @@ constexpr float kLnEps = 1e-6f;
 
 Engine::~Engine() = default;
 
+int64_t round_keep_count(int64_t k, int64_t P, int64_t Np, int64_t m) {
+  if (m <= 1) return k;
+  int64_t r = ((P + k + m / 2) / m) * m - P;
+  while (r < 1) r += m;
+  return std::min(Np, r);
+}
+
 Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, std::unique_ptr<Engine>* out) {
   if (!model) return internal_error("InferenceSession: no model");
   if (opts.prune && !(opts.keep > 0.0 && opts.keep <= 1.0))
     return range_error("InferenceSession: expected options.keep in (0, 1], received ", opts.keep);
+  if (!(opts.round_keep >= 1 && opts.round_keep <= 1024))
+    return range_error("InferenceSession: expected options.roundKeep to be an integer in [1, 1024], received ", opts.round_keep);
   if (opts.tome.mode != ToMeMode::kOff) {
     if (opts.prune) return range_error("InferenceSession: options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)");
     if (!(opts.tome.merge_ratio >= 0.0 && opts.tome.merge_ratio < 1.0))
@@ -49,7 +58,7 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     for (size_t s = 0; s < c.stage_blocks.size(); ++s) {
       const double frac = std::pow(opts.keep, static_cast<double>(s + 1));
       const int64_t k = static_cast<int64_t>(std::floor(frac * static_cast<double>(c.Np()) + 0.5));
-      e->stage_k_.push_back(std::min(c.Np(), std::max<int64_t>(1, k)));
+      e->stage_k_.push_back(round_keep_count(std::min(c.Np(), std::max<int64_t>(1, k)), c.P(), c.Np(), opts.round_keep));
     }
   }
   e->model_ = std::move(model);

@@ -52,12 +52,23 @@ static View<T> typed_view(Napi::Env env, const Napi::Value& v, const char* op, c
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
     throw_type(env, op, ": expected ", what, " to be ", want_name, ", received ", kind_name(v));
   auto ta = v.As<Napi::TypedArray>();
-  // Zero-copy: the view points into the caller's ArrayBuffer at the array's byteOffset.
-  auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
+  // Zero-copy: the view points into the caller's buffer at the array's byteOffset (napi_get_typedarray_info
+  // returns that address). A SharedArrayBuffer is refused: another thread could change it while a kernel
+  // reads it (indices checked here could go out of range before use), and `ArrayBuffer().Data()` fails on
+  // it with a bare "Invalid argument".
+  napi_typedarray_type type;
+  size_t length = 0, byte_offset = 0;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &byte_offset) != napi_ok)
+    throw_type(env, op, ": expected ", what, " to be ", want_name, ", received a typed array whose buffer cannot be read");
+  if (!Napi::Value(env, buffer).IsArrayBuffer())
+    throw_type(env, op, ": expected ", what, " to be ", want_name, " backed by an ArrayBuffer, received ", kind_name(v),
+               " on a SharedArrayBuffer");
   View<T> out;
   out.given = true;
-  out.length = ta.ElementLength();
-  out.data = out.length == 0 ? nullptr : reinterpret_cast<T*>(base + ta.ByteOffset());
+  out.length = static_cast<int64_t>(length);
+  out.data = out.length == 0 ? nullptr : static_cast<T*>(data);
   if (out.length > 0 && reinterpret_cast<uintptr_t>(out.data) % alignof(T) != 0)
     throw_range(env, op, ": expected ", what, " to be aligned to ", alignof(T), " bytes, received byteOffset ",
                 ta.ByteOffset());
@@ -103,6 +114,15 @@ int64_t dim_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const 
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > 2147483647.0)
     throw_range(info.Env(), op, ": expected ", name, " to be an integer in [", min, ", 2147483647], received ", d);
   return static_cast<int64_t>(d);
+}
+
+float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  const double e = number_arg(info, i, op, name);
+  // The kernels take a float eps: reject values that vanish or overflow as float32 too (one rule for every
+  // LayerNorm eps: layerNorm's eps, prunedBlock's and tomeBlock's lnEps).
+  if (!std::isfinite(e) || !(e > 0) || !std::isfinite(static_cast<float>(e)) || !(static_cast<float>(e) > 0.f))
+    throw_range(info.Env(), op, ": expected ", name, " to be a finite number > 0 (as float32), received ", e);
+  return static_cast<float>(e);
 }
 
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

@@ -53,6 +53,8 @@ View<uint8_t> u8_view(Napi::Env env, const Napi::Value& v, const char* op, const
 // A non-negative integer dimension in [min, 2^31-1].
 int64_t dim_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int64_t min = 1);
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// A LayerNorm epsilon: finite and > 0 both as a double and after rounding to float32 (RangeError).
+float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 // A seed: a non-negative safe-integer number or a BigInt in [0, 2^64).
 uint64_t seed_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);

@@ -63,7 +63,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   bool busy_ = false, disposed_ = false;
 };
 
-// Parses options {keep: number | null | undefined, tome?: {mode, mergeRatio}, precision?: 'fp32' | 'bf16'}.
+// Parses options {keep: number | null | undefined, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio},
+//                  precision?: 'fp32' | 'bf16'}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
   engine::SessionOptions o;
   if (v.IsUndefined() || v.IsNull()) return o;
@@ -84,6 +85,14 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
     const std::string p = precision.As<Napi::String>().Utf8Value();
     if (p == "bf16") o.bf16 = true;
     else if (p != "fp32") throw_range(env, kOp, ": expected options.precision to be 'fp32' or 'bf16', received '", p, "'");
+  }
+  Napi::Value round = obj.Get("roundKeep");
+  if (!round.IsUndefined() && !round.IsNull()) {
+    if (!round.IsNumber()) throw_type(env, kOp, ": expected options.roundKeep to be a number, received ", kind_name(round));
+    const double m = round.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1.0 && m <= 1024.0 && m == std::floor(m)))
+      throw_range(env, kOp, ": expected options.roundKeep to be an integer in [1, 1024], received ", m);
+    o.round_keep = static_cast<int64_t>(m);
   }
   Napi::Value tome = obj.Get("tome");
   if (!tome.IsUndefined() && !tome.IsNull()) {

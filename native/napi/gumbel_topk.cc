@@ -26,7 +26,12 @@ static void u32_words_arg(const Napi::CallbackInfo& info, size_t i, const char* 
   auto ta = v.As<Napi::TypedArray>();
   if (ta.ElementLength() != n)
     throw_range(info.Env(), op, ": expected ", name, " to have ", n, " elements, received ", ta.ElementLength());
-  const auto* base = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  // napi_get_typedarray_info gives the element address (byteOffset applied) for an ArrayBuffer and for a
+  // SharedArrayBuffer alike (ArrayBuffer().Data() fails on the latter); the words are copied at once.
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), v, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok)
+    throw_type(info.Env(), op, ": expected ", name, " to be a readable Uint32Array or Int32Array");
+  const auto* base = static_cast<const uint8_t*>(data);
   for (size_t j = 0; j < n; ++j) {
     uint32_t w;
     std::memcpy(&w, base + 4 * j, 4);  // byteOffset alignment is not ours to assume

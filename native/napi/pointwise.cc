@@ -19,14 +19,6 @@
 namespace r4p::napi {
 namespace {
 
-float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double e = number_arg(info, i, op, "eps");
-  // The kernels take a float eps: reject values that vanish or overflow as float32 too.
-  if (!std::isfinite(e) || !(e > 0) || !std::isfinite(static_cast<float>(e)) || !(static_cast<float>(e) > 0.f))
-    throw_range(info.Env(), op, ": expected eps to be a finite number > 0 (as float32), received ", e);
-  return static_cast<float>(e);
-}
-
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   const char* op = "layerNorm";
   Napi::Env env = info.Env();
@@ -40,7 +32,7 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   LayerNormArgs a;
   a.R = dim_arg(info, 6, op, "R");
   a.C = dim_arg(info, 7, op, "C");
-  a.eps = eps_arg(info, 8, op);
+  a.eps = eps_arg(info, 8, op, "eps");
   expect_shape(env, op, "x", x, "[R,C]", {a.R, a.C});
   expect_shape(env, op, "w", w, "[C]", {a.C});
   expect_shape(env, op, "b", b, "[C]", {a.C});

@@ -8,6 +8,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,13 @@ struct Parsed {
   PrunedBlockArgs args{};
   MatmulPrecision precision = MatmulPrecision::kFp32;
   std::vector<Napi::Value> keep;  // every buffer the kernel touches (for the async worker)
+  // Async only: the worker's own copy of idx, checked after copying. The caller may change (or detach the
+  // buffer of) idx while the Promise is pending; the kernel then still indexes only checked rows.
+  std::shared_ptr<std::vector<int32_t>> idx_copy;
 };
 
 // Checks all 10 arguments and builds the kernel's Args (both entry points share it).
-Parsed parse(const Napi::CallbackInfo& info, const char* op) {
+Parsed parse(const Napi::CallbackInfo& info, const char* op, bool copy_idx) {
   Napi::Env env = info.Env();
   if (info.Length() != 11) expect_arg_count(info, 10, op);
   auto x = f32_arg(info, 0, op, "x");
@@ -41,9 +45,7 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
                 D = dim_arg(info, 6, op, "D"), H = dim_arg(info, 7, op, "H");
   if (!info[8].IsObject() || info[8].IsArray() || info[8].IsTypedArray() || info[8].IsFunction())
     throw_type(env, op, ": expected weights to be an object of Float32Arrays, received ", kind_name(info[8]));
-  const double eps = number_arg(info, 9, op, "lnEps");
-  if (!std::isfinite(eps) || !(eps > 0))
-    throw_range(env, op, ": expected lnEps to be a finite number > 0, received ", eps);
+  const float eps = eps_arg(info, 9, op, "lnEps");
   if (D % H != 0) throw_range(env, op, ": expected D to be a multiple of H, received D=", D, " H=", H);
   if (!has_idx && K != N)
     throw_range(env, op, ": expected K = N when idx is null (all tokens), received K=", K, " N=", N);
@@ -63,31 +65,37 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
     else if (prec != "fp32") throw_range(env, op, ": expected precision to be 'fp32' or 'bf16', received '", prec, "'");
   }
   const BlockWeights bw = parse_block_weights(env, op, info[8], D, H, out, &p.keep);
-  if (has_idx) check_indices(env, op, "idx", idx.data, B, K, N, /*no_duplicates=*/true);
+  const int32_t* idx_data = has_idx ? idx.data : nullptr;
+  if (has_idx && copy_idx) {
+    p.idx_copy = std::make_shared<std::vector<int32_t>>(idx.data, idx.data + B * K);
+    idx_data = p.idx_copy->data();
+  }
+  if (has_idx) check_indices(env, op, "idx", idx_data, B, K, N, /*no_duplicates=*/true);
 
   PrunedBlockArgs& a = p.args;
-  a.x = x.data; a.idx = has_idx ? idx.data : nullptr; a.out = out.data;
+  a.x = x.data; a.idx = idx_data; a.out = out.data;
   a.B = B; a.N = N; a.K = K;
   a.w = bw;
-  a.ln_eps = static_cast<float>(eps);
+  a.ln_eps = eps;
   p.keep.insert(p.keep.end(), {info[0], info[1], info[2], info[8]});
   return p;
 }
 
 Napi::Value PrunedBlock(const Napi::CallbackInfo& info) {
-  Parsed p = parse(info, kOp);
+  Parsed p = parse(info, kOp, /*copy_idx=*/false);
   const ScopedMatmulPrecision scope(p.precision);
   throw_if_error(info.Env(), pruned_block_fwd(p.args));
   return info[2];
 }
 
 Napi::Value PrunedBlockAsync(const Napi::CallbackInfo& info) {
-  Parsed p = parse(info, "prunedBlockAsync");
+  Parsed p = parse(info, "prunedBlockAsync", /*copy_idx=*/true);
   const PrunedBlockArgs args = p.args;
+  std::shared_ptr<std::vector<int32_t>> idx_copy = p.idx_copy;  // lives as long as the worker's closure
   const MatmulPrecision precision = p.precision;
   return KernelWorker::Queue(
       info.Env(),
-      [args, precision]() {
+      [args, idx_copy, precision]() {
         const ScopedMatmulPrecision scope(precision);  // on the worker thread that runs the block
         return pruned_block_fwd(args);
       },

@@ -43,9 +43,7 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
     throw_range(env, op, ": expected mode to be 'mhsa' or 'mhsa+mlp', received '", mode, "'");
   const double ratio = number_arg(info, 10, op, "ratio");
   if (!(ratio > 0.0 && ratio <= 1.0)) throw_range(env, op, ": expected ratio to be in (0, 1], received ", ratio);
-  const double eps = number_arg(info, 11, op, "lnEps");
-  if (!std::isfinite(eps) || !(eps > 0))
-    throw_range(env, op, ": expected lnEps to be a finite number > 0, received ", eps);
+  const float eps = eps_arg(info, 11, op, "lnEps");
   if (D % H != 0) throw_range(env, op, ": expected D to be a multiple of H, received D=", D, " H=", H);
   if (P0 > T) throw_range(env, op, ": expected P0 <= T, received P0=", P0, " T=", T);
   int64_t gh = 0, gw = 0;
@@ -81,7 +79,7 @@ Parsed parse(const Napi::CallbackInfo& info, const char* op) {
   a.w = bw;
   a.mode = mode == "mhsa" ? TomeMode::kMhsa : TomeMode::kMhsaMlp;
   a.ratio = ratio;
-  a.ln_eps = static_cast<float>(eps);
+  a.ln_eps = eps;
   a.grid_h = gh; a.grid_w = gw;
   p.keep.insert(p.keep.end(), {info[0], info[1], info[2], info[8]});
   return p;

@@ -1,6 +1,5 @@
-// thread_pool.cc: see thread_pool.h. Workers sleep on a condition variable between jobs after a
-// short spin, so back-to-back small kernels (a training step issues hundreds) do not pay a
-// futex wake-up each.
+// thread_pool.cc: see thread_pool.h. Workers sleep on a condition variable between jobs and are woken
+// by notify_all for each job (no spin-wait: every job pays the wake-up of the sleeping workers).
 #include "runtime/thread_pool.h"
 
 #include <algorithm>

@@ -9,7 +9,7 @@
 import type { ModelConfig } from '../model/config.js';
 import { validateConfig, weightShapes } from '../model/config.js';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from './safetensors.js';
-import { describe, rangeError, typeError } from '../errors.js';
+import { describe, rangeError, summariseList, typeError } from '../errors.js';
 
 /** Metadata key of the JSON model config. */
 export const CONFIG_KEY = 'reg4pru.config';
@@ -51,7 +51,7 @@ export function saveCheckpoint(path: string, config: ModelConfig, weights: Recor
     else tensors[name] = { data, shape };
   }
   for (const name of Object.keys(weights)) if (!known.has(name)) problems.push(`unexpected '${name}'`);
-  if (problems.length > 0) throw rangeError('saveCheckpoint', `${path}: weights do not match the config: ${problems.join('; ')}`);
+  if (problems.length > 0) throw rangeError('saveCheckpoint', `${path}: weights do not match the config: ${summariseList(problems, 8, '; ')}`);
   writeSafetensors(path, tensors, { format: 'pt', ...metadata, [CONFIG_KEY]: JSON.stringify(cfg) });
 }
 
@@ -94,9 +94,9 @@ export function loadCheckpoint(path: string): Checkpoint {
   }
   for (const name of Object.keys(tensors)) if (!known.has(name)) unexpected.push(name);
   const parts: string[] = [];
-  if (missing.length) parts.push(`missing tensors: ${missing.join(', ')}`);
-  if (unexpected.length) parts.push(`unexpected tensors: ${unexpected.join(', ')}`);
-  if (wrong.length) parts.push(`wrong shapes: ${wrong.join('; ')}`);
+  if (missing.length) parts.push(`missing tensors: ${summariseList(missing)}`);
+  if (unexpected.length) parts.push(`unexpected tensors: ${summariseList(unexpected)}`);
+  if (wrong.length) parts.push(`wrong shapes: ${summariseList(wrong, 8, '; ')}`);
   if (parts.length) throw rangeError(op, `${path}: tensors do not match the config (D=${config.D}, L=${config.L}, ...): ${parts.join(' | ')}`);
   return { config, weights, metadata };
 }

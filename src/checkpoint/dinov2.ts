@@ -41,7 +41,7 @@ import type { ModelConfig } from '../model/config.js';
 import { patchGrid, validateConfig, weightShapes } from '../model/config.js';
 import { randomWeights, type InitScheme } from '../model/weights.js';
 import { readSafetensors } from './safetensors.js';
-import { describe, rangeError, typeError } from '../errors.js';
+import { describe, rangeError, summariseList, typeError } from '../errors.js';
 
 const OP = 'importDinov2';
 
@@ -379,7 +379,7 @@ export function importDinov2(state: TimmStateDict | string, config: ModelConfig,
   const srcR = reg ? (reg.shape[1] ?? 0) : 0;
   if (reg && srcR !== cfg.R) problems.push(`R: checkpoint has ${srcR} register tokens, config R=${cfg.R}`);
   // A width mismatch makes every tensor's shape wrong: report the sizes alone.
-  if (srcD !== undefined && srcD !== D) throw rangeError(OP, `checkpoint does not match the config: ${problems.join('; ')}`);
+  if (srcD !== undefined && srcD !== D) throw rangeError(OP, `checkpoint does not match the config: ${summariseList(problems, 8, '; ')}`);
 
   const out: Record<string, Float32Array> = {};
   const report: Dinov2ImportReport = { imported: [], resampled: [], initialised: [], ignored: [], warnings: [] };
@@ -429,7 +429,7 @@ export function importDinov2(state: TimmStateDict | string, config: ModelConfig,
     if (name !== 'mask_token' && !name.startsWith('head.')) report.warnings.push(`unknown tensor '${name}' ${shapeStr(sd[name]!.shape)} ignored`);
   }
   if (problems.length > 0)
-    throw rangeError(OP, `checkpoint does not match the config (D=${D}, L=${L}, R=${cfg.R}, mlpRatio=${cfg.mlpRatio}): ${problems.join('; ')}`);
+    throw rangeError(OP, `checkpoint does not match the config (D=${D}, L=${L}, R=${cfg.R}, mlpRatio=${cfg.mlpRatio}): ${summariseList(problems, 8, '; ')}`);
 
   // Resampled tensors.
   const p = cfg.patch;

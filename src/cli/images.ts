@@ -8,7 +8,8 @@
  * probability maps are CHW ([C, H, W]) with C = classes.
  */
 import { statSync } from 'node:fs';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { loadSharp } from '../data/sharp.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -36,6 +37,7 @@ export class BadInputError extends Error {
 export async function decodeImage(file: string | Buffer): Promise<RgbImage> {
   const size = typeof file === 'string' ? statSync(file).size : file.length;
   if (size === 0) throw new BadInputError('empty file (0 bytes)');
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
     meta = await sharp(file).metadata();

@@ -3,6 +3,7 @@
  * `register(program, ctx)`; adding `train` or `eval` = one new file + one line in COMMANDS.
  * `main(argv)` returns the exit code instead of exiting, so tests run the CLI in-process:
  * 0 = the run completed (even with skipped/failed inputs), 2 = usage error, 1 = runtime failure.
+ * A runtime failure prints one line, `error: <Class>: <message>`; `--verbose` or DEBUG adds the stack.
  */
 import { Command, CommanderError } from 'commander';
 import { UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
@@ -25,8 +26,10 @@ export function buildProgram(createSession: SessionFactory = defaultSessionFacto
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
   for (const c of COMMANDS) c.register(program, { io, createSession });
+  program.option('--verbose', 'print the stack trace of an error (also with DEBUG set)');
   const configure = (cmds: readonly Command[]) => {
     for (const sub of cmds) {
+      sub.option('--verbose', 'print the stack trace of an error (also with DEBUG set)');
       sub.exitOverride().configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) });
       configure(sub.commands); // `queue submit` etc.
     }
@@ -55,7 +58,11 @@ export async function main(argv: string[], io: Io = processIo(), createSession?:
       println(io.err, `error: ${e.message}`);
       return EXIT_FAILURE;
     }
-    println(io.err, `error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    // One line (the error's class and message); the stack only when asked for, since it helps us, not users.
+    const verbose = argv.includes('--verbose') || Boolean(process.env.DEBUG);
+    if (!(e instanceof Error)) println(io.err, `error: ${String(e)}`);
+    else if (verbose) println(io.err, `error: ${e.stack ?? `${e.name}: ${e.message}`}`);
+    else println(io.err, `error: ${e.name}: ${e.message.split('\n')[0]} (--verbose or DEBUG=1 for the stack trace)`);
     return EXIT_FAILURE;
   }
 }

@@ -10,7 +10,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../data/sharp.js';
 import { chooseMode, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, type FitMode, type Piece, type RgbImage } from './images.js';
 
 /** The output file names of one input (`name` = input file name without its extension). */
@@ -88,6 +88,7 @@ export function renderPlanes(full: Float32Array, C: number, H: number, W: number
 
 /** Encodes a single-channel 8-bit PNG. */
 export async function encodeGreyPng(pixels: Uint8Array, width: number, height: number): Promise<Buffer> {
+  const sharp = await loadSharp();
   return sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 

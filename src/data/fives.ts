@@ -21,7 +21,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from './sharp.js';
 import { mulberry32 } from '../model/rng.js';
 import { checkSeed, checkSize, mixSeed, type SegSample } from './sample.js';
 
@@ -111,6 +111,7 @@ export function splitCounts(n: number, ratios: readonly [number, number, number]
 
 async function header(file: string): Promise<{ width: number; height: number }> {
   try {
+    const sharp = await loadSharp();
     const m = await sharp(file).metadata();
     if (!m.width || !m.height) throw new Error('no size');
     return { width: m.width, height: m.height };
@@ -190,6 +191,7 @@ export function quadrantRegion(q: number, width: number, height: number): Region
 
 async function decodeRegion(file: string, region: Region, size: readonly [number, number] | undefined, kernel: 'linear' | 'nearest'): Promise<Raw> {
   try {
+    const sharp = await loadSharp();
     let pipe = sharp(file, { failOn: 'error' }).extract(region);
     if (size && (size[0] !== region.height || size[1] !== region.width))
       pipe = pipe.resize({ width: size[1], height: size[0], fit: 'fill', kernel, fastShrinkOnLoad: false });

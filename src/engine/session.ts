@@ -22,6 +22,13 @@ export type ToMeMode = 'mhsa' | 'mhsa+mlp';
 export interface InferenceSessionOptions {
   /** Base keep ratio ρ in (0, 1] (stage s keeps round(ρ^(s+1)·Np) patches), or null/omitted: no pruning. */
   keep?: number | null;
+  /**
+   * SPEC §3 optional rounding of the kept counts: with m > 1 each stage's k moves to the nearest value
+   * (ties up) for which prefix + k (prefix = cls + registers) is a multiple of m, kept in [1, Np]; better
+   * GEMM / tensor-core row counts. Integer in [1, 1024]; 1 or omitted = off; only affects pruning.
+   * `session.stageKeep` shows the counts in use; `roundKeepCount` computes one.
+   */
+  roundKeep?: number;
   /** Only 'cpu' exists; 'cuda' throws (the CUDA engine is not built yet). */
   device?: 'cpu' | 'cuda';
   /**
@@ -81,6 +88,11 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     if (o.precision !== 'fp32' && o.precision !== 'bf16') throw rangeError(OP, `expected options.precision to be 'fp32' or 'bf16', received ${describe(o.precision)}`);
     out.precision = o.precision;
   }
+  if (o.roundKeep !== undefined && o.roundKeep !== null) {
+    if (typeof o.roundKeep !== 'number') throw typeError(OP, `expected options.roundKeep to be a number, received ${describe(o.roundKeep)}`);
+    if (!(Number.isInteger(o.roundKeep) && o.roundKeep >= 1 && o.roundKeep <= 1024)) throw rangeError(OP, `expected options.roundKeep to be an integer in [1, 1024], received ${o.roundKeep}`);
+    out.roundKeep = o.roundKeep;
+  }
   if (o.tome !== undefined && o.tome !== null) {
     if (typeof o.tome !== 'object' || Array.isArray(o.tome)) throw typeError(OP, `expected options.tome to be an object, received ${describe(o.tome)}`);
     const t = o.tome as Record<string, unknown>;
@@ -91,6 +103,19 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     out.tome = { mode: t.mode, mergeRatio: t.mergeRatio };
   }
   return { keep, native: out };
+}
+
+/**
+ * The SPEC §3 rounding of one stage's kept-patch count (the engine's `round_keep_count`, for reports and
+ * tests): the nearest k' with (P + k') % m === 0 (ties up), raised by m while k' < 1, capped at Np.
+ * @param k kept patches before rounding, P prefix tokens (1 + R), Np patches, m the multiple (1 = off)
+ * @example roundKeepCount(717, 5, 1024, 8) // 715: 5 + 715 = 720
+ */
+export function roundKeepCount(k: number, P: number, Np: number, m: number): number {
+  if (m <= 1) return k;
+  let r = Math.floor((P + k + Math.floor(m / 2)) / m) * m - P;
+  while (r < 1) r += m;
+  return Math.min(Np, r);
 }
 
 export class InferenceSession {

@@ -5,7 +5,7 @@
  * `{ device: 'cuda' }` runs the same op on the GPU (upload, src/cuda/tokenOps.ts, download); same result.
  */
 import { native } from '../native.js';
-import { checkIndices, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, expectInt, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
 import { downloadF32, expectDevice, expectOptions, onCuda, type Device } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { gatherTokens as cudaGatherTokens, gatherTokensBackward as cudaGatherTokensBackward } from '../cuda/tokenOps.js';
@@ -65,7 +65,7 @@ export function gatherTokensBackward(dout: F32Tensor, idx: I32Tensor, N: number,
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const [B, K, D] = expectTensor(op, 'dout', dout, 'float32', ['B', 'K', 'D']) as [number, number, number];
   expectTensor(op, 'idx', idx, 'int32', ['B', 'K'], { B, K });
-  if (!Number.isInteger(N) || N < 1) throw new RangeError(`${op}: expected N to be a positive integer, received ${N}`);
+  expectInt(op, 'N', N, 1);
   checkIndices(op, 'idx', idx.data, B, K, N, false);
   const o = outputF32(op, 'out', out, B * N * D);
   if (device === 'cuda') onCuda((own) => downloadF32(own(cudaGatherTokensBackward(own(upload(dout)), own(upload(idx)), N)), o));

@@ -8,7 +8,7 @@
  * exp, so |y - exact| <= ~1e-7 |x|. Elementwise: no dependence on the thread count.
  */
 import { native } from '../native.js';
-import { expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectTensor, outputF32, snapshot, type F32Tensor } from '../validate.js';
 
 // One letter per axis (d0, d1, ...) so that any rank passes expectTensor's rank check; a tensor whose
 // shape is not an array gets [] and expectTensor reports it.
@@ -29,6 +29,7 @@ function axisLetters(t: unknown): string[] {
  */
 export function gelu(x: F32Tensor, out?: Float32Array): F32Tensor {
   const op = 'gelu';
+  x = snapshot(x); // read x.data / x.shape once: validation and the kernel see the same arrays
   const shape = expectTensor(op, 'x', x, 'float32', axisLetters(x));
   const y = outputF32(op, 'out', out, x.data.length);
   native().gelu(x.data, y, x.data.length);
@@ -48,6 +49,8 @@ export function gelu(x: F32Tensor, out?: Float32Array): F32Tensor {
  */
 export function geluBackward(dy: F32Tensor, x: F32Tensor, out?: Float32Array): F32Tensor {
   const op = 'geluBackward';
+  dy = snapshot(dy);
+  x = snapshot(x);
   const letters = axisLetters(dy);
   const shape = expectTensor(op, 'dy', dy, 'float32', letters);
   expectTensor(op, 'x', x, 'float32', letters, Object.fromEntries(letters.map((l, i) => [l, shape[i]])));

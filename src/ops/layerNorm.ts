@@ -12,7 +12,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectEps, expectTensor, outputF32, type F32Tensor } from '../validate.js';
 
 export interface LayerNormOptions {
   /** Added to the variance; finite and > 0 (also as float32). Default 1e-6 (SPEC §2). */
@@ -73,9 +73,7 @@ export function layerNormDims(shape: readonly number[]): { R: number; C: number 
 }
 
 function checkEps(op: string, eps: unknown): number {
-  const e = expectNumber(op, 'eps', eps, { gt: 0 });
-  if (!(Math.fround(e) > 0) || !Number.isFinite(Math.fround(e))) throw rangeError(op, `expected eps to be a finite number > 0 (as float32), received ${e}`);
-  return e;
+  return expectEps(op, 'eps', eps);
 }
 
 /**

@@ -92,12 +92,25 @@ export function matmul(a: F32Tensor, b: F32Tensor, opts: MatmulOptions = {}): F3
   const out = outputF32(op, 'opts.out', opts.out, M * N);
   noOverlap(op, out, a.data, 'a');
   noOverlap(op, out, b.data, 'b');
-  native().gemm(a.data, b.data, out, M, N, K, transA ? M : K, transB ? K : N, N, transA, transB, {
-    alpha,
-    bias,
-    activation,
-    colScale,
-    residual,
-  });
+  try {
+    native().gemm(a.data, b.data, out, M, N, K, transA ? M : K, transB ? K : N, N, transA, transB, {
+      alpha,
+      bias,
+      activation,
+      colScale,
+      residual,
+    });
+  } catch (e) {
+    throw asMatmulError(e);
+  }
   return { data: out, shape: [M, N] };
+}
+
+// The binding is the internal GEMM (`gemm: ...` messages); the user called matmul, so its errors say so
+// (same class, same text, op name replaced).
+function asMatmulError(e: unknown): unknown {
+  if (!(e instanceof Error) || !e.message.startsWith('gemm: ')) return e;
+  const message = `matmul: ${e.message.slice('gemm: '.length)}`;
+  const Ctor = e instanceof TypeError ? TypeError : e instanceof RangeError ? RangeError : Error;
+  return new Ctor(message);
 }

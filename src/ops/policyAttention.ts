@@ -10,6 +10,7 @@
  */
 import { native, type NativeDeviceTensor } from '../native.js';
 import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { describe, typeError } from '../errors.js';
 import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 
@@ -35,6 +36,14 @@ export interface PolicyAttentionGrads {
   dk: F32Tensor;
   dv: F32Tensor;
   dpolicy: F32Tensor;
+}
+
+// `opts` may be omitted, undefined or null (no options); anything else that is not an object is a TypeError
+// naming the op and the argument (not a TypeError from reading `null.eps`).
+function optionsOrEmpty<T extends object>(op: string, opts: T | null | undefined): T {
+  if (opts === undefined || opts === null) return {} as T;
+  if (typeof opts !== 'object') throw typeError(op, `expected opts to be an object, received ${describe(opts)}`);
+  return opts;
 }
 
 /** Validates q, k, v, policy (and eps) and returns the sizes; shared by the op, its gradient and the TF.js kernel. */
@@ -68,6 +77,7 @@ export function policyAttentionDims(op: string, q: F32Tensor, k: F32Tensor, v: F
  */
 export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, opts: PolicyAttentionOptions = {}): F32Tensor {
   const op = 'policyAttention';
+  opts = optionsOrEmpty(op, opts);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
   if (expectDevice(op, opts.device) === 'cuda') {
@@ -96,6 +106,7 @@ export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy
  */
 export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number; device?: 'cpu' | 'cuda' } = {}): PolicyAttentionGrads {
   const op = 'policyAttentionBackward';
+  opts = optionsOrEmpty(op, opts);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
@@ -125,6 +136,7 @@ export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor
 export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, opts: PolicyAttentionOptions = {}): Promise<F32Tensor> {
   const caller = new Error();
   const op = 'policyAttentionAsync';
+  opts = optionsOrEmpty(op, opts);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
   if (expectDevice(op, opts.device) === 'cuda') {
@@ -160,6 +172,7 @@ export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Ten
 export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number; device?: 'cpu' | 'cuda' } = {}): Promise<PolicyAttentionGrads> {
   const caller = new Error();
   const op = 'policyAttentionBackwardAsync';
+  opts = optionsOrEmpty(op, opts);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);

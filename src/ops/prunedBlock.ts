@@ -11,7 +11,7 @@ import { native, type NativeDeviceTensor } from '../native.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { checkIndices, expectInt, expectNumber, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, expectEps, expectInt, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
 
 /** One block's SPEC §8 tensor names without the `blocks.{i}.` prefix, in kernel order. */
 export const PRUNED_BLOCK_WEIGHT_NAMES = [
@@ -96,7 +96,7 @@ function nativeWeights(weights: PrunedBlockWeights): Record<string, Float32Array
 function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions) {
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {heads, out?, lnEps?}, received ${describe(opts)}`);
   const dims = prunedBlockDims(op, x, idx, weights, opts.heads);
-  const lnEps = opts.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', opts.lnEps, { gt: 0 });
+  const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
   const { B, N, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * N * D);
   return { dims, lnEps, out, w: nativeWeights(weights), cuda: expectDevice(op, opts.device) === 'cuda' };
@@ -155,16 +155,18 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
  * prunedBlock off the JS thread: same arguments and result, as a Promise. Do not touch x, idx, out or the
  * weights until it settles.
  * @returns Promise of float32 [B,N,D]
- * @throws synchronously for invalid arguments (as prunedBlock); the Promise rejects (with the native error's
- *   class and message, and the caller's stack) if the kernel fails
+ * @throws never synchronously: the Promise rejects for invalid arguments (the errors of prunedBlock) and,
+ *   with the native error's class and message and the caller's stack, if the kernel fails. idx is copied
+ *   and checked when the call is made, so changing it afterwards cannot make the kernel index out of range.
  * @example
  * const y = await prunedBlockAsync(x, idx, blockWeights, { heads: 6 });
  */
-export function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
-  const { dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x, idx, weights, opts);
-  const { B, N, K, D, H } = dims;
+export async function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
   // Created before the native call so that its stack points at the caller, not at the libuv callback (STYLE §6).
   const err = new Error('prunedBlockAsync failed');
+  // async: a bad argument rejects the Promise (as policyAttentionAsync does) instead of throwing here.
+  const { dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x, idx, weights, opts);
+  const { B, N, K, D, H } = dims;
   if (cuda) {
     const r = launchCuda(x, idx, weights, H, lnEps);
     return r.download().then(

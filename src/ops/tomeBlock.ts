@@ -21,7 +21,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectInt, expectNumber, outputF32, type F32Tensor } from '../validate.js';
+import { expectEps, expectInt, expectNumber, outputF32, type F32Tensor } from '../validate.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlockDims, type PrunedBlockWeights } from './prunedBlock.js';
 
 /** Which part of the block runs on the merged tokens. */
@@ -156,7 +156,7 @@ export function tomeBlockDims(op: string, x: F32Tensor, weights: PrunedBlockWeig
 
 function prepare(op: string, x: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions) {
   const dims = tomeBlockDims(op, x, weights, opts);
-  const lnEps = opts.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', opts.lnEps, { gt: 0 });
+  const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
   const { B, T, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * T * D);
   let map: Int32Array | null = null;

@@ -77,7 +77,7 @@ function backendList(op: string, backendNames: unknown): string[] {
  * @throws TypeError when backendNames is not an array of non-empty strings
  * @example
  * import * as tf from '@tensorflow/tfjs';
- * import { registerReg4pruKernels, tfops } from 'reg4pru';
+ * import { registerReg4pruKernels, tfops } from 'reg4pru/tfjs';
  * registerReg4pruKernels();                 // or registerReg4pruKernels(['cpu', 'webgl'])
  * const y = tfops.gatherTokens(x, idx);     // tf.Tensor3D, differentiable in x
  */

@@ -57,6 +57,18 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     expect(() => loadCheckpoint(p)).toThrow(p);
   });
 
+  it('summarises a long list of missing tensors (a config with L = 1000)', () => {
+    const big = modelConfig(cfg, { L: 1000, stageBlocks: [250, 500, 750] });
+    const p = writeRaw('long.safetensors', () => {}, JSON.stringify(big));
+    let msg = '';
+    try { loadCheckpoint(p); } catch (e) { msg = (e as Error).message; }
+    const missing = weightShapes(big).length - weightShapes(cfg).length;
+    expect(missing).toBeGreaterThan(10_000);
+    expect(msg).toMatch(/missing tensors: blocks\.3\.\S+, /);
+    expect(msg).toMatch(new RegExp(`and \\d+ more \\(${missing} in all\\)`));
+    expect(msg.length).toBeLessThan(1500);
+  });
+
   it('lists unexpected tensors by name', () => {
     const p = writeRaw('extra.safetensors', (t) => { t['blocks.3.norm1.weight'] = { data: new Float32Array(16), shape: [16] }; t['foo'] = { data: new Float32Array(1), shape: [1] }; });
     expect(() => loadCheckpoint(p)).toThrow(/unexpected tensors: blocks\.3\.norm1\.weight, foo/);

@@ -109,6 +109,7 @@ describe('bench: report and plot (stand-in session)', () => {
       [['bench', '--preset', 'huge'], /preset/],
       [['bench', '--checkpoint', path.join(dir, 'none.safetensors')], /--checkpoint: no such file/],
       [['bench', '--preset', 'tiny', '--image', '30', '--out', dir, '-q'], /invalid model configuration.*multiples of patch/],
+      [['bench', '--round-keep', '0'], /--round-keep: expected an integer in \[1, 1024\]/],
     ] as const) {
       const io = captureIo();
       expect(await main(['node', 'reg4pru', ...args], io, fakeFactory())).toBe(2);
@@ -122,5 +123,21 @@ describe('bench: report and plot (stand-in session)', () => {
     const code = await main(['node', 'reg4pru', 'bench', '--preset', 'tiny', '--model-config', tinyModel(dir), '--image', '32', '--warmup', '0', '--iters', '1', '--configs', 'prune-0.5', '--out', dir], io, fakeFactory());
     expect(code).toBe(0);
     expect(io.text().err).toMatch(/bench: 2\/2/);
+  });
+
+  it('--round-keep m reaches every pruned session (not the unpruned or ToMe ones) and the JSON protocol', async () => {
+    const dir = tmp();
+    const seen: Array<{ keep: number | null | undefined; roundKeep?: number }> = [];
+    const base = fakeFactory();
+    const factory: Parameters<typeof main>[2] = async (source, opts) => {
+      seen.push({ keep: opts.keep, roundKeep: opts.roundKeep });
+      return base(source, opts);
+    };
+    const code = await main(['node', 'reg4pru', 'bench', '--preset', 'tiny', '--model-config', tinyModel(dir), '--image', '32', '--warmup', '0', '--iters', '1',
+      '--configs', 'prune-0.7,prune-0.5', '--round-keep', '8', '--out', dir, '-q'], captureIo(), factory);
+    expect(code).toBe(0);
+    expect(seen).toEqual([{ keep: null, roundKeep: undefined }, { keep: 0.7, roundKeep: 8 }, { keep: 0.5, roundKeep: 8 }]);
+    const report = JSON.parse(readFileSync(path.join(dir, 'throughput.json'), 'utf8')) as BenchReport;
+    expect(report.protocol.roundKeep).toBe(8);
   });
 });

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { InferenceSession, getThreads, modelConfig, randomWeights, saveCheckpoint, setKernel, setThreads, type ModelConfig } from '../../src/index.js';
-import { eomtForwardRef, keepCount } from '../reference/eomtForward.js';
+import { InferenceSession, roundKeepCount, getThreads, modelConfig, randomWeights, saveCheckpoint, setKernel, setThreads, type ModelConfig } from '../../src/index.js';
+import { eomtForwardRef, keepCount, roundKeepRef } from '../reference/eomtForward.js';
+import { native } from '../../src/native.js';
 import { cpuVariants, expectClose, randn, rng, threadCounts } from '../reference/helpers.js';
 
 const CFG_A: ModelConfig = modelConfig('tiny', {
@@ -35,6 +36,24 @@ async function withKernelAsync<T>(variant: 'ref' | 'avx2' | 'avx512', threads: n
     setThreads(pt);
   }
 }
+
+describe('roundKeep', () => {
+  it('roundKeepCount matches the search transcription for every k, prefix and multiple', () => {
+    for (const m of [1, 2, 8, 16]) for (const P of [1, 3, 5]) for (const Np of [4, 16, 37]) for (let k = 1; k <= Np; k++)
+      expect(roundKeepCount(k, P, Np, m), `k=${k} P=${P} Np=${Np} m=${m}`).toBe(roundKeepRef(k, P, Np, m));
+    expect(roundKeepCount(717, 5, 1024, 8)).toBe(715);
+  });
+
+  it('rejects a bad roundKeep in TS and at the binding', async () => {
+    const cfg = CFG_A;
+    await expect(InferenceSession.create({ config: cfg }, { keep: 0.7, roundKeep: 0 })).rejects.toThrow(/InferenceSession: expected options\.roundKeep to be an integer in \[1, 1024\], received 0/);
+    await expect(InferenceSession.create({ config: cfg }, { keep: 0.7, roundKeep: 2.5 })).rejects.toThrow(RangeError);
+    await expect(InferenceSession.create({ config: cfg }, { keep: 0.7, roundKeep: '8' as unknown as number })).rejects.toThrow(TypeError);
+    const w = randomWeights(cfg, 1);
+    expect(() => new (native().InferenceSession)(JSON.stringify(cfg), w, { keep: 0.7, roundKeep: 4096 })).toThrow(/options\.roundKeep to be an integer in \[1, 1024\]/);
+    expect(() => new (native().InferenceSession)(JSON.stringify(cfg), w, { keep: 0.7, roundKeep: 'x' as unknown as number })).toThrow(TypeError);
+  });
+});
 
 describe.each([['A 32x32 C=1', CFG_A, 11], ['B 48x64 C=2', CFG_B, 12]] as const)('InferenceSession vs eomtForwardRef (%s)', (_name, cfg, seed) => {
   const weights = randomWeights(cfg, seed, { init: 'test' });
@@ -73,6 +92,24 @@ describe.each([['A 32x32 C=1', CFG_A, 11], ['B 48x64 C=2', CFG_B, 12]] as const)
       });
     }
   }
+
+  it('roundKeep 8 (SPEC §3): prefix + k a multiple of 8 in every stage, and the forward uses those counts', async () => {
+    const Np = (Hi / cfg.patch) * (Wi / cfg.patch), P = 1 + cfg.R;
+    const plain = cfg.stageBlocks.map((_, s) => keepCount(0.7, s, Np));
+    const want = plain.map((k) => roundKeepRef(k, P, Np, 8));
+    expect(want).not.toEqual(plain); // the case must actually round
+    const session = await InferenceSession.create({ config: cfg, weights }, { keep: 0.7, roundKeep: 8 });
+    try {
+      expect(session.stageKeep).toEqual(want);
+      for (const k of session.stageKeep) expect((P + k) % 8 === 0 || k === Np).toBe(true);
+      const img = images.subarray(0, 3 * Hi * Wi);
+      const out = await session.run({ data: img, shape: [1, 3, Hi, Wi] });
+      const ref = eomtForwardRef(cfg, weights, img, 1, { keep: 0.7, perBlock: false, roundKeep: 8 });
+      expectClose(out.semantic.data, ref.semantic, ATOL, RTOL, 'roundKeep 8 semantic');
+    } finally {
+      session.dispose();
+    }
+  });
 
   it('perBlock off returns no per-block maps and the same final outputs', async () => {
     const session = await InferenceSession.create({ config: cfg, weights }, { keep: 0.7 });

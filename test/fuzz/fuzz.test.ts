@@ -33,6 +33,13 @@ function mutationsFor(slot: Slot, i: number, args: unknown[], r: () => number): 
       if (n > 1) set('length-1', new Ctor(n - 1));
       set('empty', new Ctor(0));
       set('Float64Array', new Float64Array(n));
+      // the same array on a SharedArrayBuffer (any input, output or index array)
+      {
+        const sab = new Ctor(0).constructor as new (b: SharedArrayBuffer) => Float32Array | Int32Array | Uint8Array;
+        const c = new sab(new SharedArrayBuffer(arr.byteLength));
+        c.set(arr);
+        set('on a SharedArrayBuffer', c);
+      }
       set(slot.kind === 'f32' ? 'Int32Array' : 'Float32Array', slot.kind === 'f32' ? new Int32Array(n) : new Float32Array(n));
       set('plain array', Array.from({ length: n }, () => 0));
       set('number', 3);
@@ -89,7 +96,7 @@ function isCleanError(e: unknown): boolean {
 
 describe('fuzz: native entry points reject malformed calls cleanly', () => {
   for (const spec of SPECS) {
-    it(`${spec.fn}`, () => {
+    it(`${spec.fn}`, async () => {
       const fn = (native() as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.fn];
       expect(typeof fn).toBe('function');
       const r = rng(spec.fn.length * 977);
@@ -97,7 +104,12 @@ describe('fuzz: native entry points reject malformed calls cleanly', () => {
       for (let round = 0; round < 12; round++) {
         const call = spec.valid(r);
         // the unmodified call works
-        expect(() => fn!(...call.args)).not.toThrow();
+        let result: unknown;
+        expect(() => (result = fn!(...call.args))).not.toThrow();
+        if (spec.async) {
+          expect(result).toBeInstanceOf(Promise);
+          await result;
+        }
         calls++;
         const muts: Mutation[] = [];
         call.slots.forEach((s, i) => muts.push(...mutationsFor(s, i, call.args, r)));

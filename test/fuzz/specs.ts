@@ -30,6 +30,8 @@ export interface FuzzSpec {
   fn: string;
   /** A valid call with small random sizes. */
   valid: (r: () => number) => ValidCall;
+  /** The binding returns a Promise (the valid call's result is awaited). */
+  async?: boolean;
 }
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -277,3 +279,46 @@ SPECS.push({
     };
   },
 });
+
+// ---- softmax and the depthwise convolution (the native TF.js backend's kernels)
+const offset = (what: string): Slot => ({ kind: 'custom', bad: [[`${what} NaN`, NaN], [`${what} 1.5`, 1.5], [`${what} string`, 'x'], [`${what} undefined`, undefined], [`${what} 2^31`, 2 ** 31]] });
+SPECS.push(
+  {
+    fn: 'softmax',
+    valid: (r) => {
+      const R = small(r, 1, 5), C = small(r, 1, 9);
+      return { args: [randn(R * C, r), new Float32Array(R * C), R, C], slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }] };
+    },
+  },
+  {
+    fn: 'depthwiseConv',
+    valid: (r) => {
+      const B = small(r, 1, 2), H = small(r, 1, 5), W = small(r, 1, 5), C = small(r, 1, 4), fh = small(r, 1, 3), fw = small(r, 1, 3), oh = small(r, 1, 5), ow = small(r, 1, 5);
+      return {
+        args: [randn(B * H * W * C, r), randn(fh * fw * C, r), new Float32Array(B * oh * ow * C), B, H, W, C, fh, fw, small(r, 0, 2) - 1, small(r, 0, 2) - 1, oh, ow, r() < 0.5],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          offset('top'), offset('left'), { kind: 'dim' }, { kind: 'dim' }, { kind: 'bool' }],
+        noAlias: [[2, 0], [2, 1]],
+      };
+    },
+  },
+  {
+    fn: 'depthwiseFilterGrad',
+    valid: (r) => {
+      const B = small(r, 1, 2), H = small(r, 1, 5), W = small(r, 1, 5), C = small(r, 1, 4), fh = small(r, 1, 3), fw = small(r, 1, 3), oh = small(r, 1, 5), ow = small(r, 1, 5);
+      return {
+        args: [randn(B * H * W * C, r), randn(B * oh * ow * C, r), new Float32Array(fh * fw * C), B, H, W, C, fh, fw, small(r, 0, 2) - 1, small(r, 0, 2) - 1, oh, ow],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          offset('top'), offset('left'), { kind: 'dim' }, { kind: 'dim' }],
+        noAlias: [[2, 0], [2, 1]],
+      };
+    },
+  },
+);
+
+// ---- the async bindings: same arguments and checks as their sync forms (the binding validates on the JS
+// thread before queueing, so a bad call throws there; the TS wrappers turn that into a rejection)
+for (const [sync, async] of [['policyAttention', 'policyAttentionAsync'], ['policyAttentionBackward', 'policyAttentionBackwardAsync'], ['prunedBlock', 'prunedBlockAsync'], ['tomeBlock', 'tomeBlockAsync']] as const) {
+  const base = SPECS.find((s) => s.fn === sync)!;
+  SPECS.push({ fn: async, valid: base.valid, async: true });
+}

@@ -179,9 +179,12 @@ describe('prunedBlock errors', () => {
     expect(() => Reflect.apply(nb.prunedBlock, nb, [x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6, 1])).toThrow(/10 arguments/);
   });
 
-  it('async rejects are thrown synchronously for bad arguments and keep the class', async () => {
+  it('async: bad arguments reject the Promise with the class (the binding itself throws on the JS thread)', async () => {
     const dup = { data: new Int32Array([1, 1, 2]), shape: [B, K] };
-    expect(() => prunedBlockAsync(x, dup, w, { heads: H })).toThrow(RangeError);
+    let p: Promise<unknown> | undefined;
+    expect(() => { p = prunedBlockAsync(x, dup, w, { heads: H }); }).not.toThrow();
+    await expect(p).rejects.toThrow(RangeError);
+    await expect(p).rejects.toThrow(/^prunedBlockAsync: idx has duplicate index 1/);
     const nw: Record<string, Float32Array> = {};
     for (const [k, t] of Object.entries(w)) nw[k] = t.data;
     expect(() => native().prunedBlockAsync(x.data, dup.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6)).toThrow(/duplicate/);

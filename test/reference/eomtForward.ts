@@ -28,6 +28,21 @@ export interface EomtRefOptions {
   perBlock: boolean;
   /** Also return the patch rows of the full map after every block (tests of stale rows). */
   trace?: boolean;
+  /** SPEC §3 optional rounding: prefix + k a multiple of this (1 / omitted = off), see roundKeepRef. */
+  roundKeep?: number;
+}
+
+/**
+ * SPEC §3 rounding, written out by search: the multiple t of m nearest to P + k (the larger on a tie),
+ * k' = t - P; if k' < 1, the smallest c >= 1 with P + c a multiple of m; finally at most Np.
+ */
+export function roundKeepRef(k: number, P: number, Np: number, m: number): number {
+  if (m <= 1) return k;
+  let t = 0;
+  for (let c = 0; c <= P + k + m; c += m) if (Math.abs(c - (P + k)) <= Math.abs(t - (P + k))) t = c;
+  let r = t - P;
+  if (r < 1) for (r = 1; (P + r) % m !== 0; r++);
+  return Math.min(Np, r);
 }
 
 export interface EomtRefResult {
@@ -287,7 +302,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
   if (keep !== null && !(keep > 0 && keep <= 1)) throw new Error(`eomtForwardRef: keep must be in (0, 1], got ${keep}`);
   if (images.length !== B * 3 * Hi * Wi) throw new Error(`eomtForwardRef: images length ${images.length} != B*3*${Hi}*${Wi}`);
   const S = keep === null ? 0 : cfg.stageBlocks.length;
-  const ks = Array.from({ length: S }, (_, s) => keepCount(keep!, s, Np));
+  const ks = Array.from({ length: S }, (_, s) => roundKeepRef(keepCount(keep!, s, Np), 1 + cfg.R, Np, opts.roundKeep ?? 1));
   const keptPerStage = ks.map((k) => new Int32Array(B * k));
   const M = 4 * gh * 4 * gw;
   const semantic = new Float64Array(B * C * Hi * Wi);

@@ -153,12 +153,14 @@ export interface BenchOptions extends ModelChoice {
   quiet?: boolean;
   /** 'fp32' (default) or 'bf16' (BF16 GEMM operands, FP32 sums; AVX-512 BF16 CPUs). */
   precision?: 'fp32' | 'bf16';
+  /** SPEC §3 rounding of the pruned configurations' kept counts: prefix + k a multiple of this (1 = off). */
+  roundKeep?: number;
 }
 
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -168,9 +170,9 @@ export interface BenchReport {
 export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
 export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
-function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16'): SessionOptions {
+function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
   if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
-  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu', precision };
+  if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device: 'cpu', precision, roundKeep } : { keep: c.ratio, device: 'cpu', precision };
   return { keep: null, device: 'cpu', precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
@@ -210,7 +212,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     for (const c of configs) {
       let session;
       try {
-        session = await createSession(model.source, sessionOptions(c, precision));
+        session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -260,7 +262,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1 },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -320,6 +322,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
+    .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
     .option('-q, --quiet', 'no progress output')
     .action(async (o: BenchOptions) => {
       await runBench(o, ctx.io, ctx.createSession);

@@ -97,8 +97,17 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
   if (opts.threads !== undefined) setThreads(opts.threads);
   mkdirSync(outDir, { recursive: true });
 
+  // A symbolic link counts when it leads to a file, and also when it leads nowhere (dangling, a loop, no
+  // permission): that entry is then reported as failed by name instead of aborting the whole run.
+  const linkToFileOrBroken = (name: string): boolean => {
+    try {
+      return statSync(path.join(inDir, name)).isFile();
+    } catch {
+      return true;
+    }
+  };
   const files = readdirSync(inDir, { withFileTypes: true })
-    .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && statSync(path.join(inDir, d.name)).isFile())))
+    .filter((d) => !d.name.startsWith('.') && (d.isFile() || (d.isSymbolicLink() && linkToFileOrBroken(d.name))))
     .map((d) => d.name)
     .sort();
   const precision = opts.precision ?? 'fp32';
@@ -167,6 +176,7 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
       }
       let img;
       try {
+        if (!existsSync(path.join(inDir, file))) throw new BadInputError('dangling symbolic link (its target does not exist)');
         img = await decodeImage(path.join(inDir, file));
       } catch (e) {
         finish(item, 'failed', e instanceof BadInputError ? e.message : `cannot read: ${(e as Error).message}`);

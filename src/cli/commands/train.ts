@@ -3,13 +3,18 @@
  * backend accelerated by our native kernels (`useNativeBackend()`), through `train()` of
  * src/train/trainer.ts. Writes metrics.jsonl, checkpoint.safetensors (online weights), ema.safetensors
  * and summary.json into --out; progress bar with the loss and the ETA on stderr.
+ * `--init FILE` starts from our checkpoint (its config is the model unless --preset / --image /
+ * --model-config are given, which must then agree with it) or from a timm DINOv2 state dict in
+ * safetensors (imported into the --preset/--model-config model by `importDinov2`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { UsageError, parseFloatOption, parseIntOption, println, resolveModel, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
+import { readInitWeights, type InitWeights } from '../../checkpoint/init.js';
+import type { ModelConfig } from '../../model/config.js';
 import { train, TRAIN_POLICIES, type TrainPolicy, type TrainSummary } from '../../train/trainer.js';
 import type { RouteScheduleKind } from '../../routing/schedule.js';
 
@@ -34,17 +39,40 @@ export interface TrainCliOptions {
   maxSteps?: number;
   out: string;
   quiet?: boolean;
+  /** Initial weights: a reg4pru checkpoint or a timm DINOv2 state dict (.safetensors). */
+  init?: string;
+  /** True when --preset, --image or --model-config was given on the command line (not defaulted). */
+  modelExplicit?: boolean;
+}
+
+/** Resolves `--init`: usage errors (missing file, a model that does not fit) exit with code 2. */
+function initWeights(o: TrainCliOptions, config: ModelConfig): InitWeights {
+  const file = o.init!;
+  if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--init: no such file '${file}'`);
+  try {
+    return readInitWeights(file, config, o.seed, { checkpointConfig: o.modelExplicit === false });
+  } catch (e) {
+    throw new UsageError(`--init: ${(e as Error).message}`);
+  }
 }
 
 export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
   const m = await resolveModel({ preset: o.preset, image: o.image, modelConfig: o.modelConfig, seed: o.seed });
+  const init = o.init === undefined ? undefined : initWeights(o, m.config!);
+  if (init) {
+    const r = init.report;
+    const what = r ? `timm DINOv2 state dict: ${r.imported.length} tensors copied, ${r.resampled.length} resampled, ${r.initialised.length} initialised (seed ${o.seed}), ${r.ignored.length} ignored` : 'reg4pru checkpoint';
+    println(io.out, `init: ${o.init} (${what})`);
+    for (const w of r?.warnings ?? []) println(io.err, `warning: --init: ${w}`);
+  }
+  const config = init?.config ?? m.config!;
   await tf.setBackend('cpu');
   useNativeBackend();
   let progress: ReturnType<typeof createProgress> | null = null;
   let lossEma = NaN;
   const r = await train({
-    config: m.config!, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep: o.keep, epochs: o.epochs,
+    config, weights: init?.weights, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep: o.keep, epochs: o.epochs,
     batch: o.batch, accum: o.accum, lr: o.lr, weightDecay: o.weightDecay, llrd: o.llrd, ema: o.ema, warmup: o.warmup, seed: o.seed,
     maxSteps: o.maxSteps, out: o.out,
     onMicro: (done, total, loss) => {
@@ -91,9 +119,11 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--samples <n>', 'synthetic training set size', parseIntOption('--samples', 1), 64)
     .option('--max-steps <n>', 'stop after n optimiser steps', parseIntOption('--max-steps', 1))
     .option('--seed <n>', 'seed (weights, augmentation, routes, noise)', parseIntOption('--seed', 0), 0)
+    .option('--init <file>', 'initial weights: a reg4pru checkpoint or a timm DINOv2 state dict (.safetensors)')
     .option('--out <dir>', 'output folder', 'reg4pru-train')
     .option('-q, --quiet', 'no progress output')
-    .action(async (o: TrainCliOptions) => {
-      await runTrain(o, ctx.io);
+    .action(async (o: TrainCliOptions, cmd: Command) => {
+      const explicit = ['preset', 'image', 'modelConfig'].some((k) => cmd.getOptionValueSource(k) === 'cli');
+      await runTrain({ ...o, modelExplicit: explicit }, ctx.io);
     });
 }

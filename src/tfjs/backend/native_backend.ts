@@ -52,6 +52,11 @@ export interface BackendInfo {
   kernels: string[];
   /** The native addon's build and runtime info. */
   addon: BuildInfo;
+  /**
+   * One line saying what runs, e.g. `TF.js 'cpu' backend with 16 native reg4pru kernels (avx2, 2 threads)`
+   * or `TF.js 'cpu' backend, stock JavaScript kernels (useNativeBackend() not called)`.
+   */
+  active: string;
 }
 
 /**
@@ -68,6 +73,7 @@ export interface BackendInfo {
  */
 export function useNativeBackend(on = true): string[] {
   if (on) {
+    silenceCpuBanner();
     if (saved.size > 0) return [...saved.keys()];
     for (const [name] of NATIVE_KERNELS) {
       if (!tf.getKernel(name, BACKEND)) throw new Error(`useNativeBackend: expected the TF.js '${BACKEND}' backend to register kernel ${name}, received none`);
@@ -89,6 +95,18 @@ export function useNativeBackend(on = true): string[] {
   return [];
 }
 
+/**
+ * TF.js's `cpu` backend prints "Hi, looks like you are running TensorFlow.js in Node.js. To speed things
+ * up dramatically, install our node backend..." on its first tensor write in Node. Once we have chosen
+ * this backend and put native kernels under it, that advice is wrong, so the one-shot flag that gates it
+ * is cleared here (it is a private field of MathBackendCPU: `firstUse`, set in its constructor). Only
+ * that message is affected; every other TF.js warning still prints.
+ */
+export function silenceCpuBanner(): void {
+  const backend = tf.findBackend(BACKEND);
+  if (backend && 'firstUse' in backend) Reflect.set(backend, 'firstUse', false);
+}
+
 /** True while the native kernels are registered. */
 export function nativeBackendActive(): boolean {
   return saved.size > 0;
@@ -100,9 +118,18 @@ export function nativeKernelNames(): string[] {
 }
 
 /**
- * What runs now: `{ backend: tf.getBackend(), native, kernels (replaced), addon: info() }`.
+ * What runs now: `{ backend: tf.getBackend(), native, kernels (replaced), addon: info(), active }`.
+ * `native` is true only when the active backend is `cpu` and the native kernels are registered on it.
  * @returns a fresh BackendInfo
  */
 export function backendInfo(): BackendInfo {
-  return { backend: tf.getBackend(), native: saved.size > 0, kernels: [...saved.keys()], addon: info() };
+  const backend = tf.getBackend();
+  const addon = info();
+  const native = backend === BACKEND && saved.size > 0;
+  let active: string;
+  if (native) active = `TF.js '${BACKEND}' backend with ${saved.size} native reg4pru kernels (${addon.cpu.kernel}, ${addon.cpu.threads} threads)`;
+  else if (backend === BACKEND) active = `TF.js '${BACKEND}' backend, stock JavaScript kernels (useNativeBackend() not called)`;
+  else if (backend === 'tensorflow') active = "TF.js 'tensorflow' backend (libtensorflow from @tensorflow/tfjs-node or -gpu); reg4pru ops run native";
+  else active = `TF.js '${backend}' backend; reg4pru ops run native, other kernels are the backend's own`;
+  return { backend, native, kernels: native ? [...saved.keys()] : [], addon, active };
 }
