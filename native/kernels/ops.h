@@ -302,7 +302,9 @@ struct GeluBwdArgs {
 };
 Status gelu_fwd_ref(const GeluArgs& a);
 Status gelu_fwd_avx2(const GeluArgs& a);
+Status gelu_fwd_avx512(const GeluArgs& a);
 Status gelu_bwd_ref(const GeluBwdArgs& a);
 Status gelu_bwd_avx2(const GeluBwdArgs& a);
+Status gelu_bwd_avx512(const GeluBwdArgs& a);
 
 }  // namespace r4p

@@ -117,13 +117,14 @@ Status tome_block_fwd(const TomeBlockArgs& a) { return dispatch(tome_block_fwd_r
 // ---- layer norm / gelu (TF.js training graph)
 Status layer_norm_fwd(const LayerNormArgs& a) { return dispatch(layer_norm_fwd_ref, layer_norm_fwd_avx2, a); }
 Status layer_norm_bwd(const LayerNormBwdArgs& a) { return dispatch(layer_norm_bwd_ref, layer_norm_bwd_avx2, a); }
-Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2, a); }
-Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, a); }
+Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2, gelu_fwd_avx512, a); }
+Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, gelu_bwd_avx512, a); }
 
-// gemm has its own AVX-512 kernel; the policyAttention forward, prunedBlock and tomeBlock run their avx2
-// drivers with the AVX-512 GEMM and attention core (the attention backward, LayerNorm, GELU, softmax and
-// the token ops run their avx2 kernels under avx512).
-std::vector<std::string> avx512_op_names() { return {"gemm", "policyAttention", "prunedBlock", "tomeBlock"}; }
+// gemm and gelu have AVX-512 kernels of their own; the policyAttention forward, prunedBlock and tomeBlock
+// run their avx2 drivers with the AVX-512 GEMM and attention core. The attention backward, LayerNorm,
+// softmax, binary, depthwise and the token ops run their avx2 kernels under avx512 (memory-bound, or
+// reductions whose AVX2 summation order the tests pin down).
+std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "prunedBlock", "tomeBlock"}; }
 
 std::vector<std::string> op_names() {
   return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu"};

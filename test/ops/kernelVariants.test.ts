@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { info, policyAttention, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
+import { gelu, geluBackward, info, policyAttention, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
 import { prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';
 import { cpuVariants, randIndices, randn, randu, rng, untestedVariants, withKernel } from '../reference/helpers.js';
 
@@ -95,6 +95,20 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
       for (const threads of [1, 2]) {
         const [a, b] = both(threads, () => prunedBlock({ data: x, shape: [B, N, D] }, idx, w, { heads: H }).data);
         expect(sameBits(a, b), `B=${B} N=${N} K=${K} D=${D} threads=${threads}`).toBe(true);
+      }
+    }
+  });
+
+  it('gelu and geluBackward (tails, large and extreme values)', () => {
+    for (const n of [1, 15, 17, 1000, 70001]) {
+      const x = randn(n, rng(n), 4);
+      if (n > 20) x.set([0, -0, 30, -30, 1e-30, -9, 9, Number.NaN], 3);
+      const dy = randn(n, rng(n + 1));
+      for (const threads of [1, 2]) {
+        const [a, b] = both(threads, () => gelu({ data: x, shape: [n] }).data);
+        expect(sameBits(a, b), `gelu n=${n}`).toBe(true);
+        const [c, d] = both(threads, () => geluBackward({ data: dy, shape: [n] }, { data: x, shape: [n] }).data);
+        expect(sameBits(c, d), `geluBackward n=${n}`).toBe(true);
       }
     }
   });
