@@ -121,10 +121,10 @@ Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2
 Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, gelu_bwd_avx512, a); }
 
 // gemm and gelu have AVX-512 kernels of their own; the policyAttention forward, prunedBlock and tomeBlock
-// run their avx2 drivers with the AVX-512 GEMM and attention core. The attention backward, LayerNorm,
+// run their avx2 drivers with the AVX-512 GEMM and attention core (the backward: its tile micro-kernels). LayerNorm,
 // softmax, binary, depthwise and the token ops run their avx2 kernels under avx512 (memory-bound, or
 // reductions whose AVX2 summation order the tests pin down).
-std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "prunedBlock", "tomeBlock"}; }
+std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock"}; }
 
 std::vector<std::string> op_names() {
   return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu"};

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { gelu, geluBackward, info, policyAttention, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
+import { gelu, geluBackward, info, policyAttention, policyAttentionBackward, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
 import { prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';
 import { cpuVariants, randIndices, randn, randu, rng, untestedVariants, withKernel } from '../reference/helpers.js';
 
@@ -82,6 +82,24 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
       for (const threads of [1, 2]) {
         const [a, b] = both(threads, () => policyAttention(t(q), t(k), t(v), { data: pol, shape: [B, N] }).data);
         expect(sameBits(a, b), `B=${B} H=${H} N=${N} Dh=${Dh} threads=${threads}`).toBe(true);
+      }
+    }
+  });
+
+  it('policyAttention backward (every gradient)', () => {
+    for (const [B, H, N, Dh] of [[2, 3, 37, 24], [1, 2, 131, 64], [1, 1, 1, 8], [1, 1, 100, 40]] as const) {
+      const r = rng(N * 5 + Dh);
+      const n = B * H * N * Dh;
+      const q = randn(n, r), k = randn(n, r), v = randn(n, r), dout = randn(n, r), pol = randu(B * N, r);
+      const t = (d: Float32Array) => ({ data: d, shape: [B, H, N, Dh] });
+      for (const threads of [1, 2]) {
+        const run = (variant: 'avx2' | 'avx512') =>
+          withKernel(variant, threads, () => {
+            const g = policyAttentionBackward(t(q), t(k), t(v), { data: pol, shape: [B, N] }, t(dout));
+            return [g.dq.data, g.dk.data, g.dv.data, g.dpolicy.data];
+          });
+        const a = run('avx2'), b = run('avx512');
+        a.forEach((x, i) => expect(sameBits(x, b[i]!), `grad ${i} B=${B} N=${N} Dh=${Dh} threads=${threads}`).toBe(true));
       }
     }
   });

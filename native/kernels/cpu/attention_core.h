@@ -65,6 +65,19 @@ AttnKernel attention_core_kernel();
 void attention_core_pack(AttnKernel k, const AttentionCoreArgs& a, float* packed);
 void attention_core_rows_packed(AttnKernel k, const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1,
                                 float* scratch);
+// The tile micro-kernels (attention_tiles_avx2.h layouts: xt [Dh][KT], xr [KT][Dp], s [R][KT]) as plain
+// functions, for the policy-attention backward: the avx512 ones under 'avx512' (same FMA chains, so the same
+// bits), else avx2. R <= attn::RMAX (6) rows.
+using AttnScoresFn = void (*)(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s);
+using AttnPvFn = void (*)(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo);
+struct AttnTileFns {
+  AttnScoresFn scores;
+  AttnPvFn pv;
+};
+AttnTileFns attention_tile_fns();
+void attention_tiles_scores_avx512(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s);
+void attention_tiles_pv_avx512(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo);
+
 // Unpacked rows (FP32 always): avx512 under 'avx512', else avx2.
 void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch);
 

@@ -73,6 +73,18 @@ void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, flo
   else attention_core_rows_avx2(a, i0, i1, scratch);
 }
 
+static void scores_avx2(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+  attn::dispatch_rows<attn::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+}
+static void pv_avx2(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
+  attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo);
+}
+
+AttnTileFns attention_tile_fns() {
+  if (active_cpu_variant() == KernelVariant::kAvx512) return {attention_tiles_scores_avx512, attention_tiles_pv_avx512};
+  return {scores_avx2, pv_avx2};
+}
+
 AttnKernel attention_core_kernel() {
   if (active_cpu_variant() != KernelVariant::kAvx512) return AttnKernel::kAvx2;
   return matmul_precision() == MatmulPrecision::kBf16 && cpu_has_avx512_bf16() ? AttnKernel::kAvx512Bf16 : AttnKernel::kAvx512;

@@ -25,6 +25,14 @@ struct Avx512Tiles {
 };
 }  // namespace
 
+void attention_tiles_scores_avx512(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+  attn512::dispatch_rows<attn512::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+}
+
+void attention_tiles_pv_avx512(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
+  attn512::dispatch_rows<attn512::PvF>(R, p, n, xr, Dp, o, ldo);
+}
+
 void attention_core_rows_avx512(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch) {
   attention_rows_impl<Avx512Tiles>(a, nullptr, i0, i1, scratch);
 }

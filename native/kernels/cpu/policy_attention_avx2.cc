@@ -5,7 +5,8 @@
 // rows, K/V packed once per head per thread; each output row is written by one thread.
 //
 // Backward (overwrites every non-null gradient), two passes, both recomputing scores tile by tile
-// with the core's micro-kernels (attention_tiles_avx2.h), no N x N buffer:
+// with the core's micro-kernels (attention_tiles_avx2.h; the avx512 ones under 'avx512', same bits), no
+// N x N buffer:
 //  1. units (b, h, query block): the core gives out_i, m_i, Z_i; D_i = dout_i . out_i; then over key
 //     tiles A = q (scale k)^T, dS = dout v^T, G = E (dS - D)/Z, dq_i += G K, and the first argmax
 //     j*_i of the recomputed row; sumG_i = sum_j G_ij in closed form (see pass1); dq_i = scale (acc - sumG_i k_{j*_i}) (the path
@@ -109,6 +110,7 @@ struct Pass1Scratch {
 };
 
 void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, RowStats& st, Pass1Scratch& w) {
+  const AttnTileFns tiles = attention_tile_fns();
   const int64_t N = a.N, Dh = a.Dh, Dp = attn::pad8(Dh), b = bh / a.H, base = bh * N * Dh, nq = r1 - r0;
   const float *q = a.q + base, *k = a.k + base, *v = a.v + base, *dout = a.dout + base, *pol = a.policy + b * N;
   float *m = st.m.data() + bh * N, *Z = st.Z.data() + bh * N, *D = st.D.data() + bh * N;
@@ -154,8 +156,8 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
     for (int j = 0; j < KT; ++j) w.polt[j] = j < n ? pol[j0 + j] : 0.f;
     for (int64_t rb = 0; rb < nq; rb += RMAX) {
       const int R = static_cast<int>(std::min<int64_t>(RMAX, nq - rb));
-      attn::dispatch_rows<attn::ScoresF>(R, q + (r0 + rb) * Dh, Dh, Dh, w.kt.data(), ngroups, w.sA.data());
-      attn::dispatch_rows<attn::ScoresF>(R, dout + (r0 + rb) * Dh, Dh, Dh, w.vt.data(), ngroups, w.sdS.data());
+      tiles.scores(R, q + (r0 + rb) * Dh, Dh, Dh, w.kt.data(), ngroups, w.sA.data());
+      tiles.scores(R, dout + (r0 + rb) * Dh, Dh, Dh, w.vt.data(), ngroups, w.sdS.data());
       for (int r = 0; r < R; ++r) {
         const int64_t lr = rb + r, i = r0 + lr;
         float* sa = w.sA.data() + r * KT;
@@ -179,7 +181,7 @@ void pass1(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t r0, int64_t r1, 
           _mm256_storeu_ps(sa + j, g);
         }
       }
-      attn::dispatch_rows<attn::PvF>(R, w.sA.data(), n, w.kr.data(), Dp, w.dqa.data() + rb * Dp, Dp);
+      tiles.pv(R, w.sA.data(), n, w.kr.data(), Dp, w.dqa.data() + rb * Dp, Dp);
     }
   }
   for (int64_t lr = 0; lr < nq; ++lr) {
@@ -201,6 +203,7 @@ struct Pass2Scratch {
 // Pass 2 for key rows [c0, c1) of one head; dpol_h [N] gets this head's dpolicy partials.
 void pass2(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t c0, int64_t c1, const RowStats& st, float* dpol_h,
            Pass2Scratch& w) {
+  const AttnTileFns tiles = attention_tile_fns();  // the global kernel variant: the same on every pool thread
   const int64_t N = a.N, Dh = a.Dh, Dp = attn::pad8(Dh), b = bh / a.H, base = bh * N * Dh, nk = c1 - c0;
   const float *q = a.q + base, *k = a.k + base, *v = a.v + base, *dout = a.dout + base, *pol = a.policy + b * N;
   const float *m = st.m.data() + bh * N, *Z = st.Z.data() + bh * N, *D = st.D.data() + bh * N;
@@ -229,8 +232,8 @@ void pass2(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t c0, int64_t c1, 
     }
     for (int64_t rb = 0; rb < nk; rb += RMAX) {
       const int R = static_cast<int>(std::min<int64_t>(RMAX, nk - rb));
-      attn::dispatch_rows<attn::ScoresF>(R, k + (c0 + rb) * Dh, Dh, Dh, w.qt.data(), ngroups, w.sA.data());
-      attn::dispatch_rows<attn::ScoresF>(R, v + (c0 + rb) * Dh, Dh, Dh, w.dt.data(), ngroups, w.sdS.data());
+      tiles.scores(R, k + (c0 + rb) * Dh, Dh, Dh, w.qt.data(), ngroups, w.sA.data());
+      tiles.scores(R, v + (c0 + rb) * Dh, Dh, Dh, w.dt.data(), ngroups, w.sdS.data());
       for (int r = 0; r < R; ++r) {
         const int64_t lr = rb + r, j = c0 + lr;
         float* sa = w.sA.data() + r * KT;
@@ -256,8 +259,8 @@ void pass2(const PolicyAttentionBwdArgs& a, int64_t bh, int64_t c0, int64_t c1, 
         }
         dp[lr] += vec::hsum_ps(vdp);
       }
-      attn::dispatch_rows<attn::PvF>(R, w.sS.data(), n, w.dr.data(), Dp, w.dva.data() + rb * Dp, Dp);
-      attn::dispatch_rows<attn::PvF>(R, w.sA.data(), n, w.qr.data(), Dp, w.dka.data() + rb * Dp, Dp);
+      tiles.pv(R, w.sS.data(), n, w.dr.data(), Dp, w.dva.data() + rb * Dp, Dp);
+      tiles.pv(R, w.sA.data(), n, w.qr.data(), Dp, w.dka.data() + rb * Dp, Dp);
     }
   }
   for (int64_t lr = 0; lr < nk; ++lr) {
