@@ -33,7 +33,7 @@ console.log(`model: ${ckpt ?? 'tiny, random weights'}; ${nImages} synthetic vali
 for (const keep of [null, Number(arg('keep') ?? 0.7)]) {
   const s32 = await InferenceSession.create({ config: cfg, weights: src.weights }, { keep });
   const s16 = await InferenceSession.create({ config: cfg, weights: src.weights }, { keep, precision: 'bf16' });
-  let same = 0, total = 0, positives = 0, maxDiff = 0, sumDiff = 0;
+  let same = 0, total = 0, positives = 0, maxDiff = 0, sumDiff = 0, sameMed = 0;
   const ms32: number[] = [], ms16: number[] = [];
   for (let i = 0; i < nImages; i++) {
     const img = { data: images.subarray(i * 3 * px, (i + 1) * 3 * px), shape: [1, 3, H, W] };
@@ -43,9 +43,13 @@ for (const keep of [null, Number(arg('keep') ?? 0.7)]) {
     t0 = performance.now();
     const b = (await s16.run(img)).semantic.data;
     ms16.push(performance.now() - t0);
+    // Also at the image's FP32 median probability: half the pixels on each side, so this counts how many
+    // BF16 moves across a threshold where the most pixels sit near it (meaningful for any weights).
+    const med = Float32Array.from(a).sort()[a.length >> 1]!;
     for (let p = 0; p < a.length; p++) {
       const la = a[p]! > 0.5, lb = b[p]! > 0.5;
       if (la === lb) same++;
+      if ((a[p]! > med) === (b[p]! > med)) sameMed++;
       if (la) positives++;
       const d = Math.abs(a[p]! - b[p]!);
       maxDiff = Math.max(maxDiff, d);
@@ -55,11 +59,12 @@ for (const keep of [null, Number(arg('keep') ?? 0.7)]) {
   }
   s32.dispose();
   s16.dispose();
-  const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+  const median = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
   console.log(
     `${keep === null ? 'unpruned ' : `keep ${keep}`}: identical mask pixels ${(100 * same / total).toFixed(3)}% ` +
       `(${total - same} of ${total} differ; ${(100 * positives / total).toFixed(1)}% positive in FP32), ` +
+      `at the FP32 median ${(100 * sameMed / total).toFixed(3)}%, ` +
       `max |dp| ${maxDiff.toExponential(2)}, mean |dp| ${(sumDiff / total).toExponential(2)}; ` +
-      `median ms/img fp32 ${med(ms32).toFixed(1)}, bf16 ${med(ms16).toFixed(1)}`,
+      `median ms/img fp32 ${median(ms32).toFixed(1)}, bf16 ${median(ms16).toFixed(1)}`,
   );
 }
