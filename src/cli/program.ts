@@ -5,13 +5,14 @@
  * 0 = the run completed (even with skipped/failed inputs), 2 = usage error, 1 = runtime failure.
  */
 import { Command, CommanderError } from 'commander';
-import { UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
+import { CommandError, UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
 import * as bench from './commands/bench.js';
 import * as infer from './commands/infer.js';
 import * as trainCmd from './commands/train.js';
 import * as evalCmd from './commands/eval.js';
+import * as exportCmd from './commands/export.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd, exportCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 
@@ -42,6 +43,10 @@ export async function main(argv: string[], io: Io = processIo(), createSession?:
     if (e instanceof UsageError) {
       println(io.err, `error: ${e.message}`);
       return EXIT_USAGE;
+    }
+    if (e instanceof CommandError) {
+      println(io.err, `error: ${e.message}`);
+      return EXIT_FAILURE;
     }
     println(io.err, `error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return EXIT_FAILURE;

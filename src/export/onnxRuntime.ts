@@ -7,15 +7,17 @@
  */
 import type * as OrtModule from 'onnxruntime-node';
 
-export type Ort = typeof OrtModule;
+/** The part of onnxruntime-node used here. */
+export type Ort = Pick<typeof OrtModule, 'InferenceSession' | 'Tensor' | 'env'>;
 
 let cached: Promise<{ ort: Ort } | { reason: string }> | undefined;
 
 /** onnxruntime-node, or the reason it cannot be loaded (not installed, native library missing, ...). */
 export function loadOnnxRuntime(): Promise<{ ort: Ort } | { reason: string }> {
   cached ??= import('onnxruntime-node').then(
-    (m: Ort & { default?: Ort }) => {
-      const ort = (m.InferenceSession ? m : m.default) as Ort;
+    (m) => {
+      // ESM import of a CommonJS package: the exports are named and also under `default`
+      const ort: Ort | undefined = typeof m.InferenceSession === 'function' ? m : m.default;
       return ort?.InferenceSession ? { ort } : { reason: 'onnxruntime-node loaded but has no InferenceSession export' };
     },
     (e: unknown) => ({
