@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
+import type { onnx as Onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/program.js';
 import { modelConfig, randomWeights, saveCheckpoint } from '../../src/index.js';
@@ -29,7 +30,7 @@ async function cli(...args: string[]) {
   return { code, ...io.text() };
 }
 
-const outputs = (file: string) => onnx.ModelProto.decode(readFileSync(file)).graph!.output.map((o) => [o.name, o.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))]);
+const outputs = (file: string) => (onnx.ModelProto.decode(readFileSync(file)).graph as Onnx.GraphProto).output.map((o) => [o.name, o.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))]);
 
 describe('reg4pru export', () => {
   it('exports a checkpoint, at its own size and with --image (pos_embed resampled)', async () => {

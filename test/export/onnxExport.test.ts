@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
+import type { onnx as Onnx } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, eomtToOnnx, exportOnnx, modelConfig, randomWeights, saveCheckpoint, withInputSize, type ModelConfig } from '../../src/index.js';
 import { writeFileAtomic } from '../../src/export/exportOnnx.js';
@@ -41,10 +42,10 @@ describe('eomtToOnnx: model structure', () => {
     const model = onnx.ModelProto.decode(m.bytes);
     expect(Number(model.irVersion)).toBe(8);
     expect(model.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
-    const g = model.graph!;
+    const g = model.graph as Onnx.GraphProto;
     expect(g.node.every((n) => !n.domain)).toBe(true);
     for (const n of g.node) expect(STANDARD_OPS.has(n.opType!), n.opType!).toBe(true);
-    const dims = (v: (typeof g.input)[number]) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    const dims = (v: Onnx.IValueInfoProto) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
     expect(g.input.map((v) => [v.name, dims(v)])).toEqual([['images', ['B', 3, 64, 64]]]);
     expect(g.output.map((v) => [v.name, dims(v)])).toEqual([
       ['semantic', ['B', 1, 64, 64]], ['class_logits', ['B', 16, 2]], ['mask_logits', ['B', 16, 16, 16]],

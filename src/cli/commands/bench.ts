@@ -8,7 +8,8 @@
  * session rejects the `tome` option). Speedup = median images/s over the unpruned median.
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
- * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran.
+ * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran. `--against onnxruntime`
+ * runs ./benchOrt.ts instead: the exported model in ONNX Runtime beside ours, round-robin.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -151,6 +152,8 @@ export interface BenchOptions extends ModelChoice {
   out?: string;
   accuracy?: string;
   quiet?: boolean;
+  /** 'onnxruntime': side by side with ONNX Runtime on the exported model (./benchOrt.ts). */
+  against?: 'onnxruntime';
 }
 
 export interface BenchReport {
@@ -316,7 +319,13 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
     .option('-q, --quiet', 'no progress output')
+    .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {
+      if (o.against === 'onnxruntime') {
+        const { runBenchAgainstOrt } = await import('./benchOrt.js');
+        await runBenchAgainstOrt(o, ctx.io, ctx.createSession);
+        return;
+      }
       await runBench(o, ctx.io, ctx.createSession);
     });
 }
