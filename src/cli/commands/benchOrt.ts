@@ -62,11 +62,11 @@ function sessionOptions(c: BenchConfig): SessionOptions {
 export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSession: SessionFactory): Promise<OrtBenchReport> {
   if (opts.paper) throw new UsageError('--against onnxruntime does not combine with --paper (give --image, --warmup, --iters)');
   if (opts.accuracy !== undefined) throw new UsageError('--against onnxruntime does not combine with --accuracy');
+  if (opts.checkpoint !== undefined && opts.image !== undefined) throw new UsageError('--image applies to --preset only (a checkpoint carries its input size)');
   const loaded = await loadOnnxRuntime();
   if (!('ort' in loaded)) throw new CommandError(`--against onnxruntime: ${loaded.reason}`);
   const { ort } = loaded;
   const usePreset = opts.checkpoint === undefined ? (opts.preset ?? BENCH_DEFAULTS.preset) : undefined;
-  if (opts.checkpoint !== undefined && opts.image !== undefined) throw new UsageError('--image applies to --preset only (a checkpoint carries its input size)');
   const model = await resolveModel({ ...opts, preset: usePreset });
   let config: ModelConfig, weights: Record<string, Float32Array>;
   try {
