@@ -82,6 +82,10 @@ export {
   type ToMeMode,
 } from './engine/session.js';
 
+// ---- ONNX export (the unpruned forward, opset 17; docs/onnx.md)
+export { exportOnnx, withInputSize, type ExportOnnxOptions, type ExportOnnxResult, type ExportSource } from './export/exportOnnx.js';
+export { eomtToOnnx, type EomtOnnxModel, type EomtOnnxOptions } from './export/eomtOnnx.js';
+
 // ---- routing
 export {
   routeSchedule,

@@ -7,11 +7,17 @@
  * and head; elementwise work not counted) as a share of the machine's GEMM peak measured in the same
  * run (`measurePeak` of bench/ops/gemm.bench.ts).
  *
+ * ONNX Runtime side by side: the same weights exported as ONNX (src/export/, unpruned) run in
+ * onnxruntime-node (CPU EP, graphOptimizationLevel 'all', intraOpNumThreads = our thread count) as one
+ * more configuration of the same round-robin; every row's note gives its speedup over ORT (ORT median /
+ * its median). Skipped, with the reason printed, when onnxruntime-node cannot be loaded, or with --no-ort.
+ *
  * The paper protocol is 1024² with 20 warm-up and 200 timed runs on an H100; on this CPU the default is
  * 512² (Np = 1024), 2 warm-up and 8 timed rounds (`--size 1024`, `--iters N` to change), stated in the
- * output. Runs alone: `npx tsx bench/model/engine.bench.ts [--quick] [--size 512] [--iters 10]`.
+ * output. Runs alone: `npx tsx bench/model/engine.bench.ts [--quick] [--size 512] [--iters 10] [--no-ort]`.
  */
-import { InferenceSession, getThreads, modelConfig, patchGrid, randomWeights, type ModelConfig } from '../../src/index.js';
+import { InferenceSession, eomtToOnnx, getThreads, modelConfig, patchGrid, randomWeights, type ModelConfig } from '../../src/index.js';
+import { createOrtSession, loadOnnxRuntime } from '../../src/export/onnxRuntime.js';
 import { measurePeak } from '../ops/gemm.bench.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { summarize } from '../lib/timer.js';
@@ -45,7 +51,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-export async function run(opts: { quick: boolean; size?: number; iters?: number }): Promise<BenchRow[]> {
+export async function run(opts: { quick: boolean; size?: number; iters?: number; ort?: boolean }): Promise<BenchRow[]> {
   const size = opts.size ?? 512;
   const iters = opts.iters ?? (opts.quick ? 3 : 8);
   const cfg = modelConfig('small', { image: [size, size] });
@@ -65,16 +71,33 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number 
   const weights = randomWeights(cfg, 0);
   const sessions: InferenceSession[] = [];
   for (const { keep, tome } of variants) sessions.push(await InferenceSession.create({ config: cfg, weights }, { keep, ...(tome ? { tome } : {}) }));
-  const samples: number[][] = variants.map(() => []);
+  const runners: Array<() => Promise<unknown>> = sessions.map((s) => () => s.run(img));
+  // ONNX Runtime on the exported unpruned model, the last runner of each round
+  let ortRelease: (() => Promise<void>) | undefined;
+  if (opts.ort !== false) {
+    const loaded = await loadOnnxRuntime();
+    if ('ort' in loaded) {
+      const ortSession = await createOrtSession(loaded.ort, eomtToOnnx(cfg, weights).bytes, getThreads());
+      const feeds = { images: new loaded.ort.Tensor('float32', img, [1, 3, size, size]) };
+      runners.push(() => ortSession.run(feeds));
+      ortRelease = () => ortSession.release();
+    } else {
+      console.warn(`engine.bench: ONNX Runtime row skipped: ${loaded.reason}`);
+    }
+  }
+  const samples: number[][] = runners.map(() => []);
   for (let round = -2; round < iters; round++) {
-    for (let v = 0; v < variants.length; v++) {
+    for (let v = 0; v < runners.length; v++) {
       const t0 = performance.now();
-      await sessions[v]!.run(img);
+      await runners[v]!();
       if (round >= 0) samples[v]!.push(performance.now() - t0); // rounds -2, -1 are warm-up
     }
   }
+  await ortRelease?.();
   const rows: BenchRow[] = [];
   const baseMs = summarize(samples[0]!).medianMs;
+  const ortMs = ortRelease ? summarize(samples[variants.length]!).medianMs : undefined;
+  const vsOrt = (ms: number) => (ortMs === undefined ? '' : `; ${(ortMs / ms).toFixed(2)}x vs ORT`);
   variants.forEach(({ keep, tome }, v) => {
     const timing = summarize(samples[v]!);
     const flops = tome ? undefined : forwardFlops(cfg, keep);
@@ -86,10 +109,24 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number 
       flops,
       speedup: baseMs / timing.medianMs,
       peakShare: flops === undefined ? undefined : flops / (timing.medianMs * 1e6) / peak,
-      note: `${(1000 / timing.medianMs).toFixed(2)} img/s; kept ${sessions[v]!.stageKeep.join('/') || Np}; peak ${peak.toFixed(0)} GFLOP/s, ${getThreads()} threads`,
+      note: `${(1000 / timing.medianMs).toFixed(2)} img/s; kept ${sessions[v]!.stageKeep.join('/') || Np}; peak ${peak.toFixed(0)} GFLOP/s, ${getThreads()} threads${vsOrt(timing.medianMs)}`,
     });
     sessions[v]!.dispose();
   });
+  if (ortMs !== undefined) {
+    const timing = summarize(samples[variants.length]!);
+    const flops = forwardFlops(cfg, null);
+    rows.push({
+      op: 'engine.forward',
+      shape: `small ${size}x${size} B=1 Np=${Np}`,
+      impl: 'onnxruntime (exported, unpruned)',
+      timing,
+      flops,
+      speedup: baseMs / timing.medianMs,
+      peakShare: flops / (timing.medianMs * 1e6) / peak,
+      note: `${(1000 / timing.medianMs).toFixed(2)} img/s; onnxruntime-node CPU EP, graph opt 'all', intraOpNumThreads ${getThreads()}`,
+    });
+  }
   return rows;
 }
 
@@ -97,7 +134,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick');
   const size = arg('size') ? Number(arg('size')) : undefined;
   const iters = arg('iters') ? Number(arg('iters')) : undefined;
-  const rows = await run({ quick, size, iters });
+  const rows = await run({ quick, size, iters, ort: !process.argv.includes('--no-ort') });
   printTable('engine (SPEC §6 protocol on CPU: batch 1, FP32, random input; size and iterations as stated)', rows);
   writeJson('engine', rows);
 }

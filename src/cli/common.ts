@@ -14,6 +14,14 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * A runtime failure the user can act on (unreadable checkpoint, unwritable output): the command prints
+ * `error: <message>` on one line, without a stack, and exits with code 1.
+ */
+export class CommandError extends Error {
+  override name = 'CommandError';
+}
+
 /** Where a command writes: stdout for results, stderr for progress and warnings. */
 export interface Io {
   out: Writable;

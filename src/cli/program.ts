@@ -6,16 +6,17 @@
  * A runtime failure prints one line, `error: <Class>: <message>`; `--verbose` or DEBUG adds the stack.
  */
 import { Command, CommanderError } from 'commander';
-import { UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
+import { CommandError, UsageError, defaultSessionFactory, processIo, println, type CommandContext, type Io, type SessionFactory } from './common.js';
 import * as bench from './commands/bench.js';
 import * as infer from './commands/infer.js';
 import * as trainCmd from './commands/train.js';
 import * as evalCmd from './commands/eval.js';
 import * as queueCmd from './commands/queue.js';
 import * as workerCmd from './commands/worker.js';
+import * as exportCmd from './commands/export.js';
 import { QueueError } from '../queue/errors.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd, queueCmd, workerCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd, exportCmd, queueCmd, workerCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 
@@ -53,8 +54,8 @@ export async function main(argv: string[], io: Io = processIo(), createSession?:
       println(io.err, `error: ${e.message}`);
       return EXIT_USAGE;
     }
-    if (e instanceof QueueError) {
-      // Environment, not usage: Redis unreachable, output folder unwritable. One line, no stack.
+    if (e instanceof QueueError || e instanceof CommandError) {
+      // Environment, not usage: Redis unreachable, output folder unwritable, ONNX Runtime missing. One line.
       println(io.err, `error: ${e.message}`);
       return EXIT_FAILURE;
     }

@@ -8,7 +8,8 @@
  * session rejects the `tome` option). Speedup = median images/s over the unpruned median.
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
- * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran.
+ * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran. `--against onnxruntime`
+ * runs ./benchOrt.ts instead: the exported model in ONNX Runtime beside ours, round-robin.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -155,6 +156,8 @@ export interface BenchOptions extends ModelChoice {
   precision?: 'fp32' | 'bf16';
   /** SPEC §3 rounding of the pruned configurations' kept counts: prefix + k a multiple of this (1 = off). */
   roundKeep?: number;
+  /** 'onnxruntime': side by side with ONNX Runtime on the exported model (./benchOrt.ts). */
+  against?: 'onnxruntime';
 }
 
 export interface BenchReport {
@@ -324,7 +327,13 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
     .option('-q, --quiet', 'no progress output')
+    .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {
+      if (o.against === 'onnxruntime') {
+        const { runBenchAgainstOrt } = await import('./benchOrt.js');
+        await runBenchAgainstOrt(o, ctx.io, ctx.createSession);
+        return;
+      }
       await runBench(o, ctx.io, ctx.createSession);
     });
 }
