@@ -1,6 +1,6 @@
 /**
  * Native inference engine throughput (SPEC §6 protocol, CPU variant): InferenceSession.run on a random
- * input [1,3,S,S], batch 1, FP32, preset `small` (D=384, H=6, L=12) with random weights; unpruned and
+ * input [1,3,S,S], batch 1, FP32 (and BF16 rows where the CPU has AVX-512 BF16; AVX2 rows on AVX-512 CPUs), preset `small` (D=384, H=6, L=12) with random weights; unpruned and
  * at base keep ratios 0.9 … 0.5, and the ToMe baseline (merge around MHSA / MHSA+MLP, ratio 0.7 … 0.4;
  * no FLOP count: its work depends on the merge). Configurations are timed round-robin. Reports images/s, the speedup of each keep ratio over unpruned, and
  * the effective GFLOP/s of each forward (useful FLOPs of the patch embedding, blocks, policy predictors
@@ -16,7 +16,7 @@
  * 512² (Np = 1024), 2 warm-up and 8 timed rounds (`--size 1024`, `--iters N` to change), stated in the
  * output. Runs alone: `npx tsx bench/model/engine.bench.ts [--quick] [--size 512] [--iters 10] [--no-ort]`.
  */
-import { InferenceSession, eomtToOnnx, getThreads, modelConfig, patchGrid, randomWeights, type ModelConfig } from '../../src/index.js';
+import { InferenceSession, eomtToOnnx, getThreads, info, modelConfig, patchGrid, randomWeights, setKernel, type KernelVariant, type ModelConfig } from '../../src/index.js';
 import { createOrtSession, loadOnnxRuntime } from '../../src/export/onnxRuntime.js';
 import { measurePeak } from '../ops/gemm.bench.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
@@ -59,19 +59,36 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number;
   const peak = await measurePeak();
   const img = new Float32Array(3 * size * size);
   for (let i = 0; i < img.length; i++) img[i] = Math.sin(i * 0.37) * 1.5;
-  type Variant = { keep: number | null; tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number } };
+  // kernel: the CPU variant forced for that configuration's runs (undefined = auto, the widest); precision
+  // 'bf16' where the CPU has AVX-512 BF16. The narrower / FP32 rows show what the width and BF16 buy.
+  type Variant = { keep: number | null; tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number }; kernel?: KernelVariant; precision?: 'fp32' | 'bf16' };
+  const cpu = info().cpu;
+  const widest = cpu.variants[cpu.variants.length - 1]!;
+  const extra: Variant[] = [
+    ...(widest === 'avx512' ? [{ keep: null, kernel: 'avx2' as const }, { keep: 0.7, kernel: 'avx2' as const }] : []),
+    ...(cpu.bf16 ? [{ keep: null, precision: 'bf16' as const }, { keep: 0.7, precision: 'bf16' as const }] : []),
+  ];
   const variants: Variant[] = opts.quick
-    ? [{ keep: null }, { keep: 0.7 }]
+    ? [{ keep: null }, { keep: 0.7 }, ...extra]
     : [
         { keep: null }, { keep: 0.9 }, { keep: 0.8 }, { keep: 0.7 }, { keep: 0.6 }, { keep: 0.5 },
         ...[0.7, 0.4].flatMap((ratio) => (['mhsa', 'mhsa+mlp'] as const).map((mode) => ({ keep: null, tome: { mode, mergeRatio: ratio } }))),
+        ...extra,
       ];
   // All sessions share one set of weights and are timed round-robin (one run of each per round), so
   // every configuration sees the same background load on a shared machine.
   const weights = randomWeights(cfg, 0);
   const sessions: InferenceSession[] = [];
-  for (const { keep, tome } of variants) sessions.push(await InferenceSession.create({ config: cfg, weights }, { keep, ...(tome ? { tome } : {}) }));
-  const runners: Array<() => Promise<unknown>> = sessions.map((s) => () => s.run(img));
+  for (const { keep, tome, precision } of variants)
+    sessions.push(await InferenceSession.create({ config: cfg, weights }, { keep, precision, ...(tome ? { tome } : {}) }));
+  const runners: Array<() => Promise<unknown>> = sessions.map((s, v) => async () => {
+    setKernel(variants[v]!.kernel ?? 'auto');
+    try {
+      return await s.run(img);
+    } finally {
+      setKernel('auto');
+    }
+  });
   // ONNX Runtime on the exported unpruned model, the last runner of each round
   let ortRelease: (() => Promise<void>) | undefined;
   if (opts.ort !== false) {
@@ -98,13 +115,14 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number;
   const baseMs = summarize(samples[0]!).medianMs;
   const ortMs = ortRelease ? summarize(samples[variants.length]!).medianMs : undefined;
   const vsOrt = (ms: number) => (ortMs === undefined ? '' : `; ${(ortMs / ms).toFixed(2)}x vs ORT`);
-  variants.forEach(({ keep, tome }, v) => {
+  variants.forEach(({ keep, tome, kernel, precision }, v) => {
     const timing = summarize(samples[v]!);
     const flops = tome ? undefined : forwardFlops(cfg, keep);
+    const tag = `${kernel ?? widest}${precision === 'bf16' ? ' bf16' : ''}`;
     rows.push({
       op: 'engine.forward',
       shape: `small ${size}x${size} B=1 Np=${Np}`,
-      impl: tome ? `ToMe ${tome.mode} merge=${tome.mergeRatio}` : keep === null ? 'unpruned' : `keep ${keep}`,
+      impl: `${tome ? `ToMe ${tome.mode} merge=${tome.mergeRatio}` : keep === null ? 'unpruned' : `keep ${keep}`} [${tag}]`,
       timing,
       flops,
       speedup: baseMs / timing.medianMs,
@@ -135,6 +153,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const size = arg('size') ? Number(arg('size')) : undefined;
   const iters = arg('iters') ? Number(arg('iters')) : undefined;
   const rows = await run({ quick, size, iters, ort: !process.argv.includes('--no-ort') });
-  printTable('engine (SPEC §6 protocol on CPU: batch 1, FP32, random input; size and iterations as stated)', rows);
+  printTable('engine (SPEC §6 protocol on CPU: batch 1, random input; [kernel precision] per row; size and iterations as stated)', rows);
   writeJson('engine', rows);
 }
