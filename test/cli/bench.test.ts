@@ -58,6 +58,18 @@ describe('bench: configurations and statistics', () => {
 });
 
 describe('bench: report and plot (stand-in session)', () => {
+  it('times the configurations round-robin (each round runs every one, in a rotating order)', async () => {
+    const dir = tmp();
+    const order: Array<number | null> = [];
+    const inner = fakeFactory();
+    const factory: Parameters<typeof runBench>[2] = async (source, opts) => {
+      const s = await inner(source, opts);
+      return { ...s, run: (images) => { order.push(opts.keep ?? null); return s.run(images); } } as typeof s;
+    };
+    await runBench({ preset: 'tiny', modelConfig: tinyModel(dir), image: 32, warmup: 1, iters: 2, configs: ['unpruned', 'prune-0.7', 'prune-0.5'], out: dir, quiet: true }, captureIo(), factory);
+    expect(order).toEqual([null, 0.7, 0.5, 0.7, 0.5, null, 0.5, null, 0.7]);
+  });
+
   it('writes every configuration with raw timings, ToMe unavailable with the reason, and the plot', async () => {
     const dir = tmp();
     const acc = path.join(dir, 'acc.json');

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { info } from '../../src/index.js';
 import { main } from '../../src/cli/program.js';
 import type { OrtBenchReport } from '../../src/cli/commands/benchOrt.js';
 import { loadOnnxRuntime } from '../../src/export/onnxRuntime.js';
@@ -41,7 +42,9 @@ describe('bench --against onnxruntime', () => {
       '--warmup', '1', '--iters', '2', '--threads', '1', '--out', out, '-q'], io);
     expect(code, io.text().err).toBe(0);
     const report = JSON.parse(readFileSync(path.join(out, 'throughput-vs-onnxruntime.json'), 'utf8')) as OrtBenchReport;
-    expect(report.rows.map((r) => r.label)).toEqual(['onnxruntime', 'unpruned', 'prune-0.7']);
+    // FP32 rows, and the same in BF16 where the CPU has AVX-512 BF16
+    const bf16 = info().cpu.bf16 ? ['unpruned bf16', 'prune-0.7 bf16'] : [];
+    expect(report.rows.map((r) => r.label)).toEqual(['onnxruntime', 'unpruned', 'prune-0.7', ...bf16]);
     expect(report.protocol).toMatchObject({ batch: 1, image: [64, 64], warmup: 1, iters: 2, threads: 1, order: 'round-robin' });
     expect(report.onnxruntime.intraOpNumThreads).toBe(1);
     expect(report.onnxruntime.maxAbsDiffSemantic).toBeLessThan(1e-4);

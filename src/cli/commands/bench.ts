@@ -1,7 +1,8 @@
 /**
  * `reg4pru bench`: the throughput protocol of SPEC §6 (paper §4.2) on the native engine. Batch 1, one
  * random standard-normal input [1, 3, H, W] (seeded, shared by every configuration), `warmup` untimed
- * runs then `iters` timed runs per configuration, each run timed alone (performance.now around one
+ * rounds then `iters` timed rounds, each round running every configuration once in a rotating order
+ * (round-robin, so background load falls on all alike), each run timed alone (performance.now around one
  * awaited `session.run`), so the JSON keeps every raw timing and the spread (median, p10, p90,
  * mean ± std of images/s). Configurations: no pruning; pruning at base keep 0.9…0.5; ToMe around MHSA
  * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
@@ -19,7 +20,7 @@ import { info, setThreads } from '../../runtime.js';
 import type { ModelConfig } from '../../model/config.js';
 import {
   UsageError, defaultSessionFactory, parseIntOption, println, processIo, randomNormal, resolveModel,
-  type CommandContext, type Io, type ModelChoice, type SessionFactory, type SessionOptions,
+  type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
@@ -211,41 +212,43 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const results: BenchResult[] = [];
   let config: ModelConfig | undefined;
   let input: { data: Float32Array; shape: [number, number, number, number] } | undefined;
+  // Every configuration's session is created first, then they are timed round-robin (one run of each per
+  // round, the order rotating each round), so background load on a shared machine falls on all of them
+  // alike instead of on whichever ran while it lasted.
+  const live: Array<{ c: BenchConfig; session: Session; warmupMs: number[]; timingsMs: number[] }> = [];
   try {
     for (const c of configs) {
-      let session;
       try {
-        session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
+        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
+        live.push({ c, session, warmupMs: [], timingsMs: [] });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
         progress.note(`${c.label}: unavailable (${reason})`);
         progress.tick(warmup + iters, `${c.label} unavailable`);
         results.push({ ...c, status: 'unavailable', reason, warmupMs: [], timingsMs: [] });
-        continue;
-      }
-      try {
-        if (config === undefined) {
-          config = session.config;
-          if (opts.checkpoint !== undefined && opts.image !== undefined && (config.image[0] !== opts.image || config.image[1] !== opts.image))
-            throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
-          const [H, W] = config.image;
-          input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
-        }
-        const warmupMs: number[] = [], timingsMs: number[] = [];
-        for (let i = 0; i < warmup + iters; i++) {
-          const t0 = performance.now();
-          await session.run(input!);
-          (i < warmup ? warmupMs : timingsMs).push(performance.now() - t0);
-          progress.tick(1, c.label);
-        }
-        results.push({ ...c, status: 'ok', warmupMs, timingsMs, stats: throughputStats(timingsMs) });
-      } finally {
-        session.dispose();
       }
     }
+    config = live[0]?.session.config;
+    if (config === undefined) throw new UsageError('no configuration could run');
+    if (opts.checkpoint !== undefined && opts.image !== undefined && (config.image[0] !== opts.image || config.image[1] !== opts.image))
+      throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
+    const [H, W] = config.image;
+    input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
+    for (let round = 0; round < warmup + iters; round++) {
+      for (let k = 0; k < live.length; k++) {
+        const x = live[(round + k) % live.length]!;
+        const t0 = performance.now();
+        await x.session.run(input);
+        (round < warmup ? x.warmupMs : x.timingsMs).push(performance.now() - t0);
+        progress.tick(1, x.c.label);
+      }
+    }
+    for (const x of live) results.push({ ...x.c, status: 'ok', warmupMs: x.warmupMs, timingsMs: x.timingsMs, stats: throughputStats(x.timingsMs) });
+    results.sort((p, q) => configs.indexOf(configs.find((c) => c.label === p.label)!) - configs.indexOf(configs.find((c) => c.label === q.label)!));
   } finally {
     progress.stop();
+    for (const x of live) x.session.dispose();
   }
 
   const base = results.find((r) => r.label === 'unpruned')?.stats?.median;
