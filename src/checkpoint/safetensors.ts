@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../io/atomicFile.js';
 import { describe, rangeError, typeError } from '../errors.js';
 
 /** A float32 tensor as stored in / read from a safetensors file. */
@@ -260,17 +261,6 @@ export function encodeSafetensors(tensors: Record<string, SafetensorsTensor>, me
   return out;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) {
-    // Chunked: a single write of more than 2 GiB is refused by some platforms.
-    const len = Math.min(bytes.length - done, 1 << 30);
-    const w = fs.writeSync(fd, bytes, done, len);
-    if (w <= 0) throw new Error(`short write (${w} bytes)`);
-    done += w;
-  }
-}
-
 /**
  * Writes float32 tensors as a safetensors file, atomically (temp file in the same directory, fsync,
  * rename; the directory is fsynced too where the platform allows). On failure the temp file is removed
@@ -286,27 +276,12 @@ export function writeSafetensors(file: string, tensors: Record<string, Safetenso
   if (typeof file !== 'string' || file === '') throw typeError('writeSafetensors', `expected path to be a non-empty string, received ${describe(file)}`);
   const names = checkWriteInput(tensors, metadata);
   const head = buildHeader(tensors, metadata, names);
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
-  let fd = -1;
   try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    writeAll(fd, head);
-    for (const n of names) writeAll(fd, leBytes(tensors[n]!.data));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = -1;
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, (function* () {
+      yield head;
+      for (const n of names) yield leBytes(tensors[n]!.data);
+    })());
   } catch (e) {
-    if (fd >= 0) {
-      try { fs.closeSync(fd); } catch { /* already failing; keep the first error */ }
-    }
-    try { fs.unlinkSync(tmp); } catch { /* the temp file may not exist */ }
     throw new Error(`writeSafetensors: ${file}: write failed (${e instanceof Error ? e.message : String(e)}); the target was not modified`, { cause: e });
   }
-  // Persist the rename itself; not possible on every platform (Windows), so best effort.
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-  } catch { /* directory fsync unsupported */ }
 }

@@ -27,6 +27,10 @@ export interface EvaluateOptions {
   split?: Split;
   /** Base keep ratio, or null: unpruned. */
   keep: number | null;
+  /** The ToMe baseline instead of pruning (keep must be null): merge around MHSA or MHSA+MLP at mergeRatio. */
+  tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
+  /** Engine precision (default 'fp32'). */
+  precision?: 'fp32' | 'bf16';
   /** Also every decode point (default false). */
   perBlock?: boolean;
   /** Images per engine call (default 4). */
@@ -73,7 +77,7 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
   if (n < 1) throw rangeError('evaluate', 'the test set is empty');
   const batch = opts.batch ?? 4;
   if (!Number.isInteger(batch) || batch < 1) throw rangeError('evaluate', `expected batch to be a positive integer, received ${batch}`);
-  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep });
+  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep, precision: opts.precision, ...(opts.tome ? { tome: opts.tome } : {}) });
   const acc = new BlockMetricsAccumulator();
   const HW = H * W;
   try {

@@ -8,7 +8,8 @@
  * The file is written atomically: a temporary file in the target's directory, fsynced, then renamed
  * over the target, so a failure leaves the old file (or none), never a torn one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomicFile.js';
 import path from 'node:path';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { resamplePosEmbed } from '../checkpoint/dinov2.js';
@@ -73,26 +74,11 @@ function parseImage(v: unknown, patch: number): [number, number] | undefined {
   return [hw[0], hw[1]];
 }
 
-/** Writes `bytes` to `file` through a temporary file in the same directory + fsync + rename. */
+/** Writes `bytes` to `file` atomically (src/io/atomicFile.ts); a failure names the path. */
 export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, file);
+    writeFileAtomicSync(file, bytes);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
     throw new Error(`${OP}: cannot write '${file}': ${(e as Error).message}`);
   }
 }

@@ -3,12 +3,14 @@
  * base keep ratio or unpruned, for the final block and (--per-block) each decode point; prints a table
  * and writes the numbers as JSON (src/eval/evaluate.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError, parseIntOption, println, resolveKeep, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { evaluate, type EvaluateResult } from '../../eval/evaluate.js';
+import { writeFileAtomicSync } from '../../io/atomicFile.js';
+import { selectConfigs } from './bench.js';
 
 export interface EvalCliOptions {
   checkpoint: string;
@@ -21,6 +23,59 @@ export interface EvalCliOptions {
   batch: number;
   json?: string;
   quiet?: boolean;
+  /** Configurations as `reg4pru bench --configs` names them: evaluate each and write the accuracy map. */
+  configs?: string[];
+  /** The per-configuration map `{ "<label>": { ap, dice } }` that `reg4pru bench --accuracy` reads. */
+  accuracyOut?: string;
+  precision?: 'fp32' | 'bf16';
+}
+
+/** What `reg4pru eval --configs` writes and `reg4pru bench --accuracy` reads. */
+export type AccuracyMap = Record<string, { ap: number; dice: number }>;
+
+/**
+ * Evaluates every configuration (unpruned, pruning at keep ratios, ToMe) of `--configs` on the same test
+ * set and writes `{ "<label>": { ap, dice } }` (the final block's metrics), the file `bench --accuracy`
+ * reads: Fig. 1 (AP vs throughput) from two commands.
+ */
+export async function runEvalConfigs(o: EvalCliOptions, io: Io): Promise<AccuracyMap> {
+  if (!existsSync(o.checkpoint)) throw new UsageError(`--checkpoint: no such file '${o.checkpoint}'`);
+  if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
+  const configs = selectConfigs(o.configs);
+  const out = o.accuracyOut ?? path.join(path.dirname(o.checkpoint), 'accuracy.json');
+  const map: AccuracyMap = {};
+  const progress = createProgress(io.err, progressMode(io.err, o.quiet === true), configs.length, 'eval configurations', 1);
+  const rows: string[][] = [];
+  try {
+    for (const c of configs) {
+      const tome = c.method === 'tome-mhsa' || c.method === 'tome-mhsa+mlp' ? { mode: c.method === 'tome-mhsa' ? 'mhsa' as const : 'mhsa+mlp' as const, mergeRatio: c.ratio! } : undefined;
+      try {
+        const r = await evaluate(o.checkpoint, {
+          data: o.data, samples: o.samples, split: o.split, keep: c.method === 'pruning' ? c.ratio : null, tome, batch: o.batch, precision: o.precision,
+        });
+        map[c.label] = { ap: r.final.ap, dice: r.final.dice };
+        rows.push([c.label, r.final.dice.toFixed(4), r.final.ap.toFixed(4)]);
+      } catch (e) {
+        if (!tome) throw e;
+        progress.note(`${c.label}: unavailable (${(e as Error).message})`);
+        rows.push([c.label, 'unavailable', '']);
+      }
+      progress.tick(1, c.label);
+    }
+  } finally {
+    progress.stop();
+  }
+  println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data}, ${configs.length} configurations`);
+  const header = ['config', 'Dice', 'AP'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
+  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
+  println(io.out, line(header));
+  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) println(io.out, line(row));
+  mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  writeFileAtomicSync(out, JSON.stringify(map, null, 2) + '\n');
+  println(io.out, `wrote ${out} (reg4pru bench --checkpoint ${o.checkpoint} --accuracy ${out} plots AP vs throughput)`);
+  return map;
 }
 
 export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult> {
@@ -30,7 +85,7 @@ export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult
   let progress: ReturnType<typeof createProgress> | null = null;
   let last = 0;
   const r = await evaluate(o.checkpoint, {
-    data: o.data, samples: o.samples, split: o.split, keep, perBlock: o.perBlock === true, batch: o.batch,
+    data: o.data, samples: o.samples, split: o.split, keep, perBlock: o.perBlock === true, batch: o.batch, precision: o.precision,
     onProgress: (done, total) => {
       progress ??= createProgress(io.err, progressMode(io.err, o.quiet === true), total, 'eval', Math.max(1, Math.floor(total / 10)));
       progress.tick(done - last);
@@ -48,7 +103,7 @@ export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult
   for (const row of rows) println(io.out, line(row));
   const json = o.json ?? path.join(path.dirname(o.checkpoint), `eval-${keep === null ? 'unpruned' : `keep${keep}`}.json`);
   mkdirSync(path.dirname(json), { recursive: true });
-  writeFileSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...r }, null, 2) + '\n');
+  writeFileAtomicSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...r }, null, 2) + '\n');
   println(io.out, `wrote ${json}`);
   return r;
 }
@@ -65,8 +120,12 @@ export function register(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--split <name>', 'FIVES split').choices(['test', 'val', 'train']).default('test'))
     .option('--batch <n>', 'images per engine call', parseIntOption('--batch', 1), 4)
     .option('--json <file>', 'JSON output (default: eval-<keep>.json beside the checkpoint)')
+    .option('--configs <list>', "evaluate these configurations instead of --keep (bench's names: all, prune, tome, unpruned, prune-0.7, tome-mhsa-0.5, ...) and write the accuracy map bench --accuracy reads", (v: string) => v.split(','))
+    .option('--accuracy-out <file>', 'where --configs writes { "<label>": { ap, dice } } (default: accuracy.json beside the checkpoint)')
+    .option('--precision <p>', 'engine precision: fp32 (default) or bf16')
     .option('-q, --quiet', 'no progress output')
     .action(async (o: EvalCliOptions) => {
-      await runEval(o, ctx.io);
+      if (o.configs !== undefined) await runEvalConfigs(o, ctx.io);
+      else await runEval(o, ctx.io);
     });
 }
