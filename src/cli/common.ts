@@ -30,6 +30,15 @@ export interface Io {
 
 export const processIo = (): Io => ({ out: process.stdout, err: process.stderr });
 
+/** Prints an aligned plain-text table: the header, a dashed rule, then the rows (cells padded, two spaces apart). */
+export function printTable(stream: Writable, header: string[], rows: string[][]): void {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
+  println(stream, line(header));
+  println(stream, widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) println(stream, line(r));
+}
+
 export function println(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }

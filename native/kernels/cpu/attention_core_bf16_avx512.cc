@@ -15,15 +15,14 @@
 #include <limits>
 
 #include "kernels/cpu/attention_core.h"
+#include "kernels/cpu/attention_core_impl.h"
 #include "kernels/cpu/attention_tiles_avx512.h"
 #include "kernels/cpu/bf16_avx512.h"
 
 namespace r4p {
 namespace {
 
-using attn::KT;
-constexpr int RMAX = attn512::RMAX;
-constexpr int64_t QS = 192;
+constexpr int RMAX = attn512::RMAX;  // KT and QS (the super-block) are attention_core_impl.h's
 constexpr int KT2 = KT / 2;
 
 inline int64_t half_up(int64_t d) { return (d + 1) / 2; }
@@ -198,16 +197,7 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
         attn512::dispatch_rows<PvF>(R, pc, (n + 1) / 2, vt, Dp, o + r0 * Dp, Dp);
       }
     }
-    for (int64_t r = 0; r < nq; ++r) {
-      const int64_t i = s0 + r;
-      const float den = l[r] + (has_pol ? a.eps : 0.f);
-      const float inv = 1.f / den;
-      float* oi = a.out + i * a.ldo;
-      const float* orow = o + r * Dp;
-      for (int64_t d = 0; d < Dh; ++d) oi[d] = (orow[d] + cst * vsum[d]) * inv;
-      if (a.row_max) a.row_max[i] = m[r];
-      if (a.row_den) a.row_den[i] = den;
-    }
+    attn_write_rows(a, s0, nq, o, Dp, m, l, vsum, cst);
   }
 }
 

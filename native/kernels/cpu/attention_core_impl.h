@@ -82,6 +82,23 @@ inline void attn_softmax_step(float* s, int n, int ngroups, float* m, float* l, 
   *l += vec::hsum_ps(vsum);
 }
 
+// The end of a super-block (rows s0 .. s0+nq): out_i = (O_i + cst * sum_j v_j) / (l_i + eps with a policy),
+// and the optional row max / denominator.
+inline void attn_write_rows(const AttentionCoreArgs& a, int64_t s0, int64_t nq, const float* o, int64_t Dp, const float* m,
+                            const float* l, const float* vsum, float cst) {
+  const bool has_pol = a.policy != nullptr;
+  for (int64_t r = 0; r < nq; ++r) {
+    const int64_t i = s0 + r;
+    const float den = l[r] + (has_pol ? a.eps : 0.f);
+    const float inv = 1.f / den;
+    float* oi = a.out + i * a.ldo;
+    const float* orow = o + r * Dp;
+    for (int64_t d = 0; d < a.Dh; ++d) oi[d] = (orow[d] + cst * vsum[d]) * inv;
+    if (a.row_max) a.row_max[i] = m[r];
+    if (a.row_den) a.row_den[i] = den;
+  }
+}
+
 // One packed tile: K^T [Dh][KT] then V [KT][Dp] (rows past n zero).
 inline int64_t attn_tile_floats(int64_t Dh, int64_t Dp) { return Dh * KT + KT * Dp; }
 
@@ -163,16 +180,7 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
       }
     }
 
-    for (int64_t r = 0; r < nq; ++r) {
-      const int64_t i = s0 + r;
-      const float den = l[r] + (has_pol ? a.eps : 0.f);
-      const float inv = 1.f / den;
-      float* oi = a.out + i * a.ldo;
-      const float* orow = o + r * Dp;
-      for (int64_t d = 0; d < Dh; ++d) oi[d] = (orow[d] + cst * vsum[d]) * inv;
-      if (a.row_max) a.row_max[i] = m[r];
-      if (a.row_den) a.row_den[i] = den;
-    }
+    attn_write_rows(a, s0, nq, o, Dp, m, l, vsum, cst);
   }
 }
 

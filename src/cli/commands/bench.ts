@@ -19,7 +19,7 @@ import { Command, Option } from 'commander';
 import { info, setThreads } from '../../runtime.js';
 import type { ModelConfig } from '../../model/config.js';
 import {
-  UsageError, defaultSessionFactory, parseIntOption, println, processIo, randomNormal, resolveModel,
+  UsageError, defaultSessionFactory, parseIntOption, printTable, println, processIo, randomNormal, resolveModel,
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
@@ -300,11 +300,7 @@ export function printBenchTable(report: BenchReport, io: Io): void {
       ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, ...(hasAp ? [f(r.ap, 4)] : [])]
       : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', ...(hasAp ? [''] : [])],
   );
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
-  println(io.out, line(header));
-  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) println(io.out, line(r));
+  printTable(io.out, header, rows);
   const missing = report.results.filter((r) => r.status === 'unavailable');
   if (missing.length) println(io.out, `unavailable: ${missing.map((r) => r.label).join(', ')}: ${[...new Set(missing.map((r) => r.reason))].join('; ')}`);
   println(io.out, `note: ${p.note}`);

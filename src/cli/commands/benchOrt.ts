@@ -21,7 +21,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { randomWeights } from '../../model/weights.js';
 import { info, setThreads } from '../../runtime.js';
 import {
-  CommandError, UsageError, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory, type SessionOptions,
+  CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { BENCH_DEFAULTS, selectConfigs, throughputStats, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
@@ -179,11 +179,7 @@ export function printOrtTable(r: OrtBenchReport, io: Io): void {
   const rows = r.rows.map((x) => x.stats
     ? [x.label, f(x.stats.medianMs), f(quantileMs(x.timingsMs, 0.1)), f(quantileMs(x.timingsMs, 0.9)), f(x.stats.median, 2), `${x.speedupVsOrt!.toFixed(2)}x`]
     : [x.label, 'unavailable', '', '', '', '']);
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
-  println(io.out, line(header));
-  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) println(io.out, line(row));
+  printTable(io.out, header, rows);
   println(io.out, 'vs ORT = ONNX Runtime median ms / this median ms (> 1: faster than ONNX Runtime)');
   println(io.out, `wrote ${r.file}`);
 }

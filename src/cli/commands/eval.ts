@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { UsageError, parseIntOption, println, resolveKeep, type CommandContext, type Io } from '../common.js';
+import { UsageError, parseIntOption, printTable, println, resolveKeep, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { evaluate, type EvaluateResult } from '../../eval/evaluate.js';
 import { writeFileAtomicSync } from '../../io/atomicFile.js';
@@ -67,11 +67,7 @@ export async function runEvalConfigs(o: EvalCliOptions, io: Io): Promise<Accurac
   }
   println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data}, ${configs.length} configurations`);
   const header = ['config', 'Dice', 'AP'];
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
-  println(io.out, line(header));
-  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) println(io.out, line(row));
+  printTable(io.out, header, rows);
   mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   writeFileAtomicSync(out, JSON.stringify(map, null, 2) + '\n');
   println(io.out, `wrote ${out} (reg4pru bench --checkpoint ${o.checkpoint} --accuracy ${out} plots AP vs throughput)`);
@@ -96,11 +92,7 @@ export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult
   println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data} (${r.images} images), ${keep === null ? 'unpruned' : `keep ${keep}`}`);
   const rows = (r.perBlock ?? [r.final]).map((b) => [b.block === r.final.block ? `${b.block} (final)` : String(b.block), b.dice.toFixed(4), b.ap.toFixed(4)]);
   const header = ['block', 'Dice', 'AP'];
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const line = (cells: string[]) => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ').trimEnd();
-  println(io.out, line(header));
-  println(io.out, widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) println(io.out, line(row));
+  printTable(io.out, header, rows);
   const json = o.json ?? path.join(path.dirname(o.checkpoint), `eval-${keep === null ? 'unpruned' : `keep${keep}`}.json`);
   mkdirSync(path.dirname(json), { recursive: true });
   writeFileAtomicSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...r }, null, 2) + '\n');
