@@ -135,6 +135,7 @@
         "native/napi/tome_block.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",
+        "native/runtime/scratch.cc",
         "native/runtime/thread_pool.cc"
       ]
     }

@@ -103,7 +103,7 @@ struct Avx512Kern {
 // the BF16 pair (k = 2p in the low half, 2p + 1 in the high half; a zero pad past K), so the driver's layout
 // holds with krows = ceil(K / 2) and the micro-kernel is the FP32 one with vdpbf16ps for vfmadd231ps.
 
-thread_local GemmScratch tls_bf16_rows;  // the rows of one panel in BF16, before the cell transpose
+thread_local ScratchBuffer tls_bf16_rows;  // the rows of one panel in BF16, before the cell transpose
 
 struct Bf16Kern {
   static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 2;

@@ -29,16 +29,13 @@
 #pragma once
 #include <immintrin.h>
 
-#if defined(__linux__)
-#include <sys/mman.h>  // madvise(MADV_HUGEPAGE)
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <thread>
 
 #include "kernels/ops.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p {
@@ -61,45 +58,8 @@ struct Epilogue {
         residual(a.residual), ldr(a.ldr), c_rows(a.c_rows), r_rows(a.r_rows) {}
 };
 
-// Grow-only 64-byte aligned scratch owned by the calling thread (pool workers get pointers into it):
-// back-to-back GEMMs (a block runs four, a training step hundreds) neither allocate nor page-fault
-// their packing buffers. Blocks of 2 MiB and more are 2 MiB aligned and advised for transparent huge
-// pages, so the packed B panels the micro-kernel streams cost few TLB entries.
-class GemmScratch {
- public:
-  ~GemmScratch() { std::free(p_); }
-  // nullptr when out of memory (the previous block is released first).
-  float* get(size_t n) {
-    if (n <= cap_) return p_;
-    release();
-    size_t bytes = n * sizeof(float);
-    const size_t align = bytes >= kHuge ? kHuge : 64;
-    bytes = (bytes + align - 1) / align * align;
-    void* q = nullptr;
-    if (posix_memalign(&q, align, bytes) != 0) return nullptr;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (align == kHuge) madvise(q, bytes, MADV_HUGEPAGE);
-#endif
-    p_ = static_cast<float*>(q);
-    cap_ = bytes / sizeof(float);
-    return p_;
-  }
-  // Keeps at most kKeep bytes between calls (a one-off huge GEMM does not pin its buffers).
-  void trim() {
-    if (cap_ * sizeof(float) > kKeep) release();
-  }
-
- private:
-  static constexpr size_t kHuge = size_t{2} << 20, kKeep = size_t{64} << 20;
-  void release() {
-    std::free(p_);
-    p_ = nullptr;
-    cap_ = 0;
-  }
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-thread_local GemmScratch tls_gemm_scratch;
+// The packing buffers: a per-calling-thread scratch reused across calls (runtime/scratch.h).
+thread_local ScratchBuffer tls_gemm_scratch;
 
 // Guided self-scheduling: claims the next chunk of [0, total) (about 1/(2 nth) of what is left, at
 // least one unit) and returns its start, or total when nothing is left. Which thread computes which

@@ -41,21 +41,11 @@
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
 #include "kernels/registry.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p {
 namespace {
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<float, FreeDeleter>;
-
-// 64-byte aligned float buffer (whole cache lines for the GEMM's packing reads); null on failure.
-Buffer alloc_floats(int64_t n) {
-  const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float)) + 63) & ~size_t(63);
-  return Buffer(static_cast<float*>(std::aligned_alloc(64, bytes)));
-}
 
 bool profiling_enabled() {
   static const bool on = [] {
@@ -122,10 +112,29 @@ Status run(const PrunedBlockArgs& a) {
   const int64_t Dh = D / H, M = B * K, W = std::max<int64_t>(3 * D, F);
   PhaseTimer timer;
 
-  Buffer t = alloc_floats(M * D), z = alloc_floats(M * D), wide = alloc_floats(M * W);
-  if (!t || !z || !wide)
+  // All scratch from one per-calling-thread buffer, reused by the next call (runtime/scratch.h): t, z, wide,
+  // then per pool thread the attention core's scratch and packed K/V.
+  AttentionCoreArgs proto;
+  proto.ldq = proto.ldk = proto.ldv = 3 * D;
+  proto.ldo = D;
+  proto.Nq = K; proto.Nk = K; proto.Dh = Dh;
+  proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
+  const auto round16 = [](size_t n) { return (n + 15) / 16 * 16; };
+  const size_t scratch_floats = round16(attention_core_scratch_floats(proto));
+  const size_t packed_floats = round16(attention_core_packed_floats(proto));
+  const int nth_attn = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (B * H * K + 191) / 192)));
+  const size_t md = round16(static_cast<size_t>(M * D)), mw = round16(static_cast<size_t>(M * W));
+  thread_local ScratchBuffer tls_block(size_t{256} << 20);
+  float* const arena = tls_block.get(2 * md + mw + nth_attn * (scratch_floats + packed_floats));
+  if (arena == nullptr)
     return Status::Make(StatusCode::kOutOfMemory, detail::concat("prunedBlock: out of memory for scratch (",
-                                                                 (M * (2 * D + W) * 4) >> 20, " MiB)"));
+                                                                 ((2 * md + mw + nth_attn * (scratch_floats + packed_floats)) * 4) >> 20, " MiB)"));
+  struct View {
+    float* p;
+    float* get() const { return p; }
+  };
+  const View t{arena}, z{arena + md}, wide{arena + 2 * md};
+  float* const attn_base = arena + 2 * md + mw;
 
   // 0. rows that the block does not touch (idx == null: every row is touched)
   if (a.out != a.x && a.idx) copy_untouched_rows(a, D);
@@ -161,29 +170,16 @@ Status run(const PrunedBlockArgs& a) {
   {
     const int64_t rb = 192;  // rows per core call: one super-block of the core
     const int64_t rows_total = B * H * K;
-    AttentionCoreArgs proto;
-    proto.ldq = proto.ldk = proto.ldv = 3 * D;
-    proto.ldo = D;
-    proto.Nq = K; proto.Nk = K; proto.Dh = Dh;
-    proto.scale = 1.f / std::sqrt(static_cast<float>(Dh));
     proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
-    const size_t scratch_floats = attention_core_scratch_floats(proto);
     const AttnKernel attn_kernel = attention_core_kernel();  // on this thread: it knows the matmul precision
-    const size_t packed_floats = attention_core_packed_floats(proto);
-    const int nth = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (rows_total + rb - 1) / rb)));
-    std::vector<Buffer> scratch(nth), packed(nth);
-    for (int i = 0; i < nth; ++i) {
-      scratch[i] = alloc_floats(static_cast<int64_t>(scratch_floats));
-      packed[i] = alloc_floats(static_cast<int64_t>(packed_floats));
-      if (!scratch[i] || !packed[i]) return Status::Make(StatusCode::kOutOfMemory, "prunedBlock: out of memory for attention scratch");
-    }
+    const int nth = nth_attn;
     if (timer.on) timer.attn_cpu_ms.assign(nth, 0.0);
     ThreadPool::instance().run(
         [&](int ith, int nth_run) {
           int64_t g0, g1;
           split_range(rows_total, ith, nth_run, &g0, &g1);
-          float* s = scratch[ith].get();
-          float* pk = packed[ith].get();
+          float* s = attn_base + ith * (scratch_floats + packed_floats);
+          float* pk = s + scratch_floats;
           int64_t packed_bh = -1;
           const double cpu0 = timer.on ? thread_cpu_ms() : 0.0;
           for (int64_t g = g0; g < g1;) {
