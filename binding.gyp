@@ -95,6 +95,7 @@
         "native/engine/json.cc",
         "native/engine/layers.cc",
         "native/engine/model.cc",
+        "native/engine/packed_weights.cc",
         "native/engine/policy.cc",
         "native/engine/tome_hook.cc",
         "native/engine/workspace.cc",

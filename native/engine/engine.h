@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "engine/model.h"
+#include "engine/packed_weights.h"
 #include "engine/profile.h"
 #include "engine/tome_hook.h"
 
@@ -78,6 +79,7 @@ class Engine {
   std::unique_ptr<Workspace> ws_;
   int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
   PhaseClock clock_;      // REG4PRU_PROFILE phase times of the current run
+  PackedBlockWeights packed_;  // block weights packed for the GEMM kernel of the last run
 };
 
 }  // namespace r4p::engine

@@ -120,6 +120,7 @@ Status Engine::run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B
   PrunedBlockArgs a;
   a.x = x; a.out = x; a.B = B; a.N = T;
   a.w = model_->block(i);
+  packed_.attach(i, &a.w);
   a.ln_eps = kLnEps;
   if (active_k_ == Np) {
     a.idx = nullptr;
@@ -156,6 +157,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   }
   // Every GEMM of this forward (this thread dispatches them all) in the session's precision.
   const ScopedMatmulPrecision precision(opts_.bf16 ? MatmulPrecision::kBf16 : MatmulPrecision::kFp32);
+  R4P_RETURN_IF_ERROR(packed_.ensure(*model_, gemm_kernel_id()));
   Workspace& w = *ws_;
   const int64_t Np = c.Np(), T0 = c.P() + Np, T1 = c.Q + T0;
   active_k_ = Np;

@@ -56,6 +56,18 @@ enum class Activation : int32_t { kNone = 0, kRelu = 1, kGelu = 2 /* exact erf G
 //   stored at C[crow(m)*ldc + n] with crow(m) = c_rows ? c_rows[m] : m, rrow likewise with r_rows.
 // a_rows fuses a gather into A's packing, c_rows/r_rows fuse a scatter into the epilogue.
 // C must not overlap A or B. Deterministic: each C element is reduced over k in a fixed order.
+// A B operand packed once, in the layout of one GEMM kernel (gemm_driver.h panels), for B that outlives
+// many calls (the engine's weights): gemm_pack_b() in kernels/registry.h fills it. A GEMM given one whose
+// kernel, N, K and transB match the kernel it runs reads the panels and never B; otherwise it packs B as
+// usual (same result: packing only copies, or rounds to BF16 as the BF16 kernel always does).
+struct PackedB {
+  int32_t kernel = 0;  // GemmKernelId; 0 = empty
+  int64_t N = 0, K = 0;
+  bool transB = false;
+  const float* panels = nullptr;
+};
+enum GemmKernelId : int32_t { kGemmNone = 0, kGemmAvx2 = 1, kGemmAvx512 = 2, kGemmAvx512Bf16 = 3 };
+
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* A = nullptr; int64_t lda = 0; bool transA = false;
@@ -68,6 +80,7 @@ struct GemmArgs {
   Activation act = Activation::kNone;
   const float* col_scale = nullptr;  // [N] (LayerScale)
   const float* residual = nullptr; int64_t ldr = 0; const int32_t* r_rows = nullptr;
+  const PackedB* packed_b = nullptr;  // optional pre-packed B (see PackedB)
 };
 Status gemm_ref(const GemmArgs& a);
 Status gemm_avx2(const GemmArgs& a);
@@ -76,6 +89,13 @@ Status gemm_avx512(const GemmArgs& a);
 // epilogue in FP32. Pairs of k are summed per step (odd K: a zero pad), so it is not the FP32 chain.
 // Call only when cpu_has_avx512_bf16(); the registry runs it under MatmulPrecision::kBf16.
 Status gemm_avx512_bf16(const GemmArgs& a);
+// Packing of B alone (a.B, ldb, transB, N, K) into dst (gemm_packed_b_floats_* of them), per kernel; the
+// registry's gemm_pack_b() picks one.
+int64_t gemm_packed_b_floats_avx2(int64_t N, int64_t K);
+int64_t gemm_packed_b_floats_avx512(int64_t N, int64_t K, bool bf16);
+void gemm_pack_b_avx2(const GemmArgs& a, float* dst);
+void gemm_pack_b_avx512(const GemmArgs& a, float* dst);
+void gemm_pack_b_avx512_bf16(const GemmArgs& a, float* dst);
 
 // ---------------------------------------------------------------- policyAttention (SPEC §4)
 // q,k,v [B,H,N,Dh] f32, policy [B,N] f32 -> out [B,H,N,Dh]
@@ -112,6 +132,8 @@ struct BlockWeights {
   const float *fc2_w, *fc2_b;       // [D, F], [D]
   const float *ls2;                 // [D]
   int64_t D, H, F;                  // F = MLP hidden width (4D in the presets)
+  // Optional pre-packed Linear weights (the engine's; see PackedB), used when they match the kernel.
+  const PackedB *qkv_p = nullptr, *proj_p = nullptr, *fc1_p = nullptr, *fc2_p = nullptr;
 };
 // x[B,N,D], idx[B,K] (ascending not required, no duplicates; null = all N tokens, K = N) -> out[B,N,D]:
 // out = x with rows idx replaced by block(x[idx]); attention runs over the K gathered tokens only.

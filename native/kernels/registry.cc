@@ -124,6 +124,32 @@ Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_a
 // run their avx2 drivers with the AVX-512 GEMM and attention core (the backward: its tile micro-kernels). LayerNorm,
 // softmax, binary, depthwise and the token ops run their avx2 kernels under avx512 (memory-bound, or
 // reductions whose AVX2 summation order the tests pin down).
+GemmKernelId gemm_kernel_id() {
+  const KernelVariant v = active_cpu_variant();
+  if (v == KernelVariant::kAvx512)
+    return matmul_precision() == MatmulPrecision::kBf16 && cpu_has_avx512_bf16() ? kGemmAvx512Bf16 : kGemmAvx512;
+  if (matmul_precision() == MatmulPrecision::kBf16) return kGemmNone;  // gemm() refuses BF16 there
+  return v == KernelVariant::kAvx2 ? kGemmAvx2 : kGemmNone;
+}
+
+int64_t gemm_packed_b_floats(GemmKernelId k, int64_t N, int64_t K) {
+  switch (k) {
+    case kGemmAvx2: return gemm_packed_b_floats_avx2(N, K);
+    case kGemmAvx512: return gemm_packed_b_floats_avx512(N, K, false);
+    case kGemmAvx512Bf16: return gemm_packed_b_floats_avx512(N, K, true);
+    default: return 0;
+  }
+}
+
+void gemm_pack_b(GemmKernelId k, const GemmArgs& a, float* dst) {
+  switch (k) {
+    case kGemmAvx2: gemm_pack_b_avx2(a, dst); break;
+    case kGemmAvx512: gemm_pack_b_avx512(a, dst); break;
+    case kGemmAvx512Bf16: gemm_pack_b_avx512_bf16(a, dst); break;
+    default: break;
+  }
+}
+
 std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock"}; }
 
 std::vector<std::string> op_names() {

@@ -50,6 +50,11 @@ Status gather_tokens_bwd(const GatherTokensBwdArgs& a);
 Status scatter_tokens_fwd(const ScatterTokensArgs& a);
 Status scatter_tokens_bwd(const ScatterTokensBwdArgs& a);
 Status gemm(const GemmArgs& a);
+// The GEMM kernel gemm() runs now on this thread (variant + matmul precision; kGemmNone for ref), the floats a
+// PackedB for it needs, and the packing itself (B, ldb, transB, N, K of a; dst 64-byte aligned).
+GemmKernelId gemm_kernel_id();
+int64_t gemm_packed_b_floats(GemmKernelId k, int64_t N, int64_t K);
+void gemm_pack_b(GemmKernelId k, const GemmArgs& a, float* dst);
 Status policy_attention_fwd(const PolicyAttentionArgs& a);
 Status policy_attention_bwd(const PolicyAttentionBwdArgs& a);
 Status pruned_block_fwd(const PrunedBlockArgs& a);

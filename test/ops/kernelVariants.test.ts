@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { gelu, geluBackward, info, policyAttention, policyAttentionBackward, prunedBlock, setKernel, getKernel, tomeBlock } from '../../src/index.js';
+import { InferenceSession, gelu, geluBackward, info, modelConfig, policyAttention, policyAttentionBackward, prunedBlock, randomWeights, setKernel, getKernel, tomeBlock } from '../../src/index.js';
 import { prunedBlockRef, randomBlockWeights } from '../reference/prunedBlock.js';
 import { cpuVariants, randIndices, randn, randu, rng, untestedVariants, withKernel } from '../reference/helpers.js';
 
@@ -127,6 +127,30 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
         expect(sameBits(a, b), `gelu n=${n}`).toBe(true);
         const [c, d] = both(threads, () => geluBackward({ data: dy, shape: [n] }, { data: x, shape: [n] }).data);
         expect(sameBits(c, d), `geluBackward n=${n}`).toBe(true);
+      }
+    }
+  });
+
+  it('the inference engine (weights pre-packed per kernel), unpruned and pruned, B = 2', async () => {
+    const cfg = modelConfig('tiny', { D: 48, H: 3, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 96] });
+    const weights = randomWeights(cfg, 4);
+    const img = randn(2 * 3 * 64 * 96, rng(8));
+    for (const keep of [null, 0.6]) {
+      const s = await InferenceSession.create({ config: cfg, weights }, { keep });
+      try {
+        const out: Float32Array[] = [];
+        for (const v of ['avx2', 'avx512', 'avx2'] as const) {
+          setKernel(v); // the session repacks its block weights when the kernel changes
+          try {
+            out.push((await s.run({ data: img, shape: [2, 3, 64, 96] })).semantic.data);
+          } finally {
+            setKernel('auto');
+          }
+        }
+        expect(sameBits(out[0]!, out[1]!), `keep=${keep}`).toBe(true);
+        expect(sameBits(out[0]!, out[2]!), `keep=${keep} after repacking`).toBe(true);
+      } finally {
+        s.dispose();
       }
     }
   });

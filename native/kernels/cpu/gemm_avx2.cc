@@ -243,6 +243,7 @@ inline void store_tile(const Epilogue& e, const float* acc, int64_t m0, int64_t 
 
 struct Avx2Kern {
   static constexpr int64_t MR = 6, NR = 16, KC = 384, KPACK = 1;
+  static constexpr int32_t ID = kGemmAvx2;
   static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) { gemm_pack_b_panel<NR>(a, j, dst); }
   static void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) { gemm_pack_a_panel<MR>(a, m0, dst); }
   static void micro(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t load) {
@@ -256,6 +257,8 @@ struct Avx2Kern {
 }  // namespace
 
 Status gemm_avx2(const GemmArgs& a) { return gemm_run<Avx2Kern>(a); }
+void gemm_pack_b_avx2(const GemmArgs& a, float* dst) { gemm_pack_b_all<Avx2Kern>(a, dst); }
+int64_t gemm_packed_b_floats_avx2(int64_t N, int64_t K) { return gemm_packed_floats<Avx2Kern>(N, K); }
 
 double fma_peak_gflops_avx2(int threads, int64_t iters) {
   ThreadPool& pool = ThreadPool::instance();

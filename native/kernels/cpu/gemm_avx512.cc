@@ -88,6 +88,7 @@ inline void epilogue_cols16(const Epilogue& e, const float* acc, int64_t m0, int
 
 struct Avx512Kern {
   static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 1;
+  static constexpr int32_t ID = kGemmAvx512;
   static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) { gemm_pack_b_panel<NR>(a, j, dst); }
   static void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) { gemm_pack_a_panel<MR>(a, m0, dst); }
   static void micro(int64_t K, const float* Ap, const float* Bp, float* acc, int64_t load) {
@@ -107,6 +108,7 @@ thread_local ScratchBuffer tls_bf16_rows;  // the rows of one panel in BF16, bef
 
 struct Bf16Kern {
   static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 2;
+  static constexpr int32_t ID = kGemmAvx512Bf16;
 
   // Bp panel j: cell (p, c) = pair (B(2p, n0 + c), B(2p + 1, n0 + c)).
   static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) {
@@ -190,6 +192,11 @@ struct Bf16Kern {
 
 Status gemm_avx512(const GemmArgs& a) { return gemm_run<Avx512Kern>(a); }
 Status gemm_avx512_bf16(const GemmArgs& a) { return gemm_run<Bf16Kern>(a); }
+void gemm_pack_b_avx512(const GemmArgs& a, float* dst) { gemm_pack_b_all<Avx512Kern>(a, dst); }
+void gemm_pack_b_avx512_bf16(const GemmArgs& a, float* dst) { gemm_pack_b_all<Bf16Kern>(a, dst); }
+int64_t gemm_packed_b_floats_avx512(int64_t N, int64_t K, bool bf16) {
+  return bf16 ? gemm_packed_floats<Bf16Kern>(N, K) : gemm_packed_floats<Avx512Kern>(N, K);
+}
 
 double fma_peak_gflops_avx512(int threads, int64_t iters) {
   ThreadPool& pool = ThreadPool::instance();

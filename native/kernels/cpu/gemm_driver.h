@@ -117,8 +117,11 @@ Status gemm_run(const GemmArgs& a) {
 
   // B is packed once into shared panels when several row blocks reuse it; with a single row block
   // (small M) each B panel is used by one tile only, so the tile's thread packs it right before use
-  // (no separate pass, and the panel is still in L1/L2 when the micro-kernel reads it).
-  const bool shared_b = mblocks > 1;
+  // (no separate pass, and the panel is still in L1/L2 when the micro-kernel reads it). A matching
+  // pre-packed B (PackedB) replaces both: its panels are read in place.
+  const PackedB* pb = a.packed_b;
+  const bool prepacked = pb != nullptr && pb->kernel == Kern::ID && pb->N == a.N && pb->K == a.K && pb->transB == a.transB;
+  const bool shared_b = mblocks > 1 && !prepacked;
   const int nth_max = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({max_tasks, tiles, pool.threads()})));
 
   // All scratch comes from one block allocated before any thread starts, so that running out of
@@ -129,11 +132,11 @@ Status gemm_run(const GemmArgs& a) {
   const int64_t bp_floats = shared_b ? round16(npanels * Kr * NR) : 0;
   const int64_t ap_floats = round16(mc_panels * Kr * MR);
   const int64_t sm_floats = round16(kblocks == 1 ? MR * NR : mc_panels * nc_panels * MR * NR);
-  const int64_t bt_floats = shared_b ? 0 : round16(nc_panels * Kr * NR);
+  const int64_t bt_floats = shared_b || prepacked ? 0 : round16(nc_panels * Kr * NR);
   const int64_t per_thread = ap_floats + sm_floats + bt_floats;
   float* const base = tls_gemm_scratch.get(static_cast<size_t>(bp_floats + nth_max * per_thread));
   if (base == nullptr) return Status::Make(StatusCode::kOutOfMemory, "gemm: out of memory for the packing buffers");
-  float* const Bp = base;
+  const float* const Bp = prepacked ? pb->panels : base;
 
   const Epilogue epi(a);
   std::atomic<int64_t> next_b{0}, done_b{0}, next_tile{0};
@@ -142,7 +145,7 @@ Status gemm_run(const GemmArgs& a) {
         if (shared_b) {
           // Pack B (panels claimed one at a time), then wait until every claimed panel is written.
           for (int64_t j; (j = next_b.fetch_add(1, std::memory_order_relaxed)) < npanels;) {
-            Kern::pack_b_panel(a, j, Bp + j * Kr * NR);
+            Kern::pack_b_panel(a, j, base + j * Kr * NR);
             done_b.fetch_add(1, std::memory_order_release);
           }
           for (int spins = 0; done_b.load(std::memory_order_acquire) < npanels; ++spins) {
@@ -166,9 +169,9 @@ Status gemm_run(const GemmArgs& a) {
               packed_mb = mb;
             }
             const int64_t j0 = nb * nc_panels, j1 = std::min(npanels, j0 + nc_panels);
-            if (!shared_b)
+            if (!shared_b && !prepacked)
               for (int64_t j = j0; j < j1; ++j) Kern::pack_b_panel(a, j, bt + (j - j0) * Kr * NR);
-            const float* bbase = shared_b ? Bp + j0 * Kr * NR : bt;
+            const float* bbase = shared_b || prepacked ? Bp + j0 * Kr * NR : bt;
             for (int64_t k0 = 0; k0 < Kr; k0 += kc) {
               const int64_t klen = std::min(kc, Kr - k0);
               const bool last = k0 + klen >= Kr;
@@ -189,6 +192,21 @@ Status gemm_run(const GemmArgs& a) {
       nth_max);
   tls_gemm_scratch.trim();
   return Status::Ok();
+}
+
+// Packs all of B (npanels panels of krows x NR cells, panel j at j * krows * NR) for a PackedB.
+template <class Kern>
+void gemm_pack_b_all(const GemmArgs& a, float* dst) {
+  const int64_t Kr = std::max<int64_t>((a.K + Kern::KPACK - 1) / Kern::KPACK, 1);
+  const int64_t npanels = (a.N + Kern::NR - 1) / Kern::NR;
+  parallel_for(npanels, 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) Kern::pack_b_panel(a, j, dst + j * Kr * Kern::NR);
+  });
+}
+
+template <class Kern>
+int64_t gemm_packed_floats(int64_t N, int64_t K) {
+  return ((N + Kern::NR - 1) / Kern::NR) * std::max<int64_t>((K + Kern::KPACK - 1) / Kern::KPACK, 1) * Kern::NR;
 }
 
 }  // namespace

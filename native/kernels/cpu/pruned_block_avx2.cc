@@ -156,7 +156,7 @@ Status run(const PrunedBlockArgs& a) {
     GemmArgs g;
     g.M = M; g.N = 3 * D; g.K = D;
     g.A = t.get(); g.lda = D;
-    g.B = w.qkv_w; g.ldb = D; g.transB = true;
+    g.B = w.qkv_w; g.ldb = D; g.transB = true; g.packed_b = w.qkv_p;
     g.C = wide.get(); g.ldc = 3 * D;
     g.bias = w.qkv_b;
     R4P_RETURN_IF_ERROR(gemm(g));
@@ -209,7 +209,7 @@ Status run(const PrunedBlockArgs& a) {
     GemmArgs g;
     g.M = K; g.N = D; g.K = D;
     g.A = t.get() + b * K * D; g.lda = D;
-    g.B = w.proj_w; g.ldb = D; g.transB = true;
+    g.B = w.proj_w; g.ldb = D; g.transB = true; g.packed_b = w.proj_p;
     g.C = z.get() + b * K * D; g.ldc = D;
     g.bias = w.proj_b;
     g.col_scale = w.ls1;
@@ -227,7 +227,7 @@ Status run(const PrunedBlockArgs& a) {
     GemmArgs g;
     g.M = M; g.N = F; g.K = D;
     g.A = t.get(); g.lda = D;
-    g.B = w.fc1_w; g.ldb = D; g.transB = true;
+    g.B = w.fc1_w; g.ldb = D; g.transB = true; g.packed_b = w.fc1_p;
     g.C = wide.get(); g.ldc = F;
     g.bias = w.fc1_b;
     g.act = Activation::kGelu;
@@ -240,7 +240,7 @@ Status run(const PrunedBlockArgs& a) {
     GemmArgs g;
     g.M = K; g.N = D; g.K = F;
     g.A = wide.get() + b * K * F; g.lda = F;
-    g.B = w.fc2_w; g.ldb = F; g.transB = true;
+    g.B = w.fc2_w; g.ldb = F; g.transB = true; g.packed_b = w.fc2_p;
     g.C = a.out + b * N * D; g.ldc = D; g.c_rows = a.idx ? a.idx + b * K : nullptr;
     g.bias = w.fc2_b;
     g.col_scale = w.ls2;

@@ -1,0 +1,54 @@
+#include "engine/packed_weights.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "kernels/registry.h"
+
+namespace r4p::engine {
+
+void PackedBlockWeights::FreeFloats::operator()(float* p) const { std::free(p); }
+
+Status PackedBlockWeights::ensure(const Model& model, GemmKernelId k) {
+  if (k == kernel_) return Status::Ok();
+  storage_.clear();
+  blocks_.clear();
+  kernel_ = kGemmNone;
+  if (k == kGemmNone) return Status::Ok();
+  const int64_t L = model.config().L;
+  std::vector<std::array<PackedB, 4>> blocks(static_cast<size_t>(L));
+  std::vector<std::unique_ptr<float[], FreeFloats>> storage;
+  for (int64_t i = 0; i < L; ++i) {
+    const BlockWeights w = model.block(i);
+    // Linear weights are [out, in]: B = W^T read transposed, N = out, K = in.
+    const struct { const float* W; int64_t N, K; } mats[4] = {
+        {w.qkv_w, 3 * w.D, w.D}, {w.proj_w, w.D, w.D}, {w.fc1_w, w.F, w.D}, {w.fc2_w, w.D, w.F}};
+    for (int m = 0; m < 4; ++m) {
+      const int64_t n = gemm_packed_b_floats(k, mats[m].N, mats[m].K);
+      void* q = nullptr;
+      if (posix_memalign(&q, 64, static_cast<size_t>(n) * sizeof(float)) != 0)
+        return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory for the packed block weights");
+      storage.emplace_back(static_cast<float*>(q));
+      GemmArgs g;
+      g.B = mats[m].W; g.ldb = mats[m].K; g.transB = true; g.N = mats[m].N; g.K = mats[m].K;
+      gemm_pack_b(k, g, storage.back().get());
+      PackedB& p = blocks[static_cast<size_t>(i)][m];
+      p.kernel = k; p.N = g.N; p.K = g.K; p.transB = true; p.panels = storage.back().get();
+    }
+  }
+  storage_ = std::move(storage);
+  blocks_ = std::move(blocks);
+  kernel_ = k;
+  return Status::Ok();
+}
+
+void PackedBlockWeights::attach(int64_t i, BlockWeights* w) const {
+  if (kernel_ == kGemmNone || i < 0 || i >= static_cast<int64_t>(blocks_.size())) return;
+  const auto& b = blocks_[static_cast<size_t>(i)];
+  w->qkv_p = &b[0];
+  w->proj_p = &b[1];
+  w->fc1_p = &b[2];
+  w->fc2_p = &b[3];
+}
+
+}  // namespace r4p::engine
