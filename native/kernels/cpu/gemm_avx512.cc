@@ -87,7 +87,7 @@ inline void epilogue_cols16(const Epilogue& e, const float* acc, int64_t m0, int
 }
 
 struct Avx512Kern {
-  static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 256, KPACK = 1;
+  static constexpr int64_t MR = r4p::MR, NR = r4p::NR, KC = 384, KPACK = 1;
   static constexpr int32_t ID = kGemmAvx512;
   static void pack_b_panel(const GemmArgs& a, int64_t j, float* dst) { gemm_pack_b_panel<NR>(a, j, dst); }
   static void pack_a_panel(const GemmArgs& a, int64_t m0, float* dst) { gemm_pack_a_panel<MR>(a, m0, dst); }
