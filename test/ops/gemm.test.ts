@@ -13,8 +13,8 @@ const SHAPES: Array<[number, number, number]> = [
   [23, 40, 777], // K > 384: the K-blocked path (3 blocks of 259)
   [61, 70, 450], // M <= 96: one row block, B packed per tile; 2 K blocks
   [300, 257, 384],
-  [29, 33, 300], // avx512 14x32 tile tails in M and N; K > 256: 2 K blocks of the avx512 kernel
-  [15, 64, 513], // M = 14 + 1, two 32-column panels exactly, 3 avx512 K blocks
+  [29, 33, 300], // avx512 14x32 tile tails in M and N
+  [15, 64, 513], // M = 14 + 1, two 32-column panels exactly, 2 K blocks (BF16: 2 blocks of k pairs)
 ];
 
 interface Epi {
