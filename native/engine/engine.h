@@ -78,7 +78,7 @@ class Engine {
   std::vector<int64_t> stage_k_;
   std::unique_ptr<Workspace> ws_;
   int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
-  PhaseClock clock_;      // REG4PRU_PROFILE phase times of the current run
+  EnginePhaseClock clock_;  // REG4PRU_PROFILE phase times of the current run
   PackedBlockWeights packed_;  // block weights packed for the GEMM kernel of the last run
 };
 

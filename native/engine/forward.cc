@@ -163,7 +163,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   active_k_ = Np;
   std::fill(w.active.begin(), w.active.begin() + B * Np, uint8_t{1});
 
-  clock_ = PhaseClock();
+  clock_ = EnginePhaseClock();
   R4P_RETURN_IF_ERROR(patch_embed(images, B));
   clock_.lap(kEmbed);
 
@@ -198,7 +198,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.semantic, out.class_logits, out.mask_logits));
   if (!out.per_block.empty())
     std::memcpy(out.per_block.back(), out.semantic, static_cast<size_t>(semantic_size(B)) * sizeof(float));
-  clock_.report(B);
+  clock_.report("[reg4pru engine B=" + std::to_string(B) + "]", kPhaseNames);
   return Status::Ok();
 }
 

@@ -41,55 +41,29 @@
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/ops.h"
 #include "kernels/registry.h"
+#include "runtime/profile.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace r4p {
 namespace {
 
-bool profiling_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("REG4PRU_PROFILE");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  return on;
-}
-
-// CPU time of the calling thread (excludes time the OS gave to other processes: on a shared machine
-// it shows the work split and per-core speed where wall times cannot).
-double thread_cpu_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-// Phase timer: a no-op unless REG4PRU_PROFILE is set.
-struct PhaseTimer {
-  bool on = profiling_enabled();
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  double ms[8] = {};
+// Phase timer (REG4PRU_PROFILE): wall time per phase, plus each attention thread's CPU time.
+struct PhaseTimer : PhaseClock<8> {
   std::vector<double> attn_cpu_ms;  // per attention thread
-  void lap(int phase) {
-    if (!on) return;
-    const auto t = std::chrono::steady_clock::now();
-    ms[phase] += std::chrono::duration<double, std::milli>(t - t0).count();
-    t0 = t;
-  }
   void report(const PrunedBlockArgs& a) const {
     if (!on) return;
-    double total = 0;
-    for (double v : ms) total += v;
-    std::fprintf(stderr,
-                 "[reg4pru prunedBlock B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld threads=%d] copy %.2f  LN1 %.2f  "
-                 "QKV %.2f  attn %.2f  proj %.2f  LN2 %.2f  fc1 %.2f  fc2 %.2f  total %.2f ms\n",
-                 (long long)a.B, (long long)a.N, (long long)a.K, (long long)a.w.D, (long long)a.w.H, (long long)a.w.F,
-                 ThreadPool::instance().threads(), ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7], total);
+    static const char* const names[8] = {"copy", "LN1", "QKV", "attn", "proj", "LN2", "fc1", "fc2"};
+    char title[160];
+    std::snprintf(title, sizeof title, "[reg4pru prunedBlock B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld threads=%d]",
+                  (long long)a.B, (long long)a.N, (long long)a.K, (long long)a.w.D, (long long)a.w.H, (long long)a.w.F,
+                  ThreadPool::instance().threads());
+    PhaseClock<8>::report(title, names);
     std::fprintf(stderr, "[reg4pru prunedBlock] attn thread cpu ms:");
     for (double v : attn_cpu_ms) std::fprintf(stderr, " %.2f", v);
     std::fprintf(stderr, "\n");
   }
 };
-
 
 // out = x on the rows not in idx (out != x). Rows in idx are written by fc2.
 void copy_untouched_rows(const PrunedBlockArgs& a, int64_t D) {
