@@ -184,6 +184,7 @@ describe('cuda prunedBlock: argument checks without touching the device', () => 
     expect(() => prunedBlock(X, I, w, { heads: c.H, device: 'cuda' })).toThrow(/CUDA is not available/);
     expect(() => cuda.uploadBlockWeights(w)).toThrow(gpu.reason);
     const { prunedBlockAsync } = await import('../../src/ops/prunedBlock.js');
-    expect(() => prunedBlockAsync(X, I, w, { heads: c.H, device: 'cuda' })).toThrow(/CUDA is not available/);
+    // an async op reports every problem as a rejected Promise, never a synchronous throw
+    await expect(prunedBlockAsync(X, I, w, { heads: c.H, device: 'cuda' })).rejects.toThrow(/CUDA is not available/);
   });
 });
