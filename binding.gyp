@@ -58,7 +58,8 @@
         "native/kernels/cpu/pruned_block_avx2.cc",
         "native/kernels/cpu/scatter_tokens_avx2.cc",
         "native/kernels/cpu/softmax_avx2.cc",
-        "native/kernels/cpu/tome_block_avx2.cc"
+        "native/kernels/cpu/tome_block_avx2.cc",
+        "native/kernels/cpu/vit_block_avx2.cc"
       ]
     },
     {
