@@ -87,7 +87,7 @@ Napi::Value VitBlock(const Napi::CallbackInfo& info) {
   auto saved = f32_arg(info, 4, op, "saved");
   const Common c = dims(info, op, 5);
   std::vector<Napi::Value> keep;
-  const BlockWeights w = parse_block_weights(env, op, info[2], c.D, c.H, y, &keep);
+  const BlockWeights w = parse_block_weights(env, op, info[2], c.D, c.H, View<float>{}, &keep);  // overlaps: below
   expect_shape(env, op, "x", x, "[B,N,D]", {c.B, c.N, c.D});
   check_policy(env, op, policy, c.B, c.N);
   expect_shape(env, op, "y", y, "[B,N,D]", {c.B, c.N, c.D});
@@ -117,8 +117,8 @@ Napi::Value VitBlockBackward(const Napi::CallbackInfo& info) {
   auto dpolicy = f32_arg(info, 6, op, "dpolicy", true);
   const Common c = dims(info, op, 8);
   std::vector<Napi::Value> keep;
-  const BlockWeights w = parse_block_weights(env, op, info[3], c.D, c.H, dx, &keep);
-  const BlockWeights gw = parse_block_weights(env, op, info[7], c.D, c.H, dx, &keep, "grads");  // same names, shapes
+  const BlockWeights w = parse_block_weights(env, op, info[3], c.D, c.H, View<float>{}, &keep);  // overlaps: below
+  const BlockWeights gw = parse_block_weights(env, op, info[7], c.D, c.H, View<float>{}, &keep, "grads");  // same names, shapes
   if (gw.F != w.F)
     throw_range(env, op, ": expected grads['mlp.fc1.bias'] to have F=", w.F, " elements, received ", gw.F);
   expect_shape(env, op, "dy", dy, "[B,N,D]", {c.B, c.N, c.D});
