@@ -24,6 +24,7 @@ export {
   type Decoded,
 } from '../model/tfjs/eomt.js';
 export { bilinearMatrix, resizeBilinear } from '../model/tfjs/decoder.js';
+export { setModelFusion, modelFusion, type ModelFusion } from '../model/tfjs/layers.js';
 
 // ---- training losses (SPEC §4): Mask2Former set loss with deep supervision, ratio and policy losses
 export {

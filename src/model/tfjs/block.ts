@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PrunedBlockWeightName } from '../../ops/prunedBlock.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES } from '../../ops/prunedBlock.js';
 import { policyAttention, vitBlock } from '../../tfjs/ops.js';
-import { gelu, layerNorm, linear } from './layers.js';
+import { gelu, layerNorm, linear, modelFusion } from './layers.js';
 
 export type BlockWeights = Readonly<Record<PrunedBlockWeightName, tf.Tensor>>;
 
@@ -45,9 +45,9 @@ export function attention(h: tf.Tensor3D, w: BlockWeights, H: number, policy: tf
   return linear(merged, w['attn.proj.weight'], w['attn.proj.bias']) as tf.Tensor3D;
 }
 
-/** Whether `block` takes the fused native op: the cpu backend, float32 everywhere. */
+/** Whether `block` takes the fused native op: on (setModelFusion), the cpu backend, float32 everywhere. */
 export function useFusedBlock(x: tf.Tensor, w: BlockWeights, policy: tf.Tensor | null): boolean {
-  if (tf.getBackend() !== 'cpu' || x.dtype !== 'float32' || (policy !== null && policy.dtype !== 'float32')) return false;
+  if (!modelFusion().block || tf.getBackend() !== 'cpu' || x.dtype !== 'float32' || (policy !== null && policy.dtype !== 'float32')) return false;
   return PRUNED_BLOCK_WEIGHT_NAMES.every((n) => w[n].dtype === 'float32');
 }
 
