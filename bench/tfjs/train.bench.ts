@@ -1,0 +1,85 @@
+/**
+ * The real model's training step (src/model/tfjs + src/train/trainer.ts, full Reg4Pru loss: deep-supervision set
+ * loss over every decode point + ratio loss, random routing, nested policies, AdamW + EMA), preset tiny at its
+ * 256x256, batch 2, on TF.js's `cpu` backend, three ways in the same run:
+ *   stock  : stock TF.js kernels, every op a TF.js composition (setModelFusion({ layers: false, block: false }));
+ *   native : useNativeBackend() (native matmul / softmax / elementwise kernels) + fused LayerNorm / GELU;
+ *   fused  : native + every ViT block as one tfops.vitBlock op (forward and backward).
+ * Beside them PyTorch's dense step of the same-sized model (bench/tfjs/torch_step.py) when `python3 -c 'import
+ * torch'` works, with the same thread count. Step times exclude each run's first step (warm-up).
+ * Run: npm run bench:tfjs [-- --steps 4] [--no-stock] [--no-torch]   (--quick: 2 timed steps each)
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { getThreads, info, modelConfig } from '../../src/index.js';
+import { setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
+import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { summarize, type Timing } from '../lib/timer.js';
+
+type Mode = 'stock' | 'native' | 'fused';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+async function stepTimes(mode: Mode, steps: number): Promise<Timing> {
+  useNativeBackend(mode !== 'stock');
+  const prev = setModelFusion({ layers: mode !== 'stock', block: mode === 'fused' });
+  const ms: number[] = [];
+  try {
+    const r = await train({
+      config: modelConfig('tiny'), data: 'synthetic', samples: 2 * (steps + 1), batch: 2, maxSteps: steps + 1,
+      policy: 'ratio', routing: 'random', seed: 0, warmup: [1, 1], onStep: (rec) => ms.push(rec.ms),
+    });
+    r.model.dispose();
+  } finally {
+    setModelFusion(prev);
+    useNativeBackend(false);
+  }
+  return summarize(ms.slice(1));
+}
+
+function torchStep(steps: number, threads: number): { timing: Timing; note: string } | string {
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `PyTorch not measured: python3 -c 'import torch' failed (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_step.py');
+  const r = spawnSync('python3', [script, '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8' });
+  if (r.status !== 0) return `PyTorch step failed: ${r.stderr.trim().split('\n').pop()}`;
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; threads: number; median_ms: number; p10_ms: number; p90_ms: number; steps: number };
+  return { timing: { medianMs: j.median_ms, p10Ms: j.p10_ms, p90Ms: j.p90_ms, iterations: j.steps }, note: `torch ${j.torch}, ${j.threads} threads, dense` };
+}
+
+export async function run(opts: { steps: number; stock: boolean; torch: boolean }): Promise<BenchRow[]> {
+  tf.env().set('IS_NODE', true);
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const shape = 'tiny 256x256 B=2';
+  const op = 'train step (Reg4Pru loss)';
+  const rows: BenchRow[] = [];
+  const modes: Mode[] = opts.stock ? ['stock', 'native', 'fused'] : ['native', 'fused'];
+  let base = 0;
+  for (const mode of modes) {
+    // the stock path is slow: fewer steps keep the whole run within a couple of minutes
+    const t = await stepTimes(mode, mode === 'stock' ? Math.max(1, Math.min(2, opts.steps)) : opts.steps);
+    if (base === 0) base = t.medianMs;
+    rows.push({ op, shape, impl: `tfjs cpu ${mode}`, timing: t, speedup: base / t.medianMs });
+    console.log(`${mode}: median ${t.medianMs.toFixed(0)} ms/step (${t.iterations} steps)`);
+  }
+  if (opts.torch) {
+    const r = torchStep(opts.steps, getThreads());
+    if (typeof r === 'string') console.log(r);
+    else rows.push({ op, shape, impl: 'pytorch dense', timing: r.timing, speedup: base / r.timing.medianMs, note: r.note });
+  }
+  console.log(`addon kernel ${info().cpu.kernel}, ${getThreads()} threads; speedup = ${modes[0]} / row`);
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick');
+  const rows = await run({ steps: arg('--steps', quick ? 2 : 4), stock: !process.argv.includes('--no-stock'), torch: !process.argv.includes('--no-torch') });
+  printTable('TF.js training step of the real model: stock vs native vs fused (vs PyTorch)', rows);
+  writeJson('tfjs-train', rows);
+}
