@@ -6,7 +6,7 @@
  *   native : useNativeBackend() (native matmul / softmax / elementwise kernels) + fused LayerNorm / GELU;
  *   fused  : native + every ViT block as one tfops.vitBlock op (forward and backward).
  * Beside them PyTorch's dense step of the same-sized model (bench/tfjs/torch_step.py) when `python3 -c 'import
- * torch'` works, with the same thread count. Step times exclude each run's first step (warm-up).
+ * torch'` works (or /usr/bin/python3, or $REG4PRU_PYTHON), with the same thread count. Step times exclude each run's first step (warm-up).
  * Run: npm run bench:tfjs [-- --steps 4] [--no-stock] [--no-torch]   (--quick: 2 timed steps each)
  */
 import { spawnSync } from 'node:child_process';
@@ -42,11 +42,26 @@ async function stepTimes(mode: Mode, steps: number): Promise<Timing> {
   return summarize(ms.slice(1));
 }
 
+// The first interpreter that imports torch: $REG4PRU_PYTHON, python3 on PATH, then the system one (Debian's
+// python3-torch installs there, which a pyenv python3 on PATH does not see).
+function torchPython(): string | string[] {
+  const tried: string[] = [];
+  for (const py of [process.env.REG4PRU_PYTHON, 'python3', '/usr/bin/python3']) {
+    if (!py || tried.includes(py)) continue;
+    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (probe.status === 0) return py;
+    tried.push(`${py}: ${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()}`);
+  }
+  return tried;
+}
+
 function torchStep(steps: number, threads: number): { timing: Timing; note: string } | string {
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `PyTorch not measured: python3 -c 'import torch' failed (${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()})`;
+  const py = torchPython();
+  if (Array.isArray(py)) return `PyTorch not measured: no python3 imports torch (${py.join('; ')})`;
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_step.py');
-  const r = spawnSync('python3', [script, '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8' });
+  // one BLAS / OpenMP thread budget, as ours: Debian's torch calls OpenBLAS, which would start its own threads
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: '1' };
+  const r = spawnSync(py, [script, '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8', env });
   if (r.status !== 0) return `PyTorch step failed: ${r.stderr.trim().split('\n').pop()}`;
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; threads: number; median_ms: number; p10_ms: number; p90_ms: number; steps: number };
   return { timing: { medianMs: j.median_ms, p10Ms: j.p10_ms, p90Ms: j.p90_ms, iterations: j.steps }, note: `torch ${j.torch}, ${j.threads} threads, dense` };
