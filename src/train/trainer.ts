@@ -87,14 +87,18 @@ export interface TrainRunOptions {
    * into `out`; the schedule is the uncut run's. Needs `out`.
    */
   stopAfter?: number;
-  /** A folder with a `resume.safetensors`: continue that run (its options; `out` defaults to the folder). */
-  resume?: string;
   /** Called after every optimiser step. */
   onStep?: (rec: StepRecord) => void;
   /** Called after every micro-batch (progress bars). */
   onMicro?: (done: number, total: number, lastLoss: number) => void;
   /** A line to log (warmup shrunk, checkpoint written). */
   onNote?: (message: string) => void;
+}
+
+/** Continue the run saved in `resume` (a folder with resume.safetensors) with its own options. */
+export interface TrainResumeOptions extends Pick<TrainRunOptions, 'out' | 'stopAfter' | 'onStep' | 'onMicro' | 'onNote'> {
+  /** The folder; `out` defaults to it. */
+  resume: string;
 }
 
 /** One line of metrics.jsonl. */
@@ -161,15 +165,18 @@ function checkInt(name: string, v: number, min: number): number {
 
 /**
  * Trains a model (see the file comment).
- * @param o options; the TF.js backend must be set by the caller (`useNativeBackend()` on 'cpu' is fastest)
+ * @param opts options, or `{ resume: DIR, ... }` to continue a run; the TF.js backend must be set by the caller
+ *   (`useNativeBackend()` on 'cpu' is fastest)
  * @returns summary with the trained model (dispose it) and its EMA weights
  * @throws {RangeError} bad options; DatasetError for a bad FIVES folder
  * @example const r = await train({ config: modelConfig('tiny'), data: 'synthetic', routing: 'random', epochs: 1 });
  */
-export async function train(opts: TrainRunOptions): Promise<TrainSummary> {
-  let o = opts;
+export async function train(opts: TrainRunOptions | TrainResumeOptions): Promise<TrainSummary> {
+  let o: TrainRunOptions;
   let resumed: ResumeState | null = null;
-  if (opts.resume !== undefined) {
+  if (!('resume' in opts)) {
+    o = opts;
+  } else {
     resumed = loadResume(opts.resume);
     o = { ...resumed.spec, policy: resumed.spec.policy as TrainPolicy | undefined, weights: resumed.weights, out: opts.out ?? opts.resume, stopAfter: opts.stopAfter, onStep: opts.onStep, onMicro: opts.onMicro, onNote: opts.onNote };
   }

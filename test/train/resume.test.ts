@@ -11,6 +11,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { modelConfig } from '../../src/index.js';
 import { train, useNativeBackend, type TrainRunOptions } from '../../src/tfjs/index.js';
+import { main } from '../../src/cli/program.js';
+import { loadCheckpoint } from '../../src/index.js';
+import { captureIo } from '../cli/helpers.js';
+import { writeFileSync } from 'node:fs';
 
 // L = 8: the random schedule draws l in 2..4, n in l..6, so the replayed route stream matters
 const CFG = modelConfig('tiny', { D: 16, H: 2, L: 8, patch: 8, image: [32, 32], R: 2, Q: 3, Bq: 2, stageBlocks: [1, 3] });
@@ -45,10 +49,10 @@ describe('train: stopAfter / resume', () => {
     expect(a.steps).toBe(1);
     expect(a.microBatches).toBe(2);
     a.model.dispose();
-    const b = await train({ resume: dir, stopAfter: 2, config: CFG, data: 'ignored' });
+    const b = await train({ resume: dir, stopAfter: 2 });
     expect(b.steps).toBe(2);
     b.model.dispose();
-    const c = await train({ resume: dir, config: CFG, data: 'ignored' });
+    const c = await train({ resume: dir });
     expect(c.steps).toBe(3);
     expect(c.losses).toEqual(wantLosses);
     expectSameWeights(c.model.exportWeights(), wantW, 'online');
@@ -60,7 +64,7 @@ describe('train: stopAfter / resume', () => {
     expect(lines.filter((l) => l.type === 'step').map((l) => l.loss)).toEqual(wantLosses);
 
     // a finished run resumes to a no-op with the same weights
-    const d = await train({ resume: dir, config: CFG, data: 'ignored' });
+    const d = await train({ resume: dir });
     expect(d.steps).toBe(3);
     expectSameWeights(d.model.exportWeights(), wantW, 'finished');
     d.model.dispose();
@@ -68,8 +72,29 @@ describe('train: stopAfter / resume', () => {
 
   it('errors: no resume state; stopAfter without out', async () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'r4p-resume-empty-'));
-    await expect(train({ resume: empty, config: CFG, data: 'synthetic' })).rejects.toThrow(/--resume: no resume.safetensors in/);
+    await expect(train({ resume: empty })).rejects.toThrow(/--resume: no resume.safetensors in/);
     await expect(train({ ...RUN, stopAfter: 1 })).rejects.toThrow(/train: expected out .* with stopAfter/);
     await expect(train({ ...RUN, out: empty, stopAfter: 0 })).rejects.toThrow(/stopAfter/);
   });
+
+  it('reg4pru train --stop-after / --resume (CLI): same checkpoint as the uncut CLI run; run options refused', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-resume-cli-'));
+    const cfg = path.join(dir, 'model.json');
+    writeFileSync(cfg, JSON.stringify({ D: 16, H: 2, L: 8, patch: 8, image: [32, 32], R: 2, Q: 3, Bq: 2, stageBlocks: [1, 3] }));
+    const args = (out: string) => ['node', 'reg4pru', 'train', '--data', 'synthetic', '--model-config', cfg, '--epochs', '2', '--batch', '2', '--samples', '4', '--seed', '5', '--warmup', '1,1', '--out', out, '-q'];
+    expect(await main(args(path.join(dir, 'uncut')), captureIo())).toBe(0);
+    const cut = path.join(dir, 'cut');
+    const io1 = captureIo();
+    expect(await main([...args(cut), '--stop-after', '3'], io1)).toBe(0);
+    const io2 = captureIo();
+    expect(await main(['node', 'reg4pru', 'train', '--resume', cut, '-q'], io2)).toBe(0);
+    expect(io2.text().out).toMatch(/reg4pru train --resume: at step 4/);
+    const a = loadCheckpoint(path.join(dir, 'uncut', 'ema.safetensors')).weights, b = loadCheckpoint(path.join(cut, 'ema.safetensors')).weights;
+    expectSameWeights(b, a, 'cli ema');
+    const io3 = captureIo();
+    expect(await main(['node', 'reg4pru', 'train', '--resume', cut, '--lr', '0.1'], io3)).toBe(2);
+    expect(io3.text().err).toMatch(/--resume: the run's options come from .*; remove --lr/);
+    expect(await main(['node', 'reg4pru', 'train', '--resume', path.join(dir, 'nope')], captureIo())).toBe(2);
+    expect(await main(['node', 'reg4pru', 'train', '--out', dir], captureIo())).toBe(2);
+  }, 120_000);
 });
