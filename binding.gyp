@@ -113,6 +113,7 @@
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/ref/softmax_ref.cc",
         "native/kernels/ref/tome_block_ref.cc",
+        "native/kernels/ref/vit_block_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/binary.cc",
@@ -134,6 +135,7 @@
         "native/napi/scatter_tokens.cc",
         "native/napi/softmax.cc",
         "native/napi/tome_block.cc",
+        "native/napi/vit_block.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",
         "native/runtime/thread_pool.cc"
