@@ -138,7 +138,7 @@ def main():
         ms = (time.perf_counter() - t0) * 1e3
         if step > 0:
             times.append(ms)
-    q = statistics.quantiles(times, n=10) if len(times) > 1 else [times[0]] * 9
+    q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else [times[0]] * 9
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "median_ms": statistics.median(times),
                       "p10_ms": q[0], "p90_ms": q[-1], "steps": len(times), "loss": float(loss)}))
 
