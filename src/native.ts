@@ -133,6 +133,11 @@ export interface NativeBinding {
   /** GELU backward: dx = dy (Phi(x) + x phi(x)); dx may be dy or x itself. */
   geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): Float32Array;
 
+  // ---- vitBlock (TF.js training graph; ops.h VitBlockArgs): saved has B*N*(6D+F) floats
+  vitBlock(x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
+  /** Overwrites dx, dpolicy (null = not computed; must be null without a policy) and every grads entry; returns dx. */
+  vitBlockBackward(dy: Float32Array, x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, dpolicy: Float32Array | null, grads: Readonly<Record<string, Float32Array>>, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
+
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
   InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;

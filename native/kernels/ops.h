@@ -329,4 +329,42 @@ Status gelu_bwd_ref(const GeluBwdArgs& a);
 Status gelu_bwd_avx2(const GeluBwdArgs& a);
 Status gelu_bwd_avx512(const GeluBwdArgs& a);
 
+// ---------------------------------------------------------------- vitBlock (TF.js training graph, SPEC §2, §4)
+// One pre-norm ViT block, forward and backward, for training (the differentiable tfops.vitBlock):
+//   x [B,N,D] f32, policy [B,N] f32 or null -> y [B,N,D]
+//   qkv = LN1(x) W_qkv^T + b_qkv; per head h (Dh = D/H, scale 1/sqrt(Dh)):
+//     policy != null: SPEC §4 policy attention with eps = attn_eps;  null: plain softmax(scale q k^T) v
+//   p1 = o W_proj^T + b_proj;  z = x + ls1 * p1;  h = LN2(z) W_fc1^T + b_fc1
+//   p2 = GELU(h) W_fc2^T + b_fc2 (exact GELU);  y = z + ls2 * p2.     LayerNorm eps = ln_eps.
+// saved [vit_block_saved_floats(B,N,D,F)] is written by the forward and read by the backward (no N x N
+// attention matrix: the backward recomputes it tile by tile), in this order:
+//   qkv [3,B,H,N,Dh] (q, k, v head-major), o [B*N,D] (heads merged), p1 [B*N,D], h [B*N,F], p2 [B*N,D].
+inline int64_t vit_block_saved_floats(int64_t B, int64_t N, int64_t D, int64_t F) { return B * N * (6 * D + F); }
+struct VitBlockArgs {
+  const float* x = nullptr; const float* policy = nullptr;  // policy may be null (plain attention)
+  float* y = nullptr; float* saved = nullptr;
+  int64_t B = 0, N = 0;
+  BlockWeights w{};
+  float ln_eps = 1e-6f, attn_eps = 1e-6f;
+};
+// One gradient per block weight, in BlockWeights order (same shapes as the weights).
+struct BlockGrads {
+  float *norm1_w, *norm1_b, *qkv_w, *qkv_b, *proj_w, *proj_b, *ls1, *norm2_w, *norm2_b, *fc1_w, *fc1_b, *fc2_w,
+      *fc2_b, *ls2;
+};
+// Backward (overwrites dx, dpolicy and every BlockGrads entry; dpolicy may be null, and is not written when
+// policy is null). dy [B,N,D]; x, policy, w, saved as given to / written by the forward.
+struct VitBlockBwdArgs {
+  const float* dy = nullptr; const float* x = nullptr; const float* policy = nullptr; const float* saved = nullptr;
+  float* dx = nullptr; float* dpolicy = nullptr;
+  BlockGrads g{};
+  int64_t B = 0, N = 0;
+  BlockWeights w{};
+  float ln_eps = 1e-6f, attn_eps = 1e-6f;
+};
+Status vit_block_fwd_ref(const VitBlockArgs& a);
+Status vit_block_fwd_avx2(const VitBlockArgs& a);
+Status vit_block_bwd_ref(const VitBlockBwdArgs& a);
+Status vit_block_bwd_avx2(const VitBlockBwdArgs& a);
+
 }  // namespace r4p

@@ -119,6 +119,9 @@ Status layer_norm_fwd(const LayerNormArgs& a) { return dispatch(layer_norm_fwd_r
 Status layer_norm_bwd(const LayerNormBwdArgs& a) { return dispatch(layer_norm_bwd_ref, layer_norm_bwd_avx2, a); }
 Status gelu_fwd(const GeluArgs& a) { return dispatch(gelu_fwd_ref, gelu_fwd_avx2, gelu_fwd_avx512, a); }
 Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_avx2, gelu_bwd_avx512, a); }
+// ---- vitBlock: the avx2 driver dispatches its GEMMs / GELU / attention itself (avx512 kernels under 'avx512')
+Status vit_block_fwd(const VitBlockArgs& a) { return dispatch(vit_block_fwd_ref, vit_block_fwd_avx2, a); }
+Status vit_block_bwd(const VitBlockBwdArgs& a) { return dispatch(vit_block_bwd_ref, vit_block_bwd_avx2, a); }
 
 // gemm and gelu have AVX-512 kernels of their own; the policyAttention forward, prunedBlock and tomeBlock
 // run their avx2 drivers with the AVX-512 GEMM and attention core (the backward: its tile micro-kernels). LayerNorm,
@@ -150,10 +153,10 @@ void gemm_pack_b(GemmKernelId k, const GemmArgs& a, float* dst) {
   }
 }
 
-std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock"}; }
+std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock", "vitBlock"}; }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu", "vitBlock"};
 }
 
 }  // namespace r4p

@@ -71,6 +71,9 @@ Status layer_norm_fwd(const LayerNormArgs& a);
 Status layer_norm_bwd(const LayerNormBwdArgs& a);
 Status gelu_fwd(const GeluArgs& a);
 Status gelu_bwd(const GeluBwdArgs& a);
+// ---- vitBlock (TF.js training graph): its avx2 driver calls the dispatchers above, so 'avx512' reaches it too
+Status vit_block_fwd(const VitBlockArgs& a);
+Status vit_block_bwd(const VitBlockBwdArgs& a);
 
 // Names of the ops in the table, for info(); and those with an AVX-512 kernel of their own.
 std::vector<std::string> op_names();

@@ -24,6 +24,7 @@ export {
   type Decoded,
 } from '../model/tfjs/eomt.js';
 export { bilinearMatrix, resizeBilinear } from '../model/tfjs/decoder.js';
+export { setModelFusion, modelFusion, type ModelFusion } from '../model/tfjs/layers.js';
 
 // ---- training losses (SPEC §4): Mask2Former set loss with deep supervision, ratio and policy losses
 export {
@@ -41,4 +42,4 @@ export type { ImageTargets, Match, MatchWeights } from '../train/matching.js';
 
 // ---- training (SPEC §4): AdamW with LLRD + two-stage warmup, gradient accumulation, EMA; the training loop
 export { AdamW, GradAccumulator, Ema, type AdamWOptions } from '../train/optimizer.js';
-export { train, TRAIN_POLICIES, type TrainRunOptions, type TrainPolicy, type StepRecord, type TrainSummary } from '../train/trainer.js';
+export { train, TRAIN_POLICIES, type TrainRunOptions, type TrainResumeOptions, type TrainPolicy, type StepRecord, type TrainSummary } from '../train/trainer.js';

@@ -95,3 +95,19 @@ export type GeluInputs = Pick<NamedTensorInfoMap, 'x'>;
 export const GeluGrad = 'Reg4pruGeluGrad';
 /** dy, x float32 of one shape -> dx = dy (Phi(x) + x phi(x)) */
 export type GeluGradInputs = Pick<NamedTensorInfoMap, 'dy' | 'x'>;
+
+export const VitBlock = 'Reg4pruVitBlock';
+/**
+ * x float32 [B,N,D], policy float32 [B,N] (optional), the 14 block weights by SPEC §8 name -> [y float32 [B,N,D],
+ * saved float32 [B*N*(6D+F)]]; saved is kept for the gradient (outputsToSave).
+ */
+export type VitBlockInputs = NamedTensorInfoMap;
+export interface VitBlockAttrs {
+  heads: number;
+  lnEps: number;
+  attnEps: number;
+}
+
+export const VitBlockGrad = 'Reg4pruVitBlockGrad';
+/** dy, x, policy?, weights, saved -> [dx, ...the 14 weight gradients in PRUNED_BLOCK_WEIGHT_NAMES order, dpolicy?] */
+export type VitBlockGradInputs = NamedTensorInfoMap;

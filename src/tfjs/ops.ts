@@ -13,18 +13,19 @@
  * | prunedBlock     | none (inference only)                  | backprop through it throws an Error        |
  * | layerNorm       | x, w, b                                | exact (one fused backward pass)            |
  * | gelu            | x                                      | exact: dy (Phi(x) + x phi(x))              |
+ * | vitBlock        | x, policy, all 14 weights              | exact, one fused native backward           |
  * Integer inputs (idx, masks) get zero gradients, as TF.js's own index inputs do.
  *
  * Registration is lazy: the first op call registers the kernels for the default backends (cpu, wasm,
  * tensorflow) unless registerReg4pruKernels() ran before; another backend needs an explicit
  * registerReg4pruKernels([...]), and an op called on an unserved backend says so.
  */
-import { engine, getBackend, getKernel, Tensor, type DataType, type NamedTensorMap, type Tensor2D, type Tensor3D, type Tensor4D } from '@tensorflow/tfjs';
+import { engine, getBackend, getKernel, tensor1d, Tensor, type DataType, type NamedTensorMap, type Tensor2D, type Tensor3D, type Tensor4D } from '@tensorflow/tfjs';
 import { describe, typeError } from '../errors.js';
 import type { Seed } from '../native.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeightName } from '../ops/prunedBlock.js';
 import { expectInt, expectNumber, expectSeed } from '../validate.js';
-import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens } from './kernel_names.js';
+import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens, VitBlock } from './kernel_names.js';
 import { registerReg4pruKernels } from './register.js';
 
 export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered, DEFAULT_BACKENDS, KERNEL_NAMES } from './register.js';
@@ -266,4 +267,44 @@ export function gelu<T extends Tensor>(x: T): T {
   const inputs = { x: expectTfFloat(op, 'x', x, 0) };
   ready(Gelu);
   return engine().runKernel<T>(Gelu, inputs);
+}
+
+/**
+ * One pre-norm ViT block as a single differentiable op (SPEC §2 block, §4 attention), forward and backward in
+ * native code: `z = x + ls1 * proj(attn(LN1 x)); y = z + ls2 * fc2(GELU(fc1(LN2 z)))`, attention = SPEC §4 policy
+ * attention when `policy` is given, plain softmax otherwise. Differentiable in x, policy and every weight. The
+ * forward keeps qkv and the Linear outputs for the backward (no N x N matrix; attention is recomputed).
+ * @param x tf.Tensor float32 [B,N,D]
+ * @param weights one block's 14 float32 tensors by SPEC §8 name without `blocks.{i}.` (as tfops.prunedBlock)
+ * @param opts `heads` H (D % H == 0), `policy` tf.Tensor float32 [B,N] (finite), `lnEps` (default 1e-6, > 0),
+ *   `attnEps` (default 1e-6, >= 0; SPEC §4 eps)
+ * @returns tf.Tensor float32 [B,N,D]
+ * @throws TypeError for a non-tensor, a wrong dtype or rank, a missing weight; RangeError for a shape mismatch,
+ *   D % heads != 0, a bad eps, a non-finite policy value
+ * @example
+ * const y = tfops.vitBlock(x, blockWeights, { heads: 3, policy: keep }); // [2,277,192]
+ */
+export function vitBlock(x: Tensor3D, weights: Readonly<Record<PrunedBlockWeightName, Tensor>>, opts: { heads: number; policy?: Tensor2D | null; lnEps?: number; attnEps?: number }): Tensor3D {
+  const op = 'vitBlock';
+  const o = expectOpts(op, opts);
+  const inputs: NamedTensorMap = { x: expectTf(op, 'x', x, ['float32'], ['B', 'N', 'D']) };
+  if (typeof weights !== 'object' || weights === null) throw typeError(op, `expected weights to be an object of tf.Tensors, received ${describe(weights)}`);
+  for (const name of PRUNED_BLOCK_WEIGHT_NAMES) inputs[name] = expectTf(op, `weights['${name}']`, weights[name], ['float32'], WEIGHT_LETTERS[name]);
+  const heads = expectInt(op, 'heads', o.heads, 1);
+  const lnEps = o.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', o.lnEps, { gt: 0 });
+  const attnEps = o.attnEps === undefined ? 1e-6 : expectNumber(op, 'attnEps', o.attnEps);
+  if (attnEps < 0) throw new RangeError(`${op}: expected attnEps to be a finite number >= 0, received ${attnEps}`);
+  const plain = o.policy === undefined || o.policy === null;
+  ready(VitBlock);
+  // Without a policy the kernel gets an empty placeholder input (a kernel's inputs are fixed for its gradient).
+  const placeholder = plain ? tensor1d([], 'float32') : null;
+  inputs.policy = placeholder ?? expectTf(op, 'policy', o.policy, ['float32'], ['B', 'N']);
+  try {
+    const [y, saved] = engine().runKernel<Tensor[]>(VitBlock, inputs, { heads, lnEps, attnEps, plain }) as [Tensor3D, Tensor];
+    // The gradient keeps its own reference to saved (outputsToSave), so the caller never sees it.
+    saved.dispose();
+    return y;
+  } finally {
+    placeholder?.dispose();
+  }
 }

@@ -35,6 +35,9 @@ import { gumbelTopKGradConfig } from './gradients/GumbelTopK_grad.js';
 import { policyAttentionGradConfig } from './gradients/PolicyAttention_grad.js';
 import { prunedBlockGradConfig } from './gradients/PrunedBlock_grad.js';
 import { scatterTokensGradConfig } from './gradients/ScatterTokens_grad.js';
+import { vitBlockConfig } from './kernels/VitBlock.js';
+import { vitBlockGradConfig as vitBlockGradKernelConfig } from './kernels/VitBlockGrad.js';
+import { vitBlockGradConfig } from './gradients/VitBlock_grad.js';
 
 /** Backends registered when none are named: TF.js cpu, wasm, and tfjs-node ('tensorflow'). */
 export const DEFAULT_BACKENDS: readonly string[] = Object.freeze(['cpu', 'wasm', 'tensorflow']);
@@ -49,13 +52,14 @@ export const KERNEL_CONFIGS: readonly KernelConfig[] = Object.freeze([
   gumbelSoftmaxSTConfig, gumbelSoftmaxSTGradKernelConfig,
   layerNormConfig, layerNormGradKernelConfig,
   geluConfig, geluGradKernelConfig,
+  vitBlockConfig, vitBlockGradKernelConfig,
 ]);
 
 /** Every reg4pru gradient. gumbelTopK gives zeros; prunedBlock throws (see gradients/). */
 export const GRAD_CONFIGS: readonly GradConfig[] = Object.freeze([
   gatherTokensGradConfig, scatterTokensGradConfig, policyAttentionGradConfig,
   gumbelSoftmaxSTGradConfig, gumbelTopKGradConfig, prunedBlockGradConfig,
-  layerNormGradConfig, geluGradConfig,
+  layerNormGradConfig, geluGradConfig, vitBlockGradConfig,
 ]);
 
 /** The reg4pru kernel names (all start with `Reg4pru`). */

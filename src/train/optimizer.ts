@@ -124,6 +124,26 @@ export class AdamW {
     return used;
   }
 
+  /** The moments and step count (copies), for resumable runs (src/train/resume.ts). */
+  exportState(): { step: number; m: Record<string, Float32Array>; v: Record<string, Float32Array> } {
+    const copy = (r: Record<string, tf.Variable>) => Object.fromEntries(Object.entries(r).map(([n, t]) => [n, Float32Array.from(t.dataSync() as Float32Array)]));
+    return { step: this.step, m: copy(this.m), v: copy(this.v) };
+  }
+
+  /**
+   * Restores exportState()'s output. @throws {RangeError} a missing or wrongly sized moment, a bad step
+   */
+  loadState(s: { step: number; m: Readonly<Record<string, Float32Array>>; v: Readonly<Record<string, Float32Array>> }): void {
+    if (!Number.isInteger(s.step) || s.step < 0) throw rangeError('AdamW.loadState', `expected step to be an integer >= 0, received ${s.step}`);
+    for (const [name, p] of Object.entries(this.params))
+      for (const [k, src, dst] of [['m', s.m, this.m], ['v', s.v, this.v]] as const) {
+        const d = src[name];
+        if (d === undefined || d.length !== p.size) throw rangeError('AdamW.loadState', `expected ${k}['${name}'] with ${p.size} elements, received ${d === undefined ? 'none' : d.length}`);
+        dst[name]!.assign(tf.tensor(d, p.shape, 'float32'));
+      }
+    this.step = s.step;
+  }
+
   dispose(): void {
     for (const x of [...Object.values(this.m), ...Object.values(this.v)]) x.dispose();
   }
@@ -156,6 +176,19 @@ export class GradAccumulator {
     const out: Record<string, tf.Tensor> = {};
     for (const [name, s] of Object.entries(this.sums)) out[name] = tf.div(s, this.count);
     return out;
+  }
+
+  /** The running sums (copies), for resumable runs. */
+  exportSums(): Record<string, { data: Float32Array; shape: number[] }> {
+    return Object.fromEntries(Object.entries(this.sums).map(([n, t]) => [n, { data: Float32Array.from(t.dataSync() as Float32Array), shape: [...t.shape] }]));
+  }
+
+  /** Replaces the state with exportSums()'s output and its count. */
+  load(sums: Readonly<Record<string, { data: Float32Array; shape: number[] }>>, count: number): void {
+    if (!Number.isInteger(count) || count < 0) throw rangeError('GradAccumulator.load', `expected count to be an integer >= 0, received ${count}`);
+    this.reset();
+    for (const [n, t] of Object.entries(sums)) this.sums[n] = tf.tensor(t.data, t.shape, 'float32');
+    this.count = count;
   }
 
   /** Drops the sums. */
@@ -205,6 +238,17 @@ export class Ema {
       tf.tidy(() => e.assign(tf.add(tf.mul(d, e), tf.mul(1 - d, p))));
     }
     this.updates++;
+  }
+
+  /** Restores the averaged weights and the update count (resumable runs). @throws {RangeError} a missing / wrongly sized weight */
+  loadState(shadow: Readonly<Record<string, Float32Array>>, updates: number): void {
+    if (!Number.isInteger(updates) || updates < 0) throw rangeError('Ema.loadState', `expected updates to be an integer >= 0, received ${updates}`);
+    for (const [name, e] of Object.entries(this.shadow)) {
+      const d = shadow[name];
+      if (d === undefined || d.length !== e.size) throw rangeError('Ema.loadState', `expected '${name}' with ${e.size} elements, received ${d === undefined ? 'none' : d.length}`);
+      e.assign(tf.tensor(d, e.shape, 'float32'));
+    }
+    this.updates = updates;
   }
 
   /** The averaged weights as Float32Arrays (SPEC §8 names), e.g. for `saveCheckpoint`. */

@@ -16,7 +16,9 @@
  * Files (when `out` is set): `metrics.jsonl` (one JSON line per optimiser step, plus a first `{"type":
  * "start"}` line with the options), `checkpoint.safetensors` (the online weights) and `ema.safetensors`
  * (the EMA weights), both rewritten atomically at the end of every epoch and at the end, metadata =
- * epoch / step / options; `summary.json` at the end.
+ * epoch / step / options; `summary.json` at the end; `resume.safetensors` (src/train/resume.ts: optimiser
+ * moments, EMA, accumulator, position) with them and when `stopAfter` cuts the run. `resume: DIR` continues
+ * such a run with its own options; the pieces end with the same weights as the uncut run.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, appendFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +39,7 @@ import { policyTargetsBatch, type PolicyTargetKind } from './targets.js';
 import { deepSupervisionLoss, policyLoss, ratioLoss } from './losses.js';
 import { fitWarmup } from './schedule.js';
 import { AdamW, Ema, GradAccumulator } from './optimizer.js';
+import { loadResume, runSpec, saveResume, type ResumeState } from './resume.js';
 
 export type TrainPolicy = 'ratio' | 'informed-mask' | 'informed-distance' | 'informed-edges' | 'none';
 export const TRAIN_POLICIES: readonly TrainPolicy[] = ['ratio', 'informed-mask', 'informed-distance', 'informed-edges', 'none'];
@@ -77,14 +80,25 @@ export interface TrainRunOptions {
   out?: string;
   /** Initial weights (default: randomWeights(config, seed)). */
   weights?: Record<string, Float32Array>;
-  /** Stop after this many optimiser steps (tests, timing). */
+  /** Stop after this many optimiser steps (tests, timing); shapes the lr schedule (totalSteps). */
   maxSteps?: number;
+  /**
+   * Cut the run after this many optimiser steps in all (counting resumed ones), writing `resume.safetensors`
+   * into `out`; the schedule is the uncut run's. Needs `out`.
+   */
+  stopAfter?: number;
   /** Called after every optimiser step. */
   onStep?: (rec: StepRecord) => void;
   /** Called after every micro-batch (progress bars). */
   onMicro?: (done: number, total: number, lastLoss: number) => void;
   /** A line to log (warmup shrunk, checkpoint written). */
   onNote?: (message: string) => void;
+}
+
+/** Continue the run saved in `resume` (a folder with resume.safetensors) with its own options. */
+export interface TrainResumeOptions extends Pick<TrainRunOptions, 'out' | 'stopAfter' | 'onStep' | 'onMicro' | 'onNote'> {
+  /** The folder; `out` defaults to it. */
+  resume: string;
 }
 
 /** One line of metrics.jsonl. */
@@ -151,12 +165,26 @@ function checkInt(name: string, v: number, min: number): number {
 
 /**
  * Trains a model (see the file comment).
- * @param o options; the TF.js backend must be set by the caller (`useNativeBackend()` on 'cpu' is fastest)
+ * @param opts options, or `{ resume: DIR, ... }` to continue a run; the TF.js backend must be set by the caller
+ *   (`useNativeBackend()` on 'cpu' is fastest)
  * @returns summary with the trained model (dispose it) and its EMA weights
  * @throws {RangeError} bad options; DatasetError for a bad FIVES folder
  * @example const r = await train({ config: modelConfig('tiny'), data: 'synthetic', routing: 'random', epochs: 1 });
  */
-export async function train(o: TrainRunOptions): Promise<TrainSummary> {
+export async function train(opts: TrainRunOptions | TrainResumeOptions): Promise<TrainSummary> {
+  let o: TrainRunOptions;
+  let resumed: ResumeState | null = null;
+  if (!('resume' in opts)) {
+    o = opts;
+  } else {
+    resumed = loadResume(opts.resume);
+    o = { ...resumed.spec, policy: resumed.spec.policy as TrainPolicy | undefined, weights: resumed.weights, out: opts.out ?? opts.resume, stopAfter: opts.stopAfter, onStep: opts.onStep, onMicro: opts.onMicro, onNote: opts.onNote };
+  }
+  const spec = runSpec(o);
+  if (o.stopAfter !== undefined) {
+    checkInt('stopAfter', o.stopAfter, 1);
+    if (o.out === undefined) throw rangeError('train', 'expected out (the folder for resume.safetensors) with stopAfter');
+  }
   const config = validateConfig(o.config);
   const epochs = checkInt('epochs', o.epochs ?? 1, 1);
   const batch = checkInt('batch', o.batch ?? 2, 1);
@@ -187,6 +215,7 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
   const acc = new GradAccumulator();
   const nameOf = new Map<string, string>(Object.entries(model.weights).map(([n, v]) => [v.name, n]));
   const rng = routeRng(mixSeed(seed, 0x70be));
+  const shapes = Object.fromEntries(Object.entries(model.weights).map(([n, v]) => [n, [...v.shape]]));
   const { gh, gw } = patchGrid(config);
   const [H, W] = config.image;
   const rhos = config.stageBlocks.map((_, s) => keep ** (s + 1));
@@ -201,7 +230,8 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
     files.ema = path.join(o.out, 'ema.safetensors');
     files.summary = path.join(o.out, 'summary.json');
     const start = { type: 'start', date: new Date().toISOString(), config, data: o.data, samples: src.n, routing: schedule.kind, policy, keep, epochs, batch, accum, lr: o.lr ?? 2e-4, weightDecay: o.weightDecay ?? 0.05, llrd: o.llrd ?? 0.8, ema: o.ema ?? 0.9999, warmup, totalSteps, seed, backend: tf.getBackend() };
-    writeFileSync(files.metrics, JSON.stringify(start) + '\n');
+    if (resumed) appendFileSync(files.metrics, JSON.stringify({ type: 'resume', date: start.date, step: resumed.pos.step, micro: resumed.pos.micro }) + '\n');
+    else writeFileSync(files.metrics, JSON.stringify(start) + '\n');
   }
   const meta = (epoch: number) => ({ 'reg4pru.train': JSON.stringify({ epoch, step: opt.step, routing: schedule.kind, policy, keep, seed }) });
   const saveAll = (epoch: number) => {
@@ -218,6 +248,29 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
   let parts = { loss: 0, seg: 0, ratio: 0, pol: 0 };
   let routes: StepRecord['routes'] = [];
   let epoch = 0;
+  if (resumed) {
+    const p = resumed.pos;
+    opt.loadState({ step: p.step, m: resumed.m, v: resumed.v });
+    ema.loadState(resumed.ema, p.emaUpdates);
+    acc.load(resumed.acc, p.accCount);
+    for (let i = 0; i < p.micro; i++) sampleRoute(schedule, config.L, rng); // replay the route stream
+    micro = p.micro;
+    parts = { ...p.parts };
+    routes = p.routes.map((r) => (r ? [r[0], r[1]] : null));
+    losses.push(...resumed.losses);
+    stepMs.push(...resumed.stepMs);
+  }
+  // The whole state at a step boundary / epoch end; the next micro-batch is batch `b` of epoch `e`.
+  const saveState = (e: number, b: number) => {
+    if (o.out === undefined) return;
+    const os = opt.exportState();
+    saveResume(o.out, {
+      spec, pos: { epoch: e, batch: b, micro, step: opt.step, emaUpdates: ema.updates, accCount: acc.count, parts, routes },
+      weights: model.exportWeights(), ema: ema.exportWeights(), m: os.m, v: os.v, acc: acc.exportSums(), losses, stepMs,
+    }, shapes);
+  };
+  const startEpoch = resumed?.pos.epoch ?? 0, startBatch = resumed?.pos.batch ?? 0;
+  let stopped = false;
   const doStep = () => {
     const g = acc.mean();
     const { lrHead, lrBackbone } = opt.apply(g);
@@ -239,8 +292,10 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
   };
 
   try {
-    outer: for (epoch = 0; epoch < epochs; epoch++) {
-      for (const idx of epochBatches(src.n, batch, seed, epoch)) {
+    outer: for (epoch = startEpoch; epoch < epochs; epoch++) {
+      const order = epochBatches(src.n, batch, seed, epoch);
+      for (let bi = epoch === startEpoch ? startBatch : 0; bi < order.length; bi++) {
+        const idx = order[bi]!;
         if (micro >= totalMicro) break outer;
         const samples = await Promise.all(idx.map(async (i) => {
           const s = await src.get(i);
@@ -294,13 +349,25 @@ export async function train(o: TrainRunOptions): Promise<TrainSummary> {
         parts.pol += vals.pol;
         micro++;
         o.onMicro?.(micro, totalMicro, lossVal);
-        if (acc.count === accum || micro === totalMicro) doStep();
+        if (acc.count === accum || micro === totalMicro) {
+          doStep();
+          if (o.stopAfter !== undefined && opt.step >= o.stopAfter && micro < totalMicro) {
+            saveState(epoch, bi + 1);
+            o.onNote?.(`stopped after step ${opt.step}: resume with --resume ${o.out}`);
+            stopped = true;
+            break outer;
+          }
+        }
       }
       if (acc.count > 0 && epoch === epochs - 1) doStep();
       saveAll(epoch);
+      saveState(epoch + 1, 0);
     }
-    if (acc.count > 0) doStep();
-    if (epoch < epochs) saveAll(epoch); // stopped early by maxSteps
+    if (!stopped) {
+      if (acc.count > 0) doStep();
+      if (epoch < epochs) saveAll(epoch); // stopped early by maxSteps
+      saveState(epochs, 0); // finished: resuming it does nothing
+    }
   } catch (e) {
     model.dispose();
     throw e;

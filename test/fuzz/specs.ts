@@ -316,6 +316,45 @@ SPECS.push(
   },
 );
 
+// ---- vitBlock (TF.js training graph): forward and backward, with a policy (null is the valid plain form)
+function vitBlockCall(r: () => number) {
+  const B = small(r, 1, 2), H = pick(r, H_CHOICES), N = small(r, 1, 7);
+  const D = H * small(r, 1, 3), F = small(r, 1, 9);
+  const M = B * N;
+  return { B, H, N, D, F, M, w: blockWeights(r, D, F), S: M * (6 * D + F) };
+}
+const H_BAD = (D: number): Array<[string, unknown]> => [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN], ['H string', '2']];
+const EPS_BAD: Slot = { kind: 'number', bad: [0, -1, NaN, Infinity, 1e-60, 'x', undefined] };
+const ATTN_EPS_BAD: Slot = { kind: 'number', bad: [-1, NaN, Infinity, 'x', undefined] };
+SPECS.push(
+  {
+    fn: 'vitBlock',
+    valid: (r) => {
+      const { B, H, N, D, M, w, S } = vitBlockCall(r);
+      return {
+        args: [randn(M * D, r), randu(M, r), w, new Float32Array(M * D), new Float32Array(S), B, N, D, H, 1e-6, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'f32', optional: true }, { kind: 'custom', bad: badWeights(w) }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'custom', bad: H_BAD(D) }, EPS_BAD, ATTN_EPS_BAD],
+        noAlias: [[3, 0], [4, 0], [3, 4], [3, 1]],
+      };
+    },
+  },
+  {
+    fn: 'vitBlockBackward',
+    valid: (r) => {
+      const { B, H, N, D, F, M, w, S } = vitBlockCall(r);
+      const g = blockWeights(r, D, F);
+      return {
+        args: [randn(M * D, r), randn(M * D, r), randu(M, r), w, randn(S, r), new Float32Array(M * D), new Float32Array(M), g, B, N, D, H, 1e-6, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'f32', optional: true }, { kind: 'custom', bad: badWeights(w) }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'f32', optional: true }, { kind: 'custom', bad: badWeights(g) }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: H_BAD(D) }, EPS_BAD, ATTN_EPS_BAD],
+        noAlias: [[5, 0], [5, 1], [5, 4], [6, 2], [6, 5]],
+      };
+    },
+  },
+);
+
 // ---- the async bindings: same arguments and checks as their sync forms (the binding validates on the JS
 // thread before queueing, so a bad call throws there; the TS wrappers turn that into a rejection)
 for (const [sync, async] of [['policyAttention', 'policyAttentionAsync'], ['policyAttentionBackward', 'policyAttentionBackwardAsync'], ['prunedBlock', 'prunedBlockAsync'], ['tomeBlock', 'tomeBlockAsync']] as const) {

@@ -20,10 +20,10 @@ describe('registration', () => {
     }
   });
 
-  it('fourteen kernels, all prefixed Reg4pru', () => {
+  it('sixteen kernels, all prefixed Reg4pru', () => {
     expect([...tfops.KERNEL_NAMES].sort()).toEqual(
       ['GatherTokens', 'GatherTokensGrad', 'ScatterTokens', 'ScatterTokensGrad', 'PolicyAttention', 'PolicyAttentionGrad', 'PrunedBlock', 'GumbelTopK', 'GumbelSoftmaxST', 'GumbelSoftmaxSTGrad',
-        'LayerNorm', 'LayerNormGrad', 'Gelu', 'GeluGrad']
+        'LayerNorm', 'LayerNormGrad', 'Gelu', 'GeluGrad', 'VitBlock', 'VitBlockGrad']
         .map((n) => `Reg4pru${n}`)
         .sort(),
     );
@@ -36,7 +36,7 @@ describe('registration', () => {
     });
     for (const b of tfops.DEFAULT_BACKENDS) expect(isReg4pruRegistered(b), b).toBe(true);
     expect(tfops.DEFAULT_BACKENDS).toEqual(['cpu', 'wasm', 'tensorflow']);
-    for (const name of ['Reg4pruGatherTokens', 'Reg4pruScatterTokens', 'Reg4pruPolicyAttention', 'Reg4pruGumbelSoftmaxST', 'Reg4pruGumbelTopK', 'Reg4pruPrunedBlock'])
+    for (const name of ['Reg4pruGatherTokens', 'Reg4pruScatterTokens', 'Reg4pruPolicyAttention', 'Reg4pruGumbelSoftmaxST', 'Reg4pruGumbelTopK', 'Reg4pruPrunedBlock', 'Reg4pruVitBlock'])
       expect(tf.getGradient(name), name).toBeDefined();
   });
 

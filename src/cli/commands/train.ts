@@ -6,9 +6,13 @@
  * `--init FILE` starts from our checkpoint (its config is the model unless --preset / --image /
  * --model-config are given, which must then agree with it) or from a timm DINOv2 state dict in
  * safetensors (imported into the --preset/--model-config model by `importDinov2`).
+ * `--stop-after N` cuts the run after optimiser step N (the schedule stays the full run's) and writes
+ * resume.safetensors; `--resume DIR` continues the run in DIR with its own options (src/train/resume.ts): only
+ * --out, --stop-after and --quiet may be given with it, and --out defaults to DIR.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError, parseFloatOption, parseIntOption, println, resolveModel, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
@@ -17,9 +21,10 @@ import { readInitWeights, type InitWeights } from '../../checkpoint/init.js';
 import type { ModelConfig } from '../../model/config.js';
 import { train, TRAIN_POLICIES, type TrainPolicy, type TrainSummary } from '../../train/trainer.js';
 import type { RouteScheduleKind } from '../../routing/schedule.js';
+import { RESUME_FILE } from '../../train/resume.js';
 
 export interface TrainCliOptions {
-  data: string;
+  data?: string;
   preset: 'tiny' | 'small';
   image?: number;
   modelConfig?: string;
@@ -43,6 +48,32 @@ export interface TrainCliOptions {
   init?: string;
   /** True when --preset, --image or --model-config was given on the command line (not defaulted). */
   modelExplicit?: boolean;
+  /** Continue the run whose resume.safetensors is in this folder. */
+  resume?: string;
+  /** Stop after this optimiser step (writes resume.safetensors). */
+  stopAfter?: number;
+  /** Options given explicitly on the command line (to refuse run options next to --resume). */
+  explicit?: string[];
+}
+
+// Options that only the run itself defines: refused next to --resume.
+const RUN_OPTIONS = ['data', 'preset', 'image', 'modelConfig', 'routing', 'policy', 'keep', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'samples', 'maxSteps', 'seed', 'init'];
+const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+async function runResume(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
+  const dir = o.resume!;
+  const given = (o.explicit ?? []).filter((k) => RUN_OPTIONS.includes(k));
+  if (given.length > 0) throw new UsageError(`--resume: the run's options come from ${dir}; remove ${given.map(flag).join(', ')}`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--resume: no such folder '${dir}'`);
+  if (!existsSync(path.join(dir, RESUME_FILE))) throw new UsageError(`--resume: no ${RESUME_FILE} in '${dir}' (written by train with --out at every epoch end and by --stop-after)`);
+  await tf.setBackend('cpu');
+  useNativeBackend();
+  const out = (o.explicit ?? []).includes('out') ? o.out : dir;
+  const r = await train({ resume: dir, out, stopAfter: o.stopAfter, onNote: (msg) => (o.quiet ? undefined : println(io.err, msg)) });
+  const { model, emaWeights: _e, ...summary } = r;
+  model.dispose();
+  println(io.out, `reg4pru train --resume: at step ${summary.steps} (${summary.microBatches} micro-batches), final loss ${summary.finalLoss.toFixed(4)}`);
+  return summary;
 }
 
 /** Resolves `--init`: usage errors (missing file, a model that does not fit) exit with code 2. */
@@ -57,6 +88,8 @@ function initWeights(o: TrainCliOptions, config: ModelConfig): InitWeights {
 }
 
 export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
+  if (o.resume !== undefined) return runResume(o, io);
+  if (o.data === undefined) throw new UsageError("--data: required ('synthetic' or a FIVES folder) unless --resume is given");
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
   const m = await resolveModel({ preset: o.preset, image: o.image, modelConfig: o.modelConfig, seed: o.seed });
   const init = o.init === undefined ? undefined : initWeights(o, m.config!);
@@ -74,7 +107,7 @@ export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSu
   const r = await train({
     config, weights: init?.weights, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep: o.keep, epochs: o.epochs,
     batch: o.batch, accum: o.accum, lr: o.lr, weightDecay: o.weightDecay, llrd: o.llrd, ema: o.ema, warmup: o.warmup, seed: o.seed,
-    maxSteps: o.maxSteps, out: o.out,
+    maxSteps: o.maxSteps, out: o.out, stopAfter: o.stopAfter,
     onMicro: (done, total, loss) => {
       progress ??= createProgress(io.err, progressMode(io.err, o.quiet === true), total, 'train', Math.max(1, Math.floor(total / 20)));
       lossEma = Number.isNaN(lossEma) ? loss : 0.9 * lossEma + 0.1 * loss;
@@ -101,7 +134,7 @@ export function register(program: Command, ctx: CommandContext): void {
   program
     .command('train')
     .description('train the segmenter with Reg4Pru routing (SPEC §4): JSONL metrics, checkpoints, progress with ETA')
-    .requiredOption('--data <src>', "'synthetic' or a FIVES folder (train split)")
+    .option('--data <src>', "'synthetic' or a FIVES folder (train split); required unless --resume")
     .addOption(new Option('--preset <name>', 'model preset').choices(['tiny', 'small']).default('tiny'))
     .option('--image <px>', "square input size (default: the preset's)", parseIntOption('--image', 1))
     .option('--model-config <file>', 'JSON of ModelConfig fields overriding the preset')
@@ -121,9 +154,12 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed (weights, augmentation, routes, noise)', parseIntOption('--seed', 0), 0)
     .option('--init <file>', 'initial weights: a reg4pru checkpoint or a timm DINOv2 state dict (.safetensors)')
     .option('--out <dir>', 'output folder', 'reg4pru-train')
+    .option('--stop-after <n>', 'stop after optimiser step n (full-run schedule), writing resume.safetensors', parseIntOption('--stop-after', 1))
+    .option('--resume <dir>', "continue the run in dir (its resume.safetensors and options; --out defaults to dir)")
     .option('-q, --quiet', 'no progress output')
     .action(async (o: TrainCliOptions, cmd: Command) => {
       const explicit = ['preset', 'image', 'modelConfig'].some((k) => cmd.getOptionValueSource(k) === 'cli');
-      await runTrain({ ...o, modelExplicit: explicit }, ctx.io);
+      const given = Object.keys(cmd.opts()).filter((k) => cmd.getOptionValueSource(k) === 'cli');
+      await runTrain({ ...o, modelExplicit: explicit, explicit: given }, ctx.io);
     });
 }
