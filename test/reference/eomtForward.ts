@@ -346,7 +346,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
   for (let b = 0; b < B; b++) {
     // Sequence [cls | registers | patches].
     let T = P + Np;
-    let x = new Float64Array(T * D);
+    let x: Float64Array = new Float64Array(T * D);
     for (let d = 0; d < D; d++) x[d] = cw[d]!;
     for (let t = 0; t < R * D; t++) x[D + t] = rw[t]!;
     x.set(patchEmbedRef(images, b * 3 * Hi * Wi, cfg, w), P * D);
