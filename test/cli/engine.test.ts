@@ -15,6 +15,7 @@ import { main } from '../../src/cli/program.js';
 import { modelConfig } from '../../src/model/config.js';
 import { randomWeights } from '../../src/model/weights.js';
 import { captureIo } from './helpers.js';
+import { defaultSessionFactory, type Session, type SessionFactory } from '../../src/cli/common.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'r4p-cli-e2e-'));
 const TINY = { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2] };
@@ -44,6 +45,65 @@ describe('CLI on the native engine', () => {
       expect(r.speedup).toBeGreaterThan(0);
     }
     expect(io.text().out).toMatch(/prune-0\.5 +pruning +\d/);
+  });
+
+  it('bench times each configuration\'s own runs: nested timings bound every reported ms, the sum fits the wall clock, stats follow', async () => {
+    const dir = tmp();
+    const cfg = path.join(dir, 'model.json');
+    writeFileSync(cfg, JSON.stringify(TINY));
+    // The real native sessions, wrapped: each run's duration measured inside the harness's timed span,
+    // with a per-configuration pause so that a timing booked to the wrong configuration is too short.
+    const pauseMs: Record<string, number> = { unpruned: 0, 'prune-0.9': 12, 'prune-0.5': 24 };
+    const inner: Record<string, number[]> = {};
+    const order: string[] = [];
+    const factory: SessionFactory = async (source, opts) => {
+      const s = await defaultSessionFactory(source, opts);
+      const label = opts.keep == null ? 'unpruned' : `prune-${opts.keep}`;
+      inner[label] = [];
+      const wrapped: Session = {
+        config: s.config, keep: s.keep, dispose: () => s.dispose(),
+        run: async (x, o) => {
+          const t0 = performance.now();
+          const out = await s.run(x, o);
+          await new Promise((r) => setTimeout(r, pauseMs[label]));
+          inner[label]!.push(performance.now() - t0);
+          order.push(label);
+          return out;
+        },
+      };
+      return wrapped;
+    };
+    const io = captureIo();
+    const t0 = performance.now();
+    const json = await runBench({ preset: 'tiny', modelConfig: cfg, image: 32, warmup: 1, iters: 3, configs: ['prune-0.9', 'prune-0.5'], threads: 1, out: dir, quiet: true }, io, factory);
+    const wall = performance.now() - t0;
+    const labels = ['unpruned', 'prune-0.9', 'prune-0.5'];
+    expect(json.results.map((r) => r.label)).toEqual(labels);
+    // round-robin: every round runs each configuration once
+    for (let round = 0; round < 4; round++) expect([...order.slice(3 * round, 3 * round + 3)].sort()).toEqual([...labels].sort());
+    let sum = 0;
+    for (const r of json.results) {
+      const mine = inner[r.label]!;
+      expect(mine).toHaveLength(4);
+      const all = [...r.warmupMs, ...r.timingsMs];
+      expect([r.warmupMs.length, r.timingsMs.length]).toEqual([1, 3]);
+      // the harness's span encloses the run it books: never shorter than what the run itself measured
+      all.forEach((ms, k) => expect(ms, `${r.label} run ${k}`).toBeGreaterThanOrEqual(mine[k]!));
+      sum += all.reduce((a, b) => a + b, 0);
+      // stats come from the raw timings (batch 1: img/s = 1000 / ms), speedup from the unpruned median
+      const ms = [...r.timingsMs].sort((a, b) => a - b);
+      expect(r.stats!.medianMs).toBeCloseTo(ms[1]!, 9);
+      expect(r.stats!.median).toBeCloseTo(1000 / ms[1]!, 9);
+      expect(r.stats!.p10).toBeLessThanOrEqual(r.stats!.median);
+      expect(r.stats!.p90).toBeGreaterThanOrEqual(r.stats!.median);
+      expect(r.speedup).toBeCloseTo(r.stats!.median / json.results[0]!.stats!.median, 12);
+      // the table prints the same median and ms/img
+      expect(io.text().out).toContain(`${r.label} `);
+      expect(io.text().out).toMatch(new RegExp(`${r.label.replace('.', '\\.')} .*${r.stats!.median.toFixed(2)}.* ${r.stats!.medianMs.toFixed(1)} `));
+    }
+    // disjoint sequential spans: together no longer than the whole call (every bound here is exact:
+    // nested or disjoint spans of one clock, no tolerance for load)
+    expect(sum).toBeLessThanOrEqual(wall);
   });
 
   it('bench --checkpoint rejects a different --image', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { augment, flipPlane, gaussianBlur, gaussianKernel, IMAGENET_MEAN, IMAGENET_STD, normalizeImageNet, rot90Plane } from '../../src/data/augment.js';
+import { augment, flipPlane, type AugmentOptions, gaussianBlur, gaussianKernel, IMAGENET_MEAN, IMAGENET_STD, normalizeImageNet, rot90Plane } from '../../src/data/augment.js';
 import { epochBatches, makeBatch } from '../../src/data/batch.js';
 import { mixSeed, type SegSample } from '../../src/data/sample.js';
 import { syntheticFundus } from '../../src/data/synthetic.js';
@@ -15,6 +15,55 @@ function coordSample(H: number, W: number): SegSample {
     }
   mask[1 * W + 2] = 1; // marker pixel
   return { image, mask, height: H, width: W };
+}
+
+/** A colourful image, R and G in [0.2, 0.7], B in [0.25, 0.55]: no jitter sub-op with a factor <= 1.4 clamps it. */
+function colourSample(H: number, W: number): SegSample {
+  const HW = H * W, image = new Float32Array(3 * HW);
+  for (let i = 0; i < H; i++)
+    for (let j = 0; j < W; j++) {
+      image[i * W + j] = 0.2 + 0.5 * (i / (H - 1));
+      image[HW + i * W + j] = 0.2 + 0.5 * (j / (W - 1));
+      image[2 * HW + i * W + j] = 0.25 + 0.3 * (((i + j) % 5) / 4);
+    }
+  return { image, mask: new Uint8Array(HW), height: H, width: W };
+}
+
+/** Mid-grey with a small seeded random texture (0.5 ± 0.04): sharpening it stays inside (0, 1). */
+function textureSample(H: number, W: number, seed: number): SegSample {
+  const image = new Float32Array(3 * H * W);
+  let st = seed >>> 0;
+  for (let p = 0; p < image.length; p++) {
+    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+    image[p] = 0.5 + 0.08 * (st / 2 ** 32 - 0.5);
+  }
+  return { image, mask: new Uint8Array(H * W), height: H, width: W };
+}
+
+const planeMean = (img: Float32Array, HW: number, c: number): number => {
+  let m = 0;
+  for (let p = 0; p < HW; p++) m += img[c * HW + p]!;
+  return m / HW;
+};
+const grayAt = (img: Float32Array, HW: number, p: number): number => 0.299 * img[p]! + 0.587 * img[HW + p]! + 0.114 * img[2 * HW + p]!;
+const meanGray = (img: Float32Array, HW: number): number => {
+  let m = 0;
+  for (let p = 0; p < HW; p++) m += grayAt(img, HW, p);
+  return m / HW;
+};
+
+/** High-frequency energy: mean squared discrete Laplacian over interior pixels of all planes. */
+function hfEnergy(img: Float32Array, H: number, W: number): number {
+  let e = 0, n = 0;
+  for (let c = 0; c < 3; c++)
+    for (let i = 1; i < H - 1; i++)
+      for (let j = 1; j < W - 1; j++) {
+        const q = c * H * W + i * W + j;
+        const lap = 4 * img[q]! - img[q - 1]! - img[q + 1]! - img[q - W]! - img[q + W]!;
+        e += lap * lap;
+        n++;
+      }
+  return e / n;
 }
 
 const geomOnly = { pColorJitter: 0, pSharpen: 0, pNoiseBlur: 0, pGamma: 0, normalize: false } as const;
@@ -120,6 +169,129 @@ describe('augment', () => {
       expect(o.image.every((v) => v >= 0 && v <= 1)).toBe(true);
       expect(o.applied.colorJitter && o.applied.sharpen !== 'none' && o.applied.noiseBlur !== 'none' && o.applied.gamma > 0).toBe(true);
     }
+  });
+
+  // The tests below isolate one colour op each (p = 1, every other op off, no normalisation) and check
+  // what the op does to pixels, so a no-op or a wrong formula fails.
+  const only = (o: AugmentOptions): AugmentOptions => ({ pHFlip: 0, pVFlip: 0, pRot90: 0, pColorJitter: 0, pSharpen: 0, pNoiseBlur: 0, pGamma: 0, normalize: false, ...o });
+
+  it('colour jitter: brightness scales every pixel by one factor, contrast keeps the mean grey, saturation keeps each pixel\'s grey, hue keeps max/min', () => {
+    const H = 16, W = 16, HW = H * W, s = colourSample(H, W);
+    const factors: number[] = [], satFactors: number[] = [], hueMoves: number[] = [];
+    for (let seed = 0; seed < 8; seed++) {
+      // brightness only (contrast / saturation / hue strength 0 make those factors exactly 1 / 0)
+      const b = augment(s, seed, only({ pColorJitter: 1, brightness: 0.4, contrast: 0, saturation: 0, hue: 0 }));
+      expect(b.applied.colorJitter).toBe(true);
+      const f = b.image[0]! / s.image[0]!;
+      for (let p = 0; p < 3 * HW; p++) expect(b.image[p]!).toBeCloseTo(s.image[p]! * f, 5);
+      factors.push(f);
+      // contrast only: the mean grey is kept, every deviation from it scales by one factor
+      const c = augment(s, seed, only({ pColorJitter: 1, brightness: 0, contrast: 0.4, saturation: 0, hue: 0 }));
+      const m0 = meanGray(s.image, HW), m1 = meanGray(c.image, HW);
+      expect(m1).toBeCloseTo(m0, 5);
+      const fc = (c.image[0]! - m0) / (s.image[0]! - m0);
+      for (let p = 0; p < 3 * HW; p++) expect(c.image[p]! - m0).toBeCloseTo((s.image[p]! - m0) * fc, 5);
+      // saturation only: per-pixel grey kept, chroma scaled by one factor
+      const sa = augment(s, seed, only({ pColorJitter: 1, brightness: 0, contrast: 0, saturation: 0.4, hue: 0 }));
+      const fs = (sa.image[0]! - grayAt(s.image, HW, 0)) / (s.image[0]! - grayAt(s.image, HW, 0));
+      for (let p = 0; p < HW; p++) {
+        const g = grayAt(s.image, HW, p);
+        expect(grayAt(sa.image, HW, p)).toBeCloseTo(g, 5);
+        for (let ch = 0; ch < 3; ch++) expect(sa.image[ch * HW + p]! - g).toBeCloseTo((s.image[ch * HW + p]! - g) * fs, 5);
+      }
+      satFactors.push(fs);
+      // hue only: each pixel's max and min (V and S) kept, channels permuted / mixed
+      const h = augment(s, seed, only({ pColorJitter: 1, brightness: 0, contrast: 0, saturation: 0, hue: 0.2 }));
+      for (let p = 0; p < HW; p++) {
+        const a = [s.image[p]!, s.image[HW + p]!, s.image[2 * HW + p]!], o = [h.image[p]!, h.image[HW + p]!, h.image[2 * HW + p]!];
+        expect(Math.max(...o)).toBeCloseTo(Math.max(...a), 5);
+        expect(Math.min(...o)).toBeCloseTo(Math.min(...a), 5);
+      }
+      hueMoves.push(Math.max(...[0, 1, 2].map((ch) => Math.abs(planeMean(h.image, HW, ch) - planeMean(s.image, HW, ch)))));
+    }
+    // factors drawn from [0.6, 1.4], and actually spread over it
+    expect(Math.min(...factors)).toBeGreaterThanOrEqual(0.6 - 1e-6);
+    expect(Math.max(...factors)).toBeLessThanOrEqual(1.4 + 1e-6);
+    expect(Math.max(...factors) - Math.min(...factors)).toBeGreaterThan(0.3);
+    expect(Math.max(...satFactors) - Math.min(...satFactors)).toBeGreaterThan(0.3);
+    expect(hueMoves.filter((d) => d > 0.005).length).toBeGreaterThanOrEqual(6); // a hue shift moves the channel means
+    // the default jitter moves the channel means (the hue shift moves them apart)
+    let moved = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const o = augment(s, seed, only({ pColorJitter: 1 }));
+      const d = [0, 1, 2].map((c) => Math.abs(planeMean(o.image, HW, c) - planeMean(s.image, HW, c)));
+      if (Math.max(...d) > 0.01) moved++;
+    }
+    expect(moved).toBeGreaterThanOrEqual(10);
+  });
+
+  it('sharpen and unsharp mask raise the high-frequency energy of a textured image; blur lowers it', () => {
+    const H = 24, W = 24, s = textureSample(H, W, 7);
+    const e0 = hfEnergy(s.image, H, W);
+    const kinds = new Set<string>();
+    for (let seed = 0; seed < 16; seed++) {
+      const o = augment(s, seed, only({ pSharpen: 1 }));
+      kinds.add(o.applied.sharpen);
+      expect(o.applied.sharpen).not.toBe('none');
+      expect(o.image.every((v) => v > 0 && v < 1)).toBe(true); // the gain below is not a clamping artefact
+      expect(hfEnergy(o.image, H, W), `seed ${seed} ${o.applied.sharpen}`).toBeGreaterThan(1.5 * e0);
+    }
+    expect(kinds).toEqual(new Set(['sharpen', 'unsharp']));
+    let blurs = 0;
+    for (let seed = 0; seed < 16; seed++) {
+      const o = augment(s, seed, only({ pNoiseBlur: 1 }));
+      if (o.applied.noiseBlur !== 'blur') continue;
+      blurs++;
+      expect(hfEnergy(o.image, H, W)).toBeLessThan(0.7 * e0);
+    }
+    expect(blurs).toBeGreaterThan(0);
+  });
+
+  it('Gaussian noise: zero-mean, independent per pixel, std within the configured [0.01, 0.05]', () => {
+    const H = 48, W = 48, HW = H * W;
+    const flat: SegSample = { image: new Float32Array(3 * HW).fill(0.5), mask: new Uint8Array(HW), height: H, width: W };
+    const stds: number[] = [];
+    for (let seed = 0; seed < 24 && stds.length < 6; seed++) {
+      const o = augment(flat, seed, only({ pNoiseBlur: 1 }));
+      if (o.applied.noiseBlur !== 'noise') continue;
+      let m = 0;
+      for (const v of o.image) m += v;
+      m /= o.image.length;
+      let v2 = 0, lag = 0;
+      for (let p = 0; p < o.image.length; p++) v2 += (o.image[p]! - m) ** 2;
+      for (let p = 0; p + 1 < o.image.length; p++) lag += (o.image[p]! - m) * (o.image[p + 1]! - m);
+      const sd = Math.sqrt(v2 / o.image.length);
+      expect(Math.abs(m - 0.5)).toBeLessThan(3 * sd / Math.sqrt(o.image.length) + 1e-4);
+      expect(sd).toBeGreaterThan(0.01 * 0.95);
+      expect(sd).toBeLessThan(0.05 * 1.05);
+      expect(Math.abs(lag / v2)).toBeLessThan(0.06); // white noise, not a blur or a shifted copy
+      stds.push(sd);
+    }
+    expect(stds.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...stds) - Math.min(...stds)).toBeGreaterThan(0.005); // the std is drawn per sample
+  });
+
+  it('gamma: x^g exactly, mid-tones brighter for g < 1 and darker for g > 1, 0 and 1 fixed', () => {
+    const H = 4, W = 8, HW = H * W;
+    const image = new Float32Array(3 * HW);
+    for (let p = 0; p < image.length; p++) image[p] = p / (image.length - 1);
+    const s: SegSample = { image, mask: new Uint8Array(HW), height: H, width: W };
+    for (const [g, brighter] of [[0.8, true], [1.2, false]] as const) {
+      const o = augment(s, 3, only({ pGamma: 1, gammaRange: [g, g] }));
+      expect(o.applied.gamma).toBeCloseTo(g, 12);
+      expect(o.image[0]).toBe(0);
+      expect(o.image[image.length - 1]).toBe(1);
+      for (let p = 1; p < image.length - 1; p++) {
+        expect(o.image[p]!).toBeCloseTo(image[p]! ** g, 6);
+        expect(o.image[p]! > image[p]!).toBe(brighter);
+      }
+      // mid-tone 0.5 moves by a visible amount (0.5^0.8 = 0.574, 0.5^1.2 = 0.435)
+      const mid = augment({ ...s, image: new Float32Array(3 * HW).fill(0.5) }, 3, only({ pGamma: 1, gammaRange: [g, g] }));
+      expect(Math.abs(mid.image[0]! - 0.5)).toBeGreaterThan(0.06);
+    }
+    const drawn = new Set<number>();
+    for (let seed = 0; seed < 8; seed++) drawn.add(augment(s, seed, only({ pGamma: 1 })).applied.gamma);
+    expect(drawn.size).toBe(8);
   });
 
   it('normalises with ImageNet statistics', () => {

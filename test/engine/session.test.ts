@@ -181,6 +181,19 @@ describe('InferenceSession with ToMe blocks (SPEC §6 baseline, tomeBlock op)', 
     plain.dispose();
   });
 
+  it('ratio 0.5 in both modes equals the float64 forward with tomeBlockRef in every block', async () => {
+    for (const mode of ['mhsa', 'mhsa+mlp'] as const) {
+      const ref = eomtForwardRef(CFG_A, weights, img, 2, { keep: null, perBlock: false, tome: { mode, mergeRatio: 0.5 } });
+      // Far from a tie in every block's matching, so float32 must take the same merge plan.
+      expect(ref.tomeMargin!).toBeGreaterThan(1e-5); // 4.5e-5 here; float32 moves similarities by ~1e-6
+      const s = await InferenceSession.create({ config: CFG_A, weights }, { tome: { mode, mergeRatio: 0.5 } });
+      const got = await s.run({ data: img, shape: [2, 3, 32, 32] });
+      s.dispose();
+      expectClose(got.semantic.data, ref.semantic, ATOL, RTOL, `${mode} semantic`);
+      expectClose(got.classLogits.data, ref.classLogits, ATOL, RTOL, `${mode} classLogits`);
+    }
+  });
+
   it('ratio 0.5 in both modes: finite, different from unpruned, bit-identical across threads and per batch row', async () => {
     const plain = await InferenceSession.create({ config: CFG_A, weights });
     const base = (await plain.run(img)).semantic.data;

@@ -355,6 +355,47 @@ SPECS.push(
   },
 );
 
+// ---- binaryBroadcast (the native TF.js backend's Add/Sub/Mul/RealDiv): size / sa / sb are integer lists
+/** Row-major element strides of `size`, with the axes in `bcast` broadcast (stride 0); and the operand length. */
+function bcastStrides(size: number[], bcast: boolean[]): { strides: number[]; length: number } {
+  const strides = new Array<number>(size.length).fill(0);
+  let len = 1;
+  for (let i = size.length - 1; i >= 0; i--) {
+    if (bcast[i]) continue;
+    strides[i] = len;
+    len *= size[i]!;
+  }
+  return { strides, length: len };
+}
+const intList = (what: string, n: number, extra: Array<[string, unknown]> = []): Slot => ({
+  kind: 'custom',
+  bad: [
+    [`${what} not an array`, 3], [`${what} Int32Array`, new Int32Array(n).fill(1)], [`${what} one entry short`, new Array(Math.max(0, n - 1)).fill(1)],
+    [`${what} one entry extra`, new Array(n + 1).fill(1)], [`${what} 9 axes`, new Array(9).fill(1)], [`${what} entry -1`, [-1, ...new Array(n - 1).fill(1)]],
+    [`${what} entry 1.5`, [1.5, ...new Array(n - 1).fill(1)]], [`${what} entry NaN`, [NaN, ...new Array(n - 1).fill(1)]],
+    [`${what} entry string`, ['1', ...new Array(n - 1).fill(1)]], [`${what} entry 2^31`, [2 ** 31, ...new Array(n - 1).fill(1)]], ...extra,
+  ],
+});
+SPECS.push({
+  fn: 'binaryBroadcast',
+  valid: (r) => {
+    const nd = small(r, 1, 4);
+    const size = Array.from({ length: nd }, () => small(r, 1, 4));
+    const A = bcastStrides(size, size.map(() => r() < 0.3)), Bs = bcastStrides(size, size.map(() => r() < 0.3));
+    const n = size.reduce((p, v) => p * v, 1);
+    return {
+      args: [small(r, 0, 3), randn(A.length, r), randu(Bs.length, r, 0.5, 2), new Float32Array(n), size, A.strides, Bs.strides],
+      slots: [
+        { kind: 'custom', bad: [['op 4', 4], ['op -1', -1], ['op 1.5', 1.5], ['op NaN', NaN], ['op string', 'add'], ['op undefined', undefined]] },
+        { kind: 'f32', longerOk: true }, { kind: 'f32', longerOk: true }, { kind: 'f32' },
+        intList('size', nd, [['size empty', []], ['size entry 0', [0, ...size.slice(1)]], ['size first entry + 1', [size[0]! + 1, ...size.slice(1)]]]),
+        intList('sa', nd), intList('sb', nd),
+      ],
+      noAlias: [[3, 1], [3, 2]],
+    };
+  },
+});
+
 // ---- the async bindings: same arguments and checks as their sync forms (the binding validates on the JS
 // thread before queueing, so a bad call throws there; the TS wrappers turn that into a rejection)
 for (const [sync, async] of [['policyAttention', 'policyAttentionAsync'], ['policyAttentionBackward', 'policyAttentionBackwardAsync'], ['prunedBlock', 'prunedBlockAsync'], ['tomeBlock', 'tomeBlockAsync']] as const) {

@@ -1,8 +1,11 @@
 /**
  * Build checks: binding.gyp (the CPU-only fallback) compiles the same CPU sources as CMakeLists.txt's
- * globs; info() reports what was built; CI tells us which build it expects.
+ * globs; info() reports what was built (which build system, matched against the build folder of the
+ * addon this process loaded; the CPU variants, matched against /proc/cpuinfo); CI tells us which build
+ * it expects.
  */
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { info } from '../../src/index.js';
@@ -45,6 +48,44 @@ describe('build', () => {
     expect(Array.isArray(i.cuda.devices)).toBe(true);
     if (i.cuda.devices.length === 0) expect(i.cuda.error).toMatch(/\w/);
     for (const op of ['gatherTokens', 'scatterTokens', 'policyAttention', 'prunedBlock', 'gumbelTopK', 'gumbelSoftmaxST']) expect(i.ops).toContain(op);
+  });
+
+  it('reports the build that produced the loaded addon, and CPU variants that match the CPU', () => {
+    const i = info();
+    expect(['cmake-js', 'node-gyp']).toContain(i.build);
+    // The .node file this process loaded (src/native.ts requires it through Node's module cache).
+    const require = createRequire(import.meta.url);
+    const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node') && path.basename(k) === 'reg4pru.node');
+    expect(loaded, 'exactly one reg4pru.node loaded').toHaveLength(1);
+    const addon = loaded[0]!;
+    expect(statSync(addon).isFile()).toBe(true);
+    if (process.platform === 'linux') expect(readFileSync('/proc/self/maps', 'utf8')).toContain(addon);
+    // cmake-js leaves CMakeCache.txt next to Release/ (a standalone cmake build: next to the .node);
+    // node-gyp leaves config.gypi next to Release/.
+    const markers = (d: string) => existsSync(path.join(d, 'CMakeCache.txt')) || existsSync(path.join(d, 'config.gypi'));
+    const buildDir = [path.dirname(addon), path.dirname(path.dirname(addon))].find(markers) ?? path.dirname(addon);
+    const byCmake = existsSync(path.join(buildDir, 'CMakeCache.txt'));
+    const byGyp = existsSync(path.join(buildDir, 'config.gypi'));
+    expect(byCmake !== byGyp, `${buildDir} has ${byCmake ? 'CMakeCache.txt' : ''} ${byGyp ? 'config.gypi' : ''}`).toBe(true);
+    expect(i.build).toBe(byCmake ? 'cmake-js' : 'node-gyp');
+    if (i.build === 'node-gyp') expect(i.cuda.compiled).toBe(false); // binding.gyp is CPU-only
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(i.version).toBe(pkg.version);
+
+    // Variants against the CPU flags the kernel reports (x86-64 Linux): the registry must offer every
+    // family the CPU has and none it lacks; 'ref' always.
+    expect(i.cpu.variants[0]).toBe('ref');
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      const flagsLine = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+      const flags = new Set((flagsLine ?? '').split(':')[1]?.trim().split(/\s+/));
+      const avx2 = flags.has('avx2') && flags.has('fma');
+      const avx512 = avx2 && ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.has(f));
+      const want = ['ref', ...(avx2 ? ['avx2'] : []), ...(avx512 ? ['avx512'] : [])];
+      expect(i.cpu.variants).toEqual(want);
+      expect(i.cpu.bf16).toBe(avx512 && flags.has('avx512_bf16'));
+      expect(i.cpu.simd).toBe(avx512 ? (i.cpu.bf16 ? 'avx512+bf16' : 'avx512') : avx2 ? 'avx2+fma' : 'none');
+    }
+    expect(i.cpu.variants).toContain(i.cpu.kernel);
   });
 
   it('is the build CI asked for', () => {

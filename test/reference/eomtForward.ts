@@ -13,11 +13,14 @@
  * Numerics: LayerNorm/LayerNorm2d eps 1e-6 biased variance, RMSNorm eps 1e-6, exact erf GELU, softmax
  * with max subtraction, attention scale 1/sqrt(Dh). Pruning: k_s = max(1, floor(rho^(s+1) Np + 0.5)),
  * top-k among still-active patches by score desc, ties to the lower index, indices ascending.
- * Shared float64 pieces (erf, LayerNorm, Linear, MHSA) come from ./prunedBlock.ts.
+ * Shared float64 pieces (erf, LayerNorm, Linear, MHSA) come from ./prunedBlock.ts; with `tome` every block is
+ * ./tomeBlock.ts's tomeBlockRef (SPEC §6 baseline).
  */
 import type { ModelConfig } from '../../src/model/config.js';
 import { patchGrid } from '../../src/model/config.js';
 import { geluRef, layerNormRef, linearRef, mhsaRef } from './prunedBlock.js';
+import { tomeBlockRef, type TomeModeRef } from './tomeBlock.js';
+import type { PrunedBlockWeights } from '../../src/ops/prunedBlock.js';
 
 export type Weights = Record<string, ArrayLike<number>>;
 
@@ -30,6 +33,11 @@ export interface EomtRefOptions {
   trace?: boolean;
   /** SPEC §3 optional rounding: prefix + k a multiple of this (1 / omitted = off), see roundKeepRef. */
   roundKeep?: number;
+  /**
+   * SPEC §6 ToMe baseline instead of plain blocks (keep must be null): every block is tomeBlockRef over the
+   * whole map, protected = queries + cls + registers, m = round(mergeRatio Np) merged on the 2x2 grid split.
+   */
+  tome?: { mode: TomeModeRef; mergeRatio: number };
 }
 
 /**
@@ -58,6 +66,8 @@ export interface EomtRefResult {
   keptPerStage: Int32Array[];
   /** With `trace`: entry i = patch rows of the full map after block i, [B,Np,D]. */
   patchTrace?: Float64Array[];
+  /** With `tome`: the smallest matching margin over all blocks (near 0 = a float32 run may merge differently). */
+  tomeMargin?: number;
 }
 
 const EPS = 1e-6;
@@ -117,6 +127,22 @@ export function blockF64(X: Float64Array, K: number, cfg: ModelConfig, w: Weight
   const m = linearRef(h, K, F, D, W(w, `${b}mlp.fc2.weight`), W(w, `${b}mlp.fc2.bias`));
   for (let t = 0; t < K * D; t++) z[t] = z[t]! + g2[t % D]! * m[t]!;
   return z;
+}
+
+/** Block i's weights in the shape tomeBlockRef takes (`blocks.{i}.` prefix dropped). */
+function blockWeights(cfg: ModelConfig, w: Weights, i: number): PrunedBlockWeights {
+  const { D } = cfg, F = D * cfg.mlpRatio;
+  const t = (name: string, shape: number[]) => ({ data: Float32Array.from(W(w, `blocks.${i}.${name}`)), shape });
+  return {
+    'norm1.weight': t('norm1.weight', [D]), 'norm1.bias': t('norm1.bias', [D]),
+    'attn.qkv.weight': t('attn.qkv.weight', [3 * D, D]), 'attn.qkv.bias': t('attn.qkv.bias', [3 * D]),
+    'attn.proj.weight': t('attn.proj.weight', [D, D]), 'attn.proj.bias': t('attn.proj.bias', [D]),
+    'ls1.gamma': t('ls1.gamma', [D]),
+    'norm2.weight': t('norm2.weight', [D]), 'norm2.bias': t('norm2.bias', [D]),
+    'mlp.fc1.weight': t('mlp.fc1.weight', [F, D]), 'mlp.fc1.bias': t('mlp.fc1.bias', [F]),
+    'mlp.fc2.weight': t('mlp.fc2.weight', [D, F]), 'mlp.fc2.bias': t('mlp.fc2.bias', [D]),
+    'ls2.gamma': t('ls2.gamma', [D]),
+  };
 }
 
 /** Policy predictor s on `N` rows of x starting at row `row0` -> keep scores softmax(logits)[0], [N]. */
@@ -314,11 +340,13 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
     : undefined;
   const patchTrace = opts.trace ? Array.from({ length: L }, () => new Float64Array(B * Np * D)) : undefined;
   const qw = W(w, 'q.weight'), cw = W(w, 'cls_token'), rw = R > 0 ? W(w, 'reg_token') : [];
+  if (opts.tome && keep !== null) throw new Error('eomtForwardRef: tome and keep cannot be combined');
+  let tomeMargin = Infinity;
 
   for (let b = 0; b < B; b++) {
     // Sequence [cls | registers | patches].
     let T = P + Np;
-    let x = new Float64Array(T * D);
+    let x: Float64Array = new Float64Array(T * D);
     for (let d = 0; d < D; d++) x[d] = cw[d]!;
     for (let t = 0; t < R * D; t++) x[D + t] = rw[t]!;
     x.set(patchEmbedRef(images, b * 3 * Hi * Wi, cfg, w), P * D);
@@ -357,10 +385,16 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
       for (let t = 0; t < base; t++) idx.push(t);
       for (let n = 0; n < Np; n++) if (active[n]) idx.push(base + n);
       const K = idx.length;
-      const X = new Float64Array(K * D);
-      idx.forEach((r, k) => X.set(x.subarray(r * D, (r + 1) * D), k * D));
-      const Y = blockF64(X, K, cfg, w, i);
-      idx.forEach((r, k) => x.set(Y.subarray(k * D, (k + 1) * D), r * D));
+      if (opts.tome) {
+        const t = tomeBlockRef(x, 1, T, D, cfg.H, base, opts.tome.mode, { merged: opts.tome.mergeRatio }, blockWeights(cfg, w, i), EPS, undefined, [gh, gw]);
+        x = t.out;
+        tomeMargin = Math.min(tomeMargin, t.plan.margin);
+      } else {
+        const X = new Float64Array(K * D);
+        idx.forEach((r, k) => X.set(x.subarray(r * D, (r + 1) * D), k * D));
+        const Y = blockF64(X, K, cfg, w, i);
+        idx.forEach((r, k) => x.set(Y.subarray(k * D, (k + 1) * D), r * D));
+      }
       patchTrace?.[i]!.set(x.subarray(base * D, (base + Np) * D), b * Np * D);
 
       if (perBlock && i >= firstDecode) {
@@ -374,5 +408,5 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
     }
   }
   if (perBlock) semantic.set(perBlock[perBlock.length - 1]!.semantic);
-  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, ...(patchTrace ? { patchTrace } : {}) };
+  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, ...(patchTrace ? { patchTrace } : {}), ...(opts.tome ? { tomeMargin } : {}) };
 }
