@@ -103,6 +103,7 @@
         "native/kernels/cuda_attention_none.cc",
         "native/kernels/cuda_runtime_none.cc",
         "native/kernels/ref/binary_ref.cc",
+        "native/kernels/ref/block_parts_ref.cc",
         "native/kernels/ref/depthwise_ref.cc",
         "native/kernels/ref/gather_tokens_ref.cc",
         "native/kernels/ref/gemm_ref.cc",

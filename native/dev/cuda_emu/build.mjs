@@ -30,7 +30,7 @@ mkdirSync(out, { recursive: true });
 
 const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'gemm.cu', 'pruned_block.cu',
   'gather_scatter.cu', 'gumbel.cu'];
-const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'gather_tokens_ref.cc',
+const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];
 
 // Replaces every launch; the kernel expression is the text from the line's first non-blank to `<<<`.

@@ -23,81 +23,14 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/ref/block_parts_ref.h"
 
 namespace r4p {
 namespace {
 
-// y[m, :] = LN(x[m, :]) * w + b over D columns; mean and biased variance in double.
-void layer_norm(const float* x, float* y, int64_t M, int64_t D, const float* w, const float* b, float eps) {
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xr = x + m * D;
-    double mean = 0;
-    for (int64_t d = 0; d < D; ++d) mean += xr[d];
-    mean /= static_cast<double>(D);
-    double var = 0;
-    for (int64_t d = 0; d < D; ++d) var += (xr[d] - mean) * (xr[d] - mean);
-    var /= static_cast<double>(D);
-    const double rstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
-    for (int64_t d = 0; d < D; ++d) y[m * D + d] = static_cast<float>((xr[d] - mean) * rstd * w[d] + b[d]);
-  }
-}
-
-// y[m, o] = sum_i x[m, i] W[o, i] + bias[o]  (timm Linear, W [out, in]).
-void linear(const float* x, float* y, int64_t M, int64_t in, int64_t out, const float* W, const float* bias) {
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t o = 0; o < out; ++o) {
-      double acc = bias[o];
-      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[m * in + i]) * W[o * in + i];
-      y[m * out + o] = static_cast<float>(acc);
-    }
-}
-
-// z = X + ls1 * (MHSA(LN1(X)) W_proj^T + b_proj) over K tokens.
-void attn_half(const BlockWeights& w, const float* X, float* z, int64_t K, float eps) {
-  const int64_t D = w.D, H = w.H, Dh = D / H;
-  std::vector<float> t(K * D), qkv(K * 3 * D), att(K * D);
-  layer_norm(X, t.data(), K, D, w.norm1_w, w.norm1_b, eps);
-  linear(t.data(), qkv.data(), K, D, 3 * D, w.qkv_w, w.qkv_b);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
-  std::vector<double> S(K * K);
-  for (int64_t hd = 0; hd < H; ++hd) {
-    const int64_t qo = hd * Dh, ko = D + hd * Dh, vo = 2 * D + hd * Dh;
-    for (int64_t i = 0; i < K; ++i) {
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < K; ++j) {
-        double dot = 0;
-        for (int64_t e = 0; e < Dh; ++e) dot += static_cast<double>(qkv[i * 3 * D + qo + e]) * qkv[j * 3 * D + ko + e];
-        S[i * K + j] = dot * scale;
-        if (S[i * K + j] > mx) mx = S[i * K + j];
-      }
-      double sum = 0;
-      for (int64_t j = 0; j < K; ++j) {
-        S[i * K + j] = std::exp(S[i * K + j] - mx);
-        sum += S[i * K + j];
-      }
-      for (int64_t j = 0; j < K; ++j) S[i * K + j] /= sum;
-    }
-    for (int64_t i = 0; i < K; ++i)
-      for (int64_t e = 0; e < Dh; ++e) {
-        double acc = 0;
-        for (int64_t j = 0; j < K; ++j) acc += S[i * K + j] * qkv[j * 3 * D + vo + e];
-        att[i * D + hd * Dh + e] = static_cast<float>(acc);
-      }
-  }
-  linear(att.data(), t.data(), K, D, D, w.proj_w, w.proj_b);
-  for (int64_t i = 0; i < K * D; ++i) z[i] = X[i] + w.ls1[i % D] * t[i];
-}
-
-// y = z + ls2 * (GELU(LN2(z) W_fc1^T + b_fc1) W_fc2^T + b_fc2) over K tokens.
-void mlp_half(const BlockWeights& w, const float* z, float* y, int64_t K, float eps) {
-  const int64_t D = w.D, F = w.F;
-  std::vector<float> t(K * D), h(K * F);
-  layer_norm(z, t.data(), K, D, w.norm2_w, w.norm2_b, eps);
-  linear(t.data(), h.data(), K, D, F, w.fc1_w, w.fc1_b);
-  for (float& v : h) v = static_cast<float>(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
-  linear(h.data(), t.data(), K, F, D, w.fc2_w, w.fc2_b);
-  for (int64_t i = 0; i < K * D; ++i) y[i] = z[i] + w.ls2[i % D] * t[i];
-}
+using ref::attn_half;
+using ref::layer_norm;
+using ref::mlp_half;
 
 // Steps 1-3 for one batch row: dst[u] for each unprotected offset u = the offset of the b that token
 // P0 + u merges into, or -1 (not merged; always -1 for b's and unselected a's).
