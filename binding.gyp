@@ -91,6 +91,9 @@
       ],
       "sources": [
         "native/engine/config.cc",
+        "native/engine/cuda_decode.cc",
+        "native/engine/cuda_engine.cc",
+        "native/engine/cuda_workspace.cc",
         "native/engine/decode.cc",
         "native/engine/forward.cc",
         "native/engine/json.cc",
@@ -101,6 +104,7 @@
         "native/engine/tome_hook.cc",
         "native/engine/workspace.cc",
         "native/kernels/cuda_attention_none.cc",
+        "native/kernels/cuda_engine_layers_none.cc",
         "native/kernels/cuda_runtime_none.cc",
         "native/kernels/ref/binary_ref.cc",
         "native/kernels/ref/block_parts_ref.cc",

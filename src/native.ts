@@ -190,6 +190,8 @@ export interface NativeSessionOptions {
   /** SPEC §3 rounding multiple of prefix + k (1 = off). */
   roundKeep?: number;
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
+  /** 'cuda': native/engine/cuda_engine.h (the constructor throws when CUDA is not available). */
+  device?: 'cpu' | 'cuda';
 }
 export interface NativeRunResult {
   semantic: Float32Array;

@@ -47,6 +47,15 @@ class Workspace;
 // P + Np is no multiple of m, k = Np stays). Non-decreasing in k, so nested stages stay nested.
 int64_t round_keep_count(int64_t k, int64_t P, int64_t Np, int64_t m);
 
+// Patches kept after each pruning stage for these options (empty when not pruning): stage s keeps
+// floor(rho^(s+1) Np + 0.5), at least 1, then round_keep_count. Shared by the CPU and CUDA engines.
+std::vector<int64_t> stage_keep_counts(const EngineConfig& c, const SessionOptions& opts);
+
+// Output element counts for batch B (docs/inference-forward.md step 6), shared by both engines.
+inline int64_t semantic_size(const EngineConfig& c, int64_t B) { return B * c.classes * c.image_h * c.image_w; }
+inline int64_t class_logits_size(const EngineConfig& c, int64_t B) { return B * c.Q * c.C1(); }
+inline int64_t mask_logits_size(const EngineConfig& c, int64_t B) { return B * c.Q * 16 * c.Np(); }
+
 class Engine {
  public:
   static Status create(std::unique_ptr<Model> model, const SessionOptions& opts, std::unique_ptr<Engine>* out);

@@ -34,6 +34,17 @@ int64_t round_keep_count(int64_t k, int64_t P, int64_t Np, int64_t m) {
   return std::min(Np, r);
 }
 
+std::vector<int64_t> stage_keep_counts(const EngineConfig& c, const SessionOptions& opts) {
+  std::vector<int64_t> ks;
+  if (!opts.prune) return ks;
+  for (size_t s = 0; s < c.stage_blocks.size(); ++s) {
+    const double frac = std::pow(opts.keep, static_cast<double>(s + 1));
+    const int64_t k = static_cast<int64_t>(std::floor(frac * static_cast<double>(c.Np()) + 0.5));
+    ks.push_back(round_keep_count(std::min(c.Np(), std::max<int64_t>(1, k)), c.P(), c.Np(), opts.round_keep));
+  }
+  return ks;
+}
+
 Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, std::unique_ptr<Engine>* out) {
   if (!model) return internal_error("InferenceSession: no model");
   if (opts.prune && !(opts.keep > 0.0 && opts.keep <= 1.0))
@@ -54,21 +65,15 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
   if (!e) return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory");
   e->opts_ = opts;
   const EngineConfig& c = model->config();
-  if (opts.prune) {
-    for (size_t s = 0; s < c.stage_blocks.size(); ++s) {
-      const double frac = std::pow(opts.keep, static_cast<double>(s + 1));
-      const int64_t k = static_cast<int64_t>(std::floor(frac * static_cast<double>(c.Np()) + 0.5));
-      e->stage_k_.push_back(round_keep_count(std::min(c.Np(), std::max<int64_t>(1, k)), c.P(), c.Np(), opts.round_keep));
-    }
-  }
+  e->stage_k_ = stage_keep_counts(c, opts);
   e->model_ = std::move(model);
   *out = std::move(e);
   return Status::Ok();
 }
 
-int64_t Engine::semantic_size(int64_t B) const { return B * config().classes * config().image_h * config().image_w; }
-int64_t Engine::class_logits_size(int64_t B) const { return B * config().Q * config().C1(); }
-int64_t Engine::mask_logits_size(int64_t B) const { return B * config().Q * 16 * config().Np(); }
+int64_t Engine::semantic_size(int64_t B) const { return engine::semantic_size(config(), B); }
+int64_t Engine::class_logits_size(int64_t B) const { return engine::class_logits_size(config(), B); }
+int64_t Engine::mask_logits_size(int64_t B) const { return engine::mask_logits_size(config(), B); }
 
 Status Engine::ensure_workspace(int64_t B) {
   if (ws_ && ws_->B == B) return Status::Ok();

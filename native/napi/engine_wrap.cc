@@ -1,7 +1,10 @@
 // engine_wrap.cc: the native inference engine (native/engine/engine.h; SPEC §2, §3,
 // docs/inference-forward.md) as a JS class.
 //   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|null,
-//                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16'})
+//                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16',
+//                        device?: 'cpu'|'cuda'})
+// device 'cuda' builds an engine::CudaEngine (engine/cuda_engine.h: weights uploaded once, the forward on the
+// device); without CUDA (CPU-only build, no device) the constructor throws that Status's Error, naming why.
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
 //     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[]}>
 //   session.dispose()
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/cuda_engine.h"
 #include "engine/engine.h"
 #include "engine/model.h"
 #include "napi/convert.h"
@@ -42,7 +46,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   explicit SessionWrap(const Napi::CallbackInfo& info);
 
-  engine::Engine* engine() { return engine_.get(); }
+  // The engine's config (CPU or CUDA; valid while not released).
+  const engine::EngineConfig& config() const { return engine_ ? engine_->config() : cuda_->config(); }
+  Status run_engine(const float* images, int64_t B, const engine::RunOutputs& out) {
+    return engine_ ? engine_->run(images, B, out) : cuda_->run(images, B, out);
+  }
   void finish_run() {
     busy_ = false;
     if (disposed_) release();
@@ -52,21 +60,25 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
+  bool live() const { return engine_ || cuda_; }
   void release() {
     engine_.reset();
+    cuda_.reset();
     for (auto& r : weight_refs_) r.Reset();
     weight_refs_.clear();
   }
 
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::Engine> engine_;     // device 'cpu'
+  std::unique_ptr<engine::CudaEngine> cuda_;   // device 'cuda'
   std::vector<Napi::ObjectReference> weight_refs_;
   bool busy_ = false, disposed_ = false;
 };
 
 // Parses options {keep: number | null | undefined, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio},
-//                  precision?: 'fp32' | 'bf16'}.
-engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
+//                  precision?: 'fp32' | 'bf16', device?: 'cpu' | 'cuda'}.
+engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* cuda) {
   engine::SessionOptions o;
+  *cuda = false;
   if (v.IsUndefined() || v.IsNull()) return o;
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
     throw_type(env, kOp, ": expected options to be an object, received ", kind_name(v));
@@ -78,6 +90,13 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v) {
     if (!(k > 0.0 && k <= 1.0)) throw_range(env, kOp, ": expected options.keep in (0, 1], received ", k);
     o.prune = true;
     o.keep = k;
+  }
+  Napi::Value device = obj.Get("device");
+  if (!device.IsUndefined() && !device.IsNull()) {
+    const std::string d = device.IsString() ? device.As<Napi::String>().Utf8Value() : "";
+    if (d == "cuda") *cuda = true;
+    else if (d != "cpu") throw_range(env, kOp, ": expected options.device to be 'cpu' or 'cuda', received ",
+                                     device.IsString() ? "'" + d + "'" : kind_name(device));
   }
   Napi::Value precision = obj.Get("precision");
   if (!precision.IsUndefined() && !precision.IsNull()) {
@@ -121,7 +140,8 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
   throw_if_error(env, engine::parse_config(info[0].As<Napi::String>().Utf8Value(), &config));
   if (!info[1].IsObject() || info[1].IsArray() || info[1].IsTypedArray() || info[1].IsFunction())
     throw_type(env, kOp, ": expected weights to be an object of Float32Arrays, received ", kind_name(info[1]));
-  const engine::SessionOptions opts = parse_options(env, info.Length() > 2 ? info[2] : env.Undefined());
+  bool cuda = false;
+  const engine::SessionOptions opts = parse_options(env, info.Length() > 2 ? info[2] : env.Undefined(), &cuda);
 
   Napi::Object wobj = info[1].As<Napi::Object>();
   std::map<std::string, engine::TensorRef> weights;
@@ -138,7 +158,8 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
   }
   std::unique_ptr<engine::Model> model;
   throw_if_error(env, engine::Model::create(config, weights, &model));
-  throw_if_error(env, engine::Engine::create(std::move(model), opts, &engine_));
+  if (cuda) throw_if_error(env, engine::CudaEngine::create(std::move(model), opts, &cuda_));
+  else throw_if_error(env, engine::Engine::create(std::move(model), opts, &engine_));
   weight_refs_ = std::move(refs);
 }
 
@@ -153,21 +174,21 @@ class RunWorker : public Napi::AsyncWorker {
         B_(B) {
     session_ref_ = Napi::Persistent(session_obj);
     images_ref_ = Napi::Persistent(images_value.As<Napi::Object>());
-    engine::Engine* e = session->engine();
+    const engine::EngineConfig& c = session->config();
     Napi::Object result = Napi::Object::New(env);
     auto make = [&](const char* key, int64_t n) {
       Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(n));
       if (key) result.Set(key, a);
       return a;
     };
-    out_.semantic = make("semantic", e->semantic_size(B)).Data();
-    out_.class_logits = make("classLogits", e->class_logits_size(B)).Data();
-    out_.mask_logits = make("maskLogits", e->mask_logits_size(B)).Data();
+    out_.semantic = make("semantic", engine::semantic_size(c, B)).Data();
+    out_.class_logits = make("classLogits", engine::class_logits_size(c, B)).Data();
+    out_.mask_logits = make("maskLogits", engine::mask_logits_size(c, B)).Data();
     if (per_block) {
-      const int64_t n = e->config().decode_points();
+      const int64_t n = c.decode_points();
       Napi::Array arr = Napi::Array::New(env, static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
-        Napi::Float32Array a = make(nullptr, e->semantic_size(B));
+        Napi::Float32Array a = make(nullptr, engine::semantic_size(c, B));
         arr.Set(static_cast<uint32_t>(i), a);
         out_.per_block.push_back(a.Data());
       }
@@ -178,7 +199,7 @@ class RunWorker : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = session_->engine()->run(images_, B_, out_); }
+  void Execute() override { status_ = session_->run_engine(images_, B_, out_); }
   void OnOK() override {
     Napi::HandleScope scope(Env());
     session_->finish_run();
@@ -211,14 +232,14 @@ class RunWorker : public Napi::AsyncWorker {
 Napi::Value SessionWrap::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "InferenceSession.run";
-  if (disposed_ || !engine_) throw Napi::Error::New(env, "InferenceSession.run: the session was disposed");
+  if (disposed_ || !live()) throw Napi::Error::New(env, "InferenceSession.run: the session was disposed");
   if (busy_)
     throw Napi::Error::New(env, "InferenceSession.run: a run is already in progress on this session (await it first)");
   expect_arg_count(info, 3, op);
   View<float> images = f32_arg(info, 0, op, "images");
   const int64_t B = dim_arg(info, 1, op, "B");
   const bool per_block = bool_arg(info, 2, op, "perBlock");
-  const engine::EngineConfig& c = engine_->config();
+  const engine::EngineConfig& c = config();
   expect_shape(env, op, "images", images, "[B,3,H,W]", {B, 3, c.image_h, c.image_w});
   for (size_t i = 0; i < images.length; ++i)
     if (!std::isfinite(images.data[i]))
@@ -238,13 +259,14 @@ Napi::Value SessionWrap::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionWrap::Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!engine_) throw Napi::Error::New(env, "InferenceSession.describe: the session was disposed");
-  const engine::EngineConfig& c = engine_->config();
+  if (!live()) throw Napi::Error::New(env, "InferenceSession.describe: the session was disposed");
+  const engine::EngineConfig& c = config();
+  const std::vector<int64_t>& keep = engine_ ? engine_->stage_keep() : cuda_->stage_keep();
   Napi::Object o = Napi::Object::New(env);
   o.Set("decodePoints", Napi::Number::New(env, static_cast<double>(c.decode_points())));
   o.Set("firstDecodeBlock", Napi::Number::New(env, static_cast<double>(c.first_decode())));
-  Napi::Array ks = Napi::Array::New(env, engine_->stage_keep().size());
-  for (size_t i = 0; i < engine_->stage_keep().size(); ++i) ks.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(engine_->stage_keep()[i])));
+  Napi::Array ks = Napi::Array::New(env, keep.size());
+  for (size_t i = 0; i < keep.size(); ++i) ks.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(keep[i])));
   o.Set("stageKeep", ks);
   Napi::Array ms = Napi::Array::New(env, 2);
   ms.Set(0u, Napi::Number::New(env, static_cast<double>(4 * c.gh())));

@@ -1,6 +1,6 @@
 /**
  * InferenceSession: the native inference forward of the EoMT-style pruned segmenter (SPEC §2, §3;
- * exact contract in docs/inference-forward.md), float32 on the CPU, no TF.js on this path.
+ * exact contract in docs/inference-forward.md), float32 on the CPU or (device 'cuda') on the GPU, no TF.js on this path.
  *
  *   images [B,3,Himg,Wimg] (ImageNet-normalised) -> semantic [B,C,Himg,Wimg], classLogits [B,Q,C+1],
  *   maskLogits [B,Q,4gh,4gw] (before the bilinear resize), optional per-block semantic maps
@@ -29,7 +29,12 @@ export interface InferenceSessionOptions {
    * `session.stageKeep` shows the counts in use; `roundKeepCount` computes one.
    */
   roundKeep?: number;
-  /** Only 'cpu' exists; 'cuda' throws (the CUDA engine is not built yet). */
+  /**
+   * 'cpu' (default) or 'cuda': the whole forward on the CUDA device (native/engine/cuda_engine.h), weights
+   * uploaded once, FP32 only so far (precision 'bf16' and `tome` throw on 'cuda'). Without a usable device
+   * (a CPU-only build, no GPU, no driver) create() throws an Error saying why; never a CPU fallback.
+   * Checked on the CUDA emulator against the CPU engine; not yet run on a GPU.
+   */
   device?: 'cpu' | 'cuda';
   /**
    * ToMe baseline (SPEC §6): merge then unmerge around MHSA or MHSA+MLP in every block. `mergeRatio` is
@@ -75,8 +80,7 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(OP, `expected options to be an object, received ${describe(opts)}`);
   const o = opts as Record<string, unknown>;
   const device = o.device ?? 'cpu';
-  if (device === 'cuda') throw new Error(`${OP}: device 'cuda' was requested, but the CUDA inference engine is not built yet (use device 'cpu')`);
-  if (device !== 'cpu') throw rangeError(OP, `expected options.device to be 'cpu' or 'cuda', received ${describe(device)}`);
+  if (device !== 'cpu' && device !== 'cuda') throw rangeError(OP, `expected options.device to be 'cpu' or 'cuda', received ${describe(device)}`);
   let keep: number | null = null;
   if (o.keep !== undefined && o.keep !== null) {
     if (typeof o.keep !== 'number') throw typeError(OP, `expected options.keep to be a number or null, received ${describe(o.keep)}`);
@@ -84,6 +88,7 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     keep = o.keep;
   }
   const out: NativeSessionOptions = { keep };
+  if (device === 'cuda') out.device = 'cuda';
   if (o.precision !== undefined && o.precision !== null) {
     if (o.precision !== 'fp32' && o.precision !== 'bf16') throw rangeError(OP, `expected options.precision to be 'fp32' or 'bf16', received ${describe(o.precision)}`);
     out.precision = o.precision;
@@ -144,10 +149,11 @@ export class InferenceSession {
    * Builds a session from a checkpoint or an in-memory model.
    * @param source a SPEC §8 `.safetensors` path (loaded with `loadCheckpoint`), or
    *   `{config, weights?: name -> Float32Array, seed?}` (weights omitted: `randomWeights(config, seed ?? 0)`)
-   * @param opts `{keep?: number | null, device?: 'cpu', tome?: {mode, ratio}}`
+   * @param opts `{keep?: number | null, device?: 'cpu' | 'cuda', tome?: {mode, ratio}, precision?, roundKeep?}`
    * @returns a ready session (native weights bound, shapes checked)
    * @throws {TypeError|RangeError} bad config / weights / options (message names the argument);
-   *   Error for device 'cuda' (not built yet) or a ToMe request while the ToMe op is not built
+   *   Error for device 'cuda' when CUDA is not available (the message says why), or for an option the CUDA
+   *   engine does not implement yet (bf16, tome); or a ToMe request while the ToMe op is not built
    * @example
    * const s = await InferenceSession.create({ config: modelConfig('small') }, { keep: 0.7 });
    * const { semantic } = await s.run(new Float32Array(3 * 512 * 512));

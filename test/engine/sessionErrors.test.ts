@@ -4,7 +4,7 @@
  * input crashes the process.
  */
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, modelConfig, randomWeights, type ModelConfig } from '../../src/index.js';
+import { InferenceSession, cudaAvailable, modelConfig, randomWeights, type ModelConfig } from '../../src/index.js';
 import { native } from '../../src/native.js';
 
 const CFG: ModelConfig = modelConfig('tiny', {
@@ -38,8 +38,11 @@ describe('InferenceSession.create errors', () => {
     await expect(p).rejects.toThrow(re);
   });
 
-  it("device 'cuda' is a clear Error, never a CPU fallback", async () => {
-    await expect(InferenceSession.create({ config: CFG, weights: W }, { device: 'cuda' })).rejects.toThrow(/CUDA inference engine is not built/);
+  it.skipIf(cudaAvailable().ok)("device 'cuda' without a usable device is a clear Error naming why, never a CPU fallback", async () => {
+    const why = cudaAvailable().reason;
+    const p = InferenceSession.create({ config: CFG, weights: W }, { device: 'cuda' });
+    await expect(p).rejects.toThrow(/InferenceSession\(cuda\): CUDA is not available: /);
+    await expect(p).rejects.toThrow(why.split(':')[0]!);
   });
 
 

@@ -6,6 +6,10 @@
 // of emu.cc), and runs the test: the attention suites twice (default kernel choice, then
 // REG4PRU_CUDA_ATTN=simt), the token-op suite once.
 //   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
+//   node native/dev/cuda_emu/build.mjs engine
+//      a second executable, emu_engine_test (emu_engine_test.cc): the CUDA inference engine and its layer
+//      kernels against the CPU engine, so it also links the CPU engine (native/engine, the registry, every ref
+//      and cpu kernel with its ISA flags, the thread pool).
 // Environment:
 //   EMU_JOBS=n   compilers run at once (default 1: the dev machine is shared; every compiler and the test
 //                run under `nice -n 19`)
@@ -29,7 +33,7 @@ const out = path.join(root, 'build-emu', asan ? 'asan' : 'plain');
 mkdirSync(out, { recursive: true });
 
 const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'gemm.cu', 'pruned_block.cu',
-  'gather_scatter.cu', 'gumbel.cu'];
+  'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu'];
 const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];
 
@@ -68,7 +72,22 @@ for (const f of CU) {
   sources.push(dst);
 }
 for (const f of REF) sources.push(path.join(root, 'native/kernels/ref', f));
-sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
+const engineMode = process.argv[2] === 'engine';
+const listCc = (dir, keep = () => true) =>
+  readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.cc') && keep(f)).sort().map((f) => path.join(root, dir, f));
+if (engineMode) {
+  // the CPU engine and everything it dispatches to (ref already listed above; the rest of ref/ too)
+  for (const f of listCc('native/kernels/ref', (f) => !REF.includes(f))) sources.push(f);
+  sources.push(...listCc('native/kernels/cpu'), path.join(root, 'native/kernels/registry.cc'),
+    path.join(root, 'native/runtime/thread_pool.cc'), path.join(root, 'native/runtime/cpu_features.cc'),
+    ...listCc('native/engine'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_engine_test.cc'));
+} else {
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
+}
+// ISA flags for the intrinsics files only, as CMakeLists.txt
+const isaFlags = (f) => f.endsWith('_avx2.cc') ? ['-mavx2', '-mfma', '-mf16c']
+  : f.endsWith('_avx512.cc') ? ['-mavx2', '-mfma', '-mf16c', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16'] : [];
 
 const flags = ['-std=c++20', '-O2', '-g1', '-pthread', '-DR4P_CUDA_EMU', '-Wall', '-Wno-unused-function', '-Wno-unknown-pragmas',
   `-I${path.join(here, 'include')}`, `-I${path.join(root, 'native')}`];
@@ -79,7 +98,8 @@ if (asan) flags.push(...sanitize, '-fno-omit-frame-pointer');
 
 // Newest header any source may include: the emulator's, kernels/cuda/*.{h,cuh}, ops.h, common/*.h.
 const mtime = (p) => statSync(p).mtimeMs;
-const headerDirs = [path.join(here, 'include'), here, path.join(root, 'native/kernels/cuda'), path.join(root, 'native/common')];
+const headerDirs = [path.join(here, 'include'), here, path.join(root, 'native/kernels/cuda'), path.join(root, 'native/common'),
+  ...(engineMode ? [path.join(root, 'native/engine')] : [])];
 let newestDep = Math.max(mtime(fileURLToPath(import.meta.url)), mtime(path.join(root, 'native/kernels/ops.h')));
 for (const d of headerDirs)
   for (const f of readdirSync(d)) if (/\.(h|cuh)$/.test(f)) newestDep = Math.max(newestDep, mtime(path.join(d, f)));
@@ -92,7 +112,7 @@ const objs = sources.map((s) => path.join(out, path.basename(s).replace(/\.cc$/,
 const todo = sources.map((s, i) => i).filter((i) => !existsSync(objs[i]) || mtime(objs[i]) < Math.max(mtime(sources[i]), newestDep));
 const compile = (i) => new Promise((resolve, reject) => {
   process.stdout.write(`emu: compiling ${path.basename(sources[i])}\n`);
-  execFile('nice', ['-n', '19', 'g++', ...flags, '-c', sources[i], '-o', objs[i]], { maxBuffer: 1 << 24 }, (err, so, se) => {
+  execFile('nice', ['-n', '19', 'g++', ...flags, ...isaFlags(sources[i]), '-c', sources[i], '-o', objs[i]], { maxBuffer: 1 << 24 }, (err, so, se) => {
     if (se) process.stderr.write(se);
     if (err) reject(new Error(`compile failed: ${sources[i]}`)); else resolve();
   });
@@ -103,8 +123,20 @@ await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, async () 
   while (queue.length) await compile(queue.shift());
 }));
 
-const exe = path.join(out, 'emu_test');
+const exe = path.join(out, engineMode ? 'emu_engine_test' : 'emu_test');
 execFileSync('nice', ['-n', '19', 'g++', '-pthread', ...(asan ? sanitize : []), ...objs, '-o', exe], { stdio: 'inherit' });
+if (engineMode) {
+  let rc = 0;
+  try {
+    execFileSync('nice', ['-n', '19', exe], {
+      stdio: 'inherit',
+      env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=0:abort_on_error=1' },
+    });
+  } catch {
+    rc = 1;
+  }
+  process.exit(rc);
+}
 const which = process.argv.slice(2);
 const attnModes = which.length === 1 && which[0] === 'tokens' ? [{}] : [{}, { REG4PRU_CUDA_ATTN: 'simt' }];
 let failed = false;

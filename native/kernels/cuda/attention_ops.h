@@ -106,6 +106,11 @@ struct PrunedBlockDevArgs {
   int64_t B, N, K;
   BlockWeightsDev w;
   float ln_eps;
+  // true: idx comes from the library's own kernels (the CUDA engine's top-k), so the synchronous range and
+  // duplicate check is skipped (no host synchronisation: the forward stays graph-capturable). An index out
+  // of range is still never dereferenced: it is reported as a kDevErrIndexRange device error (RangeError at
+  // the next synchronisation) and its row maps to row 0 of its batch row.
+  bool idx_trusted = false;
 };
 Status pruned_block_fwd(const PrunedBlockDevArgs& a);
 

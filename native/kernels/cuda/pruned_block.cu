@@ -63,6 +63,17 @@ __global__ void idx_check_pass2(const int32_t* idx, int B, int N, int K, const i
   if (first[int64_t(b) * N + v] != k) atomicMin(&bad[1], int32_t(e));
 }
 
+// Trusted idx (PrunedBlockDevArgs::idx_trusted): the row map only; a bad value is reported on the device.
+__global__ void idx_rows_trusted(const int32_t* idx, int B, int N, int K, int32_t* rows, DeviceError* rec) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= int64_t(B) * K) return;
+  const int b = int(e / K);
+  const int32_t v = idx[e];
+  const bool ok = v >= 0 && v < N;
+  if (!ok) report_device_error(rec, kDevErrIndexRange, kOpPrunedBlock, b, e % K, v, N);
+  rows[e] = b * N + (ok ? v : 0);
+}
+
 // ---------------------------------------------------------------- LayerNorm (one warp per row)
 // y[m, :] = (x[row(m), :] - mean) * rstd * w + b; two passes over the row (mean, then centred variance) in
 // FP32 with a fixed lane order, as the CPU kernels; the row stays in L1 between the passes.
@@ -165,7 +176,11 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
 
   // 0. idx check + row map (with idx = null every row map stays null: row m of batch b is x row b*N + m,
   //    and K = N makes that the identity over [B*N]).
-  if (a.idx) {
+  if (a.idx && a.idx_trusted) {
+    idx_rows_trusted<<<grid_for(M, 256, INT_MAX), 256, 0, stream>>>(a.idx, int(B), int(N), int(K), rows,
+                                                                     device_error_record());
+    R4P_RETURN_IF_ERROR(launch_status(kOp));
+  } else if (a.idx) {
     R4P_CUDA_TRY(kOp, cudaMemsetAsync(first, 0x7f, sizeof(int32_t) * size_t(B * N), stream));
     R4P_CUDA_TRY(kOp, cudaMemsetAsync(bad, 0x7f, 2 * sizeof(int32_t), stream));  // 0x7f7f7f7f > any position
     const unsigned blocks = grid_for(M, 256, INT_MAX);

@@ -1,0 +1,227 @@
+// emu_engine_test.cc: the CUDA inference engine under the CUDA emulator (issue 11 item 5), against the CPU
+// engine: (1) each non-block layer launcher of kernels/cuda/engine_layers.h against its CPU function in
+// native/engine/layers.cc on small random shapes (D not a multiple of 32, B > 1, non-square maps); (2) the
+// whole CudaEngine forward (engine/cuda_engine.h) against engine::Engine at a tiny config, B = 2, unpruned
+// and pruned (keep 0.7, two stages, one before and one after the queries), with the per-block maps: every
+// output and the kept counts. The GEMM layers (patch embedding, policy MLP, class head, mask MLP,
+// ConvTranspose2d, mask einsum) are covered by (2) and by emu_test.cc's GEMM suite.
+//   node native/dev/cuda_emu/build.mjs engine
+// Tolerance (FP32 both sides; reductions in a different order and expf vs std::exp): max |cuda - cpu| <=
+// 1e-4 * max(1, max |cpu|) per output. Prints the measured max differences.
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "emu_check.h"
+#include "engine/config.h"
+#include "engine/cuda_engine.h"
+#include "engine/engine.h"
+#include "engine/layers.h"
+#include "engine/model.h"
+#include "kernels/cuda/engine_layers.h"
+
+using namespace r4p;
+using namespace emu_check;
+
+namespace {
+
+float* fdev(const std::vector<float>& v) { return static_cast<float*>(dev(v, DType::F32)); }
+float* fempty(size_t n) { return static_cast<float*>(dev_empty(n, DType::F32)); }
+void free_all(std::initializer_list<void*> ps) {
+  for (void* p : ps) cuda::device_free(p);
+}
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, double(std::fabs(x)));
+  return m;
+}
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(double(a[i]) - b[i]);
+    if (!std::isfinite(d)) return INFINITY;
+    m = std::max(m, d);
+  }
+  return m;
+}
+void compare(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol = 1e-4) {
+  const double d = max_diff(got, want), lim = tol * std::max(1.0, max_abs(want));
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "max|diff| = %.3g (limit %.3g, max|ref| = %.3g)", d, lim, max_abs(want));
+  report(what, got.size() == want.size() && d <= lim, buf);
+}
+
+// ---------------------------------------------------------------- layers
+void check_layers(uint64_t seed) {
+  Rng r(seed);
+  {  // im2col: B=2, 3 x 12 x 8, p = 4
+    const int64_t B = 2, Hi = 12, Wi = 8, p = 4, rows = B * 6, Kc = 48;
+    auto img = randn(size_t(B * 3 * Hi * Wi), r);
+    std::vector<float> want(size_t(rows * Kc));
+    engine::im2col_patches(img.data(), B, Hi, Wi, p, want.data());
+    float *di = fdev(img), *dc = fempty(want.size());
+    expect_status("engine im2col launch", cuda::engine_im2col_cuda(di, B, Hi, Wi, p, dc));
+    compare("engine im2col B=2 12x8 p=4", host(dc, want.size(), DType::F32), want, 0);
+    free_all({di, dc});
+  }
+  for (bool rms : {false, true})
+    for (int64_t D : {17, 40, 96}) {  // LayerNorm / RMSNorm over rows first.. of a [B,T,D] map
+      const int64_t B = 2, T = 9, first = 3, n = 5;
+      auto x = randn(size_t(B * T * D), r), w = randn(size_t(D), r), b = randn(size_t(D), r);
+      for (auto& v : x) v += 0.5f;
+      std::vector<float> want(size_t(B * n * D));
+      auto src = [&](int64_t row) { return x.data() + ((row / n) * T + first + row % n) * D; };
+      if (rms) engine::rms_norm_rows(B * n, D, src, want.data(), w.data(), 1e-6f);
+      else engine::layer_norm_rows(B * n, D, src, want.data(), w.data(), b.data(), 1e-6f);
+      float *dx = fdev(x), *dw = fdev(w), *db = fdev(b), *dy = fempty(want.size());
+      expect_status("engine row norm launch", cuda::engine_row_norm_cuda(dx, B, T, first, n, D, dw, db, 1e-6f, rms, dy));
+      compare(std::string(rms ? "engine RMSNorm" : "engine LayerNorm") + " rows D=" + std::to_string(D),
+              host(dy, want.size(), DType::F32), want, 1e-5);
+      free_all({dx, dw, db, dy});
+    }
+  {  // keep scores + class probs
+    const int64_t rows = 37, C1 = 4;
+    auto l2 = randn(size_t(rows * 2), r, 3.f), lc = randn(size_t(rows * C1), r, 3.f);
+    std::vector<float> ws(static_cast<size_t>(rows)), wp(static_cast<size_t>(rows * (C1 - 1)));
+    engine::keep_scores(l2.data(), rows, ws.data());
+    engine::class_probs(lc.data(), rows, C1, wp.data());
+    float *d2 = fdev(l2), *dc = fdev(lc), *ds = fempty(ws.size()), *dp = fempty(wp.size());
+    expect_status("engine keep scores launch", cuda::engine_keep_scores_cuda(d2, rows, ds));
+    expect_status("engine class probs launch", cuda::engine_class_probs_cuda(dc, rows, C1, dp));
+    compare("engine keep scores rows=37", host(ds, ws.size(), DType::F32), ws, 1e-6);
+    compare("engine class probs rows=37 C+1=4", host(dp, wp.size(), DType::F32), wp, 1e-6);
+    free_all({d2, dc, ds, dp});
+  }
+  for (int64_t D : {17, 40}) {  // depthwise 3x3 + LayerNorm2d, [2, 5, 3, D]
+    const int64_t B = 2, h = 5, w = 3;
+    auto in = randn(size_t(B * h * w * D), r), wt = randn(size_t(9 * D), r), nw = randn(size_t(D), r), nb = randn(size_t(D), r);
+    std::vector<float> want(in.size());
+    engine::depthwise3x3_layer_norm(in.data(), want.data(), B, h, w, D, wt.data(), nw.data(), nb.data(), 1e-6f);
+    float *di = fdev(in), *dw = fdev(wt), *dn = fdev(nw), *db = fdev(nb), *dout = fempty(in.size());
+    expect_status("engine depthwise launch", cuda::engine_depthwise3x3_ln_cuda(di, dout, B, h, w, D, dw, dn, db, 1e-6f));
+    compare("engine depthwise3x3+LayerNorm2d 2x5x3 D=" + std::to_string(D), host(dout, in.size(), DType::F32), want, 1e-5);
+    free_all({di, dw, dn, db, dout});
+  }
+  for (int64_t C : {1, 3, 10}) {  // resize + sigmoid + semantic: [2, Q=3, 5, 3] -> [13, 7] (up in y, up in x)
+    const int64_t B = 2, Q = 3, h = 5, w = 3, Ho = 13, Wo = 7;
+    auto m = randn(size_t(B * Q * h * w), r, 2.f), pr = randn(size_t(B * Q * C), r);
+    for (auto& v : pr) v = std::fabs(v);
+    std::vector<float> want(size_t(B * C * Ho * Wo));
+    engine::resize_semantic(m.data(), pr.data(), B, Q, C, h, w, Ho, Wo, want.data());
+    float *dm = fdev(m), *dp = fdev(pr), *ds = fempty(want.size());
+    expect_status("engine resize launch", cuda::engine_resize_semantic_cuda(dm, dp, B, Q, C, h, w, Ho, Wo, ds));
+    compare("engine resize+sigmoid+semantic 5x3->13x7 C=" + std::to_string(C), host(ds, want.size(), DType::F32), want, 1e-5);
+    free_all({dm, dp, ds});
+  }
+  {  // query insertion and the prefix broadcast
+    const int64_t B = 2, Q = 3, T0 = 4, D = 5;
+    auto x0 = randn(size_t(B * T0 * D), r), q = randn(size_t(Q * D), r), cls = randn(size_t(D), r);
+    std::vector<float> want(size_t(B * (Q + T0) * D));
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < Q + T0; ++t)
+        for (int64_t d = 0; d < D; ++d)
+          want[size_t((b * (Q + T0) + t) * D + d)] = t < Q ? q[size_t(t * D + d)] : t == Q ? cls[size_t(d)] : x0[size_t((b * T0 + t - Q) * D + d)];
+    float *dx0 = fdev(x0), *dq = fdev(q), *dc = fdev(cls), *dx1 = fempty(want.size());
+    expect_status("engine broadcast launch", cuda::engine_broadcast_rows_cuda(dx0, B, T0, 0, dc, 1, D));
+    expect_status("engine query insertion launch", cuda::engine_insert_queries_cuda(dx0, dq, dx1, B, Q, T0, D));
+    compare("engine cls broadcast + query insertion", host(dx1, want.size(), DType::F32), want, 0);
+    free_all({dx0, dq, dc, dx1});
+  }
+}
+
+// ---------------------------------------------------------------- whole engine
+struct TinyModel {
+  engine::EngineConfig config;
+  std::map<std::string, std::vector<float>> data;
+  std::unique_ptr<engine::Model> make() {
+    std::map<std::string, engine::TensorRef> refs;
+    for (auto& [k, v] : data) refs[k] = engine::TensorRef{v.data(), int64_t(v.size())};
+    std::unique_ptr<engine::Model> m;
+    if (!engine::Model::create(config, refs, &m).ok()) std::abort();
+    return m;
+  }
+};
+
+TinyModel tiny_model(uint64_t seed) {
+  TinyModel t;
+  const char* json = R"({"preset":"custom","D":32,"H":2,"L":4,"patch":8,"image":[40,24],"R":1,"Q":3,"Bq":2,)"
+                     R"("classes":2,"selectorWidth":16,"mlpRatio":2,"stageBlocks":[1,3]})";
+  const Status s = engine::parse_config(json, &t.config);
+  if (!s.ok()) {
+    std::printf("config: %s\n", s.message.c_str());
+    std::abort();
+  }
+  Rng r(seed);
+  for (const auto& [name, dims] : engine::weight_shapes(t.config)) {
+    size_t n = 1;
+    for (int64_t d : dims) n *= size_t(d);
+    auto v = randn(n, r, 0.3f);
+    if (name.find("norm") != std::string::npos && name.find("weight") != std::string::npos)
+      for (auto& x : v) x = 1.f + 0.2f * x;
+    t.data[name] = std::move(v);
+  }
+  return t;
+}
+
+void check_engine(double keep, uint64_t seed) {
+  TinyModel tm = tiny_model(seed);
+  const engine::EngineConfig& c = tm.config;
+  engine::SessionOptions o;
+  o.prune = keep < 1.0;
+  o.keep = keep;
+  std::unique_ptr<engine::Engine> cpu;
+  std::unique_ptr<engine::CudaEngine> gpu;
+  expect_status("engine create (cpu)", engine::Engine::create(tm.make(), o, &cpu));
+  expect_status("engine create (cuda)", engine::CudaEngine::create(tm.make(), o, &gpu));
+  if (!cpu || !gpu) return;
+  const int64_t B = 2;
+  Rng r(seed + 100);
+  auto images = randn(size_t(B * 3 * c.image_h * c.image_w), r);
+  auto outs = [&](std::vector<std::vector<float>>& bufs, engine::RunOutputs& ro) {
+    bufs.assign(3 + size_t(c.decode_points()), {});
+    bufs[0].resize(size_t(engine::semantic_size(c, B)));
+    bufs[1].resize(size_t(engine::class_logits_size(c, B)));
+    bufs[2].resize(size_t(engine::mask_logits_size(c, B)));
+    ro.semantic = bufs[0].data(); ro.class_logits = bufs[1].data(); ro.mask_logits = bufs[2].data();
+    for (int64_t i = 0; i < c.decode_points(); ++i) {
+      bufs[3 + size_t(i)].resize(bufs[0].size());
+      ro.per_block.push_back(bufs[3 + size_t(i)].data());
+    }
+  };
+  std::vector<std::vector<float>> a, b;
+  engine::RunOutputs ra, rb;
+  outs(a, ra);
+  outs(b, rb);
+  expect_status("engine run (cpu)", cpu->run(images.data(), B, ra));
+  for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses the workspace
+    expect_status("engine run (cuda)", gpu->run(images.data(), B, rb));
+    const std::string tag = std::string(keep < 1 ? "keep=0.7" : "unpruned") + (rep ? " (2nd run)" : "");
+    report("engine " + tag + " stage keep counts", cpu->stage_keep() == gpu->stage_keep(), "");
+    compare("engine " + tag + " semantic [2,2,40,24]", b[0], a[0]);
+    compare("engine " + tag + " class logits [2,3,3]", b[1], a[1]);
+    compare("engine " + tag + " mask logits [2,3,20,12]", b[2], a[2]);
+    for (int64_t i = 0; i < c.decode_points(); ++i)
+      compare("engine " + tag + " per-block map " + std::to_string(i), b[3 + size_t(i)], a[3 + size_t(i)]);
+  }
+}
+
+}  // namespace
+
+int main() {
+  check_layers(7);
+  check_engine(1.0, 31);
+  check_engine(0.7, 32);
+  {  // options not implemented on the device are errors, not fallbacks
+    TinyModel tm = tiny_model(1);
+    engine::SessionOptions o;
+    o.bf16 = true;
+    std::unique_ptr<engine::CudaEngine> e;
+    const Status s = engine::CudaEngine::create(tm.make(), o, &e);
+    report("engine cuda bf16 is a clear error", !s.ok() && s.message.find("bf16") != std::string::npos, s.message);
+  }
+  std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
+  return g_fail ? 1 : 0;
+}
