@@ -1,6 +1,6 @@
 // gemm.cuh: the GEMM launcher without the availability check, for other .cu files of cuda-attn (prunedBlock
-// chains five GEMMs on one stream). Semantics: attention_ops.h GemmDevArgs. Compiled, never run on a GPU as
-// of 2026-11-22.
+// chains five GEMMs on one stream). Semantics: attention_ops.h GemmDevArgs. Ran on an H200 on 2026-12-04
+// (docs/gpu-results.md).
 #pragma once
 #include <cuda_runtime.h>
 
