@@ -196,6 +196,19 @@ void check_engine(double keep, uint64_t seed) {
   outs(a, ra);
   outs(b, rb);
   expect_status("engine run (cpu)", cpu->run(images.data(), B, ra));
+  if (keep < 1.0) {  // the pruned comparison must really prune: fewer patches per stage, a different result
+    bool fewer = cpu->stage_keep().size() == c.stage_blocks.size();
+    for (int64_t k : cpu->stage_keep()) fewer = fewer && k < c.Np();
+    std::unique_ptr<engine::Engine> full;
+    std::vector<std::vector<float>> f;
+    engine::RunOutputs rf;
+    outs(f, rf);
+    expect_status("engine create + run (cpu, unpruned)", engine::Engine::create(tm.make(), engine::SessionOptions{}, &full));
+    if (full) expect_status("engine run (cpu, unpruned)", full->run(images.data(), B, rf));
+    const double d = max_diff(f[0], a[0]);
+    report("engine keep=0.7 prunes (k < Np per stage, semantic differs from unpruned)", fewer && d > 1e-3,
+           "max|pruned - unpruned| = " + std::to_string(d));
+  }
   for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses the workspace
     expect_status("engine run (cuda)", gpu->run(images.data(), B, rb));
     const std::string tag = std::string(keep < 1 ? "keep=0.7" : "unpruned") + (rep ? " (2nd run)" : "");
