@@ -15,38 +15,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../checkpoint/safetensors.js';
 import { rangeError } from '../errors.js';
-import type { ModelConfig } from '../model/config.js';
-import type { RouteScheduleKind } from '../routing/schedule.js';
+import type { TrainRunOptions } from './trainer.js';
 
 export const RESUME_FILE = 'resume.safetensors';
 const KEY = 'reg4pru.resume';
 const VERSION = 1;
 
-/** The options that define a run (everything but weights, output folder, stopAfter and callbacks). */
-export interface RunSpec {
-  config: ModelConfig;
-  data: string;
-  samples?: number;
-  dataSeed?: number;
-  routing?: RouteScheduleKind;
-  policy?: string;
-  keep?: number;
-  epochs?: number;
-  batch?: number;
-  accum?: number;
-  lr?: number;
-  weightDecay?: number;
-  llrd?: number;
-  ema?: number;
-  warmup?: readonly [number, number];
-  ratioWeight?: number;
-  lambdaPol?: number;
-  tau?: number;
-  augment?: boolean;
-  seed?: number;
-  maxSteps?: number;
-}
 export const RUN_SPEC_KEYS = ['config', 'data', 'samples', 'dataSeed', 'routing', 'policy', 'keep', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'ratioWeight', 'lambdaPol', 'tau', 'augment', 'seed', 'maxSteps'] as const;
+/** The options that define a run (everything but weights, output folder, stopAfter and callbacks): the
+ * trainer's own option fields, one declaration. */
+export type RunSpec = Pick<TrainRunOptions, (typeof RUN_SPEC_KEYS)[number]>;
 
 /** Where the run stands: the next micro-batch is batch `batch` of epoch `epoch`, the run's `micro`-th. */
 export interface ResumePosition {
