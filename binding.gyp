@@ -79,6 +79,7 @@
       "sources": [
         "native/kernels/cpu/attention_core_avx512.cc",
         "native/kernels/cpu/attention_core_bf16_avx512.cc",
+        "native/kernels/cpu/engine_layers_avx512.cc",
         "native/kernels/cpu/gemm_avx512.cc",
         "native/kernels/cpu/pointwise_avx512.cc"
       ]

@@ -4,7 +4,7 @@
 //   two scale blocks, channels-last: ConvTranspose2d 2x2/2 = four gemms [B*h*w, D] x [D, D], one per
 //     output sub-pixel (i,j), each with bias + GELU in the epilogue and its rows scattered to pixel
 //     (2y+i, 2x+j) by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel
-//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (one gemm per batch row; planar, as SPEC's einsum)
+//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (layers.cc mask_logits; planar, as SPEC's einsum)
 //   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
 #include "engine/engine.h"
 #include "engine/layers.h"
@@ -29,7 +29,7 @@ Status linear(const float* A, int64_t M, int64_t K, const float* W, const float*
 
 }  // namespace
 
-Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits) {
+Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits_out) {
   const EngineConfig& c = config();
   const Model& m = *model_;
   const int64_t D = c.D, Q = c.Q, Np = c.Np(), T1 = Q + c.P() + Np, gh = c.gh(), gw = c.gw();
@@ -72,20 +72,12 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   }
 
   // 5.4 mask logits [B,Q,16Np]
-  const int64_t HW = 16 * Np;
-  for (int64_t b = 0; b < B; ++b) {
-    GemmArgs g;
-    g.M = Q; g.N = HW; g.K = D;
-    g.A = w.emb.get() + b * Q * D; g.lda = D;
-    g.B = w.up_b.get() + b * HW * D; g.ldb = D; g.transB = true;
-    g.C = mask_logits + b * Q * HW; g.ldc = HW;
-    R4P_RETURN_IF_ERROR(gemm(g));
-  }
+  R4P_RETURN_IF_ERROR(mask_logits(w.emb.get(), w.up_b.get(), B, Q, 16 * Np, D, mask_logits_out));
   clock_.lap(kMaskGemm);
 
   // 5.5 semantic map
   class_probs(class_logits, B * Q, c.C1(), w.probs.get());
-  resize_semantic(mask_logits, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
+  resize_semantic(mask_logits_out, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
   clock_.lap(kResizeSem);
   return Status::Ok();
 }
