@@ -40,6 +40,9 @@ class Workspace {
   FloatBuf up_a, up_b;       // [B*16*Np*D] ping-pong for the two scale blocks
   FloatBuf masks;            // [B*Q*16*Np] (non-final decode points)
   std::vector<int32_t> up_crow[2];  // [4 * B*Np * 4^j] ConvTranspose output pixel of input pixel, per sub-pixel
+  // [2 * B*Np * 4^j] the same for sub-pixel pairs (i, 0..1), in units of two pixels: the CPU head runs the
+  // ConvTranspose as two GEMMs of N = 2D (row i of the 2x2 output), each output row two adjacent pixels
+  std::vector<int32_t> up_crow_pair[2];
 
  private:
   Workspace() = default;
