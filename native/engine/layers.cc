@@ -94,10 +94,14 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  const bool avx2 = active_at_least_avx2();
+  const bool avx2 = active_at_least_avx2(), avx512 = active_cpu_variant() == KernelVariant::kAvx512;
   parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / h, y = t % h;
+      if (avx512) {
+        depthwise3x3_layer_norm_row_avx512(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
+        continue;
+      }
       if (avx2) {
         depthwise3x3_layer_norm_row_avx2(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
         continue;

@@ -156,9 +156,9 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
   });
 
   it('the engine head on odd shapes: D not a multiple of 16, Q > 16, a x3 resize whose width leaves a scalar tail', async () => {
-    // D = 40 (a 16-lane tail in the mask-logit kernel), Q = 18 (two query blocks), patch 12 on 36 x 60: the
+    // D = 44 (16-, 8- and 4-channel pieces in the depthwise+LN and mask-logit kernels), Q = 18 (two query blocks), patch 12 on 36 x 60: the
     // 12 x 20 mask map resized x3 to 60 columns (60 = 7 * 8 + 4: the AVX2 tail handled as there)
-    const cfg = modelConfig('tiny', { D: 40, H: 2, L: 3, Q: 18, Bq: 1, R: 0, patch: 12, stageBlocks: [1], image: [36, 60], classes: 2 });
+    const cfg = modelConfig('tiny', { D: 44, H: 2, L: 3, Q: 18, Bq: 1, R: 0, patch: 12, stageBlocks: [1], image: [36, 60], classes: 2 });
     const weights = randomWeights(cfg, 6);
     const img = randn(2 * 3 * 36 * 60, rng(9));
     const s = await InferenceSession.create({ config: cfg, weights });

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/cpu/vec_math_avx512.h"
 
 namespace r4p::engine {
@@ -102,6 +103,87 @@ void mask_logits_avx512(const float* emb, int64_t Q, int64_t D, const float* up,
       for (int i = 0; i < 16; ++i) ut[d * 16 + i] = i < np ? up[(p + i) * D + d] : 0.f;
     for (int64_t q0 = 0; q0 < Q; q0 += kQb)
       mask_rows(static_cast<int>(std::min<int64_t>(kQb, Q - q0)), emb + q0 * D, D, ut, out + q0 * ldo + p, ldo, m);
+  }
+}
+
+void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
+                                        const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  // 16 channels per step; the 8-lane running sums of the AVX2 row kernel are kept as they are (each zmm
+  // adds its low then its high half), the last < 16 channels are that kernel's 8-wide steps (masked tail)
+  const int64_t D16 = D & ~int64_t(15), D8 = D & ~int64_t(7);
+  const int tail = static_cast<int>(D - D8);
+  const __m256i tm = vec::tail_mask(tail);
+  const float invD = 1.f / static_cast<float>(D);
+  for (int64_t x = 0; x < w; ++x) {
+    float* o = out + (y * w + x) * D;
+    const float* src[9];
+    const float* ker[9];
+    int nt = 0;
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t yy = y + i - 1;
+      if (yy < 0 || yy >= h) continue;
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t xx = x + j - 1;
+        if (xx < 0 || xx >= w) continue;
+        src[nt] = in + (yy * w + xx) * D;
+        ker[nt] = wt + (i * 3 + j) * D;
+        ++nt;
+      }
+    }
+    __m256 sum = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c < D16; c += 16) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int t = 0; t < nt; ++t) acc = _mm512_fmadd_ps(_mm512_loadu_ps(ker[t] + c), _mm512_loadu_ps(src[t] + c), acc);
+      _mm512_storeu_ps(o + c, acc);
+      sum = _mm256_add_ps(sum, _mm512_castps512_ps256(acc));
+      sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(acc, 1));
+    }
+    for (; c < D8; c += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
+      _mm256_storeu_ps(o + c, acc);
+      sum = _mm256_add_ps(sum, acc);
+    }
+    if (tail) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int t = 0; t < nt; ++t)
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
+      _mm256_maskstore_ps(o + D8, tm, acc);
+      sum = _mm256_add_ps(sum, acc);
+    }
+    const float mean = vec::hsum_ps(sum) * invD;
+    const __m512 vm = _mm512_set1_ps(mean);
+    const __m256 vm8 = _mm512_castps512_ps256(vm);
+    __m256 sq = _mm256_setzero_ps();
+    for (c = 0; c < D16; c += 16) {
+      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(o + c), vm);
+      sq = _mm256_fmadd_ps(_mm512_castps512_ps256(d), _mm512_castps512_ps256(d), sq);
+      const __m256 dh = _mm512_extractf32x8_ps(d, 1);
+      sq = _mm256_fmadd_ps(dh, dh, sq);
+    }
+    for (; c < D8; c += 8) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), vm8);
+      sq = _mm256_fmadd_ps(d, d, sq);
+    }
+    if (tail) {
+      const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), _mm256_castsi256_ps(tm));
+      sq = _mm256_fmadd_ps(d, d, sq);
+    }
+    const __m512 rs = _mm512_set1_ps(1.f / std::sqrt(vec::hsum_ps(sq) * invD + eps));
+    const __m256 rs8 = _mm512_castps512_ps256(rs);
+    for (c = 0; c < D16; c += 16) {
+      const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(o + c), vm), rs);
+      _mm512_storeu_ps(o + c, _mm512_fmadd_ps(d, _mm512_loadu_ps(norm_w + c), _mm512_loadu_ps(norm_b + c)));
+    }
+    for (; c < D8; c += 8) {
+      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(o + c), vm8), rs8);
+      _mm256_storeu_ps(o + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(norm_w + c), _mm256_loadu_ps(norm_b + c)));
+    }
+    if (tail) {
+      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), rs8);
+      _mm256_maskstore_ps(o + D8, tm, _mm256_fmadd_ps(d, _mm256_maskload_ps(norm_w + D8, tm), _mm256_maskload_ps(norm_b + D8, tm)));
+    }
   }
 }
 
