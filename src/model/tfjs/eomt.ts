@@ -37,8 +37,15 @@ export type { Decoded } from './decoder.js';
 export type PolicyMode = 'ratio' | 'informed' | 'none';
 
 export interface InferenceOptions {
-  /** Base keep ratio ρ in (0, 1] (stage s keeps floor(ρ^(s+1)·Np + 0.5) patches), or null: no pruning. */
-  keep?: number | null;
+  /**
+   * Base keep ratio ρ in (0, 1] (stage s keeps floor(ρ^(s+1)·Np + 0.5) patches), 'dynamic' (per image: the
+   * active patches with keep score >= `threshold`, at least min(`minKeep`, active); each image runs alone), or
+   * null: no pruning.
+   */
+  keep?: number | 'dynamic' | null;
+  /** keep 'dynamic': score threshold in [0, 1] (default 0.5) and floor, an integer >= 1 (default 1). */
+  threshold?: number;
+  minKeep?: number;
   /** Decode after each of blocks L−Bq−1 … L−1 too (default false). */
   perBlock?: boolean;
   /** Use the fused native `tfops.prunedBlock` for the blocks (default true; false: TF.js gather/block/scatter). */
@@ -54,8 +61,10 @@ export interface InferenceOutput {
   maskLogits: tf.Tensor4D;
   /** With perBlock: semantic maps of every decode point, blocks ascending. */
   perBlock?: Array<{ block: number; semantic: tf.Tensor4D }>;
-  /** Active patch indices after each stage, int32 [B,k_s] ascending (empty when not pruning). */
+  /** Active patch indices after each stage, int32 [B,k_s] ascending (empty when not pruning or with keep 'dynamic'). */
   keptPerStage: tf.Tensor2D[];
+  /** Patches kept after each stage by each image, [S][B] (empty when not pruning). */
+  keptCounts: number[][];
 }
 
 export interface TrainOptions {
@@ -112,6 +121,25 @@ export function stageKeepCount(rho: number, s: number, Np: number): number {
 }
 
 let nextId = 0;
+
+/** The per-image outputs of keep 'dynamic' concatenated along the batch (keptPerStage empty; counts per image). */
+function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
+  const cat = <T extends tf.Tensor>(ts: T[]): T => {
+    const r = tf.concat(ts, 0) as T;
+    tf.dispose(ts);
+    return r;
+  };
+  const out: InferenceOutput = {
+    semantic: cat(outs.map((o) => o.semantic)),
+    classLogits: cat(outs.map((o) => o.classLogits)),
+    maskLogits: cat(outs.map((o) => o.maskLogits)),
+    keptPerStage: [],
+    keptCounts: outs[0]!.keptCounts.map((_, s) => outs.map((o) => o.keptCounts[s]![0]!)),
+  };
+  tf.dispose(outs.flatMap((o) => o.keptPerStage));
+  if (outs[0]!.perBlock) out.perBlock = outs[0]!.perBlock.map((p, i) => ({ block: p.block, semantic: cat(outs.map((o) => o.perBlock![i]!.semantic)) }));
+  return out;
+}
 
 /**
  * The tensors a tf.tidy callback hands back (as a flat list: tidy moves them to the caller's scope, so
@@ -218,8 +246,38 @@ export class EomtModel {
     const op = 'EomtModel.forwardInference';
     this.checkImages(op, images);
     const keep = opts.keep ?? null;
-    if (keep !== null && (typeof keep !== 'number' || !(keep > 0 && keep <= 1))) throw rangeError(op, `expected keep in (0, 1] or null, received ${describe(keep)}`);
+    if (keep !== null && keep !== 'dynamic' && (typeof keep !== 'number' || !(keep > 0 && keep <= 1))) throw rangeError(op, `expected keep in (0, 1], 'dynamic' or null, received ${describe(keep)}`);
     const perBlock = opts.perBlock ?? false, fused = opts.fused ?? true;
+    const { Np } = patchGrid(this.config);
+    if (keep !== 'dynamic') return this.inferBatch(images, keep === null ? null : (s) => stageKeepCount(keep, s, Np), perBlock, fused);
+    const threshold = opts.threshold ?? 0.5, minKeep = opts.minKeep ?? 1;
+    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw rangeError(op, `expected threshold in [0, 1], received ${describe(threshold)}`);
+    if (!Number.isInteger(minKeep) || minKeep < 1) throw rangeError(op, `expected minKeep to be an integer >= 1, received ${describe(minKeep)}`);
+    // k_b = max(#{active: score >= threshold}, min(minKeep, #active)), read back per stage
+    const dynamicK = (_s: number, score: tf.Tensor2D, active: tf.Tensor2D | null): number => {
+      const sc = score.dataSync(), act = active?.dataSync();
+      let pass = 0, n = 0;
+      for (let j = 0; j < sc.length; j++) {
+        if (act && !act[j]) continue;
+        n++;
+        if (sc[j]! >= threshold) pass++;
+      }
+      return Math.max(pass, Math.min(minKeep, n));
+    };
+    // Each image alone (its own kept counts; the native engine runs them as variable-length rows of one batch).
+    const outs = Array.from({ length: images.shape[0] }, (_, b) => {
+      const one = images.slice([b, 0, 0, 0], [1, -1, -1, -1]);
+      try {
+        return this.inferBatch(one, dynamicK, perBlock, fused);
+      } finally {
+        one.dispose();
+      }
+    });
+    return concatOutputs(outs);
+  }
+
+  /** The inference loop over one batch whose stage s keeps `keepK(s, score [B,Np], active)` patches per image (null: unpruned). */
+  private inferBatch(images: tf.Tensor4D, keepK: ((s: number, score: tf.Tensor2D, active: tf.Tensor2D | null) => number) | null, perBlock: boolean, fused: boolean): InferenceOutput {
     const cfg = this.config, w = this.weights;
     const { L, Q, Bq, R, H } = cfg;
     const P = 1 + R;
@@ -241,10 +299,10 @@ export class EomtModel {
       for (let i = 0; i < L; i++) {
         if (i === L - Bq && !hasQ) prependQueries();
         const base = (hasQ ? Q : 0) + P;
-        const s = keep === null ? -1 : cfg.stageBlocks.indexOf(i);
+        const s = keepK === null ? -1 : cfg.stageBlocks.indexOf(i);
         if (s >= 0) {
           const score = keepScore(predictorLogits(x.slice([0, base, 0], [B, Np, cfg.D]), s, w));
-          activeIdx = gumbelTopK(score, stageKeepCount(keep!, s, Np), active === null ? { noise: false } : { noise: false, active });
+          activeIdx = gumbelTopK(score, keepK!(s, score, active), active === null ? { noise: false } : { noise: false, active });
           active = tf.oneHot(activeIdx, Np).sum(1).cast('float32') as tf.Tensor2D;
           keptPerStage.push(activeIdx);
         }
@@ -263,7 +321,8 @@ export class EomtModel {
         decodes.push(decode(x, L - 1, cfg, w));
       }
       const last = decodes[decodes.length - 1]!;
-      const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage };
+      const keptCounts = keptPerStage.map((k) => Array.from({ length: B }, () => k.shape[1]));
+      const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage, keptCounts };
       if (perBlock) out.perBlock = decodes.map((d) => ({ block: d.block, semantic: d.semantic }));
       result = out;
       return escaping([out.semantic, out.classLogits, out.maskLogits, ...keptPerStage, ...(out.perBlock ?? []).map((p) => p.semantic)]);
