@@ -47,7 +47,7 @@ export function resolveKeepSpec(v: KeepSpec | string | undefined, dflt: KeepSpec
 }
 
 /** The session options of a keep spec. */
-export function keepSessionOptions(k: KeepSpec): Pick<InferenceSessionOptions, 'keep' | 'threshold' | 'minKeep'> {
+export function keepSessionOptions(k: KeepSpec): { keep: number | 'dynamic' | null } & Pick<InferenceSessionOptions, 'threshold' | 'minKeep'> {
   return isDynamic(k) ? { keep: 'dynamic', threshold: k.threshold, minKeep: k.minKeep } : { keep: k };
 }
 

@@ -51,7 +51,7 @@ describe.each([['A 32x32', CFG_A, 31], ['B 48x64', CFG_B, 32]] as const)('keep d
 
   it('the reference keeps, per image, the passing patches (or the floor), nested over stages', () => {
     for (let b = 0; b < B; b++) {
-      let prev = Int32Array.from({ length: Np }, (_, n) => n);
+      let prev: Int32Array = Int32Array.from({ length: Np }, (_, n) => n);
       for (const perImage of ref.keptLists) {
         const l = perImage[b]!;
         expect(l.length).toBeGreaterThanOrEqual(1);

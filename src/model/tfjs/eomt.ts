@@ -74,6 +74,12 @@ export interface TrainOptions {
   policy?: PolicyMode;
   /** Gumbel-Softmax temperature (default 1). */
   tau?: number;
+  /**
+   * Keep threshold θ in (0, 1) of the hard decision (default 0.5: argmax): a patch is kept when l0 − l1 + g0 − g1 >=
+   * logit(θ), i.e. the keep logit is shifted by −logit(θ) before the Gumbel-Softmax, so that without noise the
+   * decision is the engine's keep 'dynamic' test softmax(l)[0] >= θ at any temperature.
+   */
+  threshold?: number;
   /** Seed of this forward's Gumbel noise and route subset (non-negative integer, default 0). */
   seed?: number;
   /** Also return the patch rows of the full map after every block (tests; default false). */
@@ -124,11 +130,7 @@ let nextId = 0;
 
 /** The per-image outputs of keep 'dynamic' concatenated along the batch (keptPerStage empty; counts per image). */
 function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
-  const cat = <T extends tf.Tensor>(ts: T[]): T => {
-    const r = tf.concat(ts, 0) as T;
-    tf.dispose(ts);
-    return r;
-  };
+  const cat = <T extends tf.Tensor>(ts: T[]): T => tf.concat(ts, 0) as T;
   const out: InferenceOutput = {
     semantic: cat(outs.map((o) => o.semantic)),
     classLogits: cat(outs.map((o) => o.classLogits)),
@@ -136,8 +138,9 @@ function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
     keptPerStage: [],
     keptCounts: outs[0]!.keptCounts.map((_, s) => outs.map((o) => o.keptCounts[s]![0]!)),
   };
-  tf.dispose(outs.flatMap((o) => o.keptPerStage));
   if (outs[0]!.perBlock) out.perBlock = outs[0]!.perBlock.map((p, i) => ({ block: p.block, semantic: cat(outs.map((o) => o.perBlock![i]!.semantic)) }));
+  // the per-image tensors (a set: the last decode point's map is also `semantic`)
+  tf.dispose([...new Set(outs.flatMap((o) => [o.semantic, o.classLogits, o.maskLogits, ...o.keptPerStage, ...(o.perBlock ?? []).map((p) => p.semantic)]))]);
   return out;
 }
 
@@ -357,6 +360,9 @@ export class EomtModel {
     if (typeof tau !== 'number' || !(tau > 0) || !Number.isFinite(tau)) throw rangeError(op, `expected tau to be a finite number > 0, received ${describe(tau)}`);
     const seed = opts.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw rangeError(op, `expected seed to be a non-negative safe integer, received ${describe(seed)}`);
+    const theta = opts.threshold ?? 0.5;
+    if (typeof theta !== 'number' || !(theta > 0 && theta < 1)) throw rangeError(op, `expected threshold in (0, 1), received ${describe(theta)}`);
+    const shift = Math.log(theta / (1 - theta)); // logit(θ); 0 at the default
     const P = 1 + R;
     const { Np } = patchGrid(cfg);
     const firstDecode = Math.max(0, L - Bq - 1);
@@ -399,7 +405,8 @@ export class EomtModel {
         const s = usePolicy ? cfg.stageBlocks.indexOf(i) : -1;
         if (s >= 0) {
           const logits = predictorLogits(fullMap().slice([0, base, 0], [B, Np, D]), s, w);
-          const hard = gumbelSoftmaxST(logits, { tau, seed: mixSeed(seed, s + 1) });
+          const shifted = shift === 0 ? logits : (tf.sub(logits, tf.tensor1d([shift, 0])) as tf.Tensor3D);
+          const hard = gumbelSoftmaxST(shifted, { tau, seed: mixSeed(seed, s + 1) });
           Pol = Pol === null ? hard : (tf.mul(Pol, hard) as tf.Tensor2D);
           keeps.push(Pol);
           logitsPerStage.push(logits);
