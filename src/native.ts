@@ -168,7 +168,8 @@ export interface NativeBinding {
   cudaPolicyAttentionBackward(q: NativeDeviceTensor, k: NativeDeviceTensor, v: NativeDeviceTensor, policy: NativeDeviceTensor, dout: NativeDeviceTensor, eps: number): { dq: NativeDeviceTensor; dk: NativeDeviceTensor; dv: NativeDeviceTensor; dpolicy: NativeDeviceTensor };
   cudaLinear(a: NativeDeviceTensor, w: NativeDeviceTensor, bias: NativeDeviceTensor | null, activation: string, colScale: NativeDeviceTensor | null, residual: NativeDeviceTensor | null, alpha: number, outDtype: CudaDtype | null): NativeDeviceTensor;
   /** inPlace: writes into x and returns it. */
-  cudaPrunedBlock(x: NativeDeviceTensor, idx: NativeDeviceTensor | null, weights: Readonly<Record<string, NativeDeviceTensor>>, H: number, lnEps: number, inPlace: boolean): NativeDeviceTensor;
+  /** offsets (+ maxLen): variable-length rows, int32 [B+1] on the device; idx then the packed [K]. */
+  cudaPrunedBlock(x: NativeDeviceTensor, idx: NativeDeviceTensor | null, weights: Readonly<Record<string, NativeDeviceTensor>>, H: number, lnEps: number, inPlace: boolean, offsets?: NativeDeviceTensor, maxLen?: number): NativeDeviceTensor;
 }
 
 // ---- cuda (types of the binding above)

@@ -231,7 +231,12 @@ Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
 Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   const char* op = "cudaPrunedBlock";
   Napi::Env env = info.Env();
-  expect_arg_count(info, 6, op);
+  // (x, idx, weights, H, lnEps, inPlace[, offsets[, maxLen]]): offsets = varlen rows (DeviceTensor int32 [B+1])
+  if (info.Length() < 6 || info.Length() > 8) expect_arg_count(info, 6, op);
+  DevView offsets;
+  const bool varlen = info.Length() > 6 && opt_dev(env, info[6], op, "offsets", &offsets);
+  const int64_t max_len = info.Length() > 7 ? dim_arg(info, 7, op, "maxLen", 0) : 0;
+  if (max_len > 0 && !varlen) throw_range(env, op, ": maxLen applies to variable-length rows (offsets) only");
   DevView x = dev_view(env, info[0], op, "x");
   DevView idx;
   const bool has_idx = opt_dev(env, info[1], op, "idx", &idx);
@@ -254,7 +259,16 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   expect_dev_shape(env, op, "x", x, {"B", "N", "D"}, {-1, -1, -1});
   const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
   int64_t K = N;
-  if (has_idx) {
+  if (varlen) {
+    if (!has_idx) throw_range(env, op, ": expected idx (the packed row indices, int32 [K]) with offsets, received null");
+    expect_dtype(env, op, "offsets", offsets, {DType::I32});
+    expect_dev_shape(env, op, "offsets", offsets, {"B+1"}, {B + 1});
+    expect_dtype(env, op, "idx", idx, {DType::I32});
+    expect_dev_shape(env, op, "idx", idx, {"K"}, {-1});
+    K = idx.shape[0];
+    if (K > B * N) throw_range(env, op, ": expected K <= B*N, received idx [", K, "] for B=", B, " N=", N);
+    if (max_len > N) throw_range(env, op, ": expected maxLen in [0, N=", N, "], received ", max_len);
+  } else if (has_idx) {
     expect_dtype(env, op, "idx", idx, {DType::I32});
     expect_dev_shape(env, op, "idx", idx, {"B", "K"}, {B, -1});
     K = idx.shape[1];
@@ -278,6 +292,7 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
     if (in_place) check_dev_no_overlap(env, op, "x", x, wname[i].c_str(), wv[i]);
   }
   if (in_place && has_idx) check_dev_no_overlap(env, op, "x", x, "idx", idx);
+  if (in_place && varlen) check_dev_no_overlap(env, op, "x", x, "offsets", offsets);
 
   Napi::Object out = in_place ? info[0].As<Napi::Object>() : new_device_tensor(env, x.dtype, {B, N, D});
   DevView o = in_place ? x : dev_view(env, out, op, "out");
@@ -290,6 +305,8 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
                                    wv[7].ptr, wv[8].ptr, wv[9].ptr,  wv[10].ptr, wv[11].ptr, wv[12].ptr, wv[13].ptr,
                                    wt,        D,         H,          F};
   a.ln_eps = static_cast<float>(ln_eps);
+  a.offsets = varlen ? static_cast<const int32_t*>(offsets.ptr) : nullptr;
+  a.max_len = max_len;
   const Status s = r4p::cuda::pruned_block_fwd(a);
   if (!s.ok()) {
     if (in_place) throw_if_error(env, s);
