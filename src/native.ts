@@ -197,6 +197,8 @@ export interface NativeSessionOptions {
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
   /** 'cuda': native/engine/cuda_engine.h (the constructor throws when CUDA is not available). */
   device?: 'cpu' | 'cuda';
+  /** STEP superpatch policy (src/model/superpatch.ts): hidden width, patch, merge threshold, the six conv tensors. */
+  superpatch?: { width: number; patch: number; threshold: number; weights: Readonly<Record<string, Float32Array>> };
 }
 export interface NativeRunResult {
   semantic: Float32Array;
@@ -204,6 +206,8 @@ export interface NativeRunResult {
   maskLogits: Float32Array;
   /** When pruning: patches kept per stage and image, [S*B] at s*B + b. */
   kept?: Int32Array;
+  /** With superpatches: 1 = merged window, [B*wh*ww]. */
+  merged?: Uint8Array;
   perBlock?: Float32Array[];
 }
 export interface NativeInferenceSession {

@@ -62,6 +62,16 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     if (opts.round_keep > 1)
       return range_error("InferenceSession: options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ", opts.round_keep, ")");
   }
+  if (opts.superpatch.on) {
+    const SuperpatchOptions& sp = opts.superpatch;
+    if (!(sp.threshold >= 0.0 && sp.threshold <= 1.0))
+      return range_error("InferenceSession: expected options.superpatch.threshold in [0, 1], received ", sp.threshold);
+    if (sp.width < 1 || !sp.conv1_w || !sp.conv1_b || !sp.conv2_w || !sp.conv2_b || !sp.conv3_w || !sp.conv3_b)
+      return internal_error("InferenceSession: options.superpatch without its policy weights");
+    if (opts.tome.mode != ToMeMode::kOff) return range_error("InferenceSession: options.superpatch and options.tome cannot be combined");
+    if (opts.round_keep > 1)
+      return range_error("InferenceSession: options.roundKeep cannot be combined with options.superpatch (per-image token counts)");
+  }
   if (opts.tome.mode != ToMeMode::kOff) {
     if (opts.prune) return range_error("InferenceSession: options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)");
     if (!(opts.tome.merge_ratio >= 0.0 && opts.tome.merge_ratio < 1.0))
@@ -199,6 +209,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
 
   clock_ = EnginePhaseClock();
   R4P_RETURN_IF_ERROR(patch_embed(images, B));
+  if (opts_.superpatch.on) R4P_RETURN_IF_ERROR(merge_superpatches(images, B, out.merged));
   clock_.lap(kEmbed);
 
   bool queries = false;
@@ -214,7 +225,7 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
       R4P_RETURN_IF_ERROR(select_tokens(static_cast<int64_t>(stage), x, T, Qcur, B));
       if (out.kept)
         for (int64_t b = 0; b < B; ++b)
-          out.kept[stage * B + b] = static_cast<int32_t>(opts_.dynamic ? w.kept[b] : active_k_);
+          out.kept[stage * B + b] = static_cast<int32_t>(varlen_ ? w.kept[b] : active_k_);
       ++stage;
       clock_.lap(kSelect);
     }
@@ -227,11 +238,13 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
         insert_queries(B);
         queries = true;
       }
+      if (opts_.superpatch.on) unmerge_superpatches(w.x1.get(), T1, c.Q, B);
       R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.per_block[static_cast<size_t>(i - c.first_decode())],
                                  w.cls.get(), w.masks.get()));
     }
   }
   if (!queries) return internal_error("InferenceSession.run: queries were never inserted");  // Bq >= 1 makes this unreachable
+  if (opts_.superpatch.on) unmerge_superpatches(w.x1.get(), T1, c.Q, B);
   R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.semantic, out.class_logits, out.mask_logits));
   if (!out.per_block.empty())
     std::memcpy(out.per_block.back(), out.semantic, static_cast<size_t>(semantic_size(B)) * sizeof(float));

@@ -16,6 +16,7 @@ import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js'
 import { randomWeights } from '../model/weights.js';
 import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
 import type { F32Tensor, I32Tensor } from '../validate.js';
+import { checkWeight, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
 
 export type ToMeMode = 'mhsa' | 'mhsa+mlp';
 
@@ -56,6 +57,20 @@ export interface InferenceSessionOptions {
    * Needs a CPU with AVX-512 BF16 (`info().cpu.bf16`); elsewhere create() throws.
    */
   precision?: 'fp32' | 'bf16';
+  /**
+   * STEP superpatches (src/model/superpatch.ts): a policy (a file written by `reg4pru train-policy`, or
+   * `{config, weights}`) decides per image which 2x2 patch windows run as ONE token (the 4 patch embeddings averaged,
+   * position embedding included; copied back to the 4 positions before the decoder), merging when sigmoid(logit) >=
+   * `threshold` (default 0.5). Composes with `keep` (stage s then keeps ρ^(s+1) of each image's merged count, or
+   * applies the dynamic threshold). CPU only; not with `tome` or `roundKeep`. A run's `merged` shows the windows.
+   */
+  superpatch?: { policy: string | SuperpatchPolicy; threshold?: number };
+}
+
+/** A superpatch policy in memory (`loadSuperpatchPolicy` gives one). */
+export interface SuperpatchPolicy {
+  config: SuperpatchPolicyConfig;
+  weights: Record<string, Float32Array>;
 }
 
 /** An in-memory model: config plus weights (omitted: `randomWeights(config, seed ?? 0)`). */
@@ -81,6 +96,8 @@ export interface InferenceResult {
   maskLogits: F32Tensor & { shape: [number, number, number, number] };
   /** When pruning: patches kept after each stage s by each image b, int32 [S,B] (fixed keep: `stageKeep[s]` everywhere). */
   kept?: I32Tensor & { shape: [number, number] };
+  /** With superpatches: 1 where the 2x2 window of patches ran as one token, uint8 [B, floor(gh/2), floor(gw/2)]. */
+  merged?: { data: Uint8Array; shape: [number, number, number] };
 }
 
 /** The keep mode of a session: a base ratio, dynamic with its threshold and floor, or null (unpruned). */
@@ -131,6 +148,23 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
     if (!(t.mergeRatio >= 0 && t.mergeRatio < 1)) throw rangeError(OP, `expected options.tome.mergeRatio in [0, 1), received ${t.mergeRatio}`);
     if (keep !== null) throw rangeError(OP, 'options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)');
     out.tome = { mode: t.mode, mergeRatio: t.mergeRatio };
+  }
+  if (o.superpatch !== undefined && o.superpatch !== null) {
+    if (typeof o.superpatch !== 'object' || Array.isArray(o.superpatch)) throw typeError(OP, `expected options.superpatch to be {policy, threshold?}, received ${describe(o.superpatch)}`);
+    const sp = o.superpatch as Record<string, unknown>;
+    const threshold = sp.threshold ?? 0.5;
+    if (typeof threshold !== 'number') throw typeError(OP, `expected options.superpatch.threshold to be a number, received ${describe(threshold)}`);
+    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.superpatch.threshold in [0, 1], received ${threshold}`);
+    let policy: SuperpatchPolicy;
+    if (typeof sp.policy === 'string') policy = loadSuperpatchPolicy(sp.policy);
+    else if (typeof sp.policy === 'object' && sp.policy !== null) policy = sp.policy as SuperpatchPolicy;
+    else throw typeError(OP, `expected options.superpatch.policy to be a policy file or {config, weights}, received ${describe(sp.policy)}`);
+    const config = validatePolicyConfig(policy.config);
+    const weights: Record<string, Float32Array> = {};
+    for (const [name, shape] of policyWeightShapes(config)) weights[name] = checkWeight(policy.weights ?? {}, name, shape);
+    if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.superpatch and options.tome cannot be combined');
+    if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.superpatch (per-image token counts)');
+    out.superpatch = { width: config.width, patch: config.patch, threshold, weights };
   }
   if (dynamic && out.roundKeep !== undefined && out.roundKeep > 1)
     throw rangeError(OP, `options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ${out.roundKeep})`);
@@ -210,6 +244,8 @@ export class InferenceSession {
     } else {
       throw typeError(OP, `expected source to be a checkpoint path or {config, weights?}, received ${describe(source)}`);
     }
+    if (nopts.superpatch && nopts.superpatch.patch !== config.patch)
+      throw rangeError(OP, `expected the superpatch policy's patch ${nopts.superpatch.patch} to be the model's patch ${config.patch}`);
     const Ctor = native().InferenceSession;
     return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts));
   }
@@ -276,6 +312,7 @@ export class InferenceSession {
         maskLogits: { data: r.maskLogits, shape: [B, Q, 4 * gh, 4 * gw] },
       };
       if (r.kept) out.kept = { data: r.kept, shape: [r.kept.length / B, B] };
+      if (r.merged) out.merged = { data: r.merged, shape: [B, Math.floor(gh / 2), Math.floor(gw / 2)] };
       if (r.perBlock) out.perBlock = r.perBlock.map((d, i) => ({ block: this.decodeBlocks[i]!, semantic: { data: d, shape: [...semShape] } }));
       return out;
     } finally {

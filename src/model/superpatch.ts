@@ -131,3 +131,41 @@ export function checkWeight(weights: Record<string, Float32Array>, name: string,
   if (a.length !== n) throw rangeError('superpatchPolicy', `expected weights['${name}'] to have ${n} elements [${shape}], received ${a.length}`);
   return a;
 }
+
+/**
+ * The token layout of one image's merged windows (merged [wh*ww], 1 = merge) on a gh x gw patch grid: the patches
+ * that stay tokens (ascending: every patch but the 3 siblings of a merged window) and, per patch, the patch whose row
+ * it shows after unmerging (its window's top-left patch when merged, itself otherwise).
+ */
+export function superpatchLayout(merged: ArrayLike<number>, gh: number, gw: number): { active: Int32Array; source: Int32Array } {
+  const wh = Math.floor(gh / 2), ww = Math.floor(gw / 2);
+  const source = Int32Array.from({ length: gh * gw }, (_, n) => n);
+  for (let wy = 0; wy < wh; wy++)
+    for (let wx = 0; wx < ww; wx++) {
+      if (!merged[wy * ww + wx]) continue;
+      const n00 = 2 * wy * gw + 2 * wx;
+      for (const n of [n00 + 1, n00 + gw, n00 + gw + 1]) source[n] = n00;
+    }
+  return { active: Int32Array.from(source.filter((s, n) => s === n)), source };
+}
+
+/**
+ * Merges one image's patch rows in place (rows [gh*gw, D]): every merged window's top-left row becomes the mean of its
+ * 4 rows, summed in the order top-left, top-right, bottom-left, bottom-right (as the engine does).
+ */
+export function mergeWindowRows(rows: Float32Array, merged: ArrayLike<number>, gh: number, gw: number, D: number): void {
+  const { source } = superpatchLayout(merged, gh, gw);
+  for (let n00 = 0; n00 < gh * gw; n00++) {
+    if (source[n00] !== n00 || source[n00 + 1] !== n00 || (n00 % gw) + 1 >= gw) continue; // not a merged window's top-left
+    for (let d = 0; d < D; d++)
+      rows[n00 * D + d] = Math.fround(Math.fround(Math.fround(Math.fround(rows[n00 * D + d]! + rows[(n00 + 1) * D + d]!) + rows[(n00 + gw) * D + d]!) + rows[(n00 + gw + 1) * D + d]!) * 0.25);
+  }
+}
+
+/** Unmerges one image's patch rows in place: every patch shows its source row (superpatchLayout). */
+export function unmergeWindowRows(rows: Float32Array, merged: ArrayLike<number>, gh: number, gw: number, D: number): void {
+  const { source } = superpatchLayout(merged, gh, gw);
+  source.forEach((s, n) => {
+    if (s !== n) rows.copyWithin(n * D, s * D, (s + 1) * D);
+  });
+}

@@ -33,6 +33,12 @@ export interface EomtRefOptions {
   /** keep 'dynamic': the score threshold (default 0.5) and the floor (default 1). */
   threshold?: number;
   minKeep?: number;
+  /**
+   * STEP superpatches: the merged 2x2 windows [B, floor(gh/2), floor(gw/2)] (1 = merge): the window's 4 patch rows
+   * averaged into its top-left row, the others inactive, copied back before every decode; a fixed keep then keeps
+   * floor(rho^(s+1) n_b + 0.5) of image b's n_b merged tokens (at most the active ones, at least 1).
+   */
+  superpatch?: { merged: ArrayLike<number> };
   /** Decode after each of blocks L-Bq-1 ... L-1 (paper Fig. 5) as well. */
   perBlock: boolean;
   /** Also return the patch rows of the full map after every block (tests of stale rows). */
@@ -374,7 +380,22 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
       hasQ = true;
     };
     const active = new Uint8Array(Np).fill(1);
+    const wh = Math.floor(gh / 2), ww = Math.floor(gw / 2);
+    const windows = (f: (n00: number) => void) => {
+      for (let wy = 0; wy < wh; wy++) for (let wx = 0; wx < ww; wx++) if (opts.superpatch!.merged[(b * wh + wy) * ww + wx]) f(2 * wy * gw + 2 * wx);
+    };
+    let tokens0 = Np;
+    if (opts.superpatch) {
+      windows((n00) => {
+        const rows = [n00, n00 + 1, n00 + gw, n00 + gw + 1].map((n) => (P + n) * D);
+        for (let d = 0; d < D; d++) x[rows[0]! + d] = rows.reduce((acc, r) => acc + x[r + d]!, 0) / 4;
+        for (const n of [n00 + 1, n00 + gw, n00 + gw + 1]) active[n] = 0;
+        tokens0 -= 3;
+      });
+    }
     const decodeInto = (sem: Float64Array, last: boolean) => {
+      // superpatches: the merged windows' top-left rows back to their 3 siblings (queries are present here)
+      if (opts.superpatch) windows((n00) => { for (const n of [n00 + 1, n00 + gw, n00 + gw + 1]) x.copyWithin((Q + P + n) * D, (Q + P + n00) * D, (Q + P + n00 + 1) * D); });
       const dec = decodeRef(x, T, cfg, w);
       sem.set(dec.sem, b * C * Hi * Wi);
       if (last) {
@@ -403,6 +424,10 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
           k = Math.max(pass, Math.min(minKeep, act));
         } else {
           k = ks[s]!;
+          if (opts.superpatch) {
+            const act = active.reduce((p, v) => p + v, 0);
+            k = Math.min(act, Math.max(1, Math.floor((keep as number) ** (s + 1) * tokens0 + 0.5)));
+          }
         }
         // dynamic with enough passing patches: exactly those, written as the filter it is
         const pick = dynamic && k === pass
@@ -410,7 +435,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
           : topKActiveRef(scores, active, k);
         active.fill(0);
         for (const n of pick) active[n] = 1;
-        if (!dynamic) keptPerStage[s]!.set(pick, b * k);
+        if (!dynamic && !opts.superpatch) keptPerStage[s]!.set(pick, b * k);
         keptLists[s]!.push(pick);
       }
       // idx: queries, cls, registers, active patches, ascending in sequence order.
