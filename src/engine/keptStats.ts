@@ -2,13 +2,14 @@
  * Kept patch tokens per pruning stage over many images (what `reg4pru bench`, `eval` and `infer` report beside
  * img/s and AP): each run's `kept` [S,B] (InferenceResult) is added; the summary gives per stage the mean, min and
  * max over every image seen, also as a share of the Np patches. Fixed keep ratios give min = max = the stage's count;
- * keep 'dynamic' varies per image.
+ * keep 'dynamic' varies per image. With superpatches, the tokens after merging (Np − 3 per merged window) are a stage of
+ * their own (`merge`, block −1) before the pruning stages.
  */
 import type { I32Tensor } from '../validate.js';
 
 export interface StageKept {
-  /** Pruning stage s and the block it starts at. */
-  stage: number;
+  /** Pruning stage s and the block it starts at; 'merge' (block -1): the tokens after superpatch merging. */
+  stage: number | 'merge';
   block: number;
   /** Kept patches over the images: mean, min, max, and the mean as a fraction of Np. */
   mean: number;
@@ -23,6 +24,7 @@ export class KeptTokenStats {
   readonly #min: number[] = [];
   readonly #max: number[] = [];
   #images = 0;
+  #merge: { sum: number; min: number; max: number; images: number } | null = null;
 
   /** @param Np patches per image; @param stageBlocks the config's pruning stage blocks */
   constructor(readonly Np: number, readonly stageBlocks: readonly number[]) {}
@@ -41,12 +43,29 @@ export class KeptTokenStats {
     this.#images += B;
   }
 
-  /** Per stage: mean / min / max over the images added (empty when none were pruned). */
+  /** Adds one run's merged windows [B, wh, ww] (superpatches; ignored when absent). */
+  addMerged(merged: { data: Uint8Array; shape: readonly number[] } | undefined): void {
+    if (merged === undefined) return;
+    const [B, wh, ww] = merged.shape as [number, number, number];
+    const m = (this.#merge ??= { sum: 0, min: Infinity, max: -Infinity, images: 0 });
+    for (let b = 0; b < B; b++) {
+      let n = this.Np;
+      for (let i = 0; i < wh * ww; i++) n -= 3 * merged.data[b * wh * ww + i]!;
+      m.sum += n;
+      m.min = Math.min(m.min, n);
+      m.max = Math.max(m.max, n);
+      m.images++;
+    }
+  }
+
+  /** The superpatch merge (stage 'merge', block -1) when any, then every pruning stage: mean / min / max over the images. */
   summary(): StageKept[] {
-    return this.#sum.map((sum, s) => {
+    const m = this.#merge;
+    const merge: StageKept[] = m ? [{ stage: 'merge', block: -1, mean: m.sum / m.images, min: m.min, max: m.max, meanFraction: m.sum / m.images / this.Np, images: m.images }] : [];
+    return [...merge, ...this.#sum.map((sum, s) => {
       const mean = sum / this.#images;
       return { stage: s, block: this.stageBlocks[s] ?? -1, mean, min: this.#min[s]!, max: this.#max[s]!, meanFraction: mean / this.Np, images: this.#images };
-    });
+    })];
   }
 }
 
@@ -56,5 +75,5 @@ export class KeptTokenStats {
  */
 export function formatKept(stats: readonly StageKept[]): string {
   if (stats.length === 0) return '-';
-  return stats.map((k) => `${(100 * k.meanFraction).toFixed(1)}%${k.min === k.max ? '' : ` [${k.min}–${k.max}]`}`).join(' / ');
+  return stats.map((k) => `${k.stage === 'merge' ? 'merge ' : ''}${(100 * k.meanFraction).toFixed(1)}%${k.min === k.max ? '' : ` [${k.min}–${k.max}]`}`).join(' / ');
 }

@@ -7,7 +7,8 @@
  * mean ± std of images/s). Configurations: no pruning; pruning at base keep 0.9…0.5; ToMe around MHSA
  * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
  * session rejects the `tome` option); on request (`--keep dynamic[:τ[:minKeep]]` or `--configs dynamic-0.5`)
- * SViT's dynamic per-image keep at threshold τ. Speedup = median images/s over the unpruned median. Every
+ * SViT's dynamic per-image keep at threshold τ; with `--superpatch <policy>[:τ]` every non-ToMe configuration also runs
+ * with STEP superpatches (label `superpatch-τ+<label>`). Speedup = median images/s over the unpruned median. Every
  * pruned configuration also reports its kept patches per stage (mean, min, max over the images of its runs).
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
@@ -25,7 +26,7 @@ import {
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { isDynamic, parseKeepSpec, type KeepSpec } from '../keep.js';
+import { isDynamic, parseKeepSpec, parseSuperpatchSpec, superpatchSessionOption, type KeepSpec, type SuperpatchSpec } from '../keep.js';
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
 
@@ -39,6 +40,8 @@ export interface BenchConfig {
   ratio: number | null;
   /** method 'dynamic': the floor of kept patches per stage (default 1). */
   minKeep?: number;
+  /** With STEP superpatches at this merge threshold (the policy is the run's --superpatch file). */
+  superpatch?: number;
 }
 
 export const KEEP_RATIOS = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
@@ -178,6 +181,8 @@ export interface BenchOptions extends ModelChoice {
   configs?: string[];
   /** --keep: keep specs (ratios, 'dynamic[:τ[:minKeep]]') to time beside unpruned (with --configs: added to them). */
   keep?: Array<KeepSpec | string>;
+  /** --superpatch: a policy file (reg4pru train-policy) and threshold: every non-ToMe configuration also with superpatches. */
+  superpatch?: SuperpatchSpec | string;
   threads?: number;
   /** Output folder for throughput.json (+ ap_vs_throughput.svg/.png). */
   out?: string;
@@ -194,7 +199,7 @@ export interface BenchOptions extends ModelChoice {
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number; superpatch?: SuperpatchSpec };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -204,7 +209,19 @@ export interface BenchReport {
 export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
 export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
-function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
+/** The configurations with superpatches at threshold tau added after each non-ToMe one. */
+export function withSuperpatch(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
+  return configs.flatMap((c) => (c.method.startsWith('tome') ? [c] : [c, { ...c, label: `superpatch-${tau}${c.method === 'unpruned' ? '' : `+${c.label}`}`, superpatch: tau }]));
+}
+
+function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined): SessionOptions {
+  const o = baseSessionOptions(c, precision, roundKeep);
+  if (c.superpatch === undefined || sp === undefined) return o;
+  const { roundKeep: _r, ...rest } = o;
+  return { ...rest, superpatch: superpatchSessionOption({ file: sp.file, threshold: c.superpatch }) };
+}
+
+function baseSessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
   if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
   if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device: 'cpu', precision, roundKeep } : { keep: c.ratio, device: 'cpu', precision };
   if (c.method === 'dynamic') return { keep: 'dynamic', threshold: c.ratio!, minKeep: c.minKeep ?? 1, device: 'cpu', precision };
@@ -232,7 +249,9 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const warmup = opts.warmup ?? (paper ? PAPER_PROTOCOL.warmup : BENCH_DEFAULTS.warmup);
   const iters = opts.iters ?? (paper ? PAPER_PROTOCOL.iters : BENCH_DEFAULTS.iters);
   if (iters < 1) throw new UsageError(`--iters: expected at least 1, received ${iters}`);
-  const configs = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
+  const sp = typeof opts.superpatch === 'string' ? parseSuperpatchSpec(opts.superpatch) : opts.superpatch;
+  const selected = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
+  const configs = sp ? withSuperpatch(selected, sp.threshold) : selected;
   const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
   const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
   const precision = opts.precision ?? 'fp32';
@@ -250,7 +269,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   try {
     for (const c of configs) {
       try {
-        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
+        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1, sp));
         live.push({ c, session, warmupMs: [], timingsMs: [], kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks) });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
@@ -272,7 +291,10 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
         const t0 = performance.now();
         const r = await x.session.run(input);
         (round < warmup ? x.warmupMs : x.timingsMs).push(performance.now() - t0);
-        if (round >= warmup) x.kept.add(r.kept);
+        if (round >= warmup) {
+          x.kept.add(r.kept);
+          x.kept.addMerged(r.merged);
+        }
         progress.tick(1, x.c.label);
       }
     }
@@ -303,7 +325,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1 },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1, ...(sp ? { superpatch: sp } : {}) },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -332,7 +354,7 @@ export function printBenchTable(report: BenchReport, io: Io): void {
   const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', 'kept per stage', ...(hasAp ? ['AP'] : [])];
   const rows = report.results.map((r) =>
     r.stats
-      ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
+      ? [r.label, METHOD_NAMES[r.method] + (r.superpatch !== undefined ? ' + superpatch' : ''), f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
       : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', '', ...(hasAp ? [''] : [])],
   );
   printTable(io.out, header, rows);
@@ -361,6 +383,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
+    .option('--superpatch <policy[:t]>', 'also run every non-ToMe configuration with STEP superpatches (a reg4pru train-policy file, merge threshold t, default 0.5)')
     .option('-q, --quiet', 'no progress output')
     .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {

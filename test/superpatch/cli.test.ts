@@ -1,0 +1,60 @@
+/**
+ * `--superpatch <policy>[:τ]` on `bench` (a superpatch row after each non-ToMe configuration, the merged token share in
+ * the kept column), `eval` (merged tokens beside Dice/AP) and `infer` (`--debug`: the merged-window overlay PNG).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/program.js';
+import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { modelConfig } from '../../src/model/config.js';
+import { randomWeights } from '../../src/model/weights.js';
+import { randomPolicyWeights, saveSuperpatchPolicy } from '../../src/model/superpatch.js';
+import type { BenchReport } from '../../src/cli/commands/bench.js';
+import { captureIo } from '../cli/helpers.js';
+
+describe('--superpatch on the command line', () => {
+  it('bench, eval and infer --debug', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-sp-cli-'));
+    const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
+    const ckpt = path.join(dir, 'm.safetensors');
+    saveCheckpoint(ckpt, config, randomWeights(config, 5));
+    const policy = path.join(dir, 'policy.safetensors');
+    const pw = randomPolicyWeights({ patch: 16, width: 4 }, 9);
+    pw['conv3.bias'] = Float32Array.of(5); // a strong merge bias: most windows merge at threshold 0.5
+    saveSuperpatchPolicy(policy, { patch: 16, width: 4 }, pw);
+
+    const io = captureIo();
+    expect(await main(['node', 'reg4pru', 'bench', '--checkpoint', ckpt, '--configs', 'prune-0.7,tome-mhsa-0.5', '--superpatch', `${policy}:0.5`,
+      '--warmup', '0', '--iters', '1', '--out', dir, '-q'], io), io.text().err).toBe(0);
+    const json = JSON.parse(readFileSync(path.join(dir, 'throughput.json'), 'utf8')) as BenchReport;
+    expect(json.results.map((r) => r.label)).toEqual(['unpruned', 'superpatch-0.5', 'prune-0.7', 'superpatch-0.5+prune-0.7', 'tome-mhsa-0.5']);
+    expect(json.protocol.superpatch).toEqual({ file: policy, threshold: 0.5 });
+    const sp = json.results[1]!;
+    expect(sp.kept![0]!.stage).toBe('merge');
+    expect(sp.kept![0]!.mean).toBeLessThan(16); // 4 x 4 patches, some windows merged
+    expect(json.results[3]!.kept!.map((k) => k.stage)).toEqual(['merge', 0, 1]);
+    expect(io.text().out).toMatch(/superpatch-0\.5 +no pruning \+ superpatch/);
+
+    const io2 = captureIo();
+    expect(await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--samples', '2', '--keep', 'none', '--superpatch', policy, '-q'], io2), io2.text().err).toBe(0);
+    expect(io2.text().out).toMatch(/superpatches \(threshold 0\.5\)/);
+    expect(io2.text().out).toMatch(/^merge\s+-1\s+\d/m);
+    expect(existsSync(path.join(dir, 'eval-unpruned-superpatch0.5.json'))).toBe(true);
+
+    const input = path.join(dir, 'in');
+    mkdirSync(input);
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 90, g: 20, b: 10 } } }).png().toFile(path.join(input, 'a.png'));
+    const out = path.join(dir, 'out');
+    const io3 = captureIo();
+    expect(await main(['node', 'reg4pru', 'infer', '--checkpoint', ckpt, '--input', input, '--output', out, '--superpatch', policy, '--debug', '-q'], io3), io3.text().err).toBe(0);
+    const meta = await sharp(path.join(out, 'a_merged.png')).metadata();
+    expect([meta.width, meta.height, meta.channels]).toEqual([64, 64, 3]);
+    expect(JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')).kept[0].stage).toBe('merge');
+    // usage errors: a missing policy file, --debug without --superpatch
+    expect(await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--superpatch', path.join(dir, 'nope.safetensors')], captureIo())).toBe(2);
+    expect(await main(['node', 'reg4pru', 'infer', '--checkpoint', ckpt, '--input', input, '--output', out, '--debug', '--overwrite'], captureIo())).toBe(2);
+  }, 120_000);
+});
