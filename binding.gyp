@@ -96,6 +96,7 @@
         "native/engine/cuda_engine.cc",
         "native/engine/cuda_workspace.cc",
         "native/engine/decode.cc",
+        "native/engine/early_exit.cc",
         "native/engine/forward.cc",
         "native/engine/json.cc",
         "native/engine/layers.cc",

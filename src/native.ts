@@ -199,6 +199,8 @@ export interface NativeSessionOptions {
   device?: 'cpu' | 'cuda';
   /** STEP superpatch policy (src/model/superpatch.ts): hidden width, patch, merge threshold, the six conv tensors. */
   superpatch?: { width: number; patch: number; threshold: number; weights: Readonly<Record<string, Float32Array>> };
+  /** STEP early exits (src/model/earlyExit.ts): blocks, threshold, floor, the heads' tensors (D, classes for checks). */
+  earlyExit?: { blocks: number[]; threshold: number; minActive: number; weights: Readonly<Record<string, Float32Array>>; D: number; classes: number };
 }
 export interface NativeRunResult {
   semantic: Float32Array;
@@ -208,6 +210,8 @@ export interface NativeRunResult {
   kept?: Int32Array;
   /** With superpatches: 1 = merged window, [B*wh*ww]. */
   merged?: Uint8Array;
+  /** With early exits: tokens halted per exit and image, [E*B]. */
+  halted?: Int32Array;
   perBlock?: Float32Array[];
 }
 export interface NativeInferenceSession {

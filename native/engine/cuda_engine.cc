@@ -48,6 +48,8 @@ Status CudaEngine::create(std::unique_ptr<Model> model, const SessionOptions& op
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.tome is not implemented on device 'cuda' yet (use device 'cpu')"));
   if (opts.bf16)
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": precision 'bf16' is not implemented on device 'cuda' yet (use precision 'fp32')"));
+  if (opts.exits.on)
+    return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.earlyExit is not implemented in the CUDA engine yet (use device 'cpu')"));
   if (opts.superpatch.on)
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.superpatch is not implemented in the CUDA engine yet (use device 'cpu')"));
   if (opts.dynamic)

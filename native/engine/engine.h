@@ -35,6 +35,18 @@ struct SuperpatchOptions {
               *conv3_b = nullptr;  // PyTorch Conv2d layouts (ops.h SuperpatchPolicyArgs), caller-owned
 };
 
+// STEP early exits (src/model/earlyExit.ts): after block blocks[j], head j scores every active patch token,
+// conf = max softmax(fc(LayerNorm(x))) over C+1 classes; tokens with conf > threshold leave the sequence (keeping their
+// state for the decoder), at least min(min_active, active) staying (the least confident, ties to the lower index).
+// Images then hold different counts (variable-length rows). engine/early_exit.cc.
+struct EarlyExitOptions {
+  bool on = false;
+  double threshold = 0.9;  // in [0, 1]; 1: no token leaves (conf <= 1), 0: all the floor allows
+  int64_t min_active = 1;  // >= 1
+  std::vector<int64_t> blocks;                          // ascending, in [0, L)
+  std::vector<const float*> norm_w, norm_b, fc_w, fc_b;  // per head: [D], [D], [C+1, D], [C+1] (caller-owned)
+};
+
 struct SessionOptions {
   bool prune = false;  // false: every block sees every token
   double keep = 1.0;   // base keep ratio rho in (0, 1]; stage s keeps floor(rho^(s+1) Np + 0.5) (>= 1)
@@ -50,6 +62,7 @@ struct SessionOptions {
   int64_t min_keep = 1;    // >= 1
   ToMeOptions tome;
   SuperpatchOptions superpatch;
+  EarlyExitOptions exits;
   // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs).
   bool bf16 = false;
 };
@@ -61,6 +74,7 @@ struct RunOutputs {
   std::vector<float*> per_block;  // empty, or decode_points() maps [B,C,Himg,Wimg] each
   int32_t* kept = nullptr;        // optional [S,B] (S = pruning stages, when pruning): patches kept per stage and image
   uint8_t* merged = nullptr;      // optional [B, floor(gh/2), floor(gw/2)] with superpatches: 1 = the window ran as one token
+  int32_t* halted = nullptr;      // optional [E,B] with early exits: patch tokens that left at exit e, per image
 };
 
 class Workspace;
@@ -105,6 +119,8 @@ class Engine {
   Status select_per_image(int64_t s, int64_t B);  // policy.cc: dynamic keep, or any keep after superpatches
   Status merge_superpatches(const float* images, int64_t B, uint8_t* merged);  // superpatch.cc
   void unmerge_superpatches(float* x, int64_t T, int64_t Qcur, int64_t B);     // superpatch.cc
+  Status exit_tokens(int64_t e, const float* x, int64_t T, int64_t Qcur, int64_t B, int32_t* halted);  // early_exit.cc
+  void to_per_image(int64_t B);  // the fixed active set as per-image lists (topk stride Np, ws_->kept), varlen_ on
   Status run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B);
   Status decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits);
 

@@ -50,6 +50,8 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
     w->kept.resize(static_cast<size_t>(B));
     w->offsets.resize(static_cast<size_t>(B + 1));
     w->tokens0.resize(static_cast<size_t>(B));
+    w->ex_logits.resize(static_cast<size_t>(B * Np * c.C1()));
+    w->ex_conf.resize(static_cast<size_t>(B * Np));
     w->sp_logits.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
     w->sp_merged.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
     for (int j = 0; j < 2; ++j) {

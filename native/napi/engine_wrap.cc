@@ -58,6 +58,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return o.prune ? static_cast<int64_t>(config().stage_blocks.size()) : 0;
   }
   bool superpatch() const { return (engine_ ? engine_->options() : cuda_->options()).superpatch.on; }
+  int64_t exits() const { return static_cast<int64_t>((engine_ ? engine_->options() : cuda_->options()).exits.blocks.size()); }
   Status run_engine(const float* images, int64_t B, const engine::RunOutputs& out) {
     return engine_ ? engine_->run(images, B, out) : cuda_->run(images, B, out);
   }
@@ -206,6 +207,57 @@ void parse_superpatch(Napi::Env env, const Napi::Value& v, const engine::EngineC
   }
 }
 
+// options.earlyExit = {blocks: number[], threshold?, minActive?, weights: {'exits.{j}.norm.weight' [D], '...norm.bias' [D],
+// '...fc.weight' [(C+1)*D], '...fc.bias' [C+1]}} (src/model/earlyExit.ts): views, sizes checked, references kept.
+void parse_exits(Napi::Env env, const Napi::Value& v, const engine::EngineConfig& c, engine::SessionOptions* o,
+                 std::vector<Napi::ObjectReference>* refs) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
+    throw_type(env, kOp, ": expected options.earlyExit to be {blocks, threshold?, minActive?, weights}, received ", kind_name(v));
+  Napi::Object ex = v.As<Napi::Object>();
+  Napi::Value blocks = ex.Get("blocks"), threshold = ex.Get("threshold"), min_active = ex.Get("minActive"), weights = ex.Get("weights");
+  if (!blocks.IsArray()) throw_type(env, kOp, ": expected options.earlyExit.blocks to be an array, received ", kind_name(blocks));
+  engine::EarlyExitOptions& e = o->exits;
+  e.on = true;
+  Napi::Array arr = blocks.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value b = arr.Get(i);
+    const double d = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d < static_cast<double>(c.L) && d == std::floor(d)))
+      throw_range(env, kOp, ": expected options.earlyExit.blocks[", i, "] to be a block index in [0, ", c.L, "), received ", kind_name(b));
+    e.blocks.push_back(static_cast<int64_t>(d));
+  }
+  if (!threshold.IsUndefined()) {
+    if (!threshold.IsNumber()) throw_type(env, kOp, ": expected options.earlyExit.threshold to be a number, received ", kind_name(threshold));
+    e.threshold = threshold.As<Napi::Number>().DoubleValue();
+  }
+  if (!min_active.IsUndefined()) {
+    if (!min_active.IsNumber()) throw_type(env, kOp, ": expected options.earlyExit.minActive to be a number, received ", kind_name(min_active));
+    const double m = min_active.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1 && m <= 2147483647.0 && m == std::floor(m)))
+      throw_range(env, kOp, ": expected options.earlyExit.minActive to be an integer >= 1, received ", m);
+    e.min_active = static_cast<int64_t>(m);
+  }
+  if (!weights.IsObject() || weights.IsArray() || weights.IsTypedArray())
+    throw_type(env, kOp, ": expected options.earlyExit.weights to be an object of Float32Arrays, received ", kind_name(weights));
+  for (size_t j = 0; j < e.blocks.size(); ++j) {
+    const std::string pre = "exits." + std::to_string(j) + ".";
+    const std::pair<std::string, int64_t> parts[4] = {{pre + "norm.weight", c.D}, {pre + "norm.bias", c.D}, {pre + "fc.weight", c.C1() * c.D}, {pre + "fc.bias", c.C1()}};
+    std::vector<const float*>* dst[4] = {&e.norm_w, &e.norm_b, &e.fc_w, &e.fc_b};
+    for (int i = 0; i < 4; ++i) {
+      const std::string what = "options.earlyExit.weights['" + parts[i].first + "']";
+      Napi::Value t = weights.As<Napi::Object>().Get(parts[i].first);
+      View<float> view = f32_view(env, t, kOp, what);
+      if (static_cast<int64_t>(view.length) != parts[i].second)
+        throw_range(env, kOp, ": expected ", what, " to have ", parts[i].second, " elements, received ", view.length);
+      for (size_t k = 0; k < view.length; ++k)
+        if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
+      dst[i]->push_back(view.data);
+      refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+    }
+  }
+}
+
 SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
   Napi::Env env = info.Env();
   if (!info.IsConstructCall()) throw_type(env, kOp, ": use `new InferenceSession(...)`");
@@ -232,7 +284,10 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
     refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
   engine::SessionOptions full = opts;
-  if (info.Length() > 2 && info[2].IsObject()) parse_superpatch(env, info[2].As<Napi::Object>().Get("superpatch"), config, &full, &refs);
+  if (info.Length() > 2 && info[2].IsObject()) {
+    parse_superpatch(env, info[2].As<Napi::Object>().Get("superpatch"), config, &full, &refs);
+    parse_exits(env, info[2].As<Napi::Object>().Get("earlyExit"), config, &full, &refs);
+  }
   std::unique_ptr<engine::Model> model;
   throw_if_error(env, engine::Model::create(config, weights, &model));
   if (cuda) throw_if_error(env, engine::CudaEngine::create(std::move(model), full, &cuda_));
@@ -261,6 +316,11 @@ class RunWorker : public Napi::AsyncWorker {
     out_.semantic = make("semantic", engine::semantic_size(c, B)).Data();
     out_.class_logits = make("classLogits", engine::class_logits_size(c, B)).Data();
     out_.mask_logits = make("maskLogits", engine::mask_logits_size(c, B)).Data();
+    if (const int64_t E = session->exits(); E > 0) {
+      Napi::Int32Array halted = Napi::Int32Array::New(env, static_cast<size_t>(E * B));
+      result.Set("halted", halted);
+      out_.halted = halted.Data();
+    }
     if (session->superpatch()) {
       Napi::Uint8Array merged = Napi::Uint8Array::New(env, static_cast<size_t>(B * (c.gh() / 2) * (c.gw() / 2)));
       result.Set("merged", merged);

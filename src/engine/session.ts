@@ -17,6 +17,7 @@ import { randomWeights } from '../model/weights.js';
 import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
 import type { F32Tensor, I32Tensor } from '../validate.js';
 import { checkWeight, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
+import { exitWeightShapes, loadExitHeads, validateExitConfig, type ExitHeadsConfig } from '../model/earlyExit.js';
 
 export type ToMeMode = 'mhsa' | 'mhsa+mlp';
 
@@ -65,6 +66,19 @@ export interface InferenceSessionOptions {
    * applies the dynamic threshold). CPU only; not with `tome` or `roundKeep`. A run's `merged` shows the windows.
    */
   superpatch?: { policy: string | SuperpatchPolicy; threshold?: number };
+  /**
+   * STEP early exits (src/model/earlyExit.ts): heads (a file written by `saveExitHeads`, or `{config, weights}`) after
+   * their blocks let patch tokens whose confidence (max class probability) is > `threshold` (default 0.9; 1: none) leave the
+   * sequence, keeping their state for the decoder; at least min(`minActive` (default 1), active) stay. A run's `halted`
+   * counts them per exit and image. Composes with `keep` and `superpatch`. CPU only.
+   */
+  earlyExit?: { heads: string | ExitHeads; threshold?: number; minActive?: number };
+}
+
+/** Early-exit heads in memory (`loadExitHeads` gives them). */
+export interface ExitHeads {
+  config: ExitHeadsConfig;
+  weights: Record<string, Float32Array>;
 }
 
 /** A superpatch policy in memory (`loadSuperpatchPolicy` gives one). */
@@ -98,6 +112,8 @@ export interface InferenceResult {
   kept?: I32Tensor & { shape: [number, number] };
   /** With superpatches: 1 where the 2x2 window of patches ran as one token, uint8 [B, floor(gh/2), floor(gw/2)]. */
   merged?: { data: Uint8Array; shape: [number, number, number] };
+  /** With early exits: patch tokens that left the sequence at each exit e, per image, int32 [E,B]. */
+  halted?: I32Tensor & { shape: [number, number] };
 }
 
 /** The keep mode of a session: a base ratio, dynamic with its threshold and floor, or null (unpruned). */
@@ -165,6 +181,24 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
     if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.superpatch and options.tome cannot be combined');
     if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.superpatch (per-image token counts)');
     out.superpatch = { width: config.width, patch: config.patch, threshold, weights };
+  }
+  if (o.earlyExit !== undefined && o.earlyExit !== null) {
+    if (typeof o.earlyExit !== 'object' || Array.isArray(o.earlyExit)) throw typeError(OP, `expected options.earlyExit to be {heads, threshold?, minActive?}, received ${describe(o.earlyExit)}`);
+    const ex = o.earlyExit as Record<string, unknown>;
+    const threshold = ex.threshold ?? 0.9, minActive = ex.minActive ?? 1;
+    if (typeof threshold !== 'number') throw typeError(OP, `expected options.earlyExit.threshold to be a number, received ${describe(threshold)}`);
+    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.earlyExit.threshold in [0, 1], received ${threshold}`);
+    if (typeof minActive !== 'number' || !Number.isInteger(minActive) || minActive < 1) throw rangeError(OP, `expected options.earlyExit.minActive to be an integer >= 1, received ${describe(minActive)}`);
+    let heads: ExitHeads;
+    if (typeof ex.heads === 'string') heads = loadExitHeads(ex.heads);
+    else if (typeof ex.heads === 'object' && ex.heads !== null) heads = ex.heads as ExitHeads;
+    else throw typeError(OP, `expected options.earlyExit.heads to be a heads file or {config, weights}, received ${describe(ex.heads)}`);
+    const config = validateExitConfig(heads.config);
+    const weights: Record<string, Float32Array> = {};
+    for (const [name, shape] of exitWeightShapes(config)) weights[name] = checkWeight(heads.weights ?? {}, name, shape, OP);
+    if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.earlyExit and options.tome cannot be combined');
+    if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.earlyExit (per-image token counts)');
+    out.earlyExit = { blocks: config.blocks, threshold, minActive, weights, D: config.D, classes: config.classes };
   }
   if (dynamic && out.roundKeep !== undefined && out.roundKeep > 1)
     throw rangeError(OP, `options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ${out.roundKeep})`);
@@ -244,6 +278,9 @@ export class InferenceSession {
     } else {
       throw typeError(OP, `expected source to be a checkpoint path or {config, weights?}, received ${describe(source)}`);
     }
+    const ex = nopts.earlyExit;
+    if (ex && (ex.D !== config.D || ex.classes !== config.classes || ex.blocks.some((b) => b >= config.L)))
+      throw rangeError(OP, `expected the exit heads to fit the model (D ${config.D}, classes ${config.classes}, blocks < L ${config.L}), received D ${ex.D}, classes ${ex.classes}, blocks [${ex.blocks}]`);
     if (nopts.superpatch && nopts.superpatch.patch !== config.patch)
       throw rangeError(OP, `expected the superpatch policy's patch ${nopts.superpatch.patch} to be the model's patch ${config.patch}`);
     const Ctor = native().InferenceSession;
@@ -312,6 +349,7 @@ export class InferenceSession {
         maskLogits: { data: r.maskLogits, shape: [B, Q, 4 * gh, 4 * gw] },
       };
       if (r.kept) out.kept = { data: r.kept, shape: [r.kept.length / B, B] };
+      if (r.halted) out.halted = { data: r.halted, shape: [r.halted.length / B, B] };
       if (r.merged) out.merged = { data: r.merged, shape: [B, Math.floor(gh / 2), Math.floor(gw / 2)] };
       if (r.perBlock) out.perBlock = r.perBlock.map((d, i) => ({ block: this.decodeBlocks[i]!, semantic: { data: d, shape: [...semShape] } }));
       return out;

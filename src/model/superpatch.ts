@@ -124,11 +124,11 @@ export function loadSuperpatchPolicy(file: string): { config: SuperpatchPolicyCo
 }
 
 /** weights[name] as a Float32Array of the shape's size. @throws TypeError/RangeError naming it */
-export function checkWeight(weights: Record<string, Float32Array>, name: string, shape: readonly number[]): Float32Array {
+export function checkWeight(weights: Record<string, Float32Array>, name: string, shape: readonly number[], op = 'superpatchPolicy'): Float32Array {
   const a = weights[name];
   const n = shape.reduce((p, d) => p * d, 1);
-  if (!(a instanceof Float32Array)) throw typeError('superpatchPolicy', `expected weights['${name}'] to be a Float32Array [${shape}], received ${describe(a)}`);
-  if (a.length !== n) throw rangeError('superpatchPolicy', `expected weights['${name}'] to have ${n} elements [${shape}], received ${a.length}`);
+  if (!(a instanceof Float32Array)) throw typeError(op, `expected weights['${name}'] to be a Float32Array [${shape}], received ${describe(a)}`);
+  if (a.length !== n) throw rangeError(op, `expected weights['${name}'] to have ${n} elements [${shape}], received ${a.length}`);
   return a;
 }
 
