@@ -7,7 +7,9 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EomtModel, useNativeBackend } from '../../src/tfjs/index.js';
 import { InferenceSession, modelConfig, randomWeights, type ModelConfig } from '../../src/index.js';
 import { patchGrid } from '../../src/model/config.js';
 import { loadExitHeads, randomExitHeads, saveExitHeads } from '../../src/model/earlyExit.js';
@@ -36,6 +38,11 @@ function pickThreshold(): number {
   }
   throw new Error('no threshold with varied exits: change the heads seed');
 }
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  useNativeBackend();
+});
 
 describe('early exits in the engine', () => {
   const tau = pickThreshold();
@@ -93,6 +100,26 @@ describe('early exits in the engine', () => {
     expect(Array.from(out.halted!.data.subarray(0, B))).toEqual(Array(B).fill(Np / 4 - 2));
     const ref = eomtForwardRef(CFG, weights, images, B, { keep: null, perBlock: false, exits: refExits(0, 2), superpatch: { merged: out.merged!.data } });
     expectClose(out.semantic.data, ref.semantic, ATOL, RTOL, 'superpatch + exits');
+  });
+
+  it('the TF.js model with the same heads and weights equals the engine (alone and with keep 0.7)', async () => {
+    const model = EomtModel.create(CFG, weights);
+    const x = tf.tensor4d(images, [B, 3, Hi, Wi]);
+    try {
+      for (const keep of [null, 0.7] as const) {
+        const s = await InferenceSession.create({ config: CFG, weights }, { keep, earlyExit: { heads, threshold: tau } });
+        const nat = await s.run({ data: images, shape: [B, 3, Hi, Wi] }, { perBlock: true });
+        s.dispose();
+        const out = model.forwardInference(x, { keep, perBlock: true, earlyExit: { heads, threshold: tau } });
+        expect(out.halted!.flat()).toEqual(Array.from(nat.halted!.data));
+        expectClose(out.semantic.dataSync(), nat.semantic.data, ATOL, RTOL, `keep ${keep} semantic`);
+        if (keep !== null) expect(out.keptCounts.flat()).toEqual(Array.from(nat.kept!.data));
+        tf.dispose([out.semantic, out.classLogits, out.maskLogits, ...out.perBlock!.map((q) => q.semantic)]);
+      }
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
   });
 
   it('heads file round trip; option errors', async () => {

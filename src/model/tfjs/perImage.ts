@@ -6,12 +6,15 @@
  *   superpatchDecisions  the policy CNN on one image's patch means: merge where sigmoid(logit) >= threshold
  *   applySuperpatches  window means into the top-left rows (mergeWindowRows), the initial active patches, and the
  *                     decoder's view of the map (every sibling row gathered from its top-left row)
+ *   exitTokens        an early exit: confidences of the active patches, the least confident stay (engine rule)
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, rangeError, typeError } from '../../errors.js';
 import { patchGrid, type ModelConfig } from '../config.js';
 import { checkWeight, mergeWindowRows, patchMeans, policyWeightShapes, superpatchLayout, validatePolicyConfig, type SuperpatchPolicyConfig } from '../superpatch.js';
 import { policyLogits } from './superpatchPolicy.js';
+import { exitWeightShapes, validateExitConfig, type ExitHeadsConfig } from '../earlyExit.js';
+import { layerNorm, linear } from './layers.js';
 import type { InferenceOutput } from './eomt.js';
 
 type KeepK = (s: number, score: tf.Tensor2D, active: tf.Tensor2D | null) => number;
@@ -100,7 +103,49 @@ export function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
   };
   if (outs[0]!.perBlock) out.perBlock = outs[0]!.perBlock.map((p, i) => ({ block: p.block, semantic: cat(outs.map((o) => o.perBlock![i]!.semantic)) }));
   if (outs[0]!.merged) out.merged = outs.flatMap((o) => o.merged!);
+  if (outs[0]!.halted) out.halted = outs[0]!.halted.map((_, e) => outs.map((o) => o.halted![e]![0]!));
   // the per-image tensors (a set: the last decode point's map is also `semantic`)
   tf.dispose([...new Set(outs.flatMap((o) => [o.semantic, o.classLogits, o.maskLogits, ...o.keptPerStage, ...(o.perBlock ?? []).map((p) => p.semantic)]))]);
   return out;
+}
+
+export interface ExitRun {
+  blocks: number[];
+  threshold: number;
+  minActive: number;
+  weights: Record<string, Float32Array>;
+}
+
+/** Checks the early-exit option against the model. @throws TypeError/RangeError naming the field */
+export function checkExits(op: string, ex: { heads: { config: ExitHeadsConfig; weights: Record<string, Float32Array> }; threshold?: number; minActive?: number }, cfg: ModelConfig): ExitRun {
+  if (typeof ex !== 'object' || ex === null || typeof ex.heads !== 'object' || ex.heads === null) throw typeError(op, `expected earlyExit to be {heads: {config, weights}, threshold?, minActive?}, received ${describe(ex)}`);
+  const config = validateExitConfig(ex.heads.config, cfg.L);
+  if (config.D !== cfg.D || config.classes !== cfg.classes) throw rangeError(op, `expected the exit heads to fit the model (D ${cfg.D}, classes ${cfg.classes}), received D ${config.D}, classes ${config.classes}`);
+  const threshold = ex.threshold ?? 0.9, minActive = ex.minActive ?? 1;
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw rangeError(op, `expected earlyExit.threshold in [0, 1], received ${describe(threshold)}`);
+  if (!Number.isInteger(minActive) || minActive < 1) throw rangeError(op, `expected earlyExit.minActive to be an integer >= 1, received ${describe(minActive)}`);
+  for (const [name, shape] of exitWeightShapes(config)) checkWeight(ex.heads.weights, name, shape, op);
+  return { blocks: config.blocks, threshold, minActive, weights: ex.heads.weights };
+}
+
+/**
+ * Early exit e on one image (B = 1): conf = max softmax(fc(LayerNorm(x))) of the active patches (all when activeIdx is
+ * null); the image keeps max(#{conf <= threshold}, min(minActive, active)) of them, the least confident (ties to the
+ * lower index). Returns the new active patches [1, k] (ascending) and the count that left.
+ */
+export function exitTokens(x: tf.Tensor3D, base: number, activeIdx: tf.Tensor2D | null, e: number, ex: ExitRun, Np: number): { activeIdx: tf.Tensor2D; halted: number } {
+  const ids = activeIdx ? Array.from(activeIdx.dataSync()) : Array.from({ length: Np }, (_, n) => n);
+  const D = x.shape[2];
+  const w = (k: string, shape: number[]) => tf.tensor(ex.weights[`exits.${e}.${k}`]!, shape);
+  const conf = tf.tidy(() => {
+    const rows = tf.gather(x, tf.tensor1d(ids.map((n) => base + n), 'int32'), 1);
+    const C1 = ex.weights[`exits.${e}.fc.bias`]!.length;
+    const l = linear(layerNorm(rows, w('norm.weight', [D]), w('norm.bias', [D]), 1e-6), w('fc.weight', [C1, D]), w('fc.bias', [C1]));
+    return tf.max(tf.softmax(l), -1).dataSync();
+  });
+  const stay = Array.from(conf).filter((c) => c <= ex.threshold).length;
+  const k = Math.max(stay, Math.min(ex.minActive, ids.length));
+  const order = ids.map((n, j) => ({ n, c: conf[j]! })).sort((a, b) => (a.c !== b.c ? a.c - b.c : a.n - b.n));
+  const keep = order.slice(0, k).map((o) => o.n).sort((a, b) => a - b);
+  return { activeIdx: tf.tensor2d(keep, [1, k], 'int32'), halted: ids.length - k };
 }
