@@ -1,11 +1,13 @@
 /**
  * The `--keep` value of `bench`, `infer`, `eval` and `train`: a base keep ratio ρ in (0, 1], 'none' (unpruned), or
  * SViT's dynamic per-image keep `dynamic[:τ[:minKeep]]` (threshold τ in [0, 1], default 0.5; floor minKeep, an
- * integer >= 1, default 1; see `InferenceSessionOptions.keep`); and `--superpatch <policy>[:τ]` (STEP superpatches).
+ * integer >= 1, default 1; see `InferenceSessionOptions.keep`); `--superpatch <policy>[:τ]` (STEP superpatches) and
+ * `--early-exit <heads>[:τ[:minActive]]` (STEP early exits).
  */
 import { existsSync } from 'node:fs';
 import { UsageError, parseFloatOption } from './common.js';
 import { loadSuperpatchPolicy } from '../model/superpatch.js';
+import { loadExitHeads } from '../model/earlyExit.js';
 import type { InferenceSessionOptions } from '../engine/session.js';
 
 /** keep 'dynamic' with its threshold τ and floor. */
@@ -91,5 +93,32 @@ export function superpatchSessionOption(sp: SuperpatchSpec): NonNullable<Inferen
     return { policy: loadSuperpatchPolicy(sp.file), threshold: sp.threshold };
   } catch (e) {
     throw new UsageError(`option --superpatch: ${(e as Error).message}`);
+  }
+}
+
+/** `--early-exit <heads.safetensors>[:τ[:minActive]]`: STEP exit heads (saveExitHeads), threshold (0.9) and floor (1). */
+export interface ExitSpec {
+  file: string;
+  threshold: number;
+  minActive: number;
+}
+
+/** @throws UsageError for a bad threshold or floor, or a missing file */
+export function parseExitSpec(v: string, flag = '--early-exit'): ExitSpec {
+  const m = /^(.*?)(?::([\d.eE+-]+))?(?::(\d+))?$/.exec(v)!;
+  const file = m[1]!;
+  const threshold = m[2] === undefined ? 0.9 : parseFloatOption(`${flag} <file>:<threshold>`, 0, 1)(m[2]);
+  const minActive = m[3] === undefined ? 1 : Number(m[3]);
+  if (!(minActive >= 1)) throw new UsageError(`option ${flag}: expected the minActive of '<file>:<threshold>:<minActive>' to be an integer >= 1, received '${m[3]}'`);
+  if (!existsSync(file)) throw new UsageError(`option ${flag}: no such heads file '${file}'`);
+  return { file, threshold, minActive };
+}
+
+/** The session option of an exit spec (the heads read from its file). */
+export function exitSessionOption(ex: ExitSpec): NonNullable<InferenceSessionOptions['earlyExit']> {
+  try {
+    return { heads: loadExitHeads(ex.file), threshold: ex.threshold, minActive: ex.minActive };
+  } catch (e) {
+    throw new UsageError(`option --early-exit: ${(e as Error).message}`);
   }
 }

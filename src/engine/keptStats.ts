@@ -3,13 +3,15 @@
  * img/s and AP): each run's `kept` [S,B] (InferenceResult) is added; the summary gives per stage the mean, min and
  * max over every image seen, also as a share of the Np patches. Fixed keep ratios give min = max = the stage's count;
  * keep 'dynamic' varies per image. With superpatches, the tokens after merging (Np − 3 per merged window) are a stage of
- * their own (`merge`, block −1) before the pruning stages.
+ * their own (`merge`, block −1) before the pruning stages; with early exits, the tokens that left at each exit block
+ * follow (`exit`, its block; the share of Np is the exit rate).
  */
 import type { I32Tensor } from '../validate.js';
 
 export interface StageKept {
-  /** Pruning stage s and the block it starts at; 'merge' (block -1): the tokens after superpatch merging. */
-  stage: number | 'merge';
+  /** Pruning stage s and the block it starts at; 'merge' (block -1): the tokens after superpatch merging; 'exit': the
+   * tokens that left after that block (early exits). */
+  stage: number | 'merge' | 'exit';
   block: number;
   /** Kept patches over the images: mean, min, max, and the mean as a fraction of Np. */
   mean: number;
@@ -25,6 +27,8 @@ export class KeptTokenStats {
   readonly #max: number[] = [];
   #images = 0;
   #merge: { sum: number; min: number; max: number; images: number } | null = null;
+  readonly #exits: Array<{ sum: number; min: number; max: number; images: number }> = [];
+  #exitBlocks: readonly number[] = [];
 
   /** @param Np patches per image; @param stageBlocks the config's pruning stage blocks */
   constructor(readonly Np: number, readonly stageBlocks: readonly number[]) {}
@@ -58,14 +62,36 @@ export class KeptTokenStats {
     }
   }
 
-  /** The superpatch merge (stage 'merge', block -1) when any, then every pruning stage: mean / min / max over the images. */
+  /** Adds one run's halted tokens [E,B] (early exits after `blocks`; ignored when absent). */
+  addHalted(halted: I32Tensor | undefined, blocks: readonly number[]): void {
+    if (halted === undefined) return;
+    const [E, B] = halted.shape as [number, number];
+    this.#exitBlocks = blocks;
+    for (let e = 0; e < E; e++) {
+      const x = (this.#exits[e] ??= { sum: 0, min: Infinity, max: -Infinity, images: 0 });
+      for (let b = 0; b < B; b++) {
+        const v = halted.data[e * B + b]!;
+        x.sum += v;
+        x.min = Math.min(x.min, v);
+        x.max = Math.max(x.max, v);
+        x.images++;
+      }
+    }
+  }
+
+  /** The superpatch merge (stage 'merge', block -1) when any, every pruning stage, then every early exit ('exit'). */
   summary(): StageKept[] {
     const m = this.#merge;
-    const merge: StageKept[] = m ? [{ stage: 'merge', block: -1, mean: m.sum / m.images, min: m.min, max: m.max, meanFraction: m.sum / m.images / this.Np, images: m.images }] : [];
-    return [...merge, ...this.#sum.map((sum, s) => {
+    const row = (stage: 'merge' | 'exit', block: number, a: { sum: number; min: number; max: number; images: number }): StageKept =>
+      ({ stage, block, mean: a.sum / a.images, min: a.min, max: a.max, meanFraction: a.sum / a.images / this.Np, images: a.images });
+    const merge: StageKept[] = m ? [row('merge', -1, m)] : [];
+    const exits = this.#exits.map((x, e) => row('exit', this.#exitBlocks[e] ?? -1, x));
+    const stages = this.#sum.map((sum, s): StageKept => {
       const mean = sum / this.#images;
       return { stage: s, block: this.stageBlocks[s] ?? -1, mean, min: this.#min[s]!, max: this.#max[s]!, meanFraction: mean / this.Np, images: this.#images };
-    })];
+    });
+    // by block; a stage before an exit at the same block (selection precedes the block, the exit follows it)
+    return [...merge, ...[...stages, ...exits].sort((a, b) => a.block - b.block || (a.stage === 'exit' ? 1 : 0) - (b.stage === 'exit' ? 1 : 0))];
   }
 }
 
@@ -75,5 +101,5 @@ export class KeptTokenStats {
  */
 export function formatKept(stats: readonly StageKept[]): string {
   if (stats.length === 0) return '-';
-  return stats.map((k) => `${k.stage === 'merge' ? 'merge ' : ''}${(100 * k.meanFraction).toFixed(1)}%${k.min === k.max ? '' : ` [${k.min}–${k.max}]`}`).join(' / ');
+  return stats.map((k) => `${k.stage === 'merge' ? 'merge ' : k.stage === 'exit' ? `exit@${k.block} ` : ''}${(100 * k.meanFraction).toFixed(1)}%${k.min === k.max ? '' : ` [${k.min}–${k.max}]`}`).join(' / ');
 }

@@ -225,6 +225,8 @@ export class InferenceSession {
   readonly keep: KeepMode;
   /** keep 'dynamic': its threshold τ and floor; null otherwise. */
   readonly dynamic: { readonly threshold: number; readonly minKeep: number } | null;
+  /** Early exits: the blocks after which heads run (a run's `halted` rows); empty otherwise. */
+  readonly exitBlocks: readonly number[];
   /** Patches kept after each pruning stage (empty when not pruning, or with keep 'dynamic': see a run's `kept`). */
   readonly stageKeep: readonly number[];
   /** Block index of each per-block decode point (L-Bq-1 … L-1, clamped at 0). */
@@ -233,9 +235,10 @@ export class InferenceSession {
   #native: NativeInferenceSession | null;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: ModelConfig, keep: KeepMode, dynamic: { threshold: number; minKeep: number } | null, session: NativeInferenceSession) {
+  private constructor(config: ModelConfig, keep: KeepMode, dynamic: { threshold: number; minKeep: number } | null, session: NativeInferenceSession, exitBlocks: readonly number[] = []) {
     this.config = config;
     this.keep = keep;
+    this.exitBlocks = Object.freeze([...exitBlocks]);
     this.dynamic = dynamic === null ? null : Object.freeze({ ...dynamic });
     this.#native = session;
     const d = session.describe();
@@ -284,7 +287,7 @@ export class InferenceSession {
     if (nopts.superpatch && nopts.superpatch.patch !== config.patch)
       throw rangeError(OP, `expected the superpatch policy's patch ${nopts.superpatch.patch} to be the model's patch ${config.patch}`);
     const Ctor = native().InferenceSession;
-    return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts));
+    return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts), nopts.earlyExit?.blocks);
   }
 
   /**

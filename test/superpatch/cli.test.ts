@@ -1,6 +1,7 @@
 /**
  * `--superpatch <policy>[:τ]` on `bench` (a superpatch row after each non-ToMe configuration, the merged token share in
- * the kept column), `eval` (merged tokens beside Dice/AP) and `infer` (`--debug`: the merged-window overlay PNG).
+ * the kept column), `eval` (merged tokens beside Dice/AP) and `infer` (`--debug`: the merged-window overlay PNG); and
+ * `--early-exit <heads>[:τ[:m]]` (exit rows, the exit rate per exit block).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { modelConfig } from '../../src/model/config.js';
 import { randomWeights } from '../../src/model/weights.js';
 import { randomPolicyWeights, saveSuperpatchPolicy } from '../../src/model/superpatch.js';
+import { randomExitHeads, saveExitHeads } from '../../src/model/earlyExit.js';
 import type { BenchReport } from '../../src/cli/commands/bench.js';
 import { captureIo } from '../cli/helpers.js';
 
@@ -53,6 +55,23 @@ describe('--superpatch on the command line', () => {
     const meta = await sharp(path.join(out, 'a_merged.png')).metadata();
     expect([meta.width, meta.height, meta.channels]).toEqual([64, 64, 3]);
     expect(JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8')).kept[0].stage).toBe('merge');
+    // early exits: a row per configuration, combined with superpatches; the exit rate per exit block
+    const heads = path.join(dir, 'heads.safetensors');
+    const hc = { blocks: [1], D: 32, classes: 1 };
+    saveExitHeads(heads, hc, randomExitHeads(hc, 3, 4));
+    const io4 = captureIo();
+    expect(await main(['node', 'reg4pru', 'bench', '--checkpoint', ckpt, '--configs', 'unpruned', '--superpatch', policy, '--early-exit', `${heads}:0.6:2`,
+      '--warmup', '0', '--iters', '1', '--out', dir, '-q'], io4), io4.text().err).toBe(0);
+    const j2 = JSON.parse(readFileSync(path.join(dir, 'throughput.json'), 'utf8')) as BenchReport;
+    expect(j2.results.map((r) => r.label)).toEqual(['unpruned', 'exit-0.6', 'superpatch-0.5', 'exit-0.6+superpatch-0.5']);
+    expect(j2.results[1]!.kept!.map((k) => [k.stage, k.block])).toEqual([['exit', 1]]);
+    expect(j2.results[3]!.kept!.map((k) => k.stage)).toEqual(['merge', 'exit']);
+    expect(io4.text().out).toMatch(/exit@1 \d/);
+    const io5 = captureIo();
+    expect(await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--samples', '2', '--keep', '0.7', '--early-exit', heads, '-q'], io5), io5.text().err).toBe(0);
+    expect(io5.text().out).toMatch(/early exits \(threshold 0\.9\)/);
+    expect(io5.text().out).toMatch(/^exit\s+1\s+\d/m);
+    expect(await main(['node', 'reg4pru', 'bench', '--checkpoint', ckpt, '--early-exit', `${heads}:0.5:0`, '--out', dir], captureIo())).toBe(2);
     // usage errors: a missing policy file, --debug without --superpatch
     expect(await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--superpatch', path.join(dir, 'nope.safetensors')], captureIo())).toBe(2);
     expect(await main(['node', 'reg4pru', 'infer', '--checkpoint', ckpt, '--input', input, '--output', out, '--debug', '--overwrite'], captureIo())).toBe(2);

@@ -8,7 +8,8 @@
  * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
  * session rejects the `tome` option); on request (`--keep dynamic[:τ[:minKeep]]` or `--configs dynamic-0.5`)
  * SViT's dynamic per-image keep at threshold τ; with `--superpatch <policy>[:τ]` every non-ToMe configuration also runs
- * with STEP superpatches (label `superpatch-τ+<label>`). Speedup = median images/s over the unpruned median. Every
+ * with STEP superpatches (label `superpatch-τ+<label>`), with `--early-exit <heads>[:τ[:m]]` also with STEP early exits
+ * (label `exit-τ+<label>`; the kept column then shows the exit rate per exit block). Speedup = median images/s over the unpruned median. Every
  * pruned configuration also reports its kept patches per stage (mean, min, max over the images of its runs).
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
@@ -26,7 +27,10 @@ import {
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { isDynamic, parseKeepSpec, parseSuperpatchSpec, superpatchSessionOption, type KeepSpec, type SuperpatchSpec } from '../keep.js';
+import { exitSessionOption, isDynamic, parseExitSpec, parseKeepSpec, parseSuperpatchSpec, superpatchSessionOption, type ExitSpec, type KeepSpec, type SuperpatchSpec } from '../keep.js';
+import { loadExitHeads } from '../../model/earlyExit.js';
+
+const loadExitBlocks = (ex: ExitSpec): number[] => loadExitHeads(ex.file).config.blocks;
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
 
@@ -42,6 +46,8 @@ export interface BenchConfig {
   minKeep?: number;
   /** With STEP superpatches at this merge threshold (the policy is the run's --superpatch file). */
   superpatch?: number;
+  /** With STEP early exits at this threshold (the heads are the run's --early-exit file). */
+  exit?: number;
 }
 
 export const KEEP_RATIOS = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
@@ -183,6 +189,8 @@ export interface BenchOptions extends ModelChoice {
   keep?: Array<KeepSpec | string>;
   /** --superpatch: a policy file (reg4pru train-policy) and threshold: every non-ToMe configuration also with superpatches. */
   superpatch?: SuperpatchSpec | string;
+  /** --early-exit: exit heads, threshold and floor: every non-ToMe configuration also with early exits. */
+  earlyExit?: ExitSpec | string;
   threads?: number;
   /** Output folder for throughput.json (+ ap_vs_throughput.svg/.png). */
   out?: string;
@@ -199,7 +207,7 @@ export interface BenchOptions extends ModelChoice {
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number; superpatch?: SuperpatchSpec };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number; superpatch?: SuperpatchSpec; earlyExit?: ExitSpec };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -211,14 +219,25 @@ export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
 /** The configurations with superpatches at threshold tau added after each non-ToMe one. */
 export function withSuperpatch(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
-  return configs.flatMap((c) => (c.method.startsWith('tome') ? [c] : [c, { ...c, label: `superpatch-${tau}${c.method === 'unpruned' ? '' : `+${c.label}`}`, superpatch: tau }]));
+  return withVariant(configs, `superpatch-${tau}`, { superpatch: tau });
+}
+/** The configurations with early exits at threshold tau added after each non-ToMe one. */
+export function withExit(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
+  return withVariant(configs, `exit-${tau}`, { exit: tau });
+}
+function withVariant(configs: readonly BenchConfig[], prefix: string, extra: Partial<BenchConfig>): BenchConfig[] {
+  return configs.flatMap((c) => (c.method.startsWith('tome') ? [c] : [c, { ...c, ...extra, label: `${prefix}${c.method === 'unpruned' && c.superpatch === undefined ? '' : `+${c.label}`}` }]));
 }
 
-function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined): SessionOptions {
+function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined, ex: ExitSpec | undefined): SessionOptions {
   const o = baseSessionOptions(c, precision, roundKeep);
-  if (c.superpatch === undefined || sp === undefined) return o;
+  if ((c.superpatch === undefined || sp === undefined) && (c.exit === undefined || ex === undefined)) return o;
   const { roundKeep: _r, ...rest } = o;
-  return { ...rest, superpatch: superpatchSessionOption({ file: sp.file, threshold: c.superpatch }) };
+  return {
+    ...rest,
+    ...(c.superpatch !== undefined && sp ? { superpatch: superpatchSessionOption({ file: sp.file, threshold: c.superpatch }) } : {}),
+    ...(c.exit !== undefined && ex ? { earlyExit: exitSessionOption({ ...ex, threshold: c.exit }) } : {}),
+  };
 }
 
 function baseSessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
@@ -251,7 +270,9 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   if (iters < 1) throw new UsageError(`--iters: expected at least 1, received ${iters}`);
   const sp = typeof opts.superpatch === 'string' ? parseSuperpatchSpec(opts.superpatch) : opts.superpatch;
   const selected = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
-  const configs = sp ? withSuperpatch(selected, sp.threshold) : selected;
+  const ex = typeof opts.earlyExit === 'string' ? parseExitSpec(opts.earlyExit) : opts.earlyExit;
+  const withSp = sp ? withSuperpatch(selected, sp.threshold) : selected;
+  const configs = ex ? withExit(withSp, ex.threshold) : withSp;
   const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
   const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
   const precision = opts.precision ?? 'fp32';
@@ -269,7 +290,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   try {
     for (const c of configs) {
       try {
-        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1, sp));
+        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1, sp, ex));
         live.push({ c, session, warmupMs: [], timingsMs: [], kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks) });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
@@ -294,6 +315,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
         if (round >= warmup) {
           x.kept.add(r.kept);
           x.kept.addMerged(r.merged);
+          x.kept.addHalted(r.halted, ex ? loadExitBlocks(ex) : []);
         }
         progress.tick(1, x.c.label);
       }
@@ -325,7 +347,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1, ...(sp ? { superpatch: sp } : {}) },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1, ...(sp ? { superpatch: sp } : {}), ...(ex ? { earlyExit: ex } : {}) },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -354,7 +376,7 @@ export function printBenchTable(report: BenchReport, io: Io): void {
   const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', 'kept per stage', ...(hasAp ? ['AP'] : [])];
   const rows = report.results.map((r) =>
     r.stats
-      ? [r.label, METHOD_NAMES[r.method] + (r.superpatch !== undefined ? ' + superpatch' : ''), f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
+      ? [r.label, METHOD_NAMES[r.method] + (r.superpatch !== undefined ? ' + superpatch' : '') + (r.exit !== undefined ? ' + exits' : ''), f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
       : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', '', ...(hasAp ? [''] : [])],
   );
   printTable(io.out, header, rows);
@@ -384,6 +406,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
     .option('--superpatch <policy[:t]>', 'also run every non-ToMe configuration with STEP superpatches (a reg4pru train-policy file, merge threshold t, default 0.5)')
+    .option('--early-exit <heads[:t[:m]]>', 'also run every non-ToMe configuration with STEP early exits (heads file, confidence threshold t (0.9), floor m (1))')
     .option('-q, --quiet', 'no progress output')
     .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {

@@ -26,7 +26,7 @@ import {
 import { createProgress, progressMode } from '../progress.js';
 import { BadInputError, decodeImage, type FitMode, type Piece } from '../images.js';
 import { ImageJob, encodeMergedOverlay, outputNames, writeOutputs } from '../segment.js';
-import { keepSessionOptions, keepText, parseSuperpatchSpec, resolveKeepSpec, superpatchSessionOption, type KeepSpec, type SuperpatchSpec } from '../keep.js';
+import { exitSessionOption, keepSessionOptions, keepText, parseExitSpec, parseSuperpatchSpec, resolveKeepSpec, superpatchSessionOption, type ExitSpec, type KeepSpec, type SuperpatchSpec } from '../keep.js';
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 import { patchGrid } from '../../model/config.js';
 
@@ -47,6 +47,8 @@ export interface InferOptions extends ModelChoice {
   superpatch?: SuperpatchSpec | string;
   /** With superpatches: also write `<name>_merged[_<k>].png`, each model input with its merged windows tinted. */
   debug?: boolean;
+  /** STEP early exits: heads file, confidence threshold and floor ('file[:τ[:minActive]]'). */
+  earlyExit?: ExitSpec | string;
   quiet?: boolean;
 }
 
@@ -124,7 +126,9 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
   if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
   const sp = typeof opts.superpatch === 'string' ? parseSuperpatchSpec(opts.superpatch) : opts.superpatch;
   if (opts.debug && !sp) throw new UsageError('--debug writes the superpatch overlays: give --superpatch <policy>');
-  const session: Session = await createSession(model.source, { ...keepSessionOptions(keep), device: 'cpu', precision, ...(sp ? { superpatch: superpatchSessionOption(sp) } : {}) });
+  const exs = typeof opts.earlyExit === 'string' ? parseExitSpec(opts.earlyExit) : opts.earlyExit;
+  const exitOpt = exs ? exitSessionOption(exs) : undefined;
+  const session: Session = await createSession(model.source, { ...keepSessionOptions(keep), device: 'cpu', precision, ...(sp ? { superpatch: superpatchSessionOption(sp) } : {}), ...(exitOpt ? { earlyExit: exitOpt } : {}) });
   const kept = new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks);
   const [h, w] = session.config.image;
   const C = session.config.classes;
@@ -151,6 +155,7 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
       sem = r.semantic;
       kept.add(r.kept);
       kept.addMerged(r.merged);
+      kept.addHalted(r.halted, typeof exitOpt?.heads === 'object' ? exitOpt.heads.config.blocks : []);
       if (opts.debug && r.merged) {
         const win = r.merged.shape[1] * r.merged.shape[2];
         for (let i = 0; i < group.length; i++) {
@@ -271,6 +276,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
     .option('--superpatch <policy[:t]>', 'STEP superpatches: a reg4pru train-policy file and its merge threshold t (default 0.5)')
     .option('--debug', 'with --superpatch: also <name>_merged.png, each model input with its merged 2x2 windows tinted')
+    .option('--early-exit <heads[:t[:m]]>', 'STEP early exits: heads file, confidence threshold t (0.9), floor m (1)')
     .option('-q, --quiet', 'no progress output')
     .action(async (o: InferOptions) => {
       if (o.preset !== undefined && o.preset !== 'tiny' && o.preset !== 'small') throw new UsageError(`--preset: expected tiny or small, received '${String(o.preset)}'`);
