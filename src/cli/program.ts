@@ -15,9 +15,10 @@ import * as queueCmd from './commands/queue.js';
 import * as workerCmd from './commands/worker.js';
 import * as exportCmd from './commands/export.js';
 import * as trainPolicyCmd from './commands/trainPolicy.js';
+import * as trainExitsCmd from './commands/trainExits.js';
 import { QueueError } from '../queue/errors.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, trainPolicyCmd, evalCmd, exportCmd, queueCmd, workerCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, trainPolicyCmd, trainExitsCmd, evalCmd, exportCmd, queueCmd, workerCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 
