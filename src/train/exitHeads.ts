@@ -15,23 +15,16 @@ import { normalizeImageNet } from '../data/augment.js';
 import { patchGrid, type ModelConfig } from '../model/config.js';
 import { EomtModel } from '../model/tfjs/eomt.js';
 import { layerNorm, linear } from '../model/tfjs/layers.js';
+import type { SmallNetTrainOptions } from './superpatchPolicy.js';
 import { exitWeightShapes, randomExitHeads, saveExitHeads, validateExitConfig, type ExitHeadsConfig } from '../model/earlyExit.js';
 
-export interface TrainExitsOptions {
+export interface TrainExitsOptions extends SmallNetTrainOptions {
   config: ModelConfig;
   weights: Record<string, Float32Array>;
   blocks: number[];
   samples?: number;
   testSamples?: number;
   dataSeed?: number;
-  steps?: number;
-  batch?: number;
-  lr?: number;
-  /** Exit threshold of the reported metrics (default 0.9). */
-  threshold?: number;
-  seed?: number;
-  out?: string;
-  onStep?: (step: number, steps: number, loss: number) => void;
 }
 
 export interface ExitMetrics {

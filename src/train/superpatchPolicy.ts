@@ -15,7 +15,21 @@ import { mergeLabels, patchMeans, policyWeightShapes, randomPolicyWeights, saveS
 import { mulberry32 } from '../model/rng.js';
 import { policyLogits } from '../model/tfjs/superpatchPolicy.js';
 
-export interface TrainPolicyOptions {
+/** The loop options of the small STEP networks (superpatch policy, exit heads). */
+export interface SmallNetTrainOptions {
+  /** Optimiser steps, images per step, Adam learning rate (defaults per network). */
+  steps?: number;
+  batch?: number;
+  lr?: number;
+  /** Threshold of the reported metrics (merge: default 0.5; exit: 0.9). */
+  threshold?: number;
+  seed?: number;
+  /** Output file (.safetensors); omitted: nothing written. */
+  out?: string;
+  onStep?: (step: number, steps: number, loss: number) => void;
+}
+
+export interface TrainPolicyOptions extends SmallNetTrainOptions {
   /** 'synthetic' (the only source so far). */
   data: 'synthetic';
   /** Training images (default 64) and held-out test images (default 16). */
@@ -25,16 +39,6 @@ export interface TrainPolicyOptions {
   /** Image size [H, W] (multiples of the patch). */
   image: readonly [number, number];
   config: SuperpatchPolicyConfig;
-  /** Optimiser steps (default 200), images per step (default 8), Adam learning rate (default 3e-3). */
-  steps?: number;
-  batch?: number;
-  lr?: number;
-  /** Merge threshold τ of the reported metrics (default 0.5). */
-  threshold?: number;
-  seed?: number;
-  /** Output file (.safetensors); omitted: nothing written. */
-  out?: string;
-  onStep?: (step: number, steps: number, loss: number) => void;
 }
 
 export interface PolicyMetrics {

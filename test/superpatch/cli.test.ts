@@ -3,26 +3,19 @@
  * the kept column), `eval` (merged tokens beside Dice/AP) and `infer` (`--debug`: the merged-window overlay PNG); and
  * `--early-exit <heads>[:τ[:m]]` (exit rows, the exit rate per exit block).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/program.js';
-import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
-import { modelConfig } from '../../src/model/config.js';
-import { randomWeights } from '../../src/model/weights.js';
 import { randomPolicyWeights, saveSuperpatchPolicy } from '../../src/model/superpatch.js';
 import { randomExitHeads, saveExitHeads } from '../../src/model/earlyExit.js';
 import type { BenchReport } from '../../src/cli/commands/bench.js';
-import { captureIo } from '../cli/helpers.js';
+import { captureIo, tinyCheckpoint } from '../cli/helpers.js';
 
 describe('--superpatch on the command line', () => {
   it('bench, eval and infer --debug', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-sp-cli-'));
-    const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
-    const ckpt = path.join(dir, 'm.safetensors');
-    saveCheckpoint(ckpt, config, randomWeights(config, 5));
+    const { dir, ckpt } = tinyCheckpoint('r4p-sp-cli-');
     const policy = path.join(dir, 'policy.safetensors');
     const pw = randomPolicyWeights({ patch: 16, width: 4 }, 9);
     pw['conv3.bias'] = Float32Array.of(5); // a strong merge bias: most windows merge at threshold 0.5

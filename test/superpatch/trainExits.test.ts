@@ -2,25 +2,17 @@
  * `reg4pru train-exits` on a tiny frozen backbone: the cross-entropy falls, the heads file loads and runs in the engine
  * (`--early-exit`), bad blocks are a usage error.
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/program.js';
-import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
-import { modelConfig } from '../../src/model/config.js';
-import { randomWeights } from '../../src/model/weights.js';
 import { loadExitHeads } from '../../src/model/earlyExit.js';
 import { InferenceSession } from '../../src/index.js';
-import { captureIo } from '../cli/helpers.js';
+import { captureIo, tinyCheckpoint } from '../cli/helpers.js';
 import { randn, rng } from '../reference/helpers.js';
 
 describe('reg4pru train-exits', () => {
   it('trains heads on a frozen backbone; the file drives the engine', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-exits-'));
-    const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
-    const ckpt = path.join(dir, 'm.safetensors');
-    saveCheckpoint(ckpt, config, randomWeights(config, 5));
+    const { dir, ckpt } = tinyCheckpoint('r4p-exits-');
     const out = path.join(dir, 'heads.safetensors');
     const io = captureIo();
     expect(await main(['node', 'reg4pru', 'train-exits', '--checkpoint', ckpt, '--blocks', '1,2', '--steps', '30', '--samples', '6', '--out', out, '-q'], io), io.text().err).toBe(0);

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError, parseFloatOption, parseIntOption, printTable, println, type CommandContext, type Io } from '../common.js';
+import { UsageError, printTable, println, smallNetOptions, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
 import { loadCheckpoint } from '../../checkpoint/checkpoint.js';
@@ -48,19 +48,12 @@ export async function runTrainExits(o: TrainExitsCliOptions, io: Io): Promise<Tr
 }
 
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('train-exits')
     .description("train STEP early-exit heads for a checkpoint's frozen backbone (per-token class heads after chosen blocks)")
     .requiredOption('--checkpoint <file>', 'safetensors checkpoint (its backbone stays frozen)')
-    .requiredOption('--blocks <list>', 'comma-separated blocks after which a head runs (ascending)')
-    .option('--steps <n>', 'optimiser steps', parseIntOption('--steps', 1), 100)
-    .option('--batch <n>', 'images per step', parseIntOption('--batch', 1), 4)
-    .option('--lr <lr>', 'Adam learning rate', parseFloatOption('--lr', 0, 1, { exclusiveMin: true }), 3e-3)
-    .option('--samples <n>', 'synthetic training images', parseIntOption('--samples', 1), 32)
-    .option('--threshold <t>', 'exit threshold of the reported metrics', parseFloatOption('--threshold', 0, 1), 0.9)
-    .option('--seed <n>', 'seed of the heads', parseIntOption('--seed', 0), 0)
-    .option('--out <file>', 'output heads file', 'exit-heads.safetensors')
-    .option('-q, --quiet', 'no progress output')
+    .requiredOption('--blocks <list>', 'comma-separated blocks after which a head runs (ascending)');
+  smallNetOptions(cmd, { steps: 100, batch: 4, samples: 32, threshold: 0.9, what: 'exit', out: 'exit-heads.safetensors' })
     .action(async (o: TrainExitsCliOptions) => {
       await runTrainExits(o, ctx.io);
     });

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError, parseFloatOption, parseIntOption, printTable, println, type CommandContext, type Io } from '../common.js';
+import { UsageError, parseIntOption, printTable, println, smallNetOptions, type CommandContext, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
 import { trainSuperpatchPolicy, type PolicyMetrics, type TrainPolicyResult } from '../../train/superpatchPolicy.js';
@@ -53,21 +53,14 @@ export async function runTrainPolicy(o: TrainPolicyCliOptions, io: Io): Promise<
 }
 
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('train-policy')
     .description("train STEP's superpatch policy: a small CNN predicting which 2x2 patch windows can be one token (labels from the masks)")
     .option('--data <src>', "'synthetic'", 'synthetic')
     .option('--image <px>', 'square training image size', parseIntOption('--image', 2), 256)
     .option('--patch <p>', "the backbone's patch size", parseIntOption('--patch', 1, 1024), 16)
-    .option('--width <c>', 'hidden channels of the CNN', parseIntOption('--width', 1, 1024), 16)
-    .option('--steps <n>', 'optimiser steps', parseIntOption('--steps', 1), 200)
-    .option('--batch <n>', 'images per step', parseIntOption('--batch', 1), 8)
-    .option('--lr <lr>', 'Adam learning rate', parseFloatOption('--lr', 0, 1, { exclusiveMin: true }), 3e-3)
-    .option('--samples <n>', 'synthetic training images', parseIntOption('--samples', 1), 64)
-    .option('--threshold <t>', 'merge threshold of the reported metrics', parseFloatOption('--threshold', 0, 1), 0.5)
-    .option('--seed <n>', 'seed of the weights and batches', parseIntOption('--seed', 0), 0)
-    .option('--out <file>', 'output policy file', 'superpatch-policy.safetensors')
-    .option('-q, --quiet', 'no progress output')
+    .option('--width <c>', 'hidden channels of the CNN', parseIntOption('--width', 1, 1024), 16);
+  smallNetOptions(cmd, { steps: 200, batch: 8, samples: 64, threshold: 0.5, what: 'merge', out: 'superpatch-policy.safetensors' })
     .action(async (o: TrainPolicyCliOptions) => {
       await runTrainPolicy(o, ctx.io);
     });
