@@ -138,12 +138,23 @@ struct BlockWeights {
 // x[B,N,D], idx[B,K] (ascending not required, no duplicates; null = all N tokens, K = N) -> out[B,N,D]:
 // out = x with rows idx replaced by block(x[idx]); attention runs over the K gathered tokens only.
 // out may alias x (in-place).  LayerNorm eps = ln_eps (1e-6), exact GELU, scale 1/sqrt(Dh).
+// Variable length (offsets != null, FlashAttention's cu_seqlens): batch row b runs on its own
+// K_b = offsets[b+1] - offsets[b] tokens idx[offsets[b] .. offsets[b+1]) (values in [0, N), no duplicates
+// within a row), offsets [B+1] non-decreasing from 0, idx [offsets[B]] packed (no padding); K is unused.
+// Attention never mixes rows, so row b's result is the block over its K_b tokens alone. K_b = 0 leaves
+// row b as x. idx must not be null with offsets.
 struct PrunedBlockArgs {
   const float* x; const int32_t* idx; float* out;
   int64_t B, N, K;
   BlockWeights w;
   float ln_eps;
+  const int32_t* offsets = nullptr;  // [B+1] or null (every row K tokens: idx [B,K])
 };
+// Batch row b of a (varlen or not): its first entry in idx and its token count.
+inline int64_t pruned_block_row_start(const PrunedBlockArgs& a, int64_t b) { return a.offsets ? a.offsets[b] : b * a.K; }
+inline int64_t pruned_block_row_len(const PrunedBlockArgs& a, int64_t b) {
+  return a.offsets ? a.offsets[b + 1] - a.offsets[b] : a.K;
+}
 Status pruned_block_fwd_ref(const PrunedBlockArgs& a);
 Status pruned_block_fwd_avx2(const PrunedBlockArgs& a);
 

@@ -28,6 +28,8 @@ export interface ValidCall {
 
 export interface FuzzSpec {
   fn: string;
+  /** The test's name when one binding has several specs (default fn). */
+  label?: string;
   /** A valid call with small random sizes. */
   valid: (r: () => number) => ValidCall;
   /** The binding returns a Promise (the valid call's result is awaited). */
@@ -178,6 +180,36 @@ SPECS.push(
           { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN], ['H string', '2']] },
           { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1, Infinity] }],
         noAlias: [[2, 1]],
+      };
+    },
+  },
+  {
+    fn: 'prunedBlock',
+    label: 'prunedBlock (varlen offsets)',
+    valid: (r) => {
+      const B = small(r, 1, 3), H = pick(r, H_CHOICES), N = small(r, 2, 9);
+      const D = H * small(r, 1, 4), F = small(r, 1, 12);
+      // row 0 holds >= 2 tokens, so that the fuzzer's duplicate (idx[1] = idx[0]) is within one row
+      const lens = Array.from({ length: B }, (_, b) => (b === 0 ? small(r, 2, N) : small(r, 0, N)));
+      const offsets = new Int32Array(B + 1);
+      lens.forEach((k, b) => (offsets[b + 1] = offsets[b]! + k));
+      const K = offsets[B]!;
+      const idx = new Int32Array(K);
+      lens.forEach((k, b) => idx.set(randIndices(1, N, k, r), offsets[b]!));
+      const w = blockWeights(r, D, F);
+      const with_ = (f: (o: Int32Array) => void) => { const o = Int32Array.from(offsets); f(o); return o; };
+      const sab = new Int32Array(new SharedArrayBuffer(offsets.byteLength));
+      sab.set(offsets);
+      return {
+        args: [randn(B * N * D, r), idx, new Float32Array(B * N * D), B, N, K, D, H, w, 1e-6, 'fp32', offsets],
+        slots: [{ kind: 'f32' }, { kind: 'i32', indexRange: N, noDuplicates: true }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1]] }, { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1] },
+          { kind: 'custom', bad: [['precision 1', 1], ['precision null', null], ['precision x', 'x']] },
+          { kind: 'custom', bad: [['offsets Float32Array', Float32Array.from(offsets)], ['offsets [B]', offsets.slice(0, B)], ['offsets plain array', Array.from(offsets)],
+            ['offsets[0] = 1', with_((o) => (o[0] = 1))], ['offsets row -1', with_((o) => (o[1] = -1))], ['offsets row N+1', with_((o) => (o[1] = N + 1))],
+            ['offsets[B] != K', with_((o) => (o[B] = K - 1))], ['offsets on a SharedArrayBuffer', sab]] }],
+        noAlias: [[2, 1], [2, 11]],
+        optionalLast: true,
       };
     },
   },
@@ -399,6 +431,6 @@ SPECS.push({
 // ---- the async bindings: same arguments and checks as their sync forms (the binding validates on the JS
 // thread before queueing, so a bad call throws there; the TS wrappers turn that into a rejection)
 for (const [sync, async] of [['policyAttention', 'policyAttentionAsync'], ['policyAttentionBackward', 'policyAttentionBackwardAsync'], ['prunedBlock', 'prunedBlockAsync'], ['tomeBlock', 'tomeBlockAsync']] as const) {
-  const base = SPECS.find((s) => s.fn === sync)!;
-  SPECS.push({ fn: async, valid: base.valid, async: true });
+  for (const base of SPECS.filter((s) => s.fn === sync))
+    SPECS.push({ fn: async, ...(base.label ? { label: base.label.replace(sync, async) } : {}), valid: base.valid, async: true });
 }
