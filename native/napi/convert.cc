@@ -191,4 +191,12 @@ void check_indices(Napi::Env env, const char* op, const char* name, const int32_
   }
 }
 
+void check_disjoint(Napi::Env env, const char* op, const std::vector<NamedView>& outs, const std::vector<NamedView>& ins) {
+  for (size_t i = 0; i < outs.size(); ++i) {
+    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, in.name.c_str(), in.view);
+    for (size_t j = i + 1; j < outs.size(); ++j)
+      check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, outs[j].name.c_str(), outs[j].view);
+  }
+}
+
 }  // namespace r4p::napi

@@ -94,4 +94,12 @@ void check_no_overlap(Napi::Env env, const char* op, const char* a_name, const V
   if (a0 < b1 && b0 < a1)
     throw_range(env, op, ": expected ", a_name, " and ", b_name, " not to share memory, received overlapping buffers");
 }
+
+// A float32 view with the name messages give it ("x", "grads['ls1.gamma']").
+struct NamedView {
+  std::string name;
+  View<float> view;
+};
+// Every output disjoint from every input and from the other outputs (RangeError naming both).
+void check_disjoint(Napi::Env env, const char* op, const std::vector<NamedView>& outs, const std::vector<NamedView>& ins);
 }  // namespace r4p::napi

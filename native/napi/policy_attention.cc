@@ -22,19 +22,6 @@ namespace r4p::napi {
 
 namespace {
 
-struct Named {
-  const char* name;
-  View<float> view;
-};
-
-// Every pair (output, any other buffer) must be disjoint.
-void check_outputs_disjoint(Napi::Env env, const char* op, const std::vector<Named>& outs, const std::vector<Named>& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name, outs[i].view, in.name, in.view);
-    for (size_t j = i + 1; j < outs.size(); ++j) check_no_overlap(env, op, outs[i].name, outs[i].view, outs[j].name, outs[j].view);
-  }
-}
-
 float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const double eps = number_arg(info, i, op, "eps");
   if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
@@ -73,7 +60,7 @@ Fwd parse_fwd(const Napi::CallbackInfo& info, const char* op) {
   expect_shape(env, op, "out", out, "[B,H,N,Dh]", {B, H, N, Dh});
   if (row_max.present()) expect_shape(env, op, "rowMax", row_max, "[B,H,N]", {B, H, N});
   if (row_den.present()) expect_shape(env, op, "rowDen", row_den, "[B,H,N]", {B, H, N});
-  check_outputs_disjoint(env, op, {{"out", out}, {"rowMax", row_max}, {"rowDen", row_den}},
+  check_disjoint(env, op, {{"out", out}, {"rowMax", row_max}, {"rowDen", row_den}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}});
   check_policy_finite(env, op, policy, N);
   Fwd f;
@@ -113,7 +100,7 @@ Bwd parse_bwd(const Napi::CallbackInfo& info, const char* op) {
   if (dk.present()) expect_shape(env, op, "dk", dk, "[B,H,N,Dh]", {B, H, N, Dh});
   if (dv.present()) expect_shape(env, op, "dv", dv, "[B,H,N,Dh]", {B, H, N, Dh});
   if (dpolicy.present()) expect_shape(env, op, "dpolicy", dpolicy, "[B,N]", {B, N});
-  check_outputs_disjoint(env, op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dpolicy", dpolicy}},
+  check_disjoint(env, op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dpolicy", dpolicy}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}, {"dout", dout}});
   check_policy_finite(env, op, policy, N);
   auto ptr = [](const View<float>& x) { return x.present() ? x.data : nullptr; };

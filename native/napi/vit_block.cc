@@ -20,11 +20,6 @@
 namespace r4p::napi {
 namespace {
 
-struct Named {
-  std::string name;
-  View<float> view;
-};
-
 float attn_eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
   const double eps = number_arg(info, i, op, "attnEps");
   if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
@@ -40,18 +35,9 @@ void check_policy(Napi::Env env, const char* op, const View<float>& p, int64_t B
       throw_range(env, op, ": expected policy values to be finite, received policy[", t / N, "][", t % N, "] = ", p.data[t]);
 }
 
-// Every output disjoint from every input and from the other outputs.
-void check_disjoint(Napi::Env env, const char* op, const std::vector<Named>& outs, const std::vector<Named>& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, in.name.c_str(), in.view);
-    for (size_t j = i + 1; j < outs.size(); ++j)
-      check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, outs[j].name.c_str(), outs[j].view);
-  }
-}
-
 // weights views (for overlap checks), re-read after parse_block_weights validated them.
-std::vector<Named> weight_views(Napi::Env env, const char* op, const Napi::Value& obj, const char* what) {
-  std::vector<Named> out;
+std::vector<NamedView> weight_views(Napi::Env env, const char* op, const Napi::Value& obj, const char* what) {
+  std::vector<NamedView> out;
   Napi::Object o = obj.As<Napi::Object>();
   for (const char* name : kBlockWeightNames) {
     const std::string n = std::string(what) + "['" + name + "']";
@@ -92,7 +78,7 @@ Napi::Value VitBlock(const Napi::CallbackInfo& info) {
   check_policy(env, op, policy, c.B, c.N);
   expect_shape(env, op, "y", y, "[B,N,D]", {c.B, c.N, c.D});
   expect_shape(env, op, "saved", saved, "[B*N*(6D+F)]", {vit_block_saved_floats(c.B, c.N, c.D, w.F)});
-  std::vector<Named> ins = weight_views(env, op, info[2], "weights");
+  std::vector<NamedView> ins = weight_views(env, op, info[2], "weights");
   ins.push_back({"x", x});
   ins.push_back({"policy", policy});
   check_disjoint(env, op, {{"y", y}, {"saved", saved}}, ins);
@@ -130,9 +116,9 @@ Napi::Value VitBlockBackward(const Napi::CallbackInfo& info) {
     if (!policy.present()) throw_type(env, op, ": expected dpolicy to be null when policy is null, received a Float32Array");
     expect_shape(env, op, "dpolicy", dpolicy, "[B,N]", {c.B, c.N});
   }
-  std::vector<Named> ins = weight_views(env, op, info[3], "weights");
-  for (auto& n : std::vector<Named>{{"dy", dy}, {"x", x}, {"policy", policy}, {"saved", saved}}) ins.push_back(n);
-  std::vector<Named> outs = weight_views(env, op, info[7], "grads");
+  std::vector<NamedView> ins = weight_views(env, op, info[3], "weights");
+  for (auto& n : std::vector<NamedView>{{"dy", dy}, {"x", x}, {"policy", policy}, {"saved", saved}}) ins.push_back(n);
+  std::vector<NamedView> outs = weight_views(env, op, info[7], "grads");
   outs.push_back({"dx", dx});
   outs.push_back({"dpolicy", dpolicy});
   check_disjoint(env, op, outs, ins);
