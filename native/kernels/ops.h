@@ -375,8 +375,8 @@ Status vit_block_bwd_avx2(const VitBlockBwdArgs& a);
 //   y[.,o] = (d[.,o] - mean) * rstd * norm_w[o] + norm_b[o]   (LayerNorm2d: over o per pixel, biased variance,
 //   rstd = 1/sqrt(var + ln_eps)).
 // saved [upscale_block_saved_floats(B,h,w,O)] is written by the forward and read by the backward, in this order:
-//   z [P,O] (pre-GELU), d [P,O] (depthwise output), mean [P], rstd [P]. The backward recomputes g = GELU(z).
-inline int64_t upscale_block_saved_floats(int64_t B, int64_t h, int64_t w, int64_t O) { return 4 * B * h * w * (2 * O + 2); }
+//   z [P,O] (pre-GELU), mean [P], rstd [P] (LayerNorm statistics). The backward recomputes g = GELU(z) and d.
+inline int64_t upscale_block_saved_floats(int64_t B, int64_t h, int64_t w, int64_t O) { return 4 * B * h * w * (O + 2); }
 // The five weights (SPEC §8 names upscale.{j}.conv1.weight ... without the prefix).
 struct UpscaleBlockWeights {
   const float* conv1_w = nullptr;  // [C,O,2,2]

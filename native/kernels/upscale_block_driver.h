@@ -13,9 +13,9 @@
 // (engine/decode.cc) it runs as two GEMMs of N = 2O, one per sub-pixel row i: sub-pixels (i,0) and (i,1) are
 // adjacent output pixels, so a GEMM row of 2O outputs is one contiguous run of z, placed by the epilogue's row
 // map c_rows (pair row (b*2h + 2p + i)*w + q of z viewed as [P/2, 2O]) with the bias [b, b] fused.
-// Forward: z (saved) -> g = GELU(z) (in y's buffer) -> d = depthwise(g) (saved) -> y = LayerNorm(d) (mean, rstd saved).
-// Backward:
-//   dd = LNbwd(dy) (+ dnorm_w, dnorm_b);  g = GELU(z);  dconv2_w = filter gradient of (g, dd);
+// Forward: z (saved) -> g = GELU(z) (in y's buffer) -> d = depthwise(g) -> y = LayerNorm(d) (mean, rstd saved).
+// Backward (recomputes g and d: cheaper here than writing d to fresh pages of a larger saved output):
+//   g = GELU(z);  d = depthwise(g);  dd = LNbwd(dy) (+ dnorm_w, dnorm_b);  dconv2_w = filter gradient of (g, dd);
 //   dg = depthwise(dd, flipped filter);  dz = GELU'(z) dg;  dconv1_b = colsum(dz);
 //   dzs [Min,4O] = dz regrouped by input pixel (the inverse of the c_rows placement);
 //   dWg [C,4O] = x^T dzs (one GEMM reduced over the Min pixels) -> dconv1_w;  dx = dzs Wg^T.
@@ -113,10 +113,10 @@ inline DepthwiseArgs ub_depthwise(const float* in, const float* filt, float* out
 }
 
 struct UbSavedView {
-  float *z, *d, *mean, *rstd;
+  float *z, *mean, *rstd;
 };
 inline UbSavedView ub_saved(float* s, int64_t P, int64_t O) {
-  return UbSavedView{s, s + P * O, s + 2 * P * O, s + 2 * P * O + P};
+  return UbSavedView{s, s + P * O, s + P * O + P};
 }
 
 inline Status upscale_block_fwd_driver(const UpscaleBlockKernels& k, const UpscaleBlockArgs& a) {
@@ -125,8 +125,9 @@ inline Status upscale_block_fwd_driver(const UpscaleBlockKernels& k, const Upsca
   R4P_RETURN_IF_ERROR(ub_check(op, B, h, w, C, O));
   const int64_t Min = B * h * w, H2 = 2 * h, W2 = 2 * w, P = B * H2 * W2;
   UbScratch& sc = ub_scratch();
-  float* wg = sc.floats.get(static_cast<size_t>(4 * C * O + 2 * O + 9 * O));
-  if (!wg || !ub_pair_rows(B, h, w, &sc.rows)) return ub_oom(op);
+  float* d = sc.floats.get(static_cast<size_t>(P * O + 4 * C * O + 2 * O + 9 * O));
+  if (!d || !ub_pair_rows(B, h, w, &sc.rows)) return ub_oom(op);
+  float* wg = d + P * O;
   float* bias2 = wg + 4 * C * O;
   float* filt = bias2 + 2 * O;
   ub_regroup_conv1(a.wt.conv1_w, wg, C, O, /*to_wg=*/true);
@@ -145,8 +146,8 @@ inline Status upscale_block_fwd_driver(const UpscaleBlockKernels& k, const Upsca
     R4P_RETURN_IF_ERROR(k.gemm(g));
   }
   R4P_RETURN_IF_ERROR(k.gelu_fwd({s.z, a.y, P * O}));  // g, in y until the LayerNorm overwrites it
-  R4P_RETURN_IF_ERROR(k.depthwise(ub_depthwise(a.y, filt, s.d, B, H2, W2, O, /*flip=*/false)));
-  return k.ln_fwd({s.d, a.wt.norm_w, a.wt.norm_b, a.y, s.mean, s.rstd, P, O, a.ln_eps});
+  R4P_RETURN_IF_ERROR(k.depthwise(ub_depthwise(a.y, filt, d, B, H2, W2, O, /*flip=*/false)));
+  return k.ln_fwd({d, a.wt.norm_w, a.wt.norm_b, a.y, s.mean, s.rstd, P, O, a.ln_eps});
 }
 
 inline Status upscale_block_bwd_driver(const UpscaleBlockKernels& k, const UpscaleBlockBwdArgs& a) {
@@ -155,25 +156,28 @@ inline Status upscale_block_bwd_driver(const UpscaleBlockKernels& k, const Upsca
   R4P_RETURN_IF_ERROR(ub_check(op, B, h, w, C, O));
   const int64_t Min = B * h * w, H2 = 2 * h, W2 = 2 * w, P = B * H2 * W2;
   UbScratch& sc = ub_scratch();
-  float* bufA = sc.floats.get(static_cast<size_t>(2 * P * O + 8 * C * O + 18 * O));
+  float* bufA = sc.floats.get(static_cast<size_t>(3 * P * O + 8 * C * O + 18 * O));
   if (!bufA || !ub_pair_rows(B, h, w, &sc.rows)) return ub_oom(op);
   float* bufB = bufA + P * O;
-  float* wg = bufB + P * O;
+  float* bufC = bufB + P * O;
+  float* wg = bufC + P * O;
   float* dwg = wg + 4 * C * O;
   float* filt = dwg + 4 * C * O;
   float* dfilt = filt + 9 * O;
   const UbSavedView s = ub_saved(const_cast<float*>(a.saved), P, O);  // read only below
 
-  // LayerNorm2d, then the depthwise 3x3 (its filter gradient needs g = GELU(z), recomputed)
-  R4P_RETURN_IF_ERROR(k.ln_bwd({a.dy, s.d, a.wt.norm_w, s.mean, s.rstd, bufA, a.g.norm_w, a.g.norm_b, P, O}));  // dd
-  R4P_RETURN_IF_ERROR(k.gelu_fwd({s.z, bufB, P * O}));                                                          // g
+  // recompute g = GELU(z) (bufB) and d = depthwise(g) (bufC); LayerNorm2d backward -> dd (bufA)
+  ub_regroup_conv2(a.wt.conv2_w, filt, O, /*to_filter=*/true);
+  R4P_RETURN_IF_ERROR(k.gelu_fwd({s.z, bufB, P * O}));
+  R4P_RETURN_IF_ERROR(k.depthwise(ub_depthwise(bufB, filt, bufC, B, H2, W2, O, /*flip=*/false)));
+  R4P_RETURN_IF_ERROR(k.ln_bwd({a.dy, bufC, a.wt.norm_w, s.mean, s.rstd, bufA, a.g.norm_w, a.g.norm_b, P, O}));
+  // depthwise 3x3: filter gradient of (g, dd), input gradient dg (bufC); then dz = GELU'(z) dg in place
   DepthwiseFilterGradArgs fg{bufB, bufA, dfilt, B, H2, W2, O, 3, 3, 1, 1, H2, W2};
   R4P_RETURN_IF_ERROR(k.depthwise_filter_grad(fg));
   ub_regroup_conv2(dfilt, a.g.conv2_w, O, /*to_filter=*/false);
-  ub_regroup_conv2(a.wt.conv2_w, filt, O, /*to_filter=*/true);
-  R4P_RETURN_IF_ERROR(k.depthwise(ub_depthwise(bufA, filt, bufB, B, H2, W2, O, /*flip=*/true)));  // dg
-  R4P_RETURN_IF_ERROR(k.gelu_bwd({bufB, s.z, bufB, P * O}));                                       // dz, in place
-  glue_colsum(k.for_range, bufB, nullptr, P, O, a.g.conv1_b);
+  R4P_RETURN_IF_ERROR(k.depthwise(ub_depthwise(bufA, filt, bufC, B, H2, W2, O, /*flip=*/true)));
+  R4P_RETURN_IF_ERROR(k.gelu_bwd({bufC, s.z, bufC, P * O}));
+  glue_colsum(k.for_range, bufC, nullptr, P, O, a.g.conv1_b);
 
   // ConvTranspose: dz regrouped by input pixel (dzs [Min,4O] in bufA), then one GEMM per operand
   float* dzs = bufA;
@@ -181,7 +185,7 @@ inline Status upscale_block_bwd_driver(const UpscaleBlockKernels& k, const Upsca
   k.for_range(Min, 64, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m)
       for (int64_t i = 0; i < 2; ++i)
-        std::memcpy(dzs + m * 4 * O + i * 2 * O, bufB + static_cast<int64_t>(rows[i * Min + m]) * 2 * O, sizeof(float) * 2 * O);
+        std::memcpy(dzs + m * 4 * O + i * 2 * O, bufC + static_cast<int64_t>(rows[i * Min + m]) * 2 * O, sizeof(float) * 2 * O);
   });
   {
     GemmArgs g;  // dWg [C,4O] = x^T dzs

@@ -2,7 +2,7 @@
 // SPEC §2 mask-head scale block).
 //   upscaleBlock(x f32[B*h*w*C], weights, y f32[B*2h*2w*O], saved f32[S], B, h, w, C, O, lnEps) -> y
 //   upscaleBlockBackward(dy f32[B*2h*2w*O], x, weights, saved f32[S], dx f32[B*h*w*C], grads, B, h, w, C, O) -> dx
-// S = B*2h*2w*(2O+2) (upscaleBlockSavedFloats). weights / grads: plain objects mapping the five SPEC §8 names
+// S = B*2h*2w*(O+2) (upscaleBlockSavedFloats). weights / grads: plain objects mapping the five SPEC §8 names
 // without "upscale.{j}." ('conv1.weight' [C,O,2,2], 'conv1.bias' [O], 'conv2.weight' [O,1,3,3], 'norm.weight' [O],
 // 'norm.bias' [O]) to Float32Arrays. Synchronous (the TF.js kernels that call them are). Checks: counts, kinds,
 // shapes, lnEps > 0, no output sharing memory with an input or another output.
@@ -48,9 +48,9 @@ Dims dims(const Napi::CallbackInfo& info, const char* op, size_t i0) {
               dim_arg(info, i0 + 3, op, "C"), dim_arg(info, i0 + 4, op, "O")};
 }
 
-// Call after y's / dy's shape check: B*4hw*O < 2^53 there, so S = B*4hw*(2O+2) cannot overflow.
+// Call after y's / dy's shape check: B*4hw*O < 2^53 there, so S = B*4hw*(O+2) cannot overflow.
 void check_saved(Napi::Env env, const char* op, const View<float>& saved, const Dims& d) {
-  expect_shape(env, op, "saved", saved, "[B*2h*2w*(2O+2)]", {upscale_block_saved_floats(d.B, d.h, d.w, d.O)});
+  expect_shape(env, op, "saved", saved, "[B*2h*2w*(O+2)]", {upscale_block_saved_floats(d.B, d.h, d.w, d.O)});
 }
 
 UpscaleBlockWeights weights_of(const std::vector<NamedView>& w) {

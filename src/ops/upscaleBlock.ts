@@ -6,8 +6,8 @@
  *   z[b,2p+i,2q+j,o] = Σ_c x[b,p,q,c] W1[c,o,i,j] + b1[o];  g = GELU(z) (exact erf)
  *   d = depthwise 3x3 of g with W2 [O,1,3,3] (zero padding 1, no bias);  y = LayerNorm over o of d (biased
  *   variance, eps lnEps) · norm.weight + norm.bias
- * The forward also returns `saved` [B·2h·2w·(2O+2)] (z, d and the LayerNorm mean / rstd), which the backward takes
- * back; the backward gives dx and the five weight gradients, overwritten. Every output element has one writer
+ * The forward also returns `saved` [B·2h·2w·(O+2)] (z and the LayerNorm mean / rstd), which the backward takes back
+ * (it recomputes g and d: cheaper than writing d to the fresh pages of a larger output); the backward gives dx and the five weight gradients, overwritten. Every output element has one writer
  * and every reduction a fixed order, so results do not depend on setThreads(); the kernels follow setKernel().
  */
 import { native } from '../native.js';
@@ -37,9 +37,9 @@ export interface UpscaleBlockDims {
   O: number;
 }
 
-/** Floats of the forward's saved buffer: B·2h·2w·(2O+2). */
+/** Floats of the forward's saved buffer: B·2h·2w·(O+2). */
 export function upscaleBlockSavedFloats(d: UpscaleBlockDims): number {
-  return 4 * d.B * d.h * d.w * (2 * d.O + 2);
+  return 4 * d.B * d.h * d.w * (d.O + 2);
 }
 
 interface Prepared {
@@ -73,7 +73,7 @@ export function upscaleBlockPrepare(op: string, x: F32Tensor, weights: UpscaleBl
  * @param weights the five tensors by SPEC §8 name without `upscale.{j}.`: `conv1.weight` [C,O,2,2], `conv1.bias` [O],
  *   `conv2.weight` [O,1,3,3], `norm.weight` [O], `norm.bias` [O]
  * @param opts `lnEps` (default 1e-6)
- * @returns `{ y: float32 [B,2h,2w,O], saved: float32 [B·2h·2w·(2O+2)] }`
+ * @returns `{ y: float32 [B,2h,2w,O], saved: float32 [B·2h·2w·(O+2)] }`
  * @throws TypeError for a wrong dtype / rank or a missing weight; RangeError for a shape mismatch or a bad eps
  * @example
  *   const { y, saved } = upscaleBlock(grid, upscaleWeights, {}); // [2,16,16,192] -> [2,32,32,192]
@@ -97,7 +97,7 @@ export interface UpscaleBlockGrads {
  * Gradients of upscaleBlock w.r.t. x and every weight (overwritten, not accumulated).
  * @param dy float32 [B,2h,2w,O] upstream gradient of y
  * @param x, weights, opts as given to upscaleBlock
- * @param saved the forward's `saved` float32 [B·2h·2w·(2O+2)]
+ * @param saved the forward's `saved` float32 [B·2h·2w·(O+2)]
  * @returns `{ dx, grads }`
  * @throws as upscaleBlock; RangeError for dy or saved of the wrong size
  * @example

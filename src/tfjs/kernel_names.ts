@@ -116,7 +116,7 @@ export const UpscaleBlock = 'Reg4pruUpscaleBlock';
 /**
  * x float32 [B,h,w,C], the five scale-block weights by SPEC §8 name ('conv1.weight' [C,O,2,2], 'conv1.bias' [O],
  * 'conv2.weight' [O,1,3,3], 'norm.weight' [O], 'norm.bias' [O]) -> [y float32 [B,2h,2w,O], saved float32
- * [B*2h*2w*(2O+2)]]; saved is kept for the gradient (outputsToSave).
+ * [B*2h*2w*(O+2)]]; saved is kept for the gradient (outputsToSave).
  */
 export type UpscaleBlockInputs = NamedTensorInfoMap;
 export interface UpscaleBlockAttrs {

@@ -315,7 +315,7 @@ export function vitBlock(x: Tensor3D, weights: Readonly<Record<PrunedBlockWeight
  * One EoMT mask-head scale block as a single differentiable op (SPEC §2), forward and backward in native code,
  * channels-last: ConvTranspose2d 2x2 stride 2 (+ bias) → exact GELU → depthwise 3x3 (zero padding 1, no bias) →
  * LayerNorm2d (over the channels per pixel). Differentiable in x and all five weights. The forward keeps the
- * pre-GELU map, the depthwise output and the LayerNorm statistics for the backward (GELU is recomputed).
+ * pre-GELU map and the LayerNorm statistics for the backward (GELU and the depthwise 3x3 are recomputed).
  * @param x tf.Tensor float32 [B,h,w,C] (NHWC)
  * @param weights the block's five float32 tensors by SPEC §8 name without `upscale.{j}.`: `conv1.weight` [C,O,2,2]
  *   (PyTorch ConvTranspose2d layout [in,out,kh,kw]), `conv1.bias` [O], `conv2.weight` [O,1,3,3], `norm.weight` [O],

@@ -363,7 +363,7 @@ function upscaleCall(r: () => number) {
     'conv1.weight': randn(C * O * 4, r, 0.3), 'conv1.bias': randn(O, r, 0.2), 'conv2.weight': randn(O * 9, r, 0.3),
     'norm.weight': randu(O, r, 0.5, 1.5), 'norm.bias': randn(O, r, 0.2),
   });
-  return { B, h, w, C, O, X: B * h * w * C, Y: 4 * B * h * w * O, S: 4 * B * h * w * (2 * O + 2), wt };
+  return { B, h, w, C, O, X: B * h * w * C, Y: 4 * B * h * w * O, S: 4 * B * h * w * (O + 2), wt };
 }
 const UPSCALE_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'norm.weight', 'norm.bias'];
 const DIMS5: Slot[] = [{ kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }];

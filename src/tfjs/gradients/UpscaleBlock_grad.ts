@@ -1,7 +1,7 @@
 /**
  * Gradients of Reg4pruUpscaleBlock w.r.t. x and the five scale-block weights, from one Reg4pruUpscaleBlockGrad pass
- * over the saved inputs and the forward's own `saved` output (outputsToSave: the pre-GELU map, the depthwise output
- * and the LayerNorm statistics). The pass runs when gradFunc is called, not in the per-input closures (each closure
+ * over the saved inputs and the forward's own `saved` output (outputsToSave: the pre-GELU map and the LayerNorm
+ * statistics; GELU and the depthwise output are recomputed). The pass runs when gradFunc is called, not in the per-input closures (each closure
  * runs in its own tidy). `saved` is an internal output: its upstream gradient is ignored.
  */
 import { engine, type GradConfig, type NamedTensorMap, type Tensor } from '@tensorflow/tfjs';

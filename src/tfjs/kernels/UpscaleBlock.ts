@@ -1,6 +1,6 @@
 /**
  * TF.js kernel Reg4pruUpscaleBlock (ops/upscaleBlock.ts, native UpscaleBlockArgs; SPEC §2 mask-head scale block):
- *   x [B,h,w,C] f32, the five block weights by SPEC §8 name; attr lnEps -> [y [B,2h,2w,O], saved [B*2h*2w*(2O+2)]]
+ *   x [B,h,w,C] f32, the five block weights by SPEC §8 name; attr lnEps -> [y [B,2h,2w,O], saved [B*2h*2w*(O+2)]]
  * saved is an output so that the gradient keeps it (outputsToSave); tfops.upscaleBlock returns y only.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap } from '@tensorflow/tfjs';

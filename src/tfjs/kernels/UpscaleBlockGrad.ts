@@ -1,6 +1,6 @@
 /**
  * TF.js kernel Reg4pruUpscaleBlockGrad (gradients of Reg4pruUpscaleBlock; ops/upscaleBlock.ts upscaleBlockBackward):
- *   dy [B,2h,2w,O], x [B,h,w,C], the five weights, saved [B*2h*2w*(2O+2)]; attrs as the forward
+ *   dy [B,2h,2w,O], x [B,h,w,C], the five weights, saved [B*2h*2w*(O+2)]; attrs as the forward
  *   -> [dx [B,h,w,C], the five weight gradients (UPSCALE_WEIGHT_NAMES order, weight shapes)]
  * One native pass produces all of them.
  */
