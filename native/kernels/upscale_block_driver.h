@@ -61,13 +61,13 @@ inline Status ub_oom(const char* op) {
   return Status::Make(StatusCode::kOutOfMemory, std::string(op) + ": out of memory for scratch");
 }
 
-// Sizes the kernels index with int32 row maps and int64 element offsets; checked before any work.
-inline Status ub_check(const char* op, int64_t B, int64_t h, int64_t w, int64_t C, int64_t O) {
-  if (B < 1 || h < 1 || w < 1 || C < 1 || O < 1)
-    return range_error(op, ": expected B, h, w, C, O >= 1, received B=", B, " h=", h, " w=", w, " C=", C, " O=", O);
-  if (2 * B * h * w > INT32_MAX)
-    return range_error(op, ": expected B*2h*w <= 2^31-1 (the ConvTranspose row map is int32), received ", 2 * B * h * w);
-  return Status::Ok();
+// The sizes of one call (both Args structs carry B, h, w, C, O).
+struct UbDims {
+  int64_t B, h, w, C, O, Min, H2, W2, P;
+};
+template <typename Args>
+UbDims ub_dims(const Args& a) {
+  return UbDims{a.B, a.h, a.w, a.C, a.O, a.B * a.h * a.w, 2 * a.h, 2 * a.w, 4 * a.B * a.h * a.w};
 }
 
 // rows[i*Min + m]: the pair row of z ([P/2, 2O]) that input pixel m = (b*h + p)*w + q feeds for sub-pixel row i.
@@ -119,14 +119,23 @@ inline UbSavedView ub_saved(float* s, int64_t P, int64_t O) {
   return UbSavedView{s, s + P * O, s + P * O + P};
 }
 
+// Checks the sizes (int32 row maps, int64 offsets), fills the row maps and takes `floats` of scratch (*buf).
+inline Status ub_prepare(const char* op, const UbDims& n, int64_t floats, UbScratch& sc, float** buf) {
+  if (n.B < 1 || n.h < 1 || n.w < 1 || n.C < 1 || n.O < 1)
+    return range_error(op, ": expected B, h, w, C, O >= 1, received B=", n.B, " h=", n.h, " w=", n.w, " C=", n.C, " O=", n.O);
+  if (2 * n.Min > INT32_MAX)
+    return range_error(op, ": expected B*2h*w <= 2^31-1 (the ConvTranspose row map is int32), received ", 2 * n.Min);
+  *buf = sc.floats.get(static_cast<size_t>(floats));
+  if (!*buf || !ub_pair_rows(n.B, n.h, n.w, &sc.rows)) return ub_oom(op);
+  return Status::Ok();
+}
+
 inline Status upscale_block_fwd_driver(const UpscaleBlockKernels& k, const UpscaleBlockArgs& a) {
-  const char* op = "upscaleBlock";
-  const int64_t B = a.B, h = a.h, w = a.w, C = a.C, O = a.O;
-  R4P_RETURN_IF_ERROR(ub_check(op, B, h, w, C, O));
-  const int64_t Min = B * h * w, H2 = 2 * h, W2 = 2 * w, P = B * H2 * W2;
+  const UbDims n = ub_dims(a);
+  const int64_t B = n.B, C = n.C, O = n.O, Min = n.Min, H2 = n.H2, W2 = n.W2, P = n.P;
   UbScratch& sc = ub_scratch();
-  float* d = sc.floats.get(static_cast<size_t>(P * O + 4 * C * O + 2 * O + 9 * O));
-  if (!d || !ub_pair_rows(B, h, w, &sc.rows)) return ub_oom(op);
+  float* d = nullptr;
+  R4P_RETURN_IF_ERROR(ub_prepare("upscaleBlock", n, P * O + 4 * C * O + 2 * O + 9 * O, sc, &d));
   float* wg = d + P * O;
   float* bias2 = wg + 4 * C * O;
   float* filt = bias2 + 2 * O;
@@ -151,13 +160,11 @@ inline Status upscale_block_fwd_driver(const UpscaleBlockKernels& k, const Upsca
 }
 
 inline Status upscale_block_bwd_driver(const UpscaleBlockKernels& k, const UpscaleBlockBwdArgs& a) {
-  const char* op = "upscaleBlockBackward";
-  const int64_t B = a.B, h = a.h, w = a.w, C = a.C, O = a.O;
-  R4P_RETURN_IF_ERROR(ub_check(op, B, h, w, C, O));
-  const int64_t Min = B * h * w, H2 = 2 * h, W2 = 2 * w, P = B * H2 * W2;
+  const UbDims n = ub_dims(a);
+  const int64_t B = n.B, C = n.C, O = n.O, Min = n.Min, H2 = n.H2, W2 = n.W2, P = n.P;
   UbScratch& sc = ub_scratch();
-  float* bufA = sc.floats.get(static_cast<size_t>(3 * P * O + 8 * C * O + 18 * O));
-  if (!bufA || !ub_pair_rows(B, h, w, &sc.rows)) return ub_oom(op);
+  float* bufA = nullptr;
+  R4P_RETURN_IF_ERROR(ub_prepare("upscaleBlockBackward", n, 3 * P * O + 8 * C * O + 18 * O, sc, &bufA));
   float* bufB = bufA + P * O;
   float* bufC = bufB + P * O;
   float* wg = bufC + P * O;

@@ -45,6 +45,20 @@ export function setModelFusion(f: Partial<ModelFusion>): ModelFusion {
   return prev;
 }
 
+/**
+ * The tensors `prefix + name` of the model's weights keyed by `name` (one block's or scale block's weights, the
+ * convention of the fused ops); throws naming the first missing weight.
+ */
+export function prefixedWeights<N extends string>(w: Readonly<Record<string, tf.Tensor>>, prefix: string, names: readonly N[]): Record<N, tf.Tensor> {
+  const out = {} as Record<N, tf.Tensor>;
+  for (const n of names) {
+    const t = w[`${prefix}${n}`];
+    if (t === undefined) throw new Error(`EomtModel: missing weight '${prefix}${n}'`);
+    out[n] = t;
+  }
+  return out;
+}
+
 /** `x W^T + b` over the last axis; W [out, in]. */
 export function linear(x: tf.Tensor, W: tf.Tensor, b: tf.Tensor | null): tf.Tensor {
   const shape = x.shape;

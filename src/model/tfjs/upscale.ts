@@ -11,19 +11,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { UPSCALE_WEIGHT_NAMES, type UpscaleWeightName } from '../../ops/upscaleBlock.js';
 import { upscaleBlock } from '../../tfjs/ops.js';
-import { gelu, layerNorm, LN_EPS, modelFusion } from './layers.js';
+import { gelu, layerNorm, LN_EPS, modelFusion, prefixedWeights } from './layers.js';
 
 export type UpscaleWeights = Readonly<Record<UpscaleWeightName, tf.Tensor>>;
 
 /** Scale block j's tensors keyed without the `upscale.{j}.` prefix. */
 export function upscaleWeights(w: Readonly<Record<string, tf.Tensor>>, j: number): UpscaleWeights {
-  const out = {} as Record<UpscaleWeightName, tf.Tensor>;
-  for (const n of UPSCALE_WEIGHT_NAMES) {
-    const t = w[`upscale.${j}.${n}`];
-    if (t === undefined) throw new Error(`EomtModel: missing weight 'upscale.${j}.${n}'`);
-    out[n] = t;
-  }
-  return out;
+  return prefixedWeights(w, `upscale.${j}.`, UPSCALE_WEIGHT_NAMES);
 }
 
 /** Whether `upscale` takes the fused native op: on (setModelFusion), the cpu backend, float32 everywhere. */
