@@ -144,6 +144,26 @@ describe('tfops.upscaleBlock [cpu] vs the stock TF.js composition', () => {
   });
 });
 
+describe('tfops.upscaleBlock [wasm]: the generic readSync/write path', () => {
+  beforeAll(() => useBackend('wasm'));
+  afterAll(() => useBackend('cpu'));
+
+  it('y and every gradient equal the cpu backend\'s (the same native kernels)', async () => {
+    const run = () => {
+      const inp = makeInputs(CASES[0]!, 31);
+      try {
+        return valueAndGrads(fused, inp);
+      } finally {
+        dispose(inp);
+      }
+    };
+    const wasm = run();
+    await useBackend('cpu');
+    const cpu = run();
+    wasm.forEach((g, i) => expect(bitsEqual(g, cpu[i]!), LABELS[i]).toBe(true));
+  });
+});
+
 describe('upscaleBlock (typed arrays) vs the float64 reference', () => {
   const c: Case = { B: 2, h: 3, w: 5, C: 4, O: 6 };
   const a = makeArrays(c, 21);
