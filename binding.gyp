@@ -59,6 +59,7 @@
         "native/kernels/cpu/scatter_tokens_avx2.cc",
         "native/kernels/cpu/softmax_avx2.cc",
         "native/kernels/cpu/tome_block_avx2.cc",
+        "native/kernels/cpu/upscale_block_avx2.cc",
         "native/kernels/cpu/vit_block_avx2.cc"
       ]
     },
@@ -120,6 +121,7 @@
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/ref/softmax_ref.cc",
         "native/kernels/ref/tome_block_ref.cc",
+        "native/kernels/ref/upscale_block_ref.cc",
         "native/kernels/ref/vit_block_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
@@ -143,6 +145,7 @@
         "native/napi/scatter_tokens.cc",
         "native/napi/softmax.cc",
         "native/napi/tome_block.cc",
+        "native/napi/upscale_block.cc",
         "native/napi/vit_block.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",

@@ -139,6 +139,12 @@ export interface NativeBinding {
   /** Overwrites dx, dpolicy (null = not computed; must be null without a policy) and every grads entry; returns dx. */
   vitBlockBackward(dy: Float32Array, x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, dpolicy: Float32Array | null, grads: Readonly<Record<string, Float32Array>>, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
 
+  // ---- upscaleBlock (TF.js training graph; ops.h UpscaleBlockArgs): weights / grads by the five SPEC §8 names
+  // without "upscale.{j}."; saved has B*2h*2w*(O+2) floats
+  upscaleBlock(x: Float32Array, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, h: number, w: number, C: number, O: number, lnEps: number): Float32Array;
+  /** Overwrites dx and every grads entry; returns dx. */
+  upscaleBlockBackward(dy: Float32Array, x: Float32Array, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, grads: Readonly<Record<string, Float32Array>>, B: number, h: number, w: number, C: number, O: number): Float32Array;
+
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
   InferenceSession: new (configJson: string, weights: Readonly<Record<string, Float32Array>>, options: NativeSessionOptions) => NativeInferenceSession;
