@@ -128,6 +128,7 @@
         "native/napi/binary.cc",
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
+        "native/napi/cuda_args.cc",
         "native/napi/cuda_attention_ops.cc",
         "native/napi/cuda_token_ops.cc",
         "native/napi/depthwise.cc",

@@ -22,19 +22,6 @@ namespace r4p::napi {
 
 namespace {
 
-float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double eps = number_arg(info, i, op, "eps");
-  if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
-    throw_range(info.Env(), op, ": expected eps to be a finite number >= 0, received ", eps);
-  return static_cast<float>(eps);
-}
-
-void check_policy_finite(Napi::Env env, const char* op, const View<float>& p, int64_t N) {
-  for (size_t t = 0; t < p.length; ++t)
-    if (!std::isfinite(p.data[t]))
-      throw_range(env, op, ": expected policy values to be finite, received policy[", t / N, "][", t % N, "] = ", p.data[t]);
-}
-
 struct Fwd {
   PolicyAttentionArgs args;
   std::vector<Napi::Value> keep;
@@ -49,7 +36,7 @@ Fwd parse_fwd(const Napi::CallbackInfo& info, const char* op) {
   auto out = f32_arg(info, 4, op, "out");
   const int64_t B = dim_arg(info, 5, op, "B"), H = dim_arg(info, 6, op, "H"), N = dim_arg(info, 7, op, "N"),
                 Dh = dim_arg(info, 8, op, "Dh");
-  const float eps = eps_arg(info, 9, op);
+  const float eps = attn_eps_arg(info, 9, op, "eps");
   auto row_max = f32_arg(info, 10, op, "rowMax", true);
   auto row_den = f32_arg(info, 11, op, "rowDen", true);
   Napi::Env env = info.Env();
@@ -60,9 +47,9 @@ Fwd parse_fwd(const Napi::CallbackInfo& info, const char* op) {
   expect_shape(env, op, "out", out, "[B,H,N,Dh]", {B, H, N, Dh});
   if (row_max.present()) expect_shape(env, op, "rowMax", row_max, "[B,H,N]", {B, H, N});
   if (row_den.present()) expect_shape(env, op, "rowDen", row_den, "[B,H,N]", {B, H, N});
-  check_disjoint(env, op, {{"out", out}, {"rowMax", row_max}, {"rowDen", row_den}},
+  check_outputs_disjoint(env, op, {{"out", out}, {"rowMax", row_max}, {"rowDen", row_den}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}});
-  check_policy_finite(env, op, policy, N);
+  expect_finite(env, op, "policy", policy, N);
   Fwd f;
   f.args = {q.data, k.data, v.data, policy.data, out.data, row_max.present() ? row_max.data : nullptr,
             row_den.present() ? row_den.data : nullptr, B, H, N, Dh,
@@ -89,7 +76,7 @@ Bwd parse_bwd(const Napi::CallbackInfo& info, const char* op) {
   auto dpolicy = f32_arg(info, 8, op, "dpolicy", true);
   const int64_t B = dim_arg(info, 9, op, "B"), H = dim_arg(info, 10, op, "H"), N = dim_arg(info, 11, op, "N"),
                 Dh = dim_arg(info, 12, op, "Dh");
-  const float eps = eps_arg(info, 13, op);
+  const float eps = attn_eps_arg(info, 13, op, "eps");
   Napi::Env env = info.Env();
   expect_shape(env, op, "q", q, "[B,H,N,Dh]", {B, H, N, Dh});
   expect_shape(env, op, "k", k, "[B,H,N,Dh]", {B, H, N, Dh});
@@ -100,9 +87,9 @@ Bwd parse_bwd(const Napi::CallbackInfo& info, const char* op) {
   if (dk.present()) expect_shape(env, op, "dk", dk, "[B,H,N,Dh]", {B, H, N, Dh});
   if (dv.present()) expect_shape(env, op, "dv", dv, "[B,H,N,Dh]", {B, H, N, Dh});
   if (dpolicy.present()) expect_shape(env, op, "dpolicy", dpolicy, "[B,N]", {B, N});
-  check_disjoint(env, op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dpolicy", dpolicy}},
+  check_outputs_disjoint(env, op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dpolicy", dpolicy}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}, {"dout", dout}});
-  check_policy_finite(env, op, policy, N);
+  expect_finite(env, op, "policy", policy, N);
   auto ptr = [](const View<float>& x) { return x.present() ? x.data : nullptr; };
   Bwd r;
   r.args = {q.data, k.data, v.data, policy.data, dout.data, ptr(dq), ptr(dk), ptr(dv), ptr(dpolicy), B, H, N, Dh,

@@ -22,17 +22,17 @@ constexpr const char* kNames[5] = {"conv1.weight", "conv1.bias", "conv2.weight",
 
 // The five tensors of `value` (a plain object; `what` names it: "weights" / "grads"), each checked against its
 // shape, in kNames order.
-std::vector<NamedView> parse_weights(Napi::Env env, const char* op, const Napi::Value& value, int64_t C, int64_t O,
+std::vector<NamedF32> parse_weights(Napi::Env env, const char* op, const Napi::Value& value, int64_t C, int64_t O,
                                  const char* what) {
   if (!value.IsObject() || value.IsArray() || value.IsTypedArray())
     throw_type(env, op, ": expected ", what, " to be an object of Float32Arrays, received ", kind_name(value));
   Napi::Object o = value.As<Napi::Object>();
   const std::vector<int64_t> shapes[5] = {{C, O, 2, 2}, {O}, {O, 1, 3, 3}, {O}, {O}};
   const char* letters[5] = {"[C,O,2,2]", "[O]", "[O,1,3,3]", "[O]", "[O]"};
-  std::vector<NamedView> out;
+  std::vector<NamedF32> out;
   for (int i = 0; i < 5; ++i) {
     const std::string n = std::string(what) + "['" + kNames[i] + "']";
-    NamedView t{n, f32_view(env, o.Get(kNames[i]), op, n)};
+    NamedF32 t{n, f32_view(env, o.Get(kNames[i]), op, n)};
     expect_shape(env, op, t.name.c_str(), t.view, letters[i], shapes[i]);
     out.push_back(t);
   }
@@ -53,7 +53,7 @@ void check_saved(Napi::Env env, const char* op, const View<float>& saved, const 
   expect_shape(env, op, "saved", saved, "[B*2h*2w*(O+2)]", {upscale_block_saved_floats(d.B, d.h, d.w, d.O)});
 }
 
-UpscaleBlockWeights weights_of(const std::vector<NamedView>& w) {
+UpscaleBlockWeights weights_of(const std::vector<NamedF32>& w) {
   return UpscaleBlockWeights{w[0].view.data, w[1].view.data, w[2].view.data, w[3].view.data, w[4].view.data};
 }
 
@@ -66,14 +66,14 @@ Napi::Value UpscaleBlock(const Napi::CallbackInfo& info) {
   auto saved = f32_arg(info, 3, op, "saved");
   const Dims d = dims(info, op, 4);
   const float ln_eps = eps_arg(info, 9, op, "lnEps");
-  std::vector<NamedView> ins = parse_weights(env, op, info[1], d.C, d.O, "weights");
+  std::vector<NamedF32> ins = parse_weights(env, op, info[1], d.C, d.O, "weights");
   expect_shape(env, op, "x", x, "[B,h,w,C]", {d.B, d.h, d.w, d.C});
   expect_shape(env, op, "y", y, "[B,2h,2w,O]", {d.B, 2 * d.h, 2 * d.w, d.O});
   check_saved(env, op, saved, d);
   UpscaleBlockArgs a;
   a.wt = weights_of(ins);
   ins.push_back({"x", x});
-  check_disjoint(env, op, {{"y", y}, {"saved", saved}}, ins);
+  check_outputs_disjoint(env, op, {{"y", y}, {"saved", saved}}, ins);
   a.x = x.data; a.y = y.data; a.saved = saved.data;
   a.B = d.B; a.h = d.h; a.w = d.w; a.C = d.C; a.O = d.O;
   a.ln_eps = ln_eps;
@@ -90,8 +90,8 @@ Napi::Value UpscaleBlockBackward(const Napi::CallbackInfo& info) {
   auto saved = f32_arg(info, 3, op, "saved");
   auto dx = f32_arg(info, 4, op, "dx");
   const Dims d = dims(info, op, 6);
-  std::vector<NamedView> ins = parse_weights(env, op, info[2], d.C, d.O, "weights");
-  std::vector<NamedView> outs = parse_weights(env, op, info[5], d.C, d.O, "grads");
+  std::vector<NamedF32> ins = parse_weights(env, op, info[2], d.C, d.O, "weights");
+  std::vector<NamedF32> outs = parse_weights(env, op, info[5], d.C, d.O, "grads");
   expect_shape(env, op, "dy", dy, "[B,2h,2w,O]", {d.B, 2 * d.h, 2 * d.w, d.O});
   expect_shape(env, op, "x", x, "[B,h,w,C]", {d.B, d.h, d.w, d.C});
   check_saved(env, op, saved, d);
@@ -99,9 +99,9 @@ Napi::Value UpscaleBlockBackward(const Napi::CallbackInfo& info) {
   UpscaleBlockBwdArgs a;
   a.wt = weights_of(ins);
   a.g = UpscaleBlockGrads{outs[0].view.data, outs[1].view.data, outs[2].view.data, outs[3].view.data, outs[4].view.data};
-  for (auto& n : std::vector<NamedView>{{"dy", dy}, {"x", x}, {"saved", saved}}) ins.push_back(n);
+  for (auto& n : std::vector<NamedF32>{{"dy", dy}, {"x", x}, {"saved", saved}}) ins.push_back(n);
   outs.push_back({"dx", dx});
-  check_disjoint(env, op, outs, ins);
+  check_outputs_disjoint(env, op, outs, ins);
   a.dy = dy.data; a.x = x.data; a.saved = saved.data; a.dx = dx.data;
   a.B = d.B; a.h = d.h; a.w = d.w; a.C = d.C; a.O = d.O;
   throw_if_error(env, upscale_block_bwd(a));

@@ -103,6 +103,45 @@ export function throughputStats(timingsMs: number[], batch = 1): ThroughputStats
   return { median: quantile(ips, 0.5), p10: quantile(ips, 0.1), p90: quantile(ips, 0.9), mean, std, medianMs: quantile(ms, 0.5), meanMs: ms.reduce((s, v) => s + v, 0) / ms.length };
 }
 
+/** Raw per-run milliseconds of one runner of timeRoundRobin. */
+export interface RunTimings {
+  warmupMs: number[];
+  timingsMs: number[];
+}
+
+export interface RoundRobinOptions {
+  /** Untimed rounds first. */
+  warmup: number;
+  /** Timed rounds. */
+  iters: number;
+  /** After each run: the runner's index and the round (0-based, warm-up rounds first). */
+  onRun?: (index: number, round: number) => void;
+  /** After each round (0-based, warm-up rounds first). */
+  onRound?: (round: number) => void;
+}
+
+/**
+ * The harness's timing loop (SPEC §6), shared by `reg4pru bench`, `bench --against onnxruntime` and
+ * bench/model/engine.bench.ts: `warmup` untimed rounds, then `iters` timed rounds; each round runs every runner
+ * once, the starting runner rotating from round to round (round r starts at runner r mod n), so background load
+ * on a shared machine falls on all of them alike; each run is timed alone (performance.now around one awaited
+ * call). Returns every runner's raw timings in the runners' order.
+ */
+export async function timeRoundRobin(runners: ReadonlyArray<() => Promise<unknown>>, opts: RoundRobinOptions): Promise<RunTimings[]> {
+  const out: RunTimings[] = runners.map(() => ({ warmupMs: [], timingsMs: [] }));
+  for (let round = 0; round < opts.warmup + opts.iters; round++) {
+    for (let k = 0; k < runners.length; k++) {
+      const i = (round + k) % runners.length;
+      const t0 = performance.now();
+      await runners[i]!();
+      (round < opts.warmup ? out[i]!.warmupMs : out[i]!.timingsMs).push(performance.now() - t0);
+      opts.onRun?.(i, round);
+    }
+    opts.onRound?.(round);
+  }
+  return out;
+}
+
 export interface BenchResult extends BenchConfig {
   status: 'ok' | 'unavailable';
   /** Why the configuration did not run (the engine's message). */
@@ -215,12 +254,12 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   // Every configuration's session is created first, then they are timed round-robin (one run of each per
   // round, the order rotating each round), so background load on a shared machine falls on all of them
   // alike instead of on whichever ran while it lasted.
-  const live: Array<{ c: BenchConfig; session: Session; warmupMs: number[]; timingsMs: number[] }> = [];
+  const live: Array<{ c: BenchConfig; session: Session }> = [];
   try {
     for (const c of configs) {
       try {
         const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
-        live.push({ c, session, warmupMs: [], timingsMs: [] });
+        live.push({ c, session });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -235,16 +274,9 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
       throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
     const [H, W] = config.image;
     input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
-    for (let round = 0; round < warmup + iters; round++) {
-      for (let k = 0; k < live.length; k++) {
-        const x = live[(round + k) % live.length]!;
-        const t0 = performance.now();
-        await x.session.run(input);
-        (round < warmup ? x.warmupMs : x.timingsMs).push(performance.now() - t0);
-        progress.tick(1, x.c.label);
-      }
-    }
-    for (const x of live) results.push({ ...x.c, status: 'ok', warmupMs: x.warmupMs, timingsMs: x.timingsMs, stats: throughputStats(x.timingsMs) });
+    const x0 = input;
+    const timed = await timeRoundRobin(live.map((x) => () => x.session.run(x0)), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
+    live.forEach((x, i) => results.push({ ...x.c, status: 'ok', ...timed[i]!, stats: throughputStats(timed[i]!.timingsMs) }));
     results.sort((p, q) => configs.indexOf(configs.find((c) => c.label === p.label)!) - configs.indexOf(configs.find((c) => c.label === q.label)!));
   } finally {
     progress.stop();
