@@ -58,19 +58,3 @@ export async function timeAsync(fn: () => Promise<unknown>, opts: TimeOptions = 
   }
   return summarize(samples);
 }
-
-/**
- * Times several synchronous functions round-robin (one run of each per round, in turn), so that a change in the
- * machine's load during the run hits every contender alike: `rounds` timed rounds after `warmup` untimed ones.
- */
-export function timeRoundRobin(fns: Readonly<Record<string, () => unknown>>, opts: { warmup?: number; rounds: number }): Record<string, Timing> {
-  const names = Object.keys(fns);
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = -(opts.warmup ?? 1); round < opts.rounds; round++)
-    for (const n of names) {
-      const t0 = performance.now();
-      fns[n]!();
-      if (round >= 0) samples[n]!.push(performance.now() - t0);
-    }
-  return Object.fromEntries(names.map((n) => [n, summarize(samples[n]!)]));
-}

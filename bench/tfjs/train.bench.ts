@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreads, info, modelConfig } from '../../src/index.js';
 import { setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { timeRoundRobin } from '../../src/cli/commands/bench.js';
 import { summarize, type Timing } from '../lib/timer.js';
 
 type Mode = 'stock' | 'native' | 'fused-block' | 'fused';
@@ -84,8 +85,8 @@ export async function run(opts: { steps: number; rounds: number; stock: boolean;
   const samples = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   // the stock path is slow: one step (warm-up included), once; the others round-robin
   if (opts.stock) samples.set('stock', await stepTimes('stock', 0));
-  for (let round = 0; round < opts.rounds; round++)
-    for (const mode of modes) if (mode !== 'stock') samples.get(mode)!.push(...(await stepTimes(mode, opts.steps)));
+  const rr = modes.filter((m) => m !== 'stock');
+  await timeRoundRobin(rr.map((mode) => async () => samples.get(mode)!.push(...(await stepTimes(mode, opts.steps)))), { warmup: 0, iters: opts.rounds });
   let base = 0;
   for (const mode of modes) {
     const t = summarize(samples.get(mode)!);

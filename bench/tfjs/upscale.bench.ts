@@ -15,7 +15,8 @@ import { tfops, useNativeBackend } from '../../src/tfjs/index.js';
 import { upscaleComposed, type UpscaleWeights } from '../../src/model/tfjs/upscale.js';
 import { UPSCALE_WEIGHT_NAMES } from '../../src/ops/upscaleBlock.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
-import { timeRoundRobin } from '../lib/timer.js';
+import { timeRoundRobin } from '../../src/cli/commands/bench.js';
+import { summarize } from '../lib/timer.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -43,7 +44,10 @@ export async function run(opts: { rounds: number }): Promise<BenchRow[]> {
       grads[0]!.dataSync();
       tf.dispose(grads);
     };
-    const t = timeRoundRobin({ composed: step(upscaleComposed), fused: step((xx, ww) => tfops.upscaleBlock(xx, ww)) }, { warmup: 2, rounds: opts.rounds });
+    // the harness's round-robin loop (the starting contender rotates each round)
+    const [composed, fused] = (await timeRoundRobin([step(upscaleComposed), step((xx, ww) => tfops.upscaleBlock(xx, ww))].map((f) => async () => f()), { warmup: 2, iters: opts.rounds }))
+      .map((r) => summarize(r.timingsMs));
+    const t = { composed, fused };
     const shape = `B=${B} ${g}x${g}x${D} -> ${2 * g}x${2 * g}x${D}`;
     const flops = 3 * 2 * B * g * g * D * 4 * D; // the ConvTranspose GEMM, forward + two gradients
     rows.push({ op: 'upscale block fwd+bwd', shape, impl: 'tfjs cpu native, composed', timing: t.composed!, flops });

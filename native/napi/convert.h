@@ -106,7 +106,6 @@ void check_no_overlap(Napi::Env env, const char* op, const char* a_name, const V
   if (a0 < b1 && b0 < a1)
     throw_range(env, op, ": expected ", a_name, " and ", b_name, " not to share memory, received overlapping buffers");
 }
-
 }  // namespace r4p::napi
 
 namespace r4p::napi {

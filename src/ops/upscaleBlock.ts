@@ -12,7 +12,7 @@
  */
 import { native } from '../native.js';
 import { describe, typeError } from '../errors.js';
-import { expectEps, expectTensor, type F32Tensor } from '../validate.js';
+import { expectEps, expectTensor, snapshot, snapshotAll, snapshotWeights, type F32Tensor } from '../validate.js';
 
 /** The block's SPEC §8 tensor names without the `upscale.{j}.` prefix, in kernel order. */
 export const UPSCALE_WEIGHT_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'norm.weight', 'norm.bias'] as const;
@@ -43,14 +43,20 @@ export function upscaleBlockSavedFloats(d: UpscaleBlockDims): number {
 }
 
 interface Prepared {
+  /** The inputs as read once (what the kernel must be given). */
+  x: F32Tensor;
+  weights: UpscaleBlockWeights;
   dims: UpscaleBlockDims;
   lnEps: number;
   w: Record<string, Float32Array>;
 }
 
 /** Validates x, weights and opts (shared with the TF.js kernels); returns the sizes, eps and the weight arrays. */
-export function upscaleBlockPrepare(op: string, x: F32Tensor, weights: UpscaleBlockWeights, opts: UpscaleBlockOptions): Prepared {
+export function upscaleBlockPrepare(op: string, x0: F32Tensor, weights0: UpscaleBlockWeights, opts: UpscaleBlockOptions): Prepared {
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {lnEps?}, received ${describe(opts)}`);
+  // each input's data / shape read once: validation, the kernel and the result see the same arrays
+  const x = snapshot(x0);
+  const weights = snapshotWeights(weights0, UPSCALE_WEIGHT_NAMES);
   const [B, h, w, C] = expectTensor(op, 'x', x, 'float32', ['B', 'h', 'w', 'C']) as [number, number, number, number];
   if (typeof weights !== 'object' || weights === null) throw typeError(op, `expected weights to be an object of tensors, received ${describe(weights)}`);
   const b1 = weights['conv1.bias'];
@@ -64,7 +70,7 @@ export function upscaleBlockPrepare(op: string, x: F32Tensor, weights: UpscaleBl
     arrays[name] = weights[name].data;
   }
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
-  return { dims: { B, h, w, C, O }, lnEps, w: arrays };
+  return { x, weights, dims: { B, h, w, C, O }, lnEps, w: arrays };
 }
 
 /**
@@ -78,11 +84,11 @@ export function upscaleBlockPrepare(op: string, x: F32Tensor, weights: UpscaleBl
  * @example
  *   const { y, saved } = upscaleBlock(grid, upscaleWeights, {}); // [2,16,16,192] -> [2,32,32,192]
  */
-export function upscaleBlock(x: F32Tensor, weights: UpscaleBlockWeights, opts: UpscaleBlockOptions = {}): { y: F32Tensor; saved: F32Tensor } {
-  const p = upscaleBlockPrepare('upscaleBlock', x, weights, opts);
+export function upscaleBlock(x0: F32Tensor, weights: UpscaleBlockWeights, opts: UpscaleBlockOptions = {}): { y: F32Tensor; saved: F32Tensor } {
+  const p = upscaleBlockPrepare('upscaleBlock', x0, weights, opts);
   const { B, h, w, C, O } = p.dims;
   const y = new Float32Array(4 * B * h * w * O), saved = new Float32Array(upscaleBlockSavedFloats(p.dims));
-  native().upscaleBlock(x.data, p.w, y, saved, B, h, w, C, O, p.lnEps);
+  native().upscaleBlock(p.x.data, p.w, y, saved, B, h, w, C, O, p.lnEps);
   return { y: { data: y, shape: [B, 2 * h, 2 * w, O] }, saved: { data: saved, shape: [saved.length] } };
 }
 
@@ -103,9 +109,11 @@ export interface UpscaleBlockGrads {
  * @example
  *   const { dx, grads } = upscaleBlockBackward(dy, grid, upscaleWeights, saved);
  */
-export function upscaleBlockBackward(dy: F32Tensor, x: F32Tensor, weights: UpscaleBlockWeights, saved: F32Tensor, opts: UpscaleBlockOptions = {}): UpscaleBlockGrads {
+export function upscaleBlockBackward(dy: F32Tensor, x0: F32Tensor, weights0: UpscaleBlockWeights, saved: F32Tensor, opts: UpscaleBlockOptions = {}): UpscaleBlockGrads {
   const op = 'upscaleBlockBackward';
-  const p = upscaleBlockPrepare(op, x, weights, opts);
+  const p = upscaleBlockPrepare(op, x0, weights0, opts);
+  const { x, weights } = p;
+  [dy, saved] = snapshotAll(dy, saved);
   const { B, h, w, C, O } = p.dims;
   expectTensor(op, 'dy', dy, 'float32', ['B', '2h', '2w', 'O'], { B, '2h': 2 * h, '2w': 2 * w, O });
   expectTensor(op, 'saved', saved, 'float32', ['S'], { S: upscaleBlockSavedFloats(p.dims) });
