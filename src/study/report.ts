@@ -122,9 +122,10 @@ ${table(header, rows)}
 
 ${figs.tokens ? `![token change](${figs.tokens}.png) ([SVG](${figs.tokens}.svg))` : ''}
 
-A real DINOv2 ViT-S/14 is not available offline here, and we found no published per-block relative-change figure for it to quote;
-its trained LayerScale values are far from the 1e-5 init. \`tokenStats\` (src/study/tokens.ts) measures the same numbers for any
-checkpoint, including one imported with \`reg4pru train --init dinov2.safetensors\`.`;
+No DINOv2 weights are available offline here, and we found no published per-block figure of these two quantities for DINOv2
+ViT-S/14 that we could quote (layer-similarity studies of pretrained ViTs report that representations of nearby layers are more
+similar than distant ones, not these numbers). \`tokenStats\` (src/study/tokens.ts) measures them for any checkpoint, including a
+DINOv2 state dict imported with \`reg4pru train --init\`, so the comparison can be made where the weights are at hand.`;
 }
 
 function table1(r: StudyResults, source: SourceName): string {
@@ -239,7 +240,8 @@ function cpuSection(r: StudyResults): string {
 
 CPU = user + system time of the runner process, all threads (process.cpuUsage), summed over a run's training pieces and its
 evaluation; a piece cut by a kill is not counted. Wall time is elapsed time of the same pieces (longer than CPU/2 when the
-machine was shared or the runner paused).
+machine was shared or the runner paused). CPU time itself grows on a crowded machine: the same training step took 1.6–1.9 CPU s
+alone and about 2.7 CPU s beside a hundred build processes.
 
 ${table(['run', 'kind', 'CPU min', 'wall min', 'pieces'], rows)}
 
