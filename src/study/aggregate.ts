@@ -45,7 +45,9 @@ export function loadStudyResults(out: string, cfg: StudyConfig): StudyResults {
     const x = readResult<RunResultBase>(out, cfg, run)!;
     r.all.push(x);
     if (run.kind === 'data') r.data = x as DataResult;
-    else if (run.kind === 'pretrain') r.pretrain = x as PretrainResult;
+    else if (run.kind === 'pretrain') {
+      if (run.part!.index === run.part!.of) r.pretrain = x as PretrainResult;
+    }
     else if (run.kind === 'finetune') r.ft.set(run.id, x as TrainResult);
     else if (run.kind === 'eval') r.evals.set(run.id, x as EvalResult);
     else r.bench = x as BenchRunResult;

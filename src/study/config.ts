@@ -48,6 +48,8 @@ export interface StudyConfig {
     layerScale: number;
     /** Seed of the initial weights and of the pretraining run. */
     seed: number;
+    /** The stage's steps are cut into this many runs (one schedule; each run continues the previous one's state). */
+    runs: number;
   };
   /** The second source: a FIVES-layout folder by the second generator (src/data/syntheticFives.ts). */
   second: { images: number; size: [number, number]; seed: number };
@@ -88,9 +90,9 @@ export const STUDY_DEFAULTS: StudyConfig = {
   name: 'reg4pru small-scale reproduction',
   seeds: [0, 1, 2],
   model: { preset: 'tiny', image: [256, 256] },
-  pretrain: { samples: 512, steps: 320, batch: 2, accum: 1, lr: 1e-3, llrd: 1, weightDecay: 0.05, ema: 0.99, warmup: [20, 40], layerScale: 1, seed: 1000 },
+  pretrain: { samples: 512, steps: 640, batch: 2, accum: 1, lr: 1e-3, llrd: 1, weightDecay: 0.05, ema: 0.99, warmup: [20, 40], layerScale: 1, seed: 1000, runs: 2 },
   second: { images: 80, size: [512, 512], seed: 7 },
-  finetune: { data: 'synthetic', samples: 128, steps: 220, batch: 2, accum: 1, lr: 5e-4, llrd: 0.8, weightDecay: 0.05, ema: 0.99, warmup: [15, 30], keep: 0.7, arms: STUDY_ARMS },
+  finetune: { data: 'synthetic', samples: 128, steps: 200, batch: 2, accum: 1, lr: 5e-4, llrd: 0.8, weightDecay: 0.05, ema: 0.99, warmup: [15, 30], keep: 0.7, arms: STUDY_ARMS },
   eval: { samples: 32, keeps: [0.9, 0.8, 0.6, 0.5], tomeRatios: [0.7, 0.6, 0.5, 0.4], batch: 4, tokenImages: 8 },
   bench: { warmup: 5, iters: 30 },
   chunkSteps: 20,
@@ -154,6 +156,7 @@ function checkStudyConfig(c: StudyConfig): void {
   checkStage('finetune', c.finetune);
   if (!(c.pretrain.layerScale > 0)) fail('pretrain.layerScale', '> 0', c.pretrain.layerScale);
   if (!Number.isSafeInteger(c.pretrain.seed) || c.pretrain.seed < 0) fail('pretrain.seed', 'a non-negative integer', c.pretrain.seed);
+  if (!Number.isInteger(c.pretrain.runs) || c.pretrain.runs < 1 || c.pretrain.runs > c.pretrain.steps) fail('pretrain.runs', `an integer in [1, pretrain.steps = ${c.pretrain.steps}]`, c.pretrain.runs);
   if (!Number.isInteger(c.second.images) || c.second.images < 10) fail('second.images', 'an integer >= 10 (the loader keeps 10% for test)', c.second.images);
   if (!Array.isArray(c.second.size) || c.second.size.length !== 2 || !c.second.size.every((v) => Number.isInteger(v) && v >= 32)) fail('second.size', '[H, W] integers >= 32', c.second.size);
   if (c.finetune.data !== 'synthetic' && c.finetune.data !== 'second') fail('finetune.data', "'synthetic' or 'second'", c.finetune.data);

@@ -1,8 +1,9 @@
 /**
  * The study's runs, in execution order, and where their files live (issue 15):
  *   data-second              the second source's FIVES-layout folder (work/data-second/)
- *   pretrain                 unpruned model from random weights on the synthetic set (the DINOv2 stand-in),
- *                            plus the token-change measurement
+ *   pretrain-<k>, pretrain   unpruned model from random weights on the synthetic set (the DINOv2 stand-in), one
+ *                            lr schedule cut into `pretrain.runs` runs that continue one another (each within the
+ *                            per-run CPU budget); the last, `pretrain`, adds the token-change measurement
  *   ft-<arm>-s<seed>         fine-tuning of one arm from the pretrained EMA weights
  *   eval-<arm>-s<seed>       its evaluation on both sources (keep 0.7 and unpruned per block, the other keep
  *                            ratios; ToMe on the unpruned arm) and its token statistics
@@ -22,6 +23,8 @@ export interface PlannedRun {
   kind: RunKind;
   arm?: StudyArm;
   seed?: number;
+  /** Pretraining: this run trains steps [partStart, partEnd) of the stage. */
+  part?: { index: number; of: number; start: number; end: number };
   /** Runs whose results this one reads. */
   deps: string[];
 }
@@ -33,8 +36,12 @@ export const evalId = (arm: string, seed: number) => `eval-${arm}-s${seed}`;
 export function planStudy(c: StudyConfig): PlannedRun[] {
   const runs: PlannedRun[] = [
     { id: 'data-second', kind: 'data', deps: [] },
-    { id: 'pretrain', kind: 'pretrain', deps: ['data-second'] },
   ];
+  const P = c.pretrain.runs;
+  for (let k = 1; k <= P; k++) {
+    const part = { index: k, of: P, start: Math.round(((k - 1) * c.pretrain.steps) / P), end: Math.round((k * c.pretrain.steps) / P) };
+    runs.push({ id: k === P ? 'pretrain' : `pretrain-${k}`, kind: 'pretrain', part, deps: [k === 1 ? 'data-second' : `pretrain-${k - 1}`] });
+  }
   const base = c.finetune.arms.find((a) => !a.prune)!;
   c.seeds.forEach((seed, si) => {
     for (const arm of c.finetune.arms) {
@@ -63,3 +70,5 @@ export const resultFile = (p: StudyPaths, id: string) => path.join(p.runs, `${id
 export const workDir = (p: StudyPaths, id: string) => path.join(p.work, id);
 /** The weights a finished training run leaves (EMA). */
 export const emaFile = (p: StudyPaths, id: string) => path.join(p.work, id, 'ema.safetensors');
+/** Every pretraining run trains in this one folder. */
+export const PRETRAIN_DIR = 'pretrain';

@@ -70,7 +70,8 @@ function setupSection(r: StudyResults): string {
 - **Model**: preset \`${c.model.preset}\` (D ${m.D}, H ${m.H}, L ${m.L}, patch ${m.patch}), input ${m.image[0]}x${m.image[1]} = ${Np} patch tokens,
   R ${m.R} registers, Q ${m.Q} queries in the last ${m.Bq} blocks, pruning stages at blocks [${m.stageBlocks.join(', ')}] keeping
   [${kept.join(', ')}] patches at keep ${f.keep} (the paper: ViT-S, 1024 px quadrants, 4096 tokens).
-- **Pretraining (the DINOv2 stand-in)**: one unpruned run from random weights, ${p.steps} optimiser steps of batch ${p.batch}x${p.accum} on
+- **Pretraining (the DINOv2 stand-in)**: an unpruned model from random weights, ${p.steps} optimiser steps of batch ${p.batch}x${p.accum}
+  (one lr schedule, cut into ${p.runs} run${p.runs > 1 ? 's that continue one another' : ''} to stay within the per-run budget) on
   ${p.samples} synthetic images (first generator), lr ${p.lr}, LLRD ${p.llrd}, warmup [${p.warmup.join(', ')}], EMA ${p.ema}, seed ${p.seed},
   **LayerScale initialised to ${p.layerScale}** in every block (timm/DINOv2 use 1e-5; our own default is 0.1). With 1e-5 and a short
   run the blocks leave the tokens as they are (see the next section), so a stale token equals a fresh one and the effect the paper
@@ -90,7 +91,8 @@ function setupSection(r: StudyResults): string {
   configuration, round-robin, 2 threads, FP32 (the paper: H100, BF16, 1024², 20 + 200). The study runs at nice 19 on a shared
   2-core machine, so absolute images/s are indicative; the round-robin order spreads background load over all configurations.
 - **Scale**: the budget is about 4 CPU hours on this 2-core machine with every run at most 15 CPU minutes. ${stepCost(r)} Pretraining
-  gets the most steps one run allows, each of the ${f.arms.length * c.seeds.length} fine-tuning runs about half of that; the model stays at a
+  gets ${p.runs} runs' worth of steps (a shorter pretraining stayed on the loss plateau where the model predicts no vessel), each of the
+  ${f.arms.length * c.seeds.length} fine-tuning runs ${f.steps} steps; the model stays at a
   ViT geometry (${m.L} blocks, stages every 3) with ${Np} tokens, because smaller grids leave too few tokens for three nested stages.`;
 }
 

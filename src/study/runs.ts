@@ -21,7 +21,7 @@ import { randomWeights } from '../model/weights.js';
 import { train, type TrainRunOptions } from '../train/trainer.js';
 import { readResumePosition } from '../train/resume.js';
 import { studyModel, type StageConfig, type StudyArm, type StudyConfig } from './config.js';
-import { emaFile, ftId, workDir, type PlannedRun, type StudyPaths } from './plan.js';
+import { emaFile, ftId, PRETRAIN_DIR, workDir, type PlannedRun, type StudyPaths } from './plan.js';
 import { tokenStats, withLayerScale, type TokenStats } from './tokens.js';
 
 export interface RunContext {
@@ -87,7 +87,12 @@ export interface EvalResult extends RunResultBase {
   tokens: TokenStats;
 }
 
-export interface PretrainResult extends TrainResult {
+/** A pretraining run before the last: its steps of the stage. */
+export interface PretrainPartResult extends TrainResult {
+  part: NonNullable<PlannedRun['part']>;
+}
+
+export interface PretrainResult extends PretrainPartResult {
   /** Token statistics: random init with LayerScale 1e-5 (DINOv2's init), at the chosen LayerScale, and pretrained. */
   tokens: { initLs1e5: TokenStats; init: TokenStats; pretrained: TokenStats };
   /** The pretrained model unpruned on both sources, per block. */
@@ -143,7 +148,7 @@ export function runSpecOf(cfg: StudyConfig, run: PlannedRun): unknown {
   const second = cfg.finetune.data === 'second' ? { second: cfg.second } : {};
   switch (run.kind) {
     case 'data': return { second: cfg.second };
-    case 'pretrain': return { ...pre, second: cfg.second, eval: { samples: cfg.eval.samples, tokenImages: cfg.eval.tokenImages } };
+    case 'pretrain': return { ...pre, part: run.part, ...(run.part!.index === run.part!.of ? { second: cfg.second, eval: { samples: cfg.eval.samples, tokenImages: cfg.eval.tokenImages } } : {}) };
     case 'finetune': return { ...pre, ...second, finetune: ft, arm: run.arm, seed: run.seed };
     case 'eval': return { ...pre, second: cfg.second, finetune: ft, arm: run.arm, seed: run.seed, eval: cfg.eval };
     case 'bench': return { model: cfg.model, bench: cfg.bench, keeps: [cfg.finetune.keep, ...cfg.eval.keeps], tome: cfg.eval.tomeRatios };
@@ -169,16 +174,17 @@ function readPieces(dir: string): Piece[] {
 }
 
 /**
- * Runs (or continues) a training run in `dir` to `opts.maxSteps` in pieces of `chunk` steps.
- * @returns the pieces of the whole run (earlier processes' included)
+ * Runs (or continues) a training run in `dir` to step `until` (default `opts.maxSteps`, the end of its
+ * schedule) in pieces of `chunk` steps.
+ * @returns the pieces of the run's folder (earlier processes' and earlier runs' included)
  */
-export async function trainInPieces(ctx: RunContext, id: string, dir: string, opts: TrainRunOptions & { maxSteps: number }, chunk: number): Promise<Piece[]> {
+export async function trainInPieces(ctx: RunContext, id: string, dir: string, opts: TrainRunOptions & { maxSteps: number }, chunk: number, until = opts.maxSteps): Promise<Piece[]> {
   const total = opts.maxSteps;
   for (;;) {
     const pos = readResumePosition(dir);
     const from = pos?.step ?? 0;
-    if (from >= total && existsSync(path.join(dir, 'ema.safetensors'))) break;
-    const next = (Math.floor(from / chunk) + 1) * chunk;
+    if (from >= until && (until < total || existsSync(path.join(dir, 'ema.safetensors')))) break;
+    const next = Math.min((Math.floor(from / chunk) + 1) * chunk, until);
     const stopAfter = next < total ? next : undefined;
     const onStep = (r: { step: number }) => ctx.onTrainStep?.(id, r.step);
     const t = await timed(() => (pos === null ? train({ ...opts, out: dir, stopAfter, onStep }) : train({ resume: dir, stopAfter, onStep })));
@@ -214,16 +220,23 @@ export async function runData(ctx: RunContext, run: PlannedRun, base: RunResultB
   return { ...base, cpuMs: t.cpuMs, wallMs: t.wallMs, root: path.relative(ctx.paths.out, ctx.paths.second), train: t.value.train, test: t.value.test };
 }
 
-export async function runPretrain(ctx: RunContext, run: PlannedRun, base: RunResultBase): Promise<PretrainResult> {
-  const cfg = ctx.cfg, p = cfg.pretrain, config = studyModel(cfg);
-  const dir = workDir(ctx.paths, run.id);
+/**
+ * One pretraining run: steps [part.start, part.end) of the stage's schedule in work/pretrain/; the last part
+ * also measures the tokens and evaluates the pretrained model.
+ */
+export async function runPretrain(ctx: RunContext, run: PlannedRun, base: RunResultBase): Promise<PretrainPartResult | PretrainResult> {
+  const cfg = ctx.cfg, p = cfg.pretrain, config = studyModel(cfg), part = run.part!;
+  const dir = workDir(ctx.paths, PRETRAIN_DIR);
   const init = randomWeights(config, p.seed);
   const w0 = withLayerScale(init, p.layerScale);
   const opts = { config, weights: w0, data: 'synthetic', samples: p.samples, dataSeed: 0, routing: 'none' as const, policy: 'none' as const, epochs: epochsFor(p, p.samples), seed: p.seed, ...stageOptions(p) };
-  const pieces = await trainInPieces(ctx, run.id, dir, opts, cfg.chunkSteps);
+  const pieces = (await trainInPieces(ctx, run.id, dir, opts, cfg.chunkSteps, part.end)).filter((q) => q.fromStep >= part.start && q.toStep <= part.end);
+  const curve = readCurve(path.join(dir, 'metrics.jsonl')).filter((q) => q.step <= part.end);
+  const trained = { seed: p.seed, steps: part.end, part, pieces, curve, cpuMs: pieces.reduce((a, x) => a + x.cpuMs, 0), wallMs: pieces.reduce((a, x) => a + x.wallMs, 0) };
+  if (part.index < part.of) return { ...base, ...trained };
   const t = await timed(async () => {
     const imgs = tokenImages(cfg);
-    const ck = loadCheckpoint(emaFile(ctx.paths, run.id));
+    const ck = loadCheckpoint(emaFile(ctx.paths, PRETRAIN_DIR));
     const tokens = {
       initLs1e5: tokenStats({ config, weights: withLayerScale(init, 1e-5) }, imgs),
       init: tokenStats({ config, weights: w0 }, imgs),
@@ -233,14 +246,13 @@ export async function runPretrain(ctx: RunContext, run: PlannedRun, base: RunRes
     for (const s of SOURCES) sources[s] = { unpruned: (await evalOn(ctx, ck, s, { keep: null, perBlock: true })).m };
     return { tokens, sources };
   });
-  const cpuMs = pieces.reduce((a, x) => a + x.cpuMs, 0) + t.cpuMs, wallMs = pieces.reduce((a, x) => a + x.wallMs, 0) + t.wallMs;
-  return { ...base, cpuMs, wallMs, seed: p.seed, steps: p.steps, pieces, curve: readCurve(path.join(dir, 'metrics.jsonl')), ...t.value };
+  return { ...base, ...trained, cpuMs: trained.cpuMs + t.cpuMs, wallMs: trained.wallMs + t.wallMs, ...t.value };
 }
 
 export async function runFinetune(ctx: RunContext, run: PlannedRun, base: RunResultBase): Promise<TrainResult> {
   const cfg = ctx.cfg, f = cfg.finetune, arm = run.arm!, seed = run.seed!;
   const dir = workDir(ctx.paths, run.id);
-  const init = existsSync(path.join(dir, 'resume.safetensors')) ? undefined : loadCheckpoint(emaFile(ctx.paths, 'pretrain'));
+  const init = existsSync(path.join(dir, 'resume.safetensors')) ? undefined : loadCheckpoint(emaFile(ctx.paths, PRETRAIN_DIR));
   let data = 'synthetic', n = f.samples;
   if (f.data === 'second') {
     data = ctx.paths.second;

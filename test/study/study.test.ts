@@ -35,7 +35,7 @@ describe('reg4pru study (micro config)', () => {
     const io = captureIo();
     const s = await runStudy({ out: whole, config: cfg, io });
     expect(s.pending).toEqual([]);
-    expect(s.ran).toEqual(['data-second', 'pretrain', 'ft-unpruned-s0', 'eval-unpruned-s0', 'ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench']);
+    expect(s.ran).toEqual(['data-second', 'pretrain-1', 'pretrain', 'ft-unpruned-s0', 'eval-unpruned-s0', 'ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench']);
     expect(readdirSync(path.join(whole, 'runs')).sort()).toEqual(s.ran.map((id) => `${id}.json`).sort());
     const again = await runStudy({ out: whole, config: cfg, io });
     expect(again.ran).toEqual([]);
@@ -76,7 +76,7 @@ describe('reg4pru study (micro config)', () => {
       expect(readFileSync(path.join(figs, `${f}.png`)).subarray(1, 4).toString(), f).toBe('PNG');
     }
     const md = readFileSync(report, 'utf8');
-    expect(md).toContain('7 of 7 runs finished');
+    expect(md).toContain('8 of 8 runs finished');
     expect(md).toContain('![Fig. 1, synthetic](repro/fig1-synthetic.png)');
     // a run file's number, changed by hand, shows up in the regenerated report
     const evalFile = path.join(whole, 'runs', 'eval-random-ratio-s0.json');
