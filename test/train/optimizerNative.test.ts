@@ -88,7 +88,7 @@ describe('adamwStep / emaStep (native, in place)', () => {
     expect(() => n.adamwStep(a, b, c, d, 8, 0.9, 0.1, 0.999, 0.001, 0, 0.001, 1e-8, 1e-3, 1, true)).toThrow(/expected bc1 to be a finite number > 0/);
     expect(() => n.adamwStep(a, b, c, d, 8, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-8, 1e40, 1, true)).toThrow(/expected lr to be a finite number/);
     expect(() => n.adamwStep(a, b, c, c.subarray(2), 8, 0.9, 0.1, 0.999, 0.001, 0.1, 0.001, 1e-8, 1e-3, 1, true)).toThrow(RangeError);
-    expect(() => n.emaStep(a, b, 8, 0.5)).toThrow(/expected 5 arguments|emaStep/);
+    expect(() => (n.emaStep as unknown as (...a: unknown[]) => void)(a, b, 8, 0.5)).toThrow(/emaStep/);
   });
 });
 
