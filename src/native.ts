@@ -134,10 +134,22 @@ export interface NativeBinding {
   /** GELU backward: dx = dy (Phi(x) + x phi(x)); dx may be dy or x itself. */
   geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): Float32Array;
 
+  // ---- the training loop's in-place parameter updates (kernels/optimizer_step.h)
+  /** AdamW on n values, in place on p, m, v (g read only); the scalars are the float32 constants of the TF.js composition. */
+  adamwStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, lr: number, wd: number, updateP: boolean): void;
+  /** EMA in place: e = d e + c p. */
+  emaStep(e: Float32Array, p: Float32Array, n: number, d: number, c: number): void;
+
   // ---- vitBlock (TF.js training graph; ops.h VitBlockArgs): saved has B*N*(6D+F) floats
   vitBlock(x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
   /** Overwrites dx, dpolicy (null = not computed; must be null without a policy) and every grads entry; returns dx. */
   vitBlockBackward(dy: Float32Array, x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, dpolicy: Float32Array | null, grads: Readonly<Record<string, Float32Array>>, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
+
+  // ---- upscaleBlock (TF.js training graph; ops.h UpscaleBlockArgs): weights / grads by the five SPEC §8 names
+  // without "upscale.{j}."; saved has B*2h*2w*(O+2) floats
+  upscaleBlock(x: Float32Array, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, h: number, w: number, C: number, O: number, lnEps: number): Float32Array;
+  /** Overwrites dx and every grads entry; returns dx. */
+  upscaleBlockBackward(dy: Float32Array, x: Float32Array, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, grads: Readonly<Record<string, Float32Array>>, B: number, h: number, w: number, C: number, O: number): Float32Array;
 
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */

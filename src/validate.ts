@@ -62,11 +62,17 @@ export function expectUnshared(op: string, name: string, data: ArrayBufferView):
     throw typeError(op, `expected ${name} to be backed by an ArrayBuffer, received ${data.constructor.name}(${Reflect.get(data, 'length')}) on a SharedArrayBuffer`);
 }
 
-/** A LayerNorm epsilon: finite and > 0 as a number and after rounding to float32 (one rule for every op). */
+/**
+ * A positive float32 scalar: finite and > 0 as a number and after rounding to float32. The one rule for every
+ * LayerNorm epsilon (layerNorm's eps, the blocks' lnEps, host and CUDA) and the Gumbel temperature tau; the
+ * bindings apply the same rule (eps_arg in native/napi/convert.h).
+ */
 export function expectEps(op: string, name: string, v: unknown): number {
-  const e = expectNumber(op, name, v, { gt: 0 });
-  if (!(Math.fround(e) > 0) || !Number.isFinite(Math.fround(e))) throw rangeError(op, `expected ${name} to be a finite number > 0 (as float32), received ${e}`);
-  return e;
+  if (typeof v !== 'number') throw typeError(op, `expected ${name} to be a number, received ${describe(v)}`);
+  const f = Math.fround(v);
+  if (!(v > 0) || !Number.isFinite(v) || !(f > 0) || !Number.isFinite(f))
+    throw rangeError(op, `expected ${name} to be a finite number > 0 (as float32), received ${v}`);
+  return v;
 }
 
 /**
@@ -78,6 +84,30 @@ export function snapshot<T>(t: T): T {
   const { data, shape } = t as { data: unknown; shape: unknown };
   // Not `{...t}`: a spread would call the getters again.
   return { data, shape: Array.isArray(shape) ? shape.slice() : shape } as T;
+}
+
+/** `snapshot` of each argument, in order: `[q, k, v] = snapshotAll(q, k, v)`. */
+export function snapshotAll<T extends unknown[]>(...ts: T): T {
+  return ts.map((t) => snapshot(t)) as T;
+}
+
+/** `snapshot` of an optional tensor (undefined / null pass through). */
+export function snapshotOpt<T>(t: T | null | undefined): T | null | undefined {
+  return t === undefined || t === null ? t : snapshot(t);
+}
+
+/**
+ * `snapshot` of each named weight, each `weights[name]` read once too, into a new object with just those
+ * names (a non-object is returned as is, for the op's own check to report).
+ */
+export function snapshotWeights<W>(weights: W, names: readonly string[]): W {
+  if (typeof weights !== 'object' || weights === null) return weights;
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const w: unknown = (weights as Record<string, unknown>)[name];
+    if (w !== undefined) out[name] = snapshot(w);
+  }
+  return out as W;
 }
 
 /**

@@ -390,4 +390,47 @@ Status vit_block_fwd_avx2(const VitBlockArgs& a);
 Status vit_block_bwd_ref(const VitBlockBwdArgs& a);
 Status vit_block_bwd_avx2(const VitBlockBwdArgs& a);
 
+// ---------------------------------------------------------------- upscaleBlock (TF.js training graph, SPEC §2 mask head)
+// One EoMT scale block, channels-last, forward and backward, for training (the differentiable tfops.upscaleBlock):
+//   x [B,h,w,C] f32 -> y [B,2h,2w,O]   (P = B*2h*2w output pixels)
+//   z[b,2p+i,2q+j,o] = sum_c x[b,p,q,c] conv1_w[c,o,i,j] + conv1_b[o]    (ConvTranspose2d 2x2 stride 2)
+//   g = GELU(z) (exact erf);  d[b,p,q,o] = sum_{r,s<3} g[b,p+r-1,q+s-1,o] conv2_w[o,0,r,s]  (depthwise, zero pad 1)
+//   y[.,o] = (d[.,o] - mean) * rstd * norm_w[o] + norm_b[o]   (LayerNorm2d: over o per pixel, biased variance,
+//   rstd = 1/sqrt(var + ln_eps)).
+// saved [upscale_block_saved_floats(B,h,w,O)] is written by the forward and read by the backward, in this order:
+//   z [P,O] (pre-GELU), mean [P], rstd [P] (LayerNorm statistics). The backward recomputes g = GELU(z) and d.
+inline int64_t upscale_block_saved_floats(int64_t B, int64_t h, int64_t w, int64_t O) { return 4 * B * h * w * (O + 2); }
+// The five weights (SPEC §8 names upscale.{j}.conv1.weight ... without the prefix).
+struct UpscaleBlockWeights {
+  const float* conv1_w = nullptr;  // [C,O,2,2]
+  const float* conv1_b = nullptr;  // [O]
+  const float* conv2_w = nullptr;  // [O,1,3,3]
+  const float* norm_w = nullptr;   // [O]
+  const float* norm_b = nullptr;   // [O]
+};
+// Their gradients, same shapes (overwritten).
+struct UpscaleBlockGrads {
+  float *conv1_w = nullptr, *conv1_b = nullptr, *conv2_w = nullptr, *norm_w = nullptr, *norm_b = nullptr;
+};
+struct UpscaleBlockArgs {
+  const float* x = nullptr;
+  float* y = nullptr; float* saved = nullptr;
+  int64_t B = 0, h = 0, w = 0, C = 0, O = 0;
+  UpscaleBlockWeights wt{};
+  float ln_eps = 1e-6f;
+};
+// Backward (overwrites dx and every UpscaleBlockGrads entry): dy [B,2h,2w,O]; x, wt, saved as given to / written
+// by the forward (the backward reads conv1_w, conv2_w and norm_w only). Outputs must not overlap inputs.
+struct UpscaleBlockBwdArgs {
+  const float* dy = nullptr; const float* x = nullptr; const float* saved = nullptr;
+  float* dx = nullptr;
+  UpscaleBlockGrads g{};
+  int64_t B = 0, h = 0, w = 0, C = 0, O = 0;
+  UpscaleBlockWeights wt{};
+};
+Status upscale_block_fwd_ref(const UpscaleBlockArgs& a);
+Status upscale_block_fwd_avx2(const UpscaleBlockArgs& a);
+Status upscale_block_bwd_ref(const UpscaleBlockBwdArgs& a);
+Status upscale_block_bwd_avx2(const UpscaleBlockBwdArgs& a);
+
 }  // namespace r4p

@@ -16,9 +16,10 @@ import * as workerCmd from './commands/worker.js';
 import * as exportCmd from './commands/export.js';
 import * as trainPolicyCmd from './commands/trainPolicy.js';
 import * as trainExitsCmd from './commands/trainExits.js';
+import * as studyCmd from './commands/study.js';
 import { QueueError } from '../queue/errors.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, trainPolicyCmd, trainExitsCmd, evalCmd, exportCmd, queueCmd, workerCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, trainPolicyCmd, trainExitsCmd, evalCmd, exportCmd, queueCmd, workerCmd, studyCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 

@@ -17,6 +17,7 @@
 import { native, type NativeDeviceTensor } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeightName, type PrunedBlockWeights } from '../ops/prunedBlock.js';
+import { expectEps } from '../validate.js';
 import { DeviceTensor, nativeOf, upload } from './deviceTensor.js';
 
 /** One block's 14 weights on the device (SPEC §8 names without `blocks.{i}.`), all float32 or all bfloat16. */
@@ -60,9 +61,7 @@ export function prunedBlock(x: DeviceTensor, idx: DeviceTensor | null, weights: 
   const heads: unknown = opts.heads;
   if (typeof heads !== 'number' || !Number.isInteger(heads)) throw typeError(op, `expected opts.heads to be an integer, received ${describe(heads)}`);
   if (heads < 1) throw rangeError(op, `expected opts.heads to be >= 1, received ${heads}`);
-  const lnEps = opts.lnEps ?? 1e-6;
-  if (typeof lnEps !== 'number') throw typeError(op, `expected opts.lnEps to be a number, received ${describe(lnEps)}`);
-  if (!Number.isFinite(lnEps) || !(lnEps > 0)) throw rangeError(op, `expected opts.lnEps to be a finite number > 0, received ${lnEps}`);
+  const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'opts.lnEps', opts.lnEps); // the one LayerNorm eps rule
   const inPlace = opts.inPlace ?? false;
   if (typeof inPlace !== 'boolean') throw typeError(op, `expected opts.inPlace to be a boolean, received ${describe(inPlace)}`);
   const offsets = opts.offsets === undefined ? undefined : nativeOf(op, 'opts.offsets', opts.offsets);
@@ -89,12 +88,15 @@ export function prunedBlock(x: DeviceTensor, idx: DeviceTensor | null, weights: 
  * const w = cuda.uploadBlockWeights(blockWeights, { dtype: 'bfloat16' });
  */
 export function uploadBlockWeights(weights: PrunedBlockWeights, opts: { dtype?: 'float32' | 'bfloat16' } = {}): CudaBlockWeights {
+  const op = 'uploadBlockWeights';
+  if (typeof weights !== 'object' || weights === null) throw typeError(op, `expected weights to be an object of float32 tensors, received ${describe(weights)}`);
+  if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {dtype?}, received ${describe(opts)}`);
   const out: Partial<Record<PrunedBlockWeightName, DeviceTensor>> = {};
   try {
     for (const name of PRUNED_BLOCK_WEIGHT_NAMES) {
       const t: unknown = weights[name];
       if (typeof t !== 'object' || t === null || !('data' in t) || !(t.data instanceof Float32Array))
-        throw typeError('uploadBlockWeights', `expected weights['${name}'] to be a float32 tensor {data, shape}, received ${describe(t)}`);
+        throw typeError(op, `expected weights['${name}'] to be a float32 tensor {data, shape}, received ${describe(t)}`);
       out[name] = upload(weights[name], { dtype: opts.dtype ?? 'float32' });
     }
   } catch (e) {
@@ -106,5 +108,12 @@ export function uploadBlockWeights(weights: PrunedBlockWeights, opts: { dtype?: 
 
 /** Frees the DeviceTensors of `uploadBlockWeights` (idempotent). */
 export function freeBlockWeights(weights: CudaBlockWeights): void {
-  for (const name of PRUNED_BLOCK_WEIGHT_NAMES) weights[name].free();
+  const op = 'freeBlockWeights';
+  if (typeof weights !== 'object' || weights === null) throw typeError(op, `expected weights to be an object of DeviceTensors, received ${describe(weights)}`);
+  const ts = PRUNED_BLOCK_WEIGHT_NAMES.map((name) => {
+    const t: unknown = weights[name];
+    if (!(t instanceof DeviceTensor)) throw typeError(op, `expected weights['${name}'] to be a DeviceTensor, received ${describe(t)}`);
+    return t;
+  });
+  for (const t of ts) t.free();
 }

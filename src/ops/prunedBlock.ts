@@ -14,7 +14,7 @@ import { native, type NativeDeviceTensor } from '../native.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { checkIndices, checkOffsets, expectEps, expectInt, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, checkOffsets, expectEps, expectInt, expectTensor, outputF32, snapshotAll, snapshotWeights, type F32Tensor, type I32Tensor } from '../validate.js';
 
 /** One block's SPEC §8 tensor names without the `blocks.{i}.` prefix, in kernel order. */
 export const PRUNED_BLOCK_WEIGHT_NAMES = [
@@ -105,15 +105,19 @@ function nativeWeights(weights: PrunedBlockWeights): Record<string, Float32Array
   return w;
 }
 
-function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions) {
+// Validates the call; returns the inputs read once (data / shape of x, idx and each weight: validation, the kernel
+// and the result see the same arrays even if they are getters) with the sizes and options.
+function prepare(op: string, x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions) {
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {heads, out?, lnEps?}, received ${describe(opts)}`);
+  const [x, idx] = snapshotAll(x0, idx0);
+  const weights = snapshotWeights(weights0, PRUNED_BLOCK_WEIGHT_NAMES);
   const dims = prunedBlockDims(op, x, idx, weights, opts.heads, opts.offsets);
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
   const { B, N, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * N * D);
   const cuda = expectDevice(op, opts.device) === 'cuda';
   if (cuda && opts.offsets !== undefined) throw rangeError(op, "opts.offsets (variable length) runs on the CPU; on the device use cuda.prunedBlock with its offsets option");
-  return { dims, lnEps, out, w: nativeWeights(weights), cuda };
+  return { x, idx, weights, dims, lnEps, out, w: nativeWeights(weights), cuda };
 }
 
 function precisionOf(p: unknown): 'fp32' | 'bf16' {
@@ -149,8 +153,8 @@ function launchCuda(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWei
  * @example
  * const y = prunedBlock({ data: x, shape: [1, 4101, 384] }, { data: keep, shape: [1, 2872] }, blockWeights, { heads: 6 });
  */
-export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): F32Tensor {
-  const { dims, lnEps, out, w, cuda } = prepare('prunedBlock', x, idx, weights, opts);
+export function prunedBlock(x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions): F32Tensor {
+  const { x, idx, weights, dims, lnEps, out, w, cuda } = prepare('prunedBlock', x0, idx0, weights0, opts);
   const { B, N, K, D, H } = dims;
   if (cuda) {
     const r = launchCuda(x, idx, weights, H, lnEps);
@@ -175,11 +179,11 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
  * @example
  * const y = await prunedBlockAsync(x, idx, blockWeights, { heads: 6 });
  */
-export async function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
+export async function prunedBlockAsync(x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
   // Created before the native call so that its stack points at the caller, not at the libuv callback (STYLE §6).
   const err = new Error('prunedBlockAsync failed');
   // async: a bad argument rejects the Promise (as policyAttentionAsync does) instead of throwing here.
-  const { dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x, idx, weights, opts);
+  const { x, idx, weights, dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x0, idx0, weights0, opts);
   const { B, N, K, D, H } = dims;
   if (cuda) {
     const r = launchCuda(x, idx, weights, H, lnEps);

@@ -101,9 +101,10 @@ function blockWeights(r: () => number, D: number, F: number): Record<string, Flo
   };
 }
 
-function badWeights(good: Record<string, Float32Array>): Array<[string, unknown]> {
+// Bad forms of a weights object: for each of `names` missing, one element too long, a Float64Array, a number.
+function badWeights(good: Record<string, Float32Array>, names = ['attn.qkv.weight', 'ls2.gamma', 'mlp.fc1.bias', 'norm1.weight']): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
-  for (const name of ['attn.qkv.weight', 'ls2.gamma', 'mlp.fc1.bias', 'norm1.weight']) {
+  for (const name of names) {
     const missing = { ...good };
     delete missing[name];
     out.push([`missing ${name}`, missing]);
@@ -382,6 +383,45 @@ SPECS.push(
           { kind: 'f32', optional: true }, { kind: 'custom', bad: badWeights(g) }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
           { kind: 'custom', bad: H_BAD(D) }, EPS_BAD, ATTN_EPS_BAD],
         noAlias: [[5, 0], [5, 1], [5, 4], [6, 2], [6, 5]],
+      };
+    },
+  },
+);
+
+// ---- upscaleBlock (TF.js training graph): one mask-head scale block, forward and backward
+function upscaleCall(r: () => number) {
+  const B = small(r, 1, 2), h = small(r, 1, 4), w = small(r, 1, 4), C = small(r, 1, 5), O = small(r, 1, 5);
+  const wt = (): Record<string, Float32Array> => ({
+    'conv1.weight': randn(C * O * 4, r, 0.3), 'conv1.bias': randn(O, r, 0.2), 'conv2.weight': randn(O * 9, r, 0.3),
+    'norm.weight': randu(O, r, 0.5, 1.5), 'norm.bias': randn(O, r, 0.2),
+  });
+  return { B, h, w, C, O, X: B * h * w * C, Y: 4 * B * h * w * O, S: 4 * B * h * w * (O + 2), wt };
+}
+const UPSCALE_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'norm.weight', 'norm.bias'];
+const DIMS5: Slot[] = [{ kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }];
+SPECS.push(
+  {
+    fn: 'upscaleBlock',
+    valid: (r) => {
+      const { B, h, w, C, O, X, Y, S, wt } = upscaleCall(r);
+      const weights = wt();
+      return {
+        args: [randn(X, r), weights, new Float32Array(Y), new Float32Array(S), B, h, w, C, O, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'custom', bad: badWeights(weights, UPSCALE_NAMES) }, { kind: 'f32' }, { kind: 'f32' }, ...DIMS5, EPS_BAD],
+        noAlias: [[2, 0], [3, 0], [3, 2]],
+      };
+    },
+  },
+  {
+    fn: 'upscaleBlockBackward',
+    valid: (r) => {
+      const { B, h, w, C, O, X, Y, S, wt } = upscaleCall(r);
+      const weights = wt(), grads = wt();
+      return {
+        args: [randn(Y, r), randn(X, r), weights, randn(S, r), new Float32Array(X), grads, B, h, w, C, O],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'custom', bad: badWeights(weights, UPSCALE_NAMES) }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'custom', bad: badWeights(grads, UPSCALE_NAMES) }, ...DIMS5],
+        noAlias: [[4, 1], [4, 0], [4, 3]],
       };
     },
   },

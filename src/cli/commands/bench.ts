@@ -138,6 +138,45 @@ export function throughputStats(timingsMs: number[], batch = 1): ThroughputStats
   return { median: quantile(ips, 0.5), p10: quantile(ips, 0.1), p90: quantile(ips, 0.9), mean, std, medianMs: quantile(ms, 0.5), meanMs: ms.reduce((s, v) => s + v, 0) / ms.length };
 }
 
+/** Raw per-run milliseconds of one runner of timeRoundRobin. */
+export interface RunTimings {
+  warmupMs: number[];
+  timingsMs: number[];
+}
+
+export interface RoundRobinOptions {
+  /** Untimed rounds first. */
+  warmup: number;
+  /** Timed rounds. */
+  iters: number;
+  /** After each run: the runner's index and the round (0-based, warm-up rounds first). */
+  onRun?: (index: number, round: number) => void;
+  /** After each round (0-based, warm-up rounds first). */
+  onRound?: (round: number) => void;
+}
+
+/**
+ * The harness's timing loop (SPEC §6), shared by `reg4pru bench`, `bench --against onnxruntime` and
+ * bench/model/engine.bench.ts: `warmup` untimed rounds, then `iters` timed rounds; each round runs every runner
+ * once, the starting runner rotating from round to round (round r starts at runner r mod n), so background load
+ * on a shared machine falls on all of them alike; each run is timed alone (performance.now around one awaited
+ * call). Returns every runner's raw timings in the runners' order.
+ */
+export async function timeRoundRobin(runners: ReadonlyArray<() => Promise<unknown>>, opts: RoundRobinOptions): Promise<RunTimings[]> {
+  const out: RunTimings[] = runners.map(() => ({ warmupMs: [], timingsMs: [] }));
+  for (let round = 0; round < opts.warmup + opts.iters; round++) {
+    for (let k = 0; k < runners.length; k++) {
+      const i = (round + k) % runners.length;
+      const t0 = performance.now();
+      await runners[i]!();
+      (round < opts.warmup ? out[i]!.warmupMs : out[i]!.timingsMs).push(performance.now() - t0);
+      opts.onRun?.(i, round);
+    }
+    opts.onRound?.(round);
+  }
+  return out;
+}
+
 export interface BenchResult extends BenchConfig {
   status: 'ok' | 'unavailable';
   /** Why the configuration did not run (the engine's message). */
@@ -286,12 +325,12 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   // Every configuration's session is created first, then they are timed round-robin (one run of each per
   // round, the order rotating each round), so background load on a shared machine falls on all of them
   // alike instead of on whichever ran while it lasted.
-  const live: Array<{ c: BenchConfig; session: Session; warmupMs: number[]; timingsMs: number[]; kept: KeptTokenStats }> = [];
+  const live: Array<{ c: BenchConfig; session: Session; kept: KeptTokenStats; calls: number }> = [];
   try {
     for (const c of configs) {
       try {
         const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1, sp, ex));
-        live.push({ c, session, warmupMs: [], timingsMs: [], kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks) });
+        live.push({ c, session, kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks), calls: 0 });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -306,24 +345,22 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
       throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
     const [H, W] = config.image;
     input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
-    for (let round = 0; round < warmup + iters; round++) {
-      for (let k = 0; k < live.length; k++) {
-        const x = live[(round + k) % live.length]!;
-        const t0 = performance.now();
-        const r = await x.session.run(input);
-        (round < warmup ? x.warmupMs : x.timingsMs).push(performance.now() - t0);
-        if (round >= warmup) {
-          x.kept.add(r.kept);
-          x.kept.addMerged(r.merged);
-          x.kept.addHalted(r.halted, ex ? loadExitBlocks(ex) : []);
-        }
-        progress.tick(1, x.c.label);
+    const x0 = input;
+    const exitBlocks = ex ? loadExitBlocks(ex) : [];
+    // kept token counts from the timed rounds only (each runner runs once per round: its call count is the round + 1)
+    const runner = (x: (typeof live)[number]) => async () => {
+      const r = await x.session.run(x0);
+      if (++x.calls > warmup) {
+        x.kept.add(r.kept);
+        x.kept.addMerged(r.merged);
+        x.kept.addHalted(r.halted, exitBlocks);
       }
-    }
-    for (const x of live) {
+    };
+    const timed = await timeRoundRobin(live.map(runner), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
+    live.forEach((x, i) => {
       const kept = x.kept.summary();
-      results.push({ ...x.c, status: 'ok', warmupMs: x.warmupMs, timingsMs: x.timingsMs, stats: throughputStats(x.timingsMs), ...(kept.length ? { kept } : {}) });
-    }
+      results.push({ ...x.c, status: 'ok', ...timed[i]!, stats: throughputStats(timed[i]!.timingsMs), ...(kept.length ? { kept } : {}) });
+    });
     results.sort((p, q) => configs.indexOf(configs.find((c) => c.label === p.label)!) - configs.indexOf(configs.find((c) => c.label === q.label)!));
   } finally {
     progress.stop();
