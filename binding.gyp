@@ -149,6 +149,7 @@
         "native/napi/pruned_block.cc",
         "native/napi/scatter_tokens.cc",
         "native/napi/softmax.cc",
+        "native/napi/superpatch_policy.cc",
         "native/napi/tome_block.cc",
         "native/napi/upscale_block.cc",
         "native/napi/vit_block.cc",

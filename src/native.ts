@@ -120,6 +120,14 @@ export interface NativeBinding {
   /** Its filter gradient (ops.h DepthwiseFilterGradArgs): x [B,H,W,C], dy [B,oh,ow,C] -> dw [fh,fw,C]. */
   depthwiseFilterGrad(x: Float32Array, dy: Float32Array, dw: Float32Array, B: number, H: number, W: number, C: number, fh: number, fw: number, top: number, left: number, oh: number, ow: number): Float32Array;
 
+  // ---- superpatch policy (STEP)
+  /**
+   * The superpatch policy CNN (ops.h SuperpatchPolicyArgs): images [B,3,H,W] -> logits [B,wh,ww] (wh = floor(H/patch/2),
+   * ww = floor(W/patch/2)); conv weights in PyTorch layouts, c = width. Returns logits.
+   */
+  superpatchPolicy(images: Float32Array, logits: Float32Array, B: number, H: number, W: number, patch: number, width: number,
+    conv1w: Float32Array, conv1b: Float32Array, conv2w: Float32Array, conv2b: Float32Array, conv3w: Float32Array, conv3b: Float32Array): Float32Array;
+
   // ---- tomeBlock
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;
   tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Promise<Float32Array>;
