@@ -12,6 +12,8 @@ import { randomPolicyWeights, saveSuperpatchPolicy } from '../../src/model/super
 import { randomExitHeads, saveExitHeads } from '../../src/model/earlyExit.js';
 import type { BenchReport } from '../../src/cli/commands/bench.js';
 import { captureIo, tinyCheckpoint } from '../cli/helpers.js';
+import { encodeMergedOverlay } from '../../src/cli/segment.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/cli/images.js';
 
 describe('--superpatch on the command line', () => {
   it('bench, eval and infer --debug', async () => {
@@ -69,4 +71,22 @@ describe('--superpatch on the command line', () => {
     expect(await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--superpatch', path.join(dir, 'nope.safetensors')], captureIo())).toBe(2);
     expect(await main(['node', 'reg4pru', 'infer', '--checkpoint', ckpt, '--input', input, '--output', out, '--debug', '--overwrite'], captureIo())).toBe(2);
   }, 120_000);
+
+  it('infer --debug overlay: merged windows outlined and tinted green, the others the input', async () => {
+    const h = 32, w = 48, p = 8, v = 100; // 2 x 3 windows of 16 px; every pixel (100, 100, 100)
+    const chw = new Float32Array(3 * h * w);
+    for (let c = 0; c < 3; c++) chw.fill((v / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!, c * h * w, (c + 1) * h * w);
+    const png = await encodeMergedOverlay(chw, h, w, Uint8Array.of(1, 0, 0, 0, 0, 1), p);
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([w, h, 3]);
+    const px = (y: number, x: number) => Array.from(data.subarray((y * w + x) * 3, (y * w + x) * 3 + 3));
+    const tinted = [60, 162, 60]; // 0.6 v + 0.4 (0, 255, 0)
+    expect(px(0, 0)).toEqual([0, 255, 0]); // window (0, 0): outline
+    expect(px(15, 7)).toEqual([0, 255, 0]);
+    expect(px(5, 5)).toEqual(tinted);
+    expect(px(5, 20)).toEqual([v, v, v]); // window (0, 1): not merged
+    expect(px(16, 16)).toEqual([v, v, v]); // window (1, 1): not merged, no outline
+    expect(px(20, 40)).toEqual(tinted); // window (1, 2)
+    expect(px(31, 47)).toEqual([0, 255, 0]);
+  });
 });
