@@ -65,6 +65,18 @@ export function parseFloatOption(name: string, min: number, max: number, opts: {
   };
 }
 
+/** The parsed loop flags of train-policy and train-exits (`smallNetOptions`). */
+export interface SmallNetCliOptions {
+  steps: number;
+  batch: number;
+  lr: number;
+  samples: number;
+  threshold: number;
+  seed: number;
+  out: string;
+  quiet?: boolean;
+}
+
 /** The loop flags shared by train-policy and train-exits (steps, batch, lr, samples, threshold, seed, out, quiet). */
 export function smallNetOptions(cmd: Command, d: { steps: number; batch: number; samples: number; threshold: number; what: string; out: string }): Command {
   return cmd

@@ -16,7 +16,7 @@ import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js'
 import { randomWeights } from '../model/weights.js';
 import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
 import type { F32Tensor, I32Tensor } from '../validate.js';
-import { checkWeight, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
+import { checkWeights, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
 import { exitWeightShapes, loadExitHeads, validateExitConfig, type ExitHeadsConfig } from '../model/earlyExit.js';
 
 export type ToMeMode = 'mhsa' | 'mhsa+mlp';
@@ -121,6 +121,14 @@ export type KeepMode = number | 'dynamic' | null;
 
 const OP = 'InferenceSession';
 
+/** options.<name>: a number in [0, 1], `dflt` when omitted. @throws TypeError/RangeError naming it */
+function unitInterval(name: string, v: unknown, dflt: number): number {
+  const t = v ?? dflt;
+  if (typeof t !== 'number') throw typeError(OP, `expected options.${name} to be a number, received ${describe(t)}`);
+  if (!(t >= 0 && t <= 1)) throw rangeError(OP, `expected options.${name} in [0, 1], received ${t}`);
+  return t;
+}
+
 function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: number; minKeep: number } | null; native: NativeSessionOptions } {
   if (opts === undefined || opts === null) return { keep: null, dynamic: null, native: { keep: null } };
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(OP, `expected options to be an object, received ${describe(opts)}`);
@@ -131,9 +139,7 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
   let dynamic: { threshold: number; minKeep: number } | null = null;
   if (o.keep === 'dynamic') {
     keep = 'dynamic';
-    const threshold = o.threshold ?? 0.5, minKeep = o.minKeep ?? 1;
-    if (typeof threshold !== 'number') throw typeError(OP, `expected options.threshold to be a number, received ${describe(threshold)}`);
-    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.threshold in [0, 1], received ${threshold}`);
+    const threshold = unitInterval('threshold', o.threshold, 0.5), minKeep = o.minKeep ?? 1;
     if (typeof minKeep !== 'number') throw typeError(OP, `expected options.minKeep to be a number, received ${describe(minKeep)}`);
     if (!(Number.isInteger(minKeep) && minKeep >= 1 && minKeep <= 2147483647)) throw rangeError(OP, `expected options.minKeep to be an integer >= 1, received ${minKeep}`);
     dynamic = { threshold, minKeep };
@@ -168,16 +174,13 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
   if (o.superpatch !== undefined && o.superpatch !== null) {
     if (typeof o.superpatch !== 'object' || Array.isArray(o.superpatch)) throw typeError(OP, `expected options.superpatch to be {policy, threshold?}, received ${describe(o.superpatch)}`);
     const sp = o.superpatch as Record<string, unknown>;
-    const threshold = sp.threshold ?? 0.5;
-    if (typeof threshold !== 'number') throw typeError(OP, `expected options.superpatch.threshold to be a number, received ${describe(threshold)}`);
-    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.superpatch.threshold in [0, 1], received ${threshold}`);
+    const threshold = unitInterval('superpatch.threshold', sp.threshold, 0.5);
     let policy: SuperpatchPolicy;
     if (typeof sp.policy === 'string') policy = loadSuperpatchPolicy(sp.policy);
     else if (typeof sp.policy === 'object' && sp.policy !== null) policy = sp.policy as SuperpatchPolicy;
     else throw typeError(OP, `expected options.superpatch.policy to be a policy file or {config, weights}, received ${describe(sp.policy)}`);
     const config = validatePolicyConfig(policy.config);
-    const weights: Record<string, Float32Array> = {};
-    for (const [name, shape] of policyWeightShapes(config)) weights[name] = checkWeight(policy.weights ?? {}, name, shape);
+    const weights = checkWeights(policy.weights, policyWeightShapes(config));
     if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.superpatch and options.tome cannot be combined');
     if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.superpatch (per-image token counts)');
     out.superpatch = { width: config.width, patch: config.patch, threshold, weights };
@@ -185,17 +188,14 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
   if (o.earlyExit !== undefined && o.earlyExit !== null) {
     if (typeof o.earlyExit !== 'object' || Array.isArray(o.earlyExit)) throw typeError(OP, `expected options.earlyExit to be {heads, threshold?, minActive?}, received ${describe(o.earlyExit)}`);
     const ex = o.earlyExit as Record<string, unknown>;
-    const threshold = ex.threshold ?? 0.9, minActive = ex.minActive ?? 1;
-    if (typeof threshold !== 'number') throw typeError(OP, `expected options.earlyExit.threshold to be a number, received ${describe(threshold)}`);
-    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.earlyExit.threshold in [0, 1], received ${threshold}`);
+    const threshold = unitInterval('earlyExit.threshold', ex.threshold, 0.9), minActive = ex.minActive ?? 1;
     if (typeof minActive !== 'number' || !Number.isInteger(minActive) || minActive < 1) throw rangeError(OP, `expected options.earlyExit.minActive to be an integer >= 1, received ${describe(minActive)}`);
     let heads: ExitHeads;
     if (typeof ex.heads === 'string') heads = loadExitHeads(ex.heads);
     else if (typeof ex.heads === 'object' && ex.heads !== null) heads = ex.heads as ExitHeads;
     else throw typeError(OP, `expected options.earlyExit.heads to be a heads file or {config, weights}, received ${describe(ex.heads)}`);
     const config = validateExitConfig(heads.config);
-    const weights: Record<string, Float32Array> = {};
-    for (const [name, shape] of exitWeightShapes(config)) weights[name] = checkWeight(heads.weights ?? {}, name, shape, OP);
+    const weights = checkWeights(heads.weights, exitWeightShapes(config), OP);
     if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.earlyExit and options.tome cannot be combined');
     if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.earlyExit (per-image token counts)');
     out.earlyExit = { blocks: config.blocks, threshold, minActive, weights, D: config.D, classes: config.classes };

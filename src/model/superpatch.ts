@@ -132,6 +132,14 @@ export function checkWeight(weights: Record<string, Float32Array>, name: string,
   return a;
 }
 
+/** Every named weight of `shapes` checked (`checkWeight`), in a new object; a non-object `weights` counts as empty. */
+export function checkWeights(weights: unknown, shapes: ReadonlyArray<readonly [string, readonly number[]]>, op = 'superpatchPolicy'): Record<string, Float32Array> {
+  const w = (typeof weights === 'object' && weights !== null ? weights : {}) as Record<string, Float32Array>;
+  const out: Record<string, Float32Array> = {};
+  for (const [name, shape] of shapes) out[name] = checkWeight(w, name, shape, op);
+  return out;
+}
+
 /**
  * The token layout of one image's merged windows (merged [wh*ww], 1 = merge) on a gh x gw patch grid: the patches
  * that stay tokens (ascending: every patch but the 3 siblings of a merged window) and, per patch, the patch whose row

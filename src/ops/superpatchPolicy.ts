@@ -7,7 +7,7 @@
  * double, rounded to float once per layer output; one portable kernel serves every CPU variant (it is tiny).
  */
 import { native } from '../native.js';
-import { checkWeight, policyWeightShapes, validatePolicyConfig, windowGrid } from '../model/superpatch.js';
+import { checkWeights, policyWeightShapes, validatePolicyConfig, windowGrid } from '../model/superpatch.js';
 import type { SuperpatchPolicy } from '../engine/session.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { expectTensor, outputF32, snapshot, snapshotWeights, type F32Tensor } from '../validate.js';
@@ -31,8 +31,8 @@ export function superpatchPolicy(images: F32Tensor, policy: SuperpatchPolicy, ou
   const config = validatePolicyConfig(policy.config);
   if (typeof policy.weights !== 'object' || policy.weights === null) throw typeError(op, `expected policy.weights to be an object of Float32Arrays, received ${describe(policy.weights)}`);
   const shapes = policyWeightShapes(config);
-  const weights = snapshotWeights(policy.weights, shapes.map(([n]) => n));
-  const w = shapes.map(([name, shape]) => checkWeight(weights, name, shape, op));
+  const checked = checkWeights(snapshotWeights(policy.weights, shapes.map(([n]) => n)), shapes, op);
+  const w = shapes.map(([name]) => checked[name]!);
   if (H % config.patch !== 0 || W % config.patch !== 0) throw rangeError(op, `expected images' H and W to be multiples of the patch ${config.patch}, received ${H}x${W}`);
   const { gh, gw, wh, ww } = windowGrid(H, W, config.patch);
   if (wh < 1 || ww < 1) throw rangeError(op, `expected images with at least a 2x2 patch grid, received ${gh}x${gw} patches of ${config.patch}`);

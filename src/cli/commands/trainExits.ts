@@ -6,23 +6,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError, printTable, println, smallNetOptions, type CommandContext, type Io } from '../common.js';
+import { UsageError, printTable, println, smallNetOptions, type CommandContext, type SmallNetCliOptions, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
 import { loadCheckpoint } from '../../checkpoint/checkpoint.js';
 import { trainExitHeads, type TrainExitsResult } from '../../train/exitHeads.js';
 
-export interface TrainExitsCliOptions {
+export interface TrainExitsCliOptions extends SmallNetCliOptions {
   checkpoint: string;
   blocks: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  samples: number;
-  threshold: number;
-  seed: number;
-  out: string;
-  quiet?: boolean;
 }
 
 export async function runTrainExits(o: TrainExitsCliOptions, io: Io): Promise<TrainExitsResult> {

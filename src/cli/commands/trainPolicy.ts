@@ -8,24 +8,16 @@ import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError, parseIntOption, printTable, println, smallNetOptions, type CommandContext, type Io } from '../common.js';
+import { UsageError, parseIntOption, printTable, println, smallNetOptions, type CommandContext, type SmallNetCliOptions, type Io } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { useNativeBackend } from '../../tfjs/backend/native_backend.js';
 import { trainSuperpatchPolicy, type PolicyMetrics, type TrainPolicyResult } from '../../train/superpatchPolicy.js';
 
-export interface TrainPolicyCliOptions {
+export interface TrainPolicyCliOptions extends SmallNetCliOptions {
   data: string;
   image: number;
   patch: number;
   width: number;
-  steps: number;
-  batch: number;
-  lr: number;
-  samples: number;
-  threshold: number;
-  seed: number;
-  out: string;
-  quiet?: boolean;
 }
 
 export async function runTrainPolicy(o: TrainPolicyCliOptions, io: Io): Promise<TrainPolicyResult> {
