@@ -250,7 +250,6 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const progress = createProgress(io.err, progressMode(io.err, opts.quiet === true), configs.length * (warmup + iters), 'bench', warmup + iters);
   const results: BenchResult[] = [];
   let config: ModelConfig | undefined;
-  let input: { data: Float32Array; shape: [number, number, number, number] } | undefined;
   // Every configuration's session is created first, then they are timed round-robin (one run of each per
   // round, the order rotating each round), so background load on a shared machine falls on all of them
   // alike instead of on whichever ran while it lasted.
@@ -273,9 +272,8 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     if (opts.checkpoint !== undefined && opts.image !== undefined && (config.image[0] !== opts.image || config.image[1] !== opts.image))
       throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
     const [H, W] = config.image;
-    input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
-    const x0 = input;
-    const timed = await timeRoundRobin(live.map((x) => () => x.session.run(x0)), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
+    const input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] as [number, number, number, number] };
+    const timed = await timeRoundRobin(live.map((x) => () => x.session.run(input)), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
     live.forEach((x, i) => results.push({ ...x.c, status: 'ok', ...timed[i]!, stats: throughputStats(timed[i]!.timingsMs) }));
     results.sort((p, q) => configs.indexOf(configs.find((c) => c.label === p.label)!) - configs.indexOf(configs.find((c) => c.label === q.label)!));
   } finally {
