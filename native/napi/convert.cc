@@ -177,12 +177,26 @@ std::string shape_str(const std::vector<int64_t>& dims) {
   return os.str();
 }
 
+void check_offsets(Napi::Env env, const char* op, const char* name, const int32_t* offsets, int64_t B, int64_t N,
+                   int64_t total) {
+  if (offsets[0] != 0) throw_range(env, op, ": expected ", name, "[0] = 0, received ", offsets[0]);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = int64_t(offsets[b + 1]) - offsets[b];
+    if (len < 0 || len > N)
+      throw_range(env, op, ": expected row lengths ", name, "[", b + 1, "] - ", name, "[", b, "] in [0, N=", N,
+                  "], received ", offsets[b + 1], " - ", offsets[b], " = ", len);
+  }
+  if (offsets[B] != total)
+    throw_range(env, op, ": expected ", name, "[B=", B, "] to equal the index count ", total, ", received ", offsets[B]);
+}
+
 void check_indices(Napi::Env env, const char* op, const char* name, const int32_t* idx, int64_t B, int64_t K,
-                   int64_t N, bool no_duplicates) {
+                   int64_t N, bool no_duplicates, const int32_t* offsets) {
   std::vector<int64_t> seen;  // seen[n] = k + 1 of the first occurrence in the current row
   if (no_duplicates) seen.assign(static_cast<size_t>(N), 0);
   for (int64_t b = 0; b < B; ++b) {
-    const int32_t* row = idx + b * K;
+    const int32_t* row = idx + (offsets ? offsets[b] : b * K);
+    if (offsets) K = offsets[b + 1] - offsets[b];
     for (int64_t k = 0; k < K; ++k) {
       const int32_t t = row[k];
       if (t < 0 || t >= N)

@@ -82,9 +82,14 @@ void expect_shape(Napi::Env env, const char* op, const char* name, const View<T>
 // received policy[1][3] = NaN").
 void expect_finite(Napi::Env env, const char* op, const char* name, const View<float>& v, int64_t cols);
 
-// Every idx[b][k] in [0, N); with no_duplicates, no value twice within a row.
+// Every idx[b][k] in [0, N); with no_duplicates, no value twice within a row. With offsets (varlen, [B+1],
+// checked by check_offsets first) row b is idx[offsets[b] .. offsets[b+1]) and K is unused.
 void check_indices(Napi::Env env, const char* op, const char* name, const int32_t* idx, int64_t B, int64_t K,
-                   int64_t N, bool no_duplicates);
+                   int64_t N, bool no_duplicates, const int32_t* offsets = nullptr);
+// Variable-length row offsets (FlashAttention's cu_seqlens): offsets[0] = 0, each row length offsets[b+1] -
+// offsets[b] in [0, N], offsets[B] = total (the packed index count).
+void check_offsets(Napi::Env env, const char* op, const char* name, const int32_t* offsets, int64_t B, int64_t N,
+                   int64_t total);
 
 }  // namespace r4p::napi
 

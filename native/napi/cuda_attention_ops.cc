@@ -179,10 +179,15 @@ std::vector<std::vector<int64_t>> weight_dims(int64_t D, int64_t F) {
 Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   const char* op = "cudaPrunedBlock";
   Napi::Env env = info.Env();
-  expect_arg_count(info, 6, op);
+  // (x, idx, weights, H, lnEps, inPlace[, offsets[, maxLen]]): offsets = varlen rows (DeviceTensor int32 [B+1])
+  if (info.Length() < 6 || info.Length() > 8) expect_arg_count(info, 6, op);
   const int64_t H = dim_arg(info, 3, op, "H");
   const float ln_eps = eps_arg(info, 4, op, "lnEps");  // the one LayerNorm eps rule (convert.h)
   const bool in_place = bool_arg(info, 5, op, "inPlace");
+  DevView offsets;
+  const bool varlen = info.Length() > 6 && opt_dev_arg(info, 6, op, "offsets", &offsets);
+  const int64_t max_len = info.Length() > 7 ? dim_arg(info, 7, op, "maxLen", 0) : 0;
+  if (max_len > 0 && !varlen) throw_range(env, op, ": maxLen applies to variable-length rows (offsets) only");
   DevView x = dev_arg(info, 0, op, "x");
   DevView idx;
   const bool has_idx = opt_dev_arg(info, 1, op, "idx", &idx);
@@ -199,7 +204,14 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   expect_dev(env, op, "x", x, kFloatDtypes, {"B", "N", "D"}, {-1, -1, -1});
   const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
   int64_t K = N;
-  if (has_idx) {
+  if (varlen) {
+    if (!has_idx) throw_range(env, op, ": expected idx (the packed row indices, int32 [K]) with offsets, received null");
+    expect_dev(env, op, "offsets", offsets, {DType::I32}, {"B+1"}, {B + 1});
+    expect_dev(env, op, "idx", idx, {DType::I32}, {"K"}, {-1});
+    K = idx.shape[0];
+    if (K > B * N) throw_range(env, op, ": expected K <= B*N, received idx [", K, "] for B=", B, " N=", N);
+    if (max_len > N) throw_range(env, op, ": expected maxLen in [0, N=", N, "], received ", max_len);
+  } else if (has_idx) {
     expect_dev(env, op, "idx", idx, {DType::I32}, {"B", "K"}, {B, -1});
     K = idx.shape[1];
     if (K > N) throw_range(env, op, ": expected K <= N, received idx [", B, ",", K, "] for N=", N);
@@ -217,6 +229,7 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
     if (in_place) check_dev_no_overlap(env, op, "x", x, wname[i].c_str(), wv[i]);
   }
   if (in_place && has_idx) check_dev_no_overlap(env, op, "x", x, "idx", idx);
+  if (in_place && varlen) check_dev_no_overlap(env, op, "x", x, "offsets", offsets);
 
   DevView o = x;
   Napi::Object out = in_place ? info[0].As<Napi::Object>() : new_result(env, op, x.dtype, {B, N, D}, &o);
@@ -229,6 +242,8 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
                                    wv[7].ptr, wv[8].ptr, wv[9].ptr,  wv[10].ptr, wv[11].ptr, wv[12].ptr, wv[13].ptr,
                                    wt,        D,         H,          F};
   a.ln_eps = ln_eps;
+  a.offsets = varlen ? static_cast<const int32_t*>(offsets.ptr) : nullptr;
+  a.max_len = max_len;
   const Status s = r4p::cuda::pruned_block_fwd(a);
   if (in_place) throw_if_error(env, s);  // x is the caller's: never freed here
   else free_on_error(env, s, {out});

@@ -7,6 +7,9 @@
  * buffer (no gathered copy of K/V), and the scatter is fused into the fc2 residual epilogue.
  * Precision follows the weights' dtype: bfloat16 weights -> tensor cores (BF16 activations between the GEMMs,
  * FP32 residual stream); float32 weights -> FP32 throughout (within ~1e-5 of the CPU op).
+ * Variable length (`opts.offsets`, FlashAttention's cu_seqlens): idx is the packed int32 [K] list of every row's
+ * tokens and offsets an int32 DeviceTensor [B+1]; row b runs on idx[offsets[b] .. offsets[b+1]) alone (attention over
+ * its own tokens; checked on the CUDA emulator against the CPU op, not yet on a GPU).
  * idx is checked on the device (range, duplicates) before anything is written; the op waits for that check, so
  * a bad index throws a RangeError naming the position from this call (the rest is enqueued asynchronously).
  * Status: ran on an H200 on 2026-12-04, all GPU tests passing (docs/gpu-results.md).
@@ -27,14 +30,22 @@ export interface CudaPrunedBlockOptions {
   lnEps?: number;
   /** Write into x and return it (default false: a new DeviceTensor). */
   inPlace?: boolean;
+  /**
+   * Variable-length rows: DeviceTensor int32 [B+1] (offsets[0] = 0, row lengths in [0, N], offsets[B] = K) into a packed
+   * idx int32 [K]; checked on the device with idx.
+   */
+  offsets?: DeviceTensor;
+  /** With offsets: the longest row if known (sizes the attention grid; default N, the bound). */
+  maxLen?: number;
 }
 
 /**
  * Runs one pre-norm ViT block on the tokens idx of x, on the device.
  * @param x DeviceTensor float32 | bfloat16 [B,N,D]
- * @param idx DeviceTensor int32 [B,K] (each in [0, N), no duplicates in a row, any order), or null for all N tokens
+ * @param idx DeviceTensor int32 [B,K] (each in [0, N), no duplicates in a row, any order), or null for all N tokens;
+ *   with opts.offsets the packed int32 [K] of every row
  * @param weights the 14 tensors of one block as DeviceTensors of one dtype (see `uploadBlockWeights`)
- * @param opts `heads` H; `lnEps` (1e-6); `inPlace` (false)
+ * @param opts `heads` H; `lnEps` (1e-6); `inPlace` (false); `offsets`, `maxLen` (variable-length rows)
  * @returns DeviceTensor [B,N,D] of x's dtype (x itself when inPlace)
  * @throws TypeError for a non-DeviceTensor, a wrong dtype / rank or a missing weight; RangeError for a shape
  *   mismatch, D % H != 0, an index out of range or a duplicate (checked on the device, naming the position);
@@ -53,10 +64,16 @@ export function prunedBlock(x: DeviceTensor, idx: DeviceTensor | null, weights: 
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'opts.lnEps', opts.lnEps); // the one LayerNorm eps rule
   const inPlace = opts.inPlace ?? false;
   if (typeof inPlace !== 'boolean') throw typeError(op, `expected opts.inPlace to be a boolean, received ${describe(inPlace)}`);
+  const offsets = opts.offsets === undefined ? undefined : nativeOf(op, 'opts.offsets', opts.offsets);
+  if (offsets !== undefined && idx === null) throw rangeError(op, 'expected idx (the packed row indices, int32 [K]) with opts.offsets, received null');
+  const maxLen = opts.maxLen ?? 0;
+  if (typeof maxLen !== 'number' || !Number.isInteger(maxLen) || maxLen < 0) throw rangeError(op, `expected opts.maxLen to be an integer >= 0, received ${describe(maxLen)}`);
+  if (maxLen > 0 && offsets === undefined) throw rangeError(op, 'opts.maxLen applies to variable-length rows (opts.offsets) only');
   const w: Record<string, NativeDeviceTensor> = {};
   for (const name of PRUNED_BLOCK_WEIGHT_NAMES) w[name] = nativeOf(op, `weights['${name}']`, weights[name]);
   const xn = nativeOf(op, 'x', x);
-  const out = native().cudaPrunedBlock(xn, idx === null ? null : nativeOf(op, 'idx', idx), w, heads, lnEps, inPlace);
+  const idxn = idx === null ? null : nativeOf(op, 'idx', idx);
+  const out = offsets === undefined ? native().cudaPrunedBlock(xn, idxn, w, heads, lnEps, inPlace) : native().cudaPrunedBlock(xn, idxn, w, heads, lnEps, inPlace, offsets, maxLen);
   return inPlace ? x : DeviceTensor.fromNative(out);
 }
 

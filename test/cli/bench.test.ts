@@ -105,7 +105,7 @@ describe('bench/model/engine.bench.ts on the harness loop', () => {
 describe('bench: report and plot (stand-in session)', () => {
   it('times the configurations round-robin (each round runs every one, in a rotating order)', async () => {
     const dir = tmp();
-    const order: Array<number | null> = [];
+    const order: Array<number | 'dynamic' | null> = [];
     const inner = fakeFactory();
     const factory: Parameters<typeof runBench>[2] = async (source, opts) => {
       const s = await inner(source, opts);
@@ -184,7 +184,7 @@ describe('bench: report and plot (stand-in session)', () => {
 
   it('--round-keep m reaches every pruned session (not the unpruned or ToMe ones) and the JSON protocol', async () => {
     const dir = tmp();
-    const seen: Array<{ keep: number | null | undefined; roundKeep?: number }> = [];
+    const seen: Array<{ keep: number | 'dynamic' | null | undefined; roundKeep?: number }> = [];
     const base = fakeFactory();
     const factory: Parameters<typeof main>[2] = async (source, opts) => {
       seen.push({ keep: opts.keep, roundKeep: opts.roundKeep });

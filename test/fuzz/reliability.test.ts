@@ -14,6 +14,7 @@ import {
   prunedBlockAsync, scatterTokens, scatterTokensBackward, softmaxRows, tomeBlock, tomeBlockAsync, type PrunedBlockWeights,
 } from '../../src/index.js';
 import { vitBlock, vitBlockBackward } from '../../src/ops/vitBlock.js';
+import { UPSCALE_WEIGHT_NAMES, upscaleBlock, upscaleBlockBackward, type UpscaleBlockWeights } from '../../src/ops/upscaleBlock.js';
 import { native } from '../../src/native.js';
 import { main } from '../../src/cli/program.js';
 import { captureIo, fakeFactory } from '../cli/helpers.js';
@@ -157,6 +158,13 @@ describe('inputs are read once', () => {
     for (const n of PRUNED_BLOCK_WEIGHT_NAMES) o[n] = once(`weights['${n}']`, w[n]!);
     return o as unknown as PrunedBlockWeights;
   };
+  // scale block: x [1,2,3,C=2] -> [1,4,6,O=3]
+  const upShapes: Record<string, number[]> = { 'conv1.weight': [2, 3, 2, 2], 'conv1.bias': [3], 'conv2.weight': [3, 1, 3, 3], 'norm.weight': [3], 'norm.bias': [3] };
+  const upWeights = (seed: number, wrap: boolean): UpscaleBlockWeights => {
+    const o: Record<string, Tensor> = {};
+    for (const [i, n] of UPSCALE_WEIGHT_NAMES.entries()) o[n] = wrap ? once(`weights['${n}']`, f32(upShapes[n]!, seed + i)) : f32(upShapes[n]!, seed + i);
+    return o as unknown as UpscaleBlockWeights;
+  };
   const attn = () => ({ q: once('q', f32([1, 2, 3, 4], 21)), k: once('k', f32([1, 2, 3, 4], 22)), v: once('v', f32([1, 2, 3, 4], 23)), p: once('policy', t(new Float32Array([1, 0, 1]), [1, 3])) });
   const outputs = (r: unknown): Array<{ data: ArrayLike<number>; shape: readonly number[] }> => {
     if (r !== null && typeof r === 'object' && 'data' in r && 'shape' in r) return [r as { data: ArrayLike<number>; shape: readonly number[] }];
@@ -189,6 +197,12 @@ describe('inputs are read once', () => {
       const x = f32([1, 4, D], 40), pol = t(new Float32Array([1, 0.5, 1, 0]), [1, 4]), w = blockWeights(41);
       const { saved } = vitBlock(x, pol, w, { heads: H });
       return vitBlockBackward(once('dy', f32([1, 4, D], 42)), once('x', x), once('policy', pol), onceWeights(41), once('saved', { data: saved.data, shape: [...saved.shape] }), { heads: H });
+    },
+    upscaleBlock: () => upscaleBlock(once('x', f32([1, 2, 3, 2], 43)), upWeights(44, true)),
+    upscaleBlockBackward: () => {
+      const x = f32([1, 2, 3, 2], 50);
+      const { saved } = upscaleBlock(x, upWeights(51, false));
+      return upscaleBlockBackward(once('dy', f32([1, 4, 6, 3], 56)), once('x', x), upWeights(51, true), once('saved', { data: saved.data, shape: [...saved.shape] }));
     },
   };
   for (const [op, call] of Object.entries(cases)) {

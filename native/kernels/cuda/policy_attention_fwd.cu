@@ -85,7 +85,7 @@ template <typename T, int NDV>
 __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
   R4P_DYNAMIC_SMEM(smraw);
   float* sm = reinterpret_cast<float*>(smraw);
-  const int Dh = p.Dh, N = p.N, ldk = Dh + 1;
+  const int Dh = p.Dh, ldk = Dh + 1;
   float* Qs = sm;                           // [BR][Dh]   broadcast reads
   float* Ks = Qs + kSimtBR * Dh;            // [BC][Dh+1] lane = key: odd stride, conflict-free
   float* Vs = Ks + kSimtBC * ldk;           // [BC][Dh]   lane = column
@@ -94,9 +94,12 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int i0 = blockIdx.x * kSimtBR;
-  const T* qb = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* kb = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+  int64_t r0;  // first row of batch b (varlen)
+  const int N = attn_seq_len(p, b, &r0);
+  if (i0 >= N) return;  // varlen: past this sequence (block-uniform, before any barrier)
+  const T* qb = static_cast<const T*>(p.q) + b * p.q_sb + r0 * p.q_sn + h * p.q_sh;
+  const T* kb = static_cast<const T*>(p.k) + b * p.k_sb + r0 * p.k_sn + h * p.k_sh;
+  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + r0 * p.v_sn + h * p.v_sh;
   const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
 
   for (int e = tid; e < kSimtBR * Dh; e += kSimtThreads) {
@@ -164,7 +167,7 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
       if (d >= Dh) continue;
       float o = acc[r][c];
       if (p.eps != 0.f) o = fmaf(c_eps, p.vsum[int64_t(bh) * Dh + d], o);
-      dev::st_f(p.out, p.out_bf16, b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn + d, o * inv);
+      dev::st_f(p.out, p.out_bf16, b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn + d, o * inv);
     }
     if (lane == 0) {
       const int64_t row = int64_t(bh) * N + i;
@@ -201,13 +204,15 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   bf16* Vs = Ks + 2 * kMmaBC * LD;                    // [2][64][LD]
   float* pols = reinterpret_cast<float*>(Vs + 2 * kMmaBC * LD);  // [2][64]
 
-  const int N = p.N;
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int i0 = blockIdx.x * kMmaBR;
-  const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + h * p.v_sh;
+  int64_t r0;  // first row of batch b (varlen)
+  const int N = attn_seq_len(p, b, &r0);
+  if (i0 >= N) return;  // varlen: past this sequence (block-uniform, before any barrier or cp.async)
+  const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + r0 * p.q_sn + h * p.q_sh;
+  const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + r0 * p.k_sn + h * p.k_sh;
+  const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + r0 * p.v_sn + h * p.v_sh;
   const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
   const int ntiles = (N + kMmaBC - 1) / kMmaBC;
 
@@ -299,7 +304,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     const int i = rr ? row_hi : row_lo;
     if (i >= N) continue;
     const float inv = 1.f / Z;
-    const int64_t ob = b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn;
+    const int64_t ob = b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn;
 #pragma unroll
     for (int dn = 0; dn < DT; ++dn)
 #pragma unroll
@@ -374,6 +379,8 @@ Status attention_fwd(AttnFwdParams p, float* vsum_scratch, float* vsum_partial, 
   if (p.Dh < 1 || p.Dh > 256)
     return range_error(op, ": the CUDA kernels support Dh in [1, 256], received Dh=", p.Dh);
   if (p.N < 1 || p.B < 1 || p.H < 1) return Status::Ok();
+  if (p.cu_seqlens && (p.policy || p.eps != 0.f || p.row_max || p.row_den || p.row_arg))
+    return internal_error(op, ": variable-length attention (cu_seqlens) is plain softmax only (no policy, eps, row statistics)");
   if (int64_t(p.B) * p.H > 65535)
     return range_error(op, ": the CUDA kernels support B*H <= 65535, received B*H=", int64_t(p.B) * p.H);
   if (p.eps != 0.f && p.vsum == nullptr) {
