@@ -83,9 +83,14 @@ export const CUDA_SPECS: CudaFuzzSpec[] = [
   { fn: 'cudaFlushL2', slots: [] },
 ];
 
+/** A plain object with a DeviceTensor's properties and methods (no DeviceTensor: the binding checks a type tag). */
+export function lookAlikeTensor(): object {
+  return { shape: [2, 3], dtype: 'float32', bytes: 24, freed: false, download: async () => new Float32Array(6), downloadSync: () => new Float32Array(6), free: () => {} };
+}
+
 /** Values that are no DeviceTensor, for every DeviceTensor argument (look-alikes included). */
 export function notDeviceTensors(): Array<[string, unknown]> {
-  const lookAlike = { shape: [2, 3], dtype: 'float32', bytes: 24, freed: false, download: async () => new Float32Array(6), downloadSync: () => new Float32Array(6), free: () => {} };
+  const lookAlike = lookAlikeTensor();
   const proxy = new Proxy({}, { get: () => { throw new Error('proxy trap was called'); }, getPrototypeOf: () => { throw new Error('proxy trap was called'); } });
   return [
     ['0', 0], ['string', 'x'], ['true', true], ['{}', {}], ['[]', []], ['Float32Array', new Float32Array(6)], ['look-alike object', lookAlike],

@@ -6,20 +6,6 @@
 
 namespace r4p::ref {
 
-void layer_norm(const float* x, float* y, int64_t M, int64_t D, const float* w, const float* b, float eps) {
-  for (int64_t m = 0; m < M; ++m) {
-    const float* xr = x + m * D;
-    double mean = 0;
-    for (int64_t d = 0; d < D; ++d) mean += xr[d];
-    mean /= static_cast<double>(D);
-    double var = 0;
-    for (int64_t d = 0; d < D; ++d) var += (xr[d] - mean) * (xr[d] - mean);
-    var /= static_cast<double>(D);
-    const double rstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
-    for (int64_t d = 0; d < D; ++d) y[m * D + d] = static_cast<float>((xr[d] - mean) * rstd * w[d] + b[d]);
-  }
-}
-
 void linear(const float* x, float* y, int64_t M, int64_t in, int64_t out, const float* W, const float* bias) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t o = 0; o < out; ++o) {

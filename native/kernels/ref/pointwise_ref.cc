@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "kernels/ops.h"
+#include "kernels/ref/layer_norm_ref.h"
 
 namespace r4p {
 
@@ -19,20 +20,7 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 }  // namespace
 
 Status layer_norm_fwd_ref(const LayerNormArgs& a) {
-  const int64_t C = a.C;
-  for (int64_t r = 0; r < a.R; ++r) {
-    const float* x = a.x + r * C;
-    float* y = a.y + r * C;
-    double s = 0.0;
-    for (int64_t c = 0; c < C; ++c) s += x[c];
-    const double mean = s / static_cast<double>(C);
-    double v = 0.0;
-    for (int64_t c = 0; c < C; ++c) v += (x[c] - mean) * (x[c] - mean);
-    const double rstd = 1.0 / std::sqrt(v / static_cast<double>(C) + static_cast<double>(a.eps));
-    for (int64_t c = 0; c < C; ++c) y[c] = static_cast<float>((x[c] - mean) * rstd * a.w[c] + a.b[c]);
-    if (a.mean) a.mean[r] = static_cast<float>(mean);
-    if (a.rstd) a.rstd[r] = static_cast<float>(rstd);
-  }
+  ref::layer_norm(a.x, a.y, a.R, a.C, a.w, a.b, a.eps, a.mean, a.rstd);
   return Status::Ok();
 }
 
