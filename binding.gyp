@@ -106,6 +106,7 @@
         "native/engine/workspace.cc",
         "native/kernels/cuda_attention_none.cc",
         "native/kernels/cuda_engine_layers_none.cc",
+        "native/kernels/cuda_graph_none.cc",
         "native/kernels/cuda_runtime_none.cc",
         "native/kernels/ref/binary_ref.cc",
         "native/kernels/ref/block_parts_ref.cc",

@@ -33,7 +33,7 @@ const out = path.join(root, 'build-emu', asan ? 'asan' : 'plain');
 mkdirSync(out, { recursive: true });
 
 const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'gemm.cu', 'pruned_block.cu',
-  'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu'];
+  'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu', 'graph.cu'];
 const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];
 
@@ -81,9 +81,10 @@ if (engineMode) {
   sources.push(...listCc('native/kernels/cpu'), path.join(root, 'native/kernels/registry.cc'),
     path.join(root, 'native/runtime/thread_pool.cc'), path.join(root, 'native/runtime/cpu_features.cc'),
     ...listCc('native/engine'));
-  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_engine_test.cc'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_engine_test.cc'),
+    path.join(here, 'emu_engine_modes_test.cc'));
 } else {
-  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
 }
 // ISA flags for the intrinsics files only, as CMakeLists.txt
 const isaFlags = (f) => f.endsWith('_avx2.cc') ? ['-mavx2', '-mfma', '-mf16c']

@@ -150,8 +150,10 @@ void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, u
 }
 
 // ---------------------------------------------------------------- prunedBlock
+// engine: the CUDA engine's BF16 call (wt BF16): only the four matrices in BF16, the 1-D parameters F32
+// (vec_f32), trusted idx, and a caller scratch of exactly pruned_block_scratch_bytes (ASan flags an overrun).
 void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
-                 bool in_place, uint64_t seed) {
+                 bool in_place, uint64_t seed, bool engine = false) {
   Rng r(seed);
   auto x = randn(size_t(B * N * D), r);
   std::vector<int32_t> idx(static_cast<size_t>(B * K));
@@ -169,8 +171,10 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
       randn(size_t(D * F), r, 1.f / std::sqrt(float(F))), randn(size_t(D), r, 0.1f), randn(size_t(D), r, 0.5f)};
   for (auto& v : w[0]) v += 1.f;
   for (auto& v : w[7]) v += 1.f;
+  const auto is_matrix = [](size_t i) { return i == 2 || i == 4 || i == 9 || i == 11; };
   if (wt == DType::BF16)
-    for (auto& v : w) round_bf(v);
+    for (size_t i = 0; i < w.size(); ++i)
+      if (!engine || is_matrix(i)) round_bf(w[i]);
   if (xt == DType::BF16) round_bf(x);
   std::vector<float> want(x.size());
   PrunedBlockArgs ra{};
@@ -180,7 +184,7 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   ra.ln_eps = 1e-6f;
   pruned_block_fwd_ref(ra);
   std::vector<void*> wd;
-  for (auto& v : w) wd.push_back(dev(v, wt));
+  for (size_t i = 0; i < w.size(); ++i) wd.push_back(dev(w[i], engine && !is_matrix(i) ? DType::F32 : wt));
   void* xd = dev(x, xt);
   void* id = nullptr;
   cuda::device_alloc(&id, idx.size() * 4);
@@ -191,10 +195,19 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   a.B = B; a.N = N; a.K = K;
   a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13], wt, D, H, F};
   a.ln_eps = 1e-6f;
-  char name[160], buf[160];
-  std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s",
+  void* scratch = nullptr;
+  if (engine) {
+    a.w.vec_f32 = true;
+    a.idx_trusted = true;
+    a.scratch_bytes = cuda::pruned_block_scratch_bytes(a);
+    cuda::device_alloc(&scratch, a.scratch_bytes);
+    a.scratch = scratch;
+  }
+  char name[180], buf[160];
+  std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s%s",
                 wt == DType::BF16 ? "bf16" : "f32", xt == DType::BF16 ? "bf16" : "f32", (long long)B, (long long)N,
-                (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "");
+                (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "",
+                engine ? " engine (f32 vectors, trusted idx, caller scratch)" : "");
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) {
     report(name, false, s.message);
@@ -217,7 +230,7 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
     }
   }
   // index errors (same messages as the CPU binding)
-  if (!null_idx && K >= 2) {
+  if (!null_idx && K >= 2 && !engine) {
     const int32_t keep = idx[size_t(K - 1)];
     idx[size_t(K - 1)] = int32_t(N);
     std::memcpy(id, idx.data(), idx.size() * 4);
@@ -235,6 +248,7 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
     cuda::device_free(const_cast<void*>(e.out));
   }
   for (void* p : wd) cuda::device_free(p);
+  cuda::device_free(scratch);
   if (!in_place) cuda::device_free(od);
   cuda::device_free(xd);
   cuda::device_free(id);
@@ -274,6 +288,9 @@ int main(int argc, char** argv) {
       check_block(1, 70, 50, 128, 2, 256, wt, DType::F32, false, true, 24);
       check_block(1, 70, 50, 128, 2, 256, wt, DType::BF16, false, false, 25);
     }
+    // the CUDA engine's BF16 block call: pruned (in place, as the engine) and all tokens
+    check_block(2, 37, 29, 64, 2, 128, DType::BF16, DType::F32, false, true, 26, true);
+    check_block(2, 21, 21, 64, 2, 128, DType::BF16, DType::F32, true, true, 27, true);
   }
   if (only.empty() || only == "tokens") token_checks();
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
