@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { runBenchCuda, throughputLine, type CudaBenchReport } from '../../src/cli/commands/benchCuda.js';
 import { CommandError, type SessionFactory } from '../../src/cli/common.js';
 import { main } from '../../src/cli/program.js';
-import { cudaAvailable } from '../../src/index.js';
+import { cudaAvailable, type CudaRunInfo } from '../../src/index.js';
 import { captureIo, fakeFactory } from './helpers.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'r4p-bench-cuda-'));
@@ -41,7 +41,7 @@ function fakeCudaFactory(seen: Array<{ device?: string; cudaGraphs?: boolean; ke
         B = r.semantic.shape[0];
         return r;
       },
-      get lastRun() {
+      get lastRun(): CudaRunInfo | null {
         if (runs === 0) return null;
         return { deviceMs: 2 * B * (opts.keep ?? 1), graph: opts.cudaGraphs === false ? 'off' : runs === 1 ? 'eager' : runs === 2 ? 'captured' : 'replayed', graphNote: '' };
       },

@@ -4,8 +4,8 @@
  * the queries), B = 1 and 2, with the per-block maps. FP32 on both sides; tolerance: max |cuda - cpu| <=
  * 2e-4 * max(1, max |cpu|) per output (GEMM and reduction orders differ; the emulator measures ~1e-6).
  * Three runs per session: eager, captured as a CUDA graph, replayed on other images (lastRun.graph says which;
- * a replay must read the new images). BF16 (tensor cores) against the CPU in BF16 (AVX512_BF16) or FP32:
- * relative L2 error per output <= 2e-2, as on the emulator. cudaGraphs: false runs plain launches.
+ * a replay must read the new images). BF16 (tensor cores) against the CPU in FP32, no further from it than twice
+ * the CPU BF16 engine (+2e-3) and within 5e-2 relative L2, as on the emulator. cudaGraphs: false runs plain launches.
  * The kept counts must match exactly. Skips with the reason when no CUDA device is usable (test/gpu/gpu.ts);
  * without a device, test/engine/sessionErrors.test.ts checks that 'cuda' is a clear error.
  */
@@ -57,27 +57,35 @@ describeGpu('InferenceSession device cuda vs cpu', () => {
         }
       });
 
+  // BF16 noise is judged against the CPU's own: rel L2 (cuda bf16, cpu fp32) <= 2 x rel L2 (cpu bf16, cpu fp32) + 2e-3
+  // where the CPU has AVX512_BF16, and <= 5e-2 always (the emulator's criterion, emu_engine_modes_test.cc).
   for (const keep of [null, 0.7])
-    it(`bf16 keep=${keep} B=2 against the cpu in ${info().cpu.bf16 ? 'bf16' : 'fp32'}`, async () => {
+    it(`bf16 keep=${keep} B=2 against the cpu in fp32${info().cpu.bf16 ? ' (and bf16)' : ''}`, async () => {
       const weights = randomWeights(CFG, 6);
       const [H, W] = CFG.image;
       const images = new Float32Array(2 * 3 * H * W);
       for (let i = 0; i < images.length; i++) images[i] = Math.cos(i * 0.21) * 1.5;
-      const cpu = await InferenceSession.create({ config: CFG, weights }, { keep, precision: info().cpu.bf16 ? 'bf16' : 'fp32' });
+      const shape: [number, number, number, number] = [2, 3, H, W];
+      const ref = await InferenceSession.create({ config: CFG, weights }, { keep });
+      const cpu16 = info().cpu.bf16 ? await InferenceSession.create({ config: CFG, weights }, { keep, precision: 'bf16' }) : null;
       const gpu = await InferenceSession.create({ config: CFG, weights }, { keep, device: 'cuda', precision: 'bf16' });
       try {
-        expect(gpu.stageKeep).toEqual(cpu.stageKeep);
-        const a = await cpu.run({ data: images, shape: [2, 3, H, W] }, { perBlock: true });
+        expect(gpu.stageKeep).toEqual(ref.stageKeep);
+        const a = await ref.run({ data: images, shape }, { perBlock: true });
+        const c = cpu16 ? await cpu16.run({ data: images, shape }, { perBlock: true }) : null;
+        const outs = (r: typeof a) => [r.semantic.data, r.classLogits.data, r.maskLogits.data, ...r.perBlock!.map((p) => p.semantic.data)];
         for (let rep = 0; rep < 3; rep++) {  // eager, captured, replayed
-          const b = await gpu.run({ data: images, shape: [2, 3, H, W] }, { perBlock: true });
-          expect(relNorm(b.semantic.data, a.semantic.data), 'semantic').toBeLessThanOrEqual(2e-2);
-          expect(relNorm(b.classLogits.data, a.classLogits.data), 'classLogits').toBeLessThanOrEqual(2e-2);
-          expect(relNorm(b.maskLogits.data, a.maskLogits.data), 'maskLogits').toBeLessThanOrEqual(2e-2);
-          b.perBlock!.forEach((p, i) => expect(relNorm(p.semantic.data, a.perBlock![i]!.semantic.data), `perBlock[${i}]`).toBeLessThanOrEqual(2e-2));
+          const b = await gpu.run({ data: images, shape }, { perBlock: true });
+          outs(b).forEach((got, i) => {
+            const want = outs(a)[i]!;
+            const lim = Math.min(5e-2, c ? 2 * relNorm(outs(c)[i]!, want) + 2e-3 : Infinity);
+            expect(relNorm(got, want), `output ${i} (semantic, class, mask, per-block...)`).toBeLessThanOrEqual(lim);
+          });
         }
         expect(gpu.lastRun!.graph).toBe('replayed');
       } finally {
-        cpu.dispose();
+        ref.dispose();
+        cpu16?.dispose();
         gpu.dispose();
       }
     });

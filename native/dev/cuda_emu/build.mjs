@@ -6,7 +6,7 @@
 // of emu.cc), and runs the test: the attention suites twice (default kernel choice, then
 // REG4PRU_CUDA_ATTN=simt), the token-op suite once.
 //   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
-//   node native/dev/cuda_emu/build.mjs engine
+//   node native/dev/cuda_emu/build.mjs engine [layers] [fp32] [bf16] [graphs]
 //      a second executable, emu_engine_test (emu_engine_test.cc): the CUDA inference engine and its layer
 //      kernels against the CPU engine, so it also links the CPU engine (native/engine, the registry, every ref
 //      and cpu kernel with its ISA flags, the thread pool).
@@ -79,7 +79,7 @@ if (engineMode) {
   // the CPU engine and everything it dispatches to (ref already listed above; the rest of ref/ too)
   for (const f of listCc('native/kernels/ref', (f) => !REF.includes(f))) sources.push(f);
   sources.push(...listCc('native/kernels/cpu'), path.join(root, 'native/kernels/registry.cc'),
-    path.join(root, 'native/runtime/thread_pool.cc'), path.join(root, 'native/runtime/cpu_features.cc'),
+    ...listCc('native/runtime', (f) => !f.startsWith('cuda_info')),  // thread pool, cpuid, scratch buffers
     ...listCc('native/engine'));
   sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_engine_test.cc'),
     path.join(here, 'emu_engine_modes_test.cc'));
@@ -129,7 +129,7 @@ execFileSync('nice', ['-n', '19', 'g++', '-pthread', ...(asan ? sanitize : []), 
 if (engineMode) {
   let rc = 0;
   try {
-    execFileSync('nice', ['-n', '19', exe], {
+    execFileSync('nice', ['-n', '19', exe, ...process.argv.slice(3)], {
       stdio: 'inherit',
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=0:abort_on_error=1' },
     });

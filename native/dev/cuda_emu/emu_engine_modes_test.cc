@@ -1,21 +1,26 @@
 // emu_engine_modes_test.cc: the CUDA engine's BF16 mode and its CUDA graphs under the emulator (issue 11 items
 // 1 and 5), against the CPU engine at the tiny config of emu_engine_model.h, B = 2:
-//   BF16    CudaEngine(bf16) vs the CPU Engine in BF16 (AVX512_BF16: GEMM operands rounded to BF16, FP32 sums)
-//           when this CPU has it, else vs the CPU FP32 engine (printed), unpruned and keep 0.7, D=64 H=2 (Dh 32:
-//           the tensor-core attention kernel and tensor-core GEMMs). Tolerance: relative L2 error per output
-//           <= 2e-2 (BF16 has an 8-bit significand; the two engines round different intermediates: the CUDA
-//           attention rounds its unnormalised probabilities, the CPU one its q/k/v operands per tile), the kept
-//           counts equal.
-//   graphs  one FP32 engine run five times with different images: eager, captured, replayed, replayed (each
+//   BF16    CudaEngine(bf16) against the CPU FP32 engine, beside the CPU BF16 engine (AVX512_BF16: GEMM operands
+//           rounded to BF16, FP32 sums) when this CPU has it, unpruned and keep 0.7, D=64 H=2 (Dh 32: the
+//           tensor-core attention kernel and tensor-core GEMMs). BF16 noise grows with depth (an 8-bit
+//           significand, rounded at every GEMM operand; the random tiny model's weights are not scaled by
+//           1/sqrt(D)), and the two BF16 engines round different intermediates (the CUDA attention its
+//           unnormalised probabilities, the CPU one its q/k/v operands per tile), so the criterion is relative to
+//           the CPU's own BF16 error: per output, rel L2 (cuda bf16, cpu fp32) <= 2 x rel L2 (cpu bf16, cpu fp32)
+//           + 2e-3, and <= 5e-2 in any case (without AVX512_BF16: the second bound only). Kept counts equal.
+//   graphs  one FP32 engine (keep 0.7) run on different images each time: eager, captured, replayed (every
 //           output vs the CPU engine on the same images, so a replay that reused captured inputs would fail),
 //           then a per-block run (a second shape: eager); the capture must succeed (the emulator invalidates a
 //           capture that allocates, copies to or from the host, or synchronises); another B drops the graphs;
-//           cuda_graphs = false runs "off"; a failed capture (emu::fail_next_capture) falls back to eager runs
+//           cuda_graphs = false runs "off"; a failed capture (emu::fail_next_capture) falls back to an eager run
 //           with the reason, results unchanged; ToMe stays a clear error.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "cuda_runtime.h"  // the emulator's: emu::fail_next_capture
 #include "emu_engine_model.h"
 #include "engine/cuda_engine.h"
 #include "runtime/cpu_features.h"
@@ -36,26 +41,34 @@ void check_bf16(double keep, uint64_t seed) {
   engine::SessionOptions o;
   o.prune = keep < 1.0;
   o.keep = keep;
-  o.bf16 = true;
-  engine::SessionOptions ocpu = o;
-  ocpu.bf16 = cpu_has_avx512_bf16();
-  std::unique_ptr<engine::Engine> cpu;
+  engine::SessionOptions o16 = o;
+  o16.bf16 = true;
+  const bool cpu16 = cpu_has_avx512_bf16();
+  std::unique_ptr<engine::Engine> ref, cpu;
   std::unique_ptr<engine::CudaEngine> gpu;
-  expect_status("bf16 engine create (cpu)", engine::Engine::create(tm.make(), ocpu, &cpu));
-  expect_status("bf16 engine create (cuda)", engine::CudaEngine::create(tm.make(), o, &gpu));
-  if (!cpu || !gpu) return;
+  expect_status("bf16 engine create (cpu fp32)", engine::Engine::create(tm.make(), o, &ref));
+  if (cpu16) expect_status("bf16 engine create (cpu bf16)", engine::Engine::create(tm.make(), o16, &cpu));
+  expect_status("bf16 engine create (cuda)", engine::CudaEngine::create(tm.make(), o16, &gpu));
+  if (!ref || !gpu || (cpu16 && !cpu)) return;
   const int64_t B = 2;
   const auto images = images_for(c, B, seed + 7);
-  RunBuffers want(c, B, true), got(c, B, true);
-  expect_status("bf16 engine run (cpu)", cpu->run(images.data(), B, want.ro));
+  RunBuffers want(c, B, true), got(c, B, true), other(c, B, true);
+  expect_status("bf16 engine run (cpu fp32)", ref->run(images.data(), B, want.ro));
+  if (cpu16) expect_status("bf16 engine run (cpu bf16)", cpu->run(images.data(), B, other.ro));
   expect_status("bf16 engine run (cuda)", gpu->run(images.data(), B, got.ro));
-  const std::string tag = std::string("engine bf16 ") + (keep < 1 ? "keep=0.7" : "unpruned") + " vs cpu " +
-                          (ocpu.bf16 ? "bf16" : "fp32 (no AVX512_BF16 here)");
-  report(tag + " stage keep counts", cpu->stage_keep() == gpu->stage_keep(), "");
+  const std::string tag = std::string("engine bf16 ") + (keep < 1 ? "keep=0.7" : "unpruned");
+  report(tag + " stage keep counts", ref->stage_keep() == gpu->stage_keep(), "");
   const char* names[] = {"semantic", "class logits", "mask logits"};
-  for (size_t i = 0; i < 3; ++i) compare_rel(tag + " " + names[i], got.bufs[i], want.bufs[i], 2e-2);
-  for (size_t i = 3; i < got.bufs.size(); ++i)
-    compare_rel(tag + " per-block map " + std::to_string(i - 3), got.bufs[i], want.bufs[i], 2e-2);
+  for (size_t i = 0; i < got.bufs.size(); ++i) {
+    const std::string what = i < 3 ? names[i] : "per-block map " + std::to_string(i - 3);
+    const double e = rel_l2(got.bufs[i], want.bufs[i]);
+    const double e_cpu = cpu16 ? rel_l2(other.bufs[i], want.bufs[i]) : INFINITY;
+    const double lim = std::min(5e-2, 2 * e_cpu + 2e-3);
+    char buf[128];
+    std::snprintf(buf, sizeof(buf), "rel L2 vs cpu fp32 = %.3g (limit %.3g; cpu bf16: %.3g, cuda vs cpu bf16: %.3g)", e, lim, e_cpu,
+                  cpu16 ? rel_l2(got.bufs[i], other.bufs[i]) : NAN);
+    report(tag + " " + what, e <= lim, buf);
+  }
 }
 
 // One run of both engines on fresh images; the CUDA engine's graph state must be `graph`.
@@ -86,39 +99,37 @@ void check_graphs(uint64_t seed) {
   expect_status("graphs engine create (cpu)", engine::Engine::create(tm.make(), o, &cpu));
   expect_status("graphs engine create (cuda)", engine::CudaEngine::create(tm.make(), o, &gpu));
   if (!cpu || !gpu) return;
-  const char* states[] = {"eager", "captured", "replayed", "replayed"};
-  for (int i = 0; i < 4; ++i) run_pair("graphs B=2 keep=0.7 run " + std::to_string(i + 1), *cpu, *gpu, 2, false, seed + 10 + i, states[i]);
+  const char* states[] = {"eager", "captured", "replayed"};
+  for (int i = 0; i < 3; ++i) run_pair("graphs B=2 keep=0.7 run " + std::to_string(i + 1), *cpu, *gpu, 2, false, seed + 10 + i, states[i]);
   run_pair("graphs B=2 per-block (new shape)", *cpu, *gpu, 2, true, seed + 20, "eager");
-  run_pair("graphs B=2 again (its graph kept)", *cpu, *gpu, 2, false, seed + 21, "replayed");
   run_pair("graphs B=1 (new workspace)", *cpu, *gpu, 1, false, seed + 22, "eager");
   run_pair("graphs B=2 after B=1 (graphs dropped)", *cpu, *gpu, 2, false, seed + 23, "eager");
-  run_pair("graphs B=2 after B=1, 2nd run", *cpu, *gpu, 2, false, seed + 24, "captured");
 
   o.cuda_graphs = false;
   std::unique_ptr<engine::CudaEngine> off;
   expect_status("graphs off: engine create (cuda)", engine::CudaEngine::create(tm.make(), o, &off));
-  if (off)
-    for (int i = 0; i < 2; ++i) run_pair("graphs off run " + std::to_string(i + 1), *cpu, *off, 2, false, seed + 30 + i, "off");
+  if (off) run_pair("graphs off", *cpu, *off, 1, false, seed + 30, "off");
 
   o.cuda_graphs = true;
   std::unique_ptr<engine::CudaEngine> fb;
   expect_status("graphs fallback: engine create (cuda)", engine::CudaEngine::create(tm.make(), o, &fb));
   if (!fb) return;
-  run_pair("graphs fallback run 1", *cpu, *fb, 2, false, seed + 40, "eager");
+  run_pair("graphs fallback run 1", *cpu, *fb, 1, false, seed + 40, "eager");
   emu::fail_next_capture();
-  run_pair("graphs fallback run 2 (capture fails)", *cpu, *fb, 2, false, seed + 41, "fallback");
-  run_pair("graphs fallback run 3 (stays eager)", *cpu, *fb, 2, false, seed + 42, "fallback");
+  run_pair("graphs fallback run 2 (capture fails, eager)", *cpu, *fb, 1, false, seed + 41, "fallback");
   const std::string note = fb->last_run().graph_note;
   report("graphs fallback says why", note.find("capture") != std::string::npos, note);
 }
 
 }  // namespace
 
-void engine_mode_checks() {
-  check_bf16(1.0, 51);
-  check_bf16(0.7, 52);
-  check_graphs(61);
-  {  // options not implemented on the device are errors, not fallbacks
+void engine_mode_checks(bool bf16, bool graphs) {
+  if (bf16) {
+    check_bf16(1.0, 51);
+    check_bf16(0.7, 52);
+  }
+  if (graphs) check_graphs(61);
+  if (bf16 || graphs) {  // options not implemented on the device are errors, not fallbacks
     TinyModel tm = tiny_model(1);
     engine::SessionOptions o;
     o.tome.mode = engine::ToMeMode::kMhsa;

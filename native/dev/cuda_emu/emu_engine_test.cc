@@ -7,7 +7,7 @@
 // layers that may store BF16 (im2col, row norms, depthwise) are checked in that mode too. The GEMM layers (patch
 // embedding, policy MLP, class head, mask MLP, ConvTranspose2d, mask einsum) are covered by (2) and by
 // emu_test.cc's GEMM suite. BF16 and graph behaviour of the whole engine: emu_engine_modes_test.cc.
-//   node native/dev/cuda_emu/build.mjs engine
+//   node native/dev/cuda_emu/build.mjs engine [layers] [fp32] [bf16] [graphs]   (no part named: all)
 // Tolerance (FP32 both sides; reductions in a different order and expf vs std::exp): max |cuda - cpu| <=
 // 1e-4 * max(1, max |cpu|) per output. Prints the measured max differences.
 #include <cmath>
@@ -173,11 +173,20 @@ void check_engine(double keep, uint64_t seed) {
 
 }  // namespace
 
-int main() {
-  check_layers(7);
-  check_engine(1.0, 31);
-  check_engine(0.7, 32);
-  engine_mode_checks();
+// No argument: every part; else the parts named (layers, fp32, bf16, graphs): the emulated forwards are slow.
+int main(int argc, char** argv) {
+  const auto want = [&](const char* part) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == part) return true;
+    return false;
+  };
+  if (want("layers")) check_layers(7);
+  if (want("fp32")) {
+    check_engine(1.0, 31);
+    check_engine(0.7, 32);
+  }
+  engine_mode_checks(want("bf16"), want("graphs"));
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }
