@@ -29,7 +29,8 @@
 // drops every graph. Not re-entrant: one run at a time (the N-API session serialises runs).
 // Timing: two CUDA events around the forward (after the upload, before the download) give last_run().device_ms.
 //
-// Options not implemented on this device yet are errors at create(), never a silent fallback: ToMe.
+// Options not implemented on this device yet are errors at create(), never a silent fallback: ToMe, keep
+// 'dynamic'.
 // STATUS: checked against the CPU Engine on the CUDA emulator (native/dev/cuda_emu mode `engine`, graphs
 // included: the emulator records and replays captures); NEVER RUN ON A GPU as of 2026-12-05.
 #pragma once
@@ -83,6 +84,7 @@ class CudaEngine {
   const EngineConfig& config() const { return model_->config(); }
   const std::vector<int64_t>& stage_keep() const { return stage_k_; }
   const CudaRunInfo& last_run() const { return last_; }
+  const SessionOptions& options() const { return opts_; }
 
  private:
   struct GraphSlot {

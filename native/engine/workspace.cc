@@ -47,6 +47,8 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
     w->active.resize(static_cast<size_t>(B * Np));
     w->topk.resize(static_cast<size_t>(B * Np));
     w->idx.resize(static_cast<size_t>(B * T1));
+    w->kept.resize(static_cast<size_t>(B));
+    w->offsets.resize(static_cast<size_t>(B + 1));
     for (int j = 0; j < 2; ++j) {
       w->up_crow[j].resize(static_cast<size_t>(4 * B * Np * (j == 0 ? 1 : 4)));
       w->up_crow_pair[j].resize(static_cast<size_t>(2 * B * Np * (j == 0 ? 1 : 4)));

@@ -32,6 +32,8 @@ class Workspace {
   std::vector<uint8_t> active;                   // [B*Np] 1 = patch still active
   std::vector<int32_t> topk;                     // [B*Np] kept patches per row (ascending)
   std::vector<int32_t> idx;                      // [B*T1] rows a block runs on (ascending)
+  std::vector<int32_t> kept;                     // [B] dynamic keep: patches active per image (topk row stride Np)
+  std::vector<int32_t> offsets;                  // [B+1] dynamic keep: varlen row offsets into idx
   // decode
   FloatBuf yq, t1, t2, emb;  // [B*Q, D]
   FloatBuf cls;              // [B*Q, C+1] (non-final decode points)

@@ -12,6 +12,7 @@ import { readdirSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { processAlive } from '../io/processAlive.js';
 
 const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '_');
 const TEMP = /^\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
@@ -43,21 +44,12 @@ export async function writeFileAtomic(file: string, data: Buffer): Promise<'writ
   return 'written';
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Deletes temp files in `dir` left by dead processes of this host. @returns how many */
 export function removeStaleTemps(dir: string): number {
   let n = 0;
   for (const f of readdirSync(dir)) {
     const m = TEMP.exec(f);
-    if (!m || m[2] !== HOST || Number(m[3]) === process.pid || alive(Number(m[3]))) continue;
+    if (!m || m[2] !== HOST || Number(m[3]) === process.pid || processAlive(Number(m[3]))) continue;
     try {
       unlinkSync(path.join(dir, f));
       n++;

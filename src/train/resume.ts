@@ -11,7 +11,7 @@
  * route stream is replayed (`micro` draws of sampleRoute from routeRng). So a run cut into pieces ends with the
  * same weights as the uncut run.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../checkpoint/safetensors.js';
 import { rangeError } from '../errors.js';
@@ -21,7 +21,7 @@ export const RESUME_FILE = 'resume.safetensors';
 const KEY = 'reg4pru.resume';
 const VERSION = 1;
 
-export const RUN_SPEC_KEYS = ['config', 'data', 'samples', 'dataSeed', 'routing', 'policy', 'keep', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'ratioWeight', 'lambdaPol', 'tau', 'augment', 'seed', 'maxSteps'] as const;
+export const RUN_SPEC_KEYS = ['config', 'data', 'samples', 'dataSeed', 'routing', 'policy', 'keep', 'dynamic', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'ratioWeight', 'lambdaPol', 'tau', 'augment', 'seed', 'maxSteps'] as const;
 /** The options that define a run (everything but weights, output folder, stopAfter and callbacks): the
  * trainer's own option fields, one declaration. */
 export type RunSpec = Pick<TrainRunOptions, (typeof RUN_SPEC_KEYS)[number]>;
@@ -94,4 +94,28 @@ export function loadResume(dir: string): ResumeState {
     else throw rangeError('train', `--resume: ${file} holds an unexpected tensor '${name}'`);
   }
   return st;
+}
+
+/**
+ * The position of the resume state in `dir` from the file's header alone (no tensors read), or null when
+ * there is none: where a cut run stands, e.g. to choose its next `stopAfter`.
+ * @throws {RangeError} a file that is not a reg4pru resume state
+ */
+export function readResumePosition(dir: string): ResumePosition | null {
+  const file = path.join(dir, RESUME_FILE);
+  if (!existsSync(file)) return null;
+  const fd = openSync(file, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) throw rangeError('train', `${file}: truncated safetensors header`);
+    const n = Number(len.readBigUInt64LE(0));
+    if (!(n > 0 && n < 1 << 26)) throw rangeError('train', `${file}: bad safetensors header length ${n}`);
+    const head = Buffer.alloc(n);
+    if (readSync(fd, head, 0, n, 8) !== n) throw rangeError('train', `${file}: truncated safetensors header`);
+    const raw = (JSON.parse(head.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__?.[KEY];
+    if (raw === undefined) throw rangeError('train', `${file} has no '${KEY}' metadata: not a reg4pru resume state`);
+    return (JSON.parse(raw) as { pos: ResumePosition }).pos;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -25,7 +25,8 @@ const noDevice = () => ({ ok: false, reason: 'test: no device here' });
 const aDevice = () => ({ ok: true, reason: '' });
 
 /** The CLI's stand-in session plus a CUDA-like `lastRun`: device ms = 2 per image (keep k: 2k), graph states. */
-function fakeCudaFactory(seen: Array<{ device?: string; cudaGraphs?: boolean; keep: number | null | undefined }>): SessionFactory {
+type Seen = { device?: string; cudaGraphs?: boolean; keep: number | 'dynamic' | null | undefined };
+function fakeCudaFactory(seen: Seen[]): SessionFactory {
   const base = fakeFactory();
   return async (source, opts) => {
     seen.push({ device: opts.device, cudaGraphs: opts.cudaGraphs, keep: opts.keep });
@@ -43,7 +44,7 @@ function fakeCudaFactory(seen: Array<{ device?: string; cudaGraphs?: boolean; ke
       },
       get lastRun(): CudaRunInfo | null {
         if (runs === 0) return null;
-        return { deviceMs: 2 * B * (opts.keep ?? 1), graph: opts.cudaGraphs === false ? 'off' : runs === 1 ? 'eager' : runs === 2 ? 'captured' : 'replayed', graphNote: '' };
+        return { deviceMs: 2 * B * (typeof opts.keep === 'number' ? opts.keep : 1), graph: opts.cudaGraphs === false ? 'off' : runs === 1 ? 'eager' : runs === 2 ? 'captured' : 'replayed', graphNote: '' };
       },
     };
   };
@@ -51,7 +52,7 @@ function fakeCudaFactory(seen: Array<{ device?: string; cudaGraphs?: boolean; ke
 
 describe('bench --device cuda', () => {
   it('without a device: "no CUDA device: <reason>", exit code 1, nothing run', async () => {
-    const seen: Array<{ keep: number | null | undefined }> = [];
+    const seen: Seen[] = [];
     const io = captureIo();
     await expect(runBenchCuda({ preset: 'tiny', quiet: true, out: tmp() }, io, fakeCudaFactory(seen), noDevice))
       .rejects.toThrow(new CommandError('bench --device cuda: no CUDA device: test: no device here'));
@@ -85,7 +86,7 @@ describe('bench --device cuda', () => {
 
   it('times each configuration and batch size on device time, round-robin, and reports it', async () => {
     const dir = tmp();
-    const seen: Array<{ device?: string; cudaGraphs?: boolean; keep: number | null | undefined }> = [];
+    const seen: Seen[] = [];
     const io = captureIo();
     const report = await runBenchCuda({ preset: 'tiny', modelConfig: tinyModel(dir), image: 32, warmup: 2, iters: 3, batch: [1, 4],
       configs: ['prune-0.5', 'tome-mhsa-0.5'], precision: 'bf16', out: dir, quiet: true }, io, fakeCudaFactory(seen), aDevice);
@@ -114,7 +115,7 @@ describe('bench --device cuda', () => {
 
   it('--no-cuda-graphs reaches the sessions', async () => {
     const dir = tmp();
-    const seen: Array<{ device?: string; cudaGraphs?: boolean; keep: number | null | undefined }> = [];
+    const seen: Seen[] = [];
     const report = await runBenchCuda({ preset: 'tiny', modelConfig: tinyModel(dir), image: 32, warmup: 0, iters: 1, configs: ['unpruned'],
       cudaGraphs: false, out: dir, quiet: true }, captureIo(), fakeCudaFactory(seen), aDevice);
     expect(seen).toEqual([{ device: 'cuda', cudaGraphs: false, keep: null }]);

@@ -1,8 +1,9 @@
 /**
  * `reg4pru bench --device cuda`: the throughput protocol of SPEC §6 (paper §4.2) on the CUDA engine
  * (InferenceSession device 'cuda', native/engine/cuda_engine.h). Same configurations and round-robin order as
- * the CPU harness (./bench.ts): no pruning, pruning at keep 0.9…0.5, ToMe (reported unavailable: the CUDA
- * engine has no ToMe yet), each run on one seeded standard-normal batch [B,3,H,W], for each --batch size.
+ * the CPU harness (./bench.ts, its timeRoundRobin loop): no pruning, pruning at keep 0.9…0.5, ToMe and keep
+ * 'dynamic' (reported unavailable: not on the CUDA engine yet), each run on one seeded standard-normal batch
+ * [B,3,H,W], for each --batch size.
  *
  * Timing: every run's forward is timed on the device with CUDA events (the engine records them after the image
  * upload and before the output download; `session.lastRun.deviceMs`): images/s = B·1000 / device ms. The
@@ -26,7 +27,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { info } from '../../runtime.js';
 import { CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { PAPER_PROTOCOL, selectConfigs, sessionOptions, throughputStats, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
+import { PAPER_PROTOCOL, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
 
 export const CUDA_BENCH_DEFAULTS = { image: 1024, warmup: 10, iters: 50, batch: [1] };
 
@@ -114,7 +115,7 @@ export async function runBenchCuda(opts: BenchOptions, io: Io, createSession: Se
             const session = await createSession(model.source, { ...sessionOptions(c, precision, roundKeep, 'cuda'), cudaGraphs });
             live.push({ c, session, row });
           } catch (e) {
-            if (!c.method.startsWith('tome')) throw e;
+            if (!c.method.startsWith('tome') && c.method !== 'dynamic') throw e;  // not on the CUDA engine yet: reported
             Object.assign(row, { status: 'unavailable', reason: (e as Error).message });
             progress.note(`${c.label} B=${B}: unavailable (${row.reason})`);
             progress.tick(warmup + iters, `${c.label} unavailable`);
@@ -125,24 +126,18 @@ export async function runBenchCuda(opts: BenchOptions, io: Io, createSession: Se
         if (config === undefined) throw new UsageError('no configuration could run');
         const [H, W] = config.image;
         const input = { data: randomNormal(B * 3 * H * W, opts.seed ?? 0), shape: [B, 3, H, W] as [number, number, number, number] };
-        for (let round = 0; round < warmup + iters; round++) {
-          for (let k = 0; k < live.length; k++) {
-            const x = live[(round + k) % live.length]!;
-            const t0 = performance.now();
-            await x.session.run(input);
-            const wall = performance.now() - t0;
-            const last = x.session.lastRun;
+        const wall = await timeRoundRobin(live.map((x) => () => x.session.run(input)), {
+          warmup, iters,
+          onRun: (i, round) => {  // the device time of the run just timed
+            const x = live[i]!, last = x.session.lastRun;
             if (!last) throw new CommandError(`bench --device cuda: ${x.c.label}: the session reported no device timing (not a CUDA session?)`);
-            if (round < warmup) x.row.warmupDeviceMs.push(last.deviceMs);
-            else {
-              x.row.deviceMs.push(last.deviceMs);
-              x.row.wallMs.push(wall);
-              x.row.graph = last.graph;
-              x.row.graphNote = last.graphNote || undefined;
-            }
+            (round < warmup ? x.row.warmupDeviceMs : x.row.deviceMs).push(last.deviceMs);
+            x.row.graph = last.graph;
+            x.row.graphNote = last.graphNote || undefined;
             progress.tick(1, `${x.c.label} B=${B}`);
-          }
-        }
+          },
+        });
+        live.forEach((x, i) => { x.row.wallMs = wall[i]!.timingsMs; });
       } finally {
         for (const x of live) x.session.dispose();
       }
