@@ -268,23 +268,35 @@ void check_block_varlen(const std::vector<int64_t>& lens, int64_t N, int64_t D, 
   cuda::device_free(offd);
 }
 
-void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
-                 bool in_place, uint64_t seed) {
-  Rng r(seed);
-  auto x = randn(size_t(B * N * D), r);
+// idx [B,K]: K distinct random tokens per row, or 0..K-1 (null_idx: what idx = null means).
+std::vector<int32_t> block_idx(int64_t B, int64_t N, int64_t K, bool null_idx, Rng& r) {
   std::vector<int32_t> idx(static_cast<size_t>(B * K));
   for (int64_t b = 0; b < B; ++b) {
     const std::vector<int32_t> p = permutation(N, r);
     for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
   }
-  auto w = block_weights(D, F, wt, r);
-  if (xt == DType::BF16) round_bf(x);
+  return idx;
+}
+// The CPU ref's output for x [B,N,D] and idx [B,K] (null: all tokens).
+std::vector<float> block_ref(const std::vector<float>& x, const int32_t* idx, int64_t B, int64_t N, int64_t K,
+                             const std::vector<std::vector<float>>& w, int64_t D, int64_t H, int64_t F) {
   std::vector<float> want(x.size());
   PrunedBlockArgs ra{};
-  ra.x = x.data(); ra.idx = null_idx ? nullptr : idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
+  ra.x = x.data(); ra.idx = idx; ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
   ra.w = host_weights(w, D, H, F);
   ra.ln_eps = 1e-6f;
   pruned_block_fwd_ref(ra);
+  return want;
+}
+
+void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
+                 bool in_place, uint64_t seed) {
+  Rng r(seed);
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> idx = block_idx(B, N, K, null_idx, r);
+  auto w = block_weights(D, F, wt, r);
+  if (xt == DType::BF16) round_bf(x);
+  const std::vector<float> want = block_ref(x, null_idx ? nullptr : idx.data(), B, N, K, w, D, H, F);
   std::vector<void*> wd;
   for (auto& v : w) wd.push_back(dev(v, wt));
   void* xd = dev(x, xt);
@@ -334,21 +346,12 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
 void check_block_engine(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, bool null_idx, uint64_t seed) {
   Rng r(seed);
   auto x = randn(size_t(B * N * D), r);
-  std::vector<int32_t> idx(static_cast<size_t>(B * K));
-  for (int64_t b = 0; b < B; ++b) {
-    const std::vector<int32_t> p = permutation(N, r);
-    for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
-  }
+  std::vector<int32_t> idx = block_idx(B, N, K, null_idx, r);
   auto w = block_weights(D, F, DType::F32, r);
   const auto is_matrix = [](size_t i) { return i == 2 || i == 4 || i == 9 || i == 11; };
   for (size_t i = 0; i < w.size(); ++i)
     if (is_matrix(i)) round_bf(w[i]);
-  std::vector<float> want(x.size());
-  PrunedBlockArgs ra{};
-  ra.x = x.data(); ra.idx = null_idx ? nullptr : idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
-  ra.w = host_weights(w, D, H, F);
-  ra.ln_eps = 1e-6f;
-  pruned_block_fwd_ref(ra);
+  const std::vector<float> want = block_ref(x, null_idx ? nullptr : idx.data(), B, N, K, w, D, H, F);
   std::vector<void*> wd;
   for (size_t i = 0; i < w.size(); ++i) wd.push_back(dev(w[i], is_matrix(i) ? DType::BF16 : DType::F32));
   void* xd = dev(x, DType::F32);
