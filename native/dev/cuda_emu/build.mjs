@@ -5,7 +5,7 @@
 // CPU ref kernels and the addon's own CUDA runtime (kernels/cuda/runtime.cu, over the emulated runtime API
 // of emu.cc), and runs the test: the attention suites twice (default kernel choice, then
 // REG4PRU_CUDA_ATTN=simt), the token-op suite once.
-//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
+//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens ...]   (none: all of them)
 //   node native/dev/cuda_emu/build.mjs engine [layers] [fp32] [bf16] [graphs]
 //      a second executable, emu_engine_test (emu_engine_test.cc): the CUDA inference engine and its layer
 //      kernels against the CPU engine, so it also links the CPU engine (native/engine, the registry, every ref

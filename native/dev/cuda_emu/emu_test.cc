@@ -3,7 +3,7 @@
 // hit every kernel variant (tensor-core Dh 32/64/128, SIMT Dh 8/17/48/256, tails, B > 1, the cp.async and
 // element-load GEMM paths, row maps, in-place prunedBlock, idx errors); the token ops (gather/scatter,
 // gumbelTopK, gumbelSoftmaxST, the device-error path) are in emu_token_test.cc.
-//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
+//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens ...]   (none: all; several: each named)
 //      (builds build-emu/<asan|plain>/emu_test and runs it: the attention suites twice, default kernel
 //       choice then REG4PRU_CUDA_ATTN=simt)
 // Exit status 1 when any comparison misses its tolerance. What it proves: the kernels' index arithmetic,
@@ -382,10 +382,16 @@ void check_block_engine(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, i
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string only = argc > 1 ? argv[1] : "";
-  const bool all = only.empty() || only == "attention-all";  // attention-all: every suite but tokens
+  const std::vector<std::string> named(argv + 1, argv + argc);
+  for (const std::string& s : named)
+    if (s != "attention" && s != "gemm" && s != "block" && s != "tokens" && s != "attention-all") {
+      std::fprintf(stderr, "emu_test: unknown suite '%s' (attention, gemm, block, tokens, attention-all)\n", s.c_str());
+      return 2;
+    }
+  const auto has = [&](const char* s) { for (const std::string& n : named) if (n == s) return true; return false; };
+  const bool all = named.empty() || has("attention-all");  // attention-all: every suite but tokens
   std::printf("REG4PRU_CUDA_ATTN=%s\n", std::getenv("REG4PRU_CUDA_ATTN") ? std::getenv("REG4PRU_CUDA_ATTN") : "(unset)");
-  if (all || only == "attention") {
+  if (all || has("attention")) {
     for (DType t : {DType::F32, DType::BF16}) {
       check_attention(1, 1, 1, 64, t, 1);
       check_attention(2, 3, 37, 64, t, 2);
@@ -396,7 +402,7 @@ int main(int argc, char** argv) {
       check_attention(1, 1, 40, 256, t, 7);
     }
   }
-  if (all || only == "gemm") {
+  if (all || has("gemm")) {
     for (DType t : {DType::F32, DType::BF16}) {
       check_gemm(1, 1, 1, t, false, false, 11);
       check_gemm(3, 5, 5, t, false, true, 12);
@@ -405,7 +411,7 @@ int main(int argc, char** argv) {
       check_gemm(20, 136, 40, t, false, true, 15);
     }
   }
-  if (all || only == "block") {
+  if (all || has("block")) {
     for (DType wt : {DType::F32, DType::BF16}) {
       check_block(1, 1, 1, 8, 1, 32, wt, DType::F32, false, false, 21);
       check_block(2, 19, 7, 24, 3, 40, wt, DType::F32, false, false, 22);
@@ -420,7 +426,7 @@ int main(int argc, char** argv) {
     check_block_engine(2, 37, 29, 64, 2, 128, false, 29);  // pruned, Dh 32 (tensor-core attention)
     check_block_engine(2, 21, 21, 64, 2, 128, true, 30);   // all tokens
   }
-  if (only.empty() || only == "tokens") token_checks();
+  if (named.empty() || has("tokens")) token_checks();
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }
