@@ -12,9 +12,11 @@
  * Alone (scripts/gpu-check.sh runs it so): prints everything as it goes:
  *   npx tsx bench/gpu/engine.bench.ts [--quick] [--batch 1,8] [--warmup N] [--iters N] [--no-torch]
  *                                     [--no-compile] [--torch-budget-s S] [--precision fp32,bf16]
+ * --torch-budget-s: PyTorch starts no new measurement (compile included) once S seconds have passed since this
+ * script started (our side's time counts).
  * Without a usable device it prints "no CUDA device: <reason>" and exits 0.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,8 +74,11 @@ export function parseThroughput(text: string): Array<Record<string, string>> {
     Object.fromEntries(l.slice('THROUGHPUT '.length).trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string])));
 }
 
-/** Runs torch_eomt.py on the same config; its output is echoed; returns its THROUGHPUT lines (or why none). */
-function torchAnchor(batch: number[], o: { warmup: number; iters: number; budgetS: number; compile: boolean }): Array<Record<string, string>> | string {
+/**
+ * Runs torch_eomt.py on the same config. Its output is echoed as it comes (a bench step killed at its time limit
+ * still leaves the figures measured so far in the log); returns its THROUGHPUT lines (or why none).
+ */
+async function torchAnchor(batch: number[], o: { warmup: number; iters: number; budgetS: number; compile: boolean }): Promise<Array<Record<string, string>> | string> {
   const py = torchPython();
   if (Array.isArray(py)) return `PyTorch not measured: no python3 imports torch (${py.join('; ')})`;
   const cfg = path.join(os.tmpdir(), `reg4pru-torch-eomt-${process.pid}.json`);
@@ -82,11 +87,16 @@ function torchAnchor(batch: number[], o: { warmup: number; iters: number; budget
   const args = [script, '--config', cfg, '--batch', batch.join(','), '--keep', '0.7', '--precision', 'bf16', '--warmup', String(o.warmup),
     '--iters', String(o.iters), '--budget-s', String(o.budgetS), ...(o.compile ? [] : ['--no-compile'])];
   console.log(`\n$ ${py} ${args.join(' ')}`);
-  const r = spawnSync(py, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  process.stdout.write(r.stdout ?? '');
-  process.stdout.write(r.stderr ?? '');
-  if (r.status !== 0) return `PyTorch anchor failed (exit ${r.status ?? r.signal}): ${(r.stderr || '').trim().split('\n').pop()}`;
-  return parseThroughput(r.stdout);
+  const child = spawn(py, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '', lastErr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { text += d; process.stdout.write(d); });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { lastErr = d; process.stdout.write(d); });
+  const status = await new Promise<number | string>((resolve) => {
+    child.on('error', (e) => resolve(e.message));
+    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  if (status !== 0) return `PyTorch anchor failed (exit ${status}): ${lastErr.trim().split('\n').pop() ?? ''}`;
+  return parseThroughput(text);
 }
 
 function sideBySide(reports: CudaBenchReport[], torch: Array<Record<string, string>>): void {
@@ -112,6 +122,7 @@ function arg(name: string): string | undefined {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const t0 = performance.now();
   const avail = cudaAvailable();
   if (!avail.ok) {
     console.log(`no CUDA device: ${avail.reason}`);
@@ -123,16 +134,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const precisions = (arg('precision') ?? 'fp32,bf16').split(',') as Array<'fp32' | 'bf16'>;
   const reports = await ours({ quick, batch, warmup, iters, precisions, io: processIo() });
   for (const rep of reports) console.log(`wrote ${rep.files.json}`);
+  // one JSON line per measurement, ours now and PyTorch's at the end (the GPU run brings back few files: this log
+  // carries them; ours first, so that a PyTorch side cut short by the step's time limit cannot lose them)
+  for (const rep of reports)
+    for (const r of rep.results)
+      if (r.stats) console.log(`RESULT ${JSON.stringify({ impl: 'reg4pru', precision: rep.protocol.precision, label: r.label, batch: r.batch, imgPerS: r.stats.median, p10: r.stats.p10, p90: r.stats.p90, ms: r.stats.medianMs, wallImgPerS: r.wallStats?.median, tflops: r.tflops, peakShare: r.peakShare, graph: r.graph, graphNote: r.graphNote })}`);
   let torch: Array<Record<string, string>> = [];
   if (!process.argv.includes('--no-torch')) {
-    const t = torchAnchor(batch, { warmup, iters, budgetS: Number(arg('torch-budget-s') ?? 600), compile: !process.argv.includes('--no-compile') });
+    // --torch-budget-s counts from this script's start: what our side took is not given to PyTorch again
+    const budgetS = Math.max(0, Number(arg('torch-budget-s') ?? 600) - (performance.now() - t0) / 1e3);
+    const t = await torchAnchor(batch, { warmup, iters, budgetS: Math.round(budgetS), compile: !process.argv.includes('--no-compile') });
     if (typeof t === 'string') console.log(t);
     else torch = t;
   }
   sideBySide(reports, torch);
-  // one JSON line per measurement, ours and PyTorch's (the GPU run brings back few files: this log carries them)
-  for (const rep of reports)
-    for (const r of rep.results)
-      if (r.stats) console.log(`RESULT ${JSON.stringify({ impl: 'reg4pru', precision: rep.protocol.precision, label: r.label, batch: r.batch, imgPerS: r.stats.median, p10: r.stats.p10, p90: r.stats.p90, ms: r.stats.medianMs, wallImgPerS: r.wallStats?.median, tflops: r.tflops, peakShare: r.peakShare, graph: r.graph, graphNote: r.graphNote })}`);
   for (const t of torch) console.log(`RESULT ${JSON.stringify(t)}`);
 }
