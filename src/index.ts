@@ -33,6 +33,7 @@ export { gumbelSoftmaxST, gumbelSoftmaxSTBackward, type GumbelSoftmaxSTOptions }
 
 // ---- softmax (used by the native TF.js backend)
 export { softmaxRows } from './ops/softmaxRows.js';
+export { superpatchPolicy } from './ops/superpatchPolicy.js';
 
 // ---- cuda
 // The CUDA ops take and return DeviceTensors: `cuda.upload(t)`, `cuda.gatherTokens(x, idx)`, ...; the host
@@ -77,6 +78,7 @@ export {
   roundKeepCount,
   type InferenceSessionOptions,
   type InferenceSource,
+  type SuperpatchPolicy,
   type InferenceResult,
   type RunOptions,
   type ToMeMode,

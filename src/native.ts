@@ -120,6 +120,14 @@ export interface NativeBinding {
   /** Its filter gradient (ops.h DepthwiseFilterGradArgs): x [B,H,W,C], dy [B,oh,ow,C] -> dw [fh,fw,C]. */
   depthwiseFilterGrad(x: Float32Array, dy: Float32Array, dw: Float32Array, B: number, H: number, W: number, C: number, fh: number, fw: number, top: number, left: number, oh: number, ow: number): Float32Array;
 
+  // ---- superpatch policy (STEP)
+  /**
+   * The superpatch policy CNN (ops.h SuperpatchPolicyArgs): images [B,3,H,W] -> logits [B,wh,ww] (wh = floor(H/patch/2),
+   * ww = floor(W/patch/2)); conv weights in PyTorch layouts, c = width. Returns logits.
+   */
+  superpatchPolicy(images: Float32Array, logits: Float32Array, B: number, H: number, W: number, patch: number, width: number,
+    conv1w: Float32Array, conv1b: Float32Array, conv2w: Float32Array, conv2b: Float32Array, conv3w: Float32Array, conv3b: Float32Array): Float32Array;
+
   // ---- tomeBlock
   tomeBlock(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Float32Array;
   tomeBlockAsync(x: Float32Array, out: Float32Array, mergeMap: Int32Array | null, B: number, T: number, D: number, H: number, P0: number, weights: Readonly<Record<string, Float32Array>>, mode: string, ratio: number, lnEps: number, gridH?: number, gridW?: number): Promise<Float32Array>;
@@ -133,6 +141,12 @@ export interface NativeBinding {
   gelu(x: Float32Array, y: Float32Array, n: number): Float32Array;
   /** GELU backward: dx = dy (Phi(x) + x phi(x)); dx may be dy or x itself. */
   geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): Float32Array;
+
+  // ---- the training loop's in-place parameter updates (kernels/optimizer_step.h)
+  /** AdamW on n values, in place on p, m, v (g read only); the scalars are the float32 constants of the TF.js composition. */
+  adamwStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, lr: number, wd: number, updateP: boolean): void;
+  /** EMA in place: e = d e + c p. */
+  emaStep(e: Float32Array, p: Float32Array, n: number, d: number, c: number): void;
 
   // ---- vitBlock (TF.js training graph; ops.h VitBlockArgs): saved has B*N*(6D+F) floats
   vitBlock(x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
@@ -203,6 +217,10 @@ export interface NativeSessionOptions {
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
   /** 'cuda': native/engine/cuda_engine.h (the constructor throws when CUDA is not available). */
   device?: 'cpu' | 'cuda';
+  /** STEP superpatch policy (src/model/superpatch.ts): hidden width, patch, merge threshold, the six conv tensors. */
+  superpatch?: { width: number; patch: number; threshold: number; weights: Readonly<Record<string, Float32Array>> };
+  /** STEP early exits (src/model/earlyExit.ts): blocks, threshold, floor, the heads' tensors (D, classes for checks). */
+  earlyExit?: { blocks: number[]; threshold: number; minActive: number; weights: Readonly<Record<string, Float32Array>>; D: number; classes: number };
   /** device 'cuda': capture repeated forwards as CUDA graphs (default true). */
   cudaGraphs?: boolean;
 }
@@ -220,6 +238,10 @@ export interface NativeRunResult {
   maskLogits: Float32Array;
   /** When pruning: patches kept per stage and image, [S*B] at s*B + b. */
   kept?: Int32Array;
+  /** With superpatches: 1 = merged window, [B*wh*ww]. */
+  merged?: Uint8Array;
+  /** With early exits: tokens halted per exit and image, [E*B]. */
+  halted?: Int32Array;
   perBlock?: Float32Array[];
 }
 export interface NativeInferenceSession {

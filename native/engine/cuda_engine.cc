@@ -74,6 +74,10 @@ Status CudaEngine::create(std::unique_ptr<Model> model, const SessionOptions& op
     return range_error(kOp, ": expected options.roundKeep to be an integer in [1, 1024], received ", opts.round_keep);
   if (opts.tome.mode != ToMeMode::kOff)
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.tome is not implemented on device 'cuda' yet (use device 'cpu')"));
+  if (opts.exits.on)
+    return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.earlyExit is not implemented in the CUDA engine yet (use device 'cpu')"));
+  if (opts.superpatch.on)
+    return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.superpatch is not implemented in the CUDA engine yet (use device 'cpu')"));
   if (opts.dynamic)
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.keep 'dynamic' is not implemented in the CUDA engine yet (use device 'cpu'; the op cuda.prunedBlock takes variable-length rows)"));
   std::unique_ptr<CudaEngine> e(new (std::nothrow) CudaEngine());

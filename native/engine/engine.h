@@ -22,6 +22,31 @@
 
 namespace r4p::engine {
 
+// STEP superpatches (src/model/superpatch.ts): the policy CNN decides per image which 2x2 patch windows become one
+// token: the window's 4 patch rows (position embedding included) are averaged into its top-left row, the other 3 stay
+// inactive in every block, and the top-left row is copied back to them before each decode. Images then start with
+// different token counts (the blocks run variable-length rows); with pruning, stage s keeps floor(ρ^(s+1) n_b + 0.5)
+// of image b's n_b tokens (fixed keep) or applies its threshold (dynamic). engine/superpatch.cc.
+struct SuperpatchOptions {
+  bool on = false;
+  double threshold = 0.5;  // merge when sigmoid(logit) >= threshold, in [0, 1]
+  int64_t width = 0;       // the policy's hidden channels c
+  const float *conv1_w = nullptr, *conv1_b = nullptr, *conv2_w = nullptr, *conv2_b = nullptr, *conv3_w = nullptr,
+              *conv3_b = nullptr;  // PyTorch Conv2d layouts (ops.h SuperpatchPolicyArgs), caller-owned
+};
+
+// STEP early exits (src/model/earlyExit.ts): after block blocks[j], head j scores every active patch token,
+// conf = max softmax(fc(LayerNorm(x))) over C+1 classes; tokens with conf > threshold leave the sequence (keeping their
+// state for the decoder), at least min(min_active, active) staying (the least confident, ties to the lower index).
+// Images then hold different counts (variable-length rows). engine/early_exit.cc.
+struct EarlyExitOptions {
+  bool on = false;
+  double threshold = 0.9;  // in [0, 1]; 1: no token leaves (conf <= 1), 0: all the floor allows
+  int64_t min_active = 1;  // >= 1
+  std::vector<int64_t> blocks;                          // ascending, in [0, L)
+  std::vector<const float*> norm_w, norm_b, fc_w, fc_b;  // per head: [D], [D], [C+1, D], [C+1] (caller-owned)
+};
+
 struct SessionOptions {
   bool prune = false;  // false: every block sees every token
   double keep = 1.0;   // base keep ratio rho in (0, 1]; stage s keeps floor(rho^(s+1) Np + 0.5) (>= 1)
@@ -36,6 +61,8 @@ struct SessionOptions {
   double threshold = 0.5;  // in [0, 1]; 0 keeps every active patch
   int64_t min_keep = 1;    // >= 1
   ToMeOptions tome;
+  SuperpatchOptions superpatch;
+  EarlyExitOptions exits;
   // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs;
   // on device 'cuda' BF16 tensor cores, cuda_engine.h).
   bool bf16 = false;
@@ -49,6 +76,8 @@ struct RunOutputs {
   float* mask_logits = nullptr;   // [B,Q,4gh,4gw]
   std::vector<float*> per_block;  // empty, or decode_points() maps [B,C,Himg,Wimg] each
   int32_t* kept = nullptr;        // optional [S,B] (S = pruning stages, when pruning): patches kept per stage and image
+  uint8_t* merged = nullptr;      // optional [B, floor(gh/2), floor(gw/2)] with superpatches: 1 = the window ran as one token
+  int32_t* halted = nullptr;      // optional [E,B] with early exits: patch tokens that left at exit e, per image
 };
 
 class Workspace;
@@ -90,7 +119,11 @@ class Engine {
   Status patch_embed(const float* images, int64_t B);
   void insert_queries(int64_t B);
   Status select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur, int64_t B);
-  Status select_dynamic(int64_t B);  // policy.cc: the per-image choice of options().dynamic
+  Status select_per_image(int64_t s, int64_t B);  // policy.cc: dynamic keep, or any keep after superpatches
+  Status merge_superpatches(const float* images, int64_t B, uint8_t* merged);  // superpatch.cc
+  void unmerge_superpatches(float* x, int64_t T, int64_t Qcur, int64_t B);     // superpatch.cc
+  Status exit_tokens(int64_t e, const float* x, int64_t T, int64_t Qcur, int64_t B, int32_t* halted);  // early_exit.cc
+  void to_per_image(int64_t B);  // the fixed active set as per-image lists (topk stride Np, ws_->kept), varlen_ on
   Status run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B);
   Status decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits);
 
@@ -99,7 +132,7 @@ class Engine {
   std::vector<int64_t> stage_k_;
   std::unique_ptr<Workspace> ws_;
   int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
-  bool varlen_ = false;   // dynamic keep after its first stage: ws_->kept[b] patches per image (stride Np in topk)
+  bool varlen_ = false;   // per-image active sets (dynamic keep, superpatches): ws_->kept[b] patches (topk stride Np)
   EnginePhaseClock clock_;  // REG4PRU_PROFILE phase times of the current run
   PackedBlockWeights packed_;  // block weights packed for the GEMM kernel of the last run
 };

@@ -62,6 +62,32 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     if (opts.round_keep > 1)
       return range_error("InferenceSession: options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ", opts.round_keep, ")");
   }
+  if (opts.exits.on) {
+    const EarlyExitOptions& ex = opts.exits;
+    const size_t E = ex.blocks.size();
+    if (E == 0 || ex.norm_w.size() != E || ex.norm_b.size() != E || ex.fc_w.size() != E || ex.fc_b.size() != E)
+      return internal_error("InferenceSession: options.earlyExit without a head per exit block");
+    for (size_t e = 0; e < E; ++e)
+      if (ex.blocks[e] < 0 || ex.blocks[e] >= model->config().L || (e > 0 && ex.blocks[e] <= ex.blocks[e - 1]))
+        return range_error("InferenceSession: expected the exit blocks ascending in [0, L=", model->config().L, "), received ", ex.blocks[e], " at [", e, "]");
+    if (!(ex.threshold >= 0.0 && ex.threshold <= 1.0))
+      return range_error("InferenceSession: expected options.earlyExit.threshold in [0, 1], received ", ex.threshold);
+    if (!(ex.min_active >= 1 && ex.min_active <= INT32_MAX))
+      return range_error("InferenceSession: expected options.earlyExit.minActive to be an integer >= 1, received ", ex.min_active);
+    if (opts.tome.mode != ToMeMode::kOff) return range_error("InferenceSession: options.earlyExit and options.tome cannot be combined");
+    if (opts.round_keep > 1)
+      return range_error("InferenceSession: options.roundKeep cannot be combined with options.earlyExit (per-image token counts)");
+  }
+  if (opts.superpatch.on) {
+    const SuperpatchOptions& sp = opts.superpatch;
+    if (!(sp.threshold >= 0.0 && sp.threshold <= 1.0))
+      return range_error("InferenceSession: expected options.superpatch.threshold in [0, 1], received ", sp.threshold);
+    if (sp.width < 1 || !sp.conv1_w || !sp.conv1_b || !sp.conv2_w || !sp.conv2_b || !sp.conv3_w || !sp.conv3_b)
+      return internal_error("InferenceSession: options.superpatch without its policy weights");
+    if (opts.tome.mode != ToMeMode::kOff) return range_error("InferenceSession: options.superpatch and options.tome cannot be combined");
+    if (opts.round_keep > 1)
+      return range_error("InferenceSession: options.roundKeep cannot be combined with options.superpatch (per-image token counts)");
+  }
   if (opts.tome.mode != ToMeMode::kOff) {
     if (opts.prune) return range_error("InferenceSession: options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)");
     if (!(opts.tome.merge_ratio >= 0.0 && opts.tome.merge_ratio < 1.0))
@@ -196,13 +222,15 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   varlen_ = false;
   std::fill(w.active.begin(), w.active.begin() + B * Np, uint8_t{1});
   std::fill(w.kept.begin(), w.kept.begin() + B, static_cast<int32_t>(Np));
+  std::fill(w.tokens0.begin(), w.tokens0.begin() + B, static_cast<int32_t>(Np));
 
   clock_ = EnginePhaseClock();
   R4P_RETURN_IF_ERROR(patch_embed(images, B));
+  if (opts_.superpatch.on) R4P_RETURN_IF_ERROR(merge_superpatches(images, B, out.merged));
   clock_.lap(kEmbed);
 
   bool queries = false;
-  size_t stage = 0;
+  size_t stage = 0, next_exit = 0;
   for (int64_t i = 0; i < c.L; ++i) {
     if (i == c.query_block() && !queries) {
       insert_queries(B);
@@ -214,12 +242,17 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
       R4P_RETURN_IF_ERROR(select_tokens(static_cast<int64_t>(stage), x, T, Qcur, B));
       if (out.kept)
         for (int64_t b = 0; b < B; ++b)
-          out.kept[stage * B + b] = static_cast<int32_t>(opts_.dynamic ? w.kept[b] : active_k_);
+          out.kept[stage * B + b] = static_cast<int32_t>(varlen_ ? w.kept[b] : active_k_);
       ++stage;
       clock_.lap(kSelect);
     }
     R4P_RETURN_IF_ERROR(run_block(i, x, T, Qcur, B));
     clock_.lap(kBlocks);
+    if (opts_.exits.on && next_exit < opts_.exits.blocks.size() && i == opts_.exits.blocks[next_exit]) {
+      R4P_RETURN_IF_ERROR(exit_tokens(static_cast<int64_t>(next_exit), x, T, Qcur, B, out.halted));
+      ++next_exit;
+      clock_.lap(kSelect);
+    }
     const bool last = i == c.L - 1;
     if (!out.per_block.empty() && i >= c.first_decode() && !last) {
       // decode point L-Bq-1 sees the queries already prepended (as block L-Bq will)
@@ -227,11 +260,13 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
         insert_queries(B);
         queries = true;
       }
+      if (opts_.superpatch.on) unmerge_superpatches(w.x1.get(), T1, c.Q, B);
       R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.per_block[static_cast<size_t>(i - c.first_decode())],
                                  w.cls.get(), w.masks.get()));
     }
   }
   if (!queries) return internal_error("InferenceSession.run: queries were never inserted");  // Bq >= 1 makes this unreachable
+  if (opts_.superpatch.on) unmerge_superpatches(w.x1.get(), T1, c.Q, B);
   R4P_RETURN_IF_ERROR(decode(w.x1.get(), B, out.semantic, out.class_logits, out.mask_logits));
   if (!out.per_block.empty())
     std::memcpy(out.per_block.back(), out.semantic, static_cast<size_t>(semantic_size(B)) * sizeof(float));

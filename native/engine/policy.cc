@@ -5,9 +5,12 @@
 //   score = softmax(logits)[0]
 //   kept = gumbel_topk(score, k_s, noise = false, active)   ascending, ties to the lower index
 // The new kept set replaces ws_->topk and the active mask (nested: only active patches can be chosen).
-// Dynamic keep (SessionOptions::dynamic, select_dynamic): per image k_b = max(#{active n: score_n >= threshold},
-// min(min_keep, active_b)), then the same top-k on that image alone, its list at topk[b*Np], k_b in ws_->kept.
+// Per image (select_per_image: dynamic keep, or any keep once superpatches made the active sets per image): image b
+// keeps k_b = max(#{active n: score_n >= threshold}, min(min_keep, active_b)) (dynamic) or
+// min(active_b, max(1, floor(rho^(s+1) tokens0_b + 0.5))) (fixed keep of its own post-merge token count), by the same
+// top-k on that image alone; its list at topk[b*Np], k_b in ws_->kept.
 #include <algorithm>
+#include <cmath>
 
 #include "engine/engine.h"
 #include "engine/layers.h"
@@ -44,7 +47,7 @@ Status Engine::select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur,
     R4P_RETURN_IF_ERROR(gemm(g));
   }
   keep_scores(w.sel_logits.get(), M, w.sel_score.get());
-  if (opts_.dynamic) return select_dynamic(B);
+  if (opts_.dynamic || varlen_) return select_per_image(s, B);
 
   const int64_t k = stage_k_[static_cast<size_t>(s)];
   GumbelTopKArgs t;
@@ -61,15 +64,22 @@ Status Engine::select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur,
   return Status::Ok();
 }
 
-Status Engine::select_dynamic(int64_t B) {
+Status Engine::select_per_image(int64_t s, int64_t B) {
   const int64_t Np = config().Np();
   Workspace& w = *ws_;
+  const double frac = std::pow(opts_.keep, static_cast<double>(s + 1));
   for (int64_t b = 0; b < B; ++b) {
     const float* score = w.sel_score.get() + b * Np;
     uint8_t* active = w.active.data() + b * Np;
-    int64_t pass = 0;
-    for (int64_t n = 0; n < Np; ++n) pass += (active[n] && static_cast<double>(score[n]) >= opts_.threshold) ? 1 : 0;
-    const int64_t k = std::max(pass, std::min<int64_t>(opts_.min_keep, w.kept[b]));
+    int64_t k;
+    if (opts_.dynamic) {
+      int64_t pass = 0;
+      for (int64_t n = 0; n < Np; ++n) pass += (active[n] && static_cast<double>(score[n]) >= opts_.threshold) ? 1 : 0;
+      k = std::max(pass, std::min<int64_t>(opts_.min_keep, w.kept[b]));
+    } else {
+      const int64_t want = static_cast<int64_t>(std::floor(frac * static_cast<double>(w.tokens0[b]) + 0.5));
+      k = std::min<int64_t>(w.kept[b], std::max<int64_t>(1, want));
+    }
     GumbelTopKArgs t;
     t.logits = score;
     t.active = active;

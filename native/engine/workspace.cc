@@ -49,6 +49,11 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
     w->idx.resize(static_cast<size_t>(B * T1));
     w->kept.resize(static_cast<size_t>(B));
     w->offsets.resize(static_cast<size_t>(B + 1));
+    w->tokens0.resize(static_cast<size_t>(B));
+    w->ex_logits.resize(static_cast<size_t>(B * Np * c.C1()));
+    w->ex_conf.resize(static_cast<size_t>(B * Np));
+    w->sp_logits.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
+    w->sp_merged.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
     for (int j = 0; j < 2; ++j) {
       w->up_crow[j].resize(static_cast<size_t>(4 * B * Np * (j == 0 ? 1 : 4)));
       w->up_crow_pair[j].resize(static_cast<size_t>(2 * B * Np * (j == 0 ? 1 : 4)));

@@ -34,6 +34,11 @@ class Workspace {
   std::vector<int32_t> idx;                      // [B*T1] rows a block runs on (ascending)
   std::vector<int32_t> kept;                     // [B] dynamic keep: patches active per image (topk row stride Np)
   std::vector<int32_t> offsets;                  // [B+1] dynamic keep: varlen row offsets into idx
+  std::vector<int32_t> tokens0;                  // [B] superpatches: patch tokens of each image after merging
+  std::vector<float> sp_logits;                  // [B*wh*ww] superpatch policy logits
+  std::vector<uint8_t> sp_merged;                // [B*wh*ww] 1 = window merged
+  std::vector<float> ex_logits;                  // [B*Np*(C+1)] early-exit head logits, then probabilities
+  std::vector<float> ex_conf;                    // [B*Np] early-exit confidences (-conf as top-k keys)
   // decode
   FloatBuf yq, t1, t2, emb;  // [B*Q, D]
   FloatBuf cls;              // [B*Q, C+1] (non-final decode points)

@@ -216,6 +216,18 @@ struct BinaryArgs {
 Status binary_ref(const BinaryArgs& a);
 Status binary_avx2(const BinaryArgs& a);
 
+// ---------------------------------------------------------------- superpatch policy (STEP dCTS; src/model/superpatch.ts)
+// images [B,3,H,W] f32 (H, W multiples of patch p; gh = H/p, gw = W/p) -> logits [B, floor(gh/2), floor(gw/2)]:
+// u = the mean of every p x p patch [3,gh,gw]; conv1 3x3 zero pad 1 (3 -> c) + bias, ReLU; conv2 2x2 stride 2 (c -> c)
+// + bias, ReLU; conv3 1x1 (c -> 1) + bias: one merge logit per 2x2 window of patches. PyTorch Conv2d layouts
+// [out, in, kh, kw]. Tiny (about Np (27 + c) c multiply-adds per image): one portable kernel serves every variant.
+struct SuperpatchPolicyArgs {
+  const float* images; float* logits;
+  int64_t B, H, W, patch, width;
+  const float *conv1_w, *conv1_b, *conv2_w, *conv2_b, *conv3_w, *conv3_b;
+};
+Status superpatch_policy_fwd_ref(const SuperpatchPolicyArgs& a);
+
 // ---------------------------------------------------------------- TF.js backend: depthwise 3x3 (EoMT upscaler)
 // NHWC depthwise correlation, stride 1, dilation 1, channel multiplier 1 (SPEC §2 upscale blocks):
 //   out[b,i,j,c] = sum_{r<fh, s<fw} x[b, i+r-top, j+s-left, c] * w[r',s',c]   (x = 0 outside [0,H)x[0,W))

@@ -158,7 +158,7 @@ void gemm_pack_b(GemmKernelId k, const GemmArgs& a, float* dst) {
 std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock", "vitBlock", "upscaleBlock"}; }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu", "vitBlock", "upscaleBlock"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu", "vitBlock", "upscaleBlock", "superpatchPolicy"};
 }
 
 }  // namespace r4p

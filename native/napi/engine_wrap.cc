@@ -3,12 +3,15 @@
 //   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|'dynamic'|null,
 //                        threshold?: number in [0, 1] (keep 'dynamic'), minKeep?: integer >= 1 (keep 'dynamic'),
 //                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16',
-//                        device?: 'cpu'|'cuda', cudaGraphs?: boolean})
+//                        device?: 'cpu'|'cuda', cudaGraphs?: boolean, superpatch?: {width, patch, threshold?: number
+//                        in [0, 1], weights: {'conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight',
+//                        'conv3.bias'}}})
 // device 'cuda' builds an engine::CudaEngine (engine/cuda_engine.h: weights uploaded once, the forward on the
 // device); without CUDA (CPU-only build, no device) the constructor throws that Status's Error, naming why.
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
 //     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[], kept?: Int32Array [S*B] (when pruning:
-//        patches kept after each stage s by each image b, at s*B + b)}>
+//        patches kept after each stage s by each image b, at s*B + b), merged?: Uint8Array [B*wh*ww] (superpatches:
+//        1 = the 2x2 window ran as one token)}>
 //   session.dispose()
 //   session.describe() -> {decodePoints, stageKeep: number[], maskSize: [h, w]}
 //   session.lastRun() -> null (device 'cpu', or no run yet) | {deviceMs, graph, graphNote}: the last settled run's
@@ -58,6 +61,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     const engine::SessionOptions& o = engine_ ? engine_->options() : cuda_->options();
     return o.prune ? static_cast<int64_t>(config().stage_blocks.size()) : 0;
   }
+  bool superpatch() const { return (engine_ ? engine_->options() : cuda_->options()).superpatch.on; }
+  int64_t exits() const { return static_cast<int64_t>((engine_ ? engine_->options() : cuda_->options()).exits.blocks.size()); }
   Status run_engine(const float* images, int64_t B, const engine::RunOutputs& out) {
     return engine_ ? engine_->run(images, B, out) : cuda_->run(images, B, out);
   }
@@ -174,6 +179,101 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* 
   return o;
 }
 
+// options.superpatch = {width: c, patch: p (= the model's), threshold?, weights: {conv1/2/3 .weight/.bias}} (src/model/
+// superpatch.ts): views of the six Float32Arrays, shapes checked, references kept with the model's weights.
+void parse_superpatch(Napi::Env env, const Napi::Value& v, const engine::EngineConfig& c, engine::SessionOptions* o,
+                      std::vector<Napi::ObjectReference>* refs) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
+    throw_type(env, kOp, ": expected options.superpatch to be {width, patch, threshold?, weights}, received ", kind_name(v));
+  Napi::Object sp = v.As<Napi::Object>();
+  Napi::Value width = sp.Get("width"), patch = sp.Get("patch"), threshold = sp.Get("threshold"), weights = sp.Get("weights");
+  if (!width.IsNumber() || !patch.IsNumber())
+    throw_type(env, kOp, ": expected options.superpatch.width and .patch to be numbers, received ", kind_name(width), " and ", kind_name(patch));
+  const double cw = width.As<Napi::Number>().DoubleValue(), p = patch.As<Napi::Number>().DoubleValue();
+  if (!(cw >= 1 && cw <= 1024 && cw == std::floor(cw)))
+    throw_range(env, kOp, ": expected options.superpatch.width to be an integer in [1, 1024], received ", cw);
+  if (p != static_cast<double>(c.patch))
+    throw_range(env, kOp, ": expected options.superpatch.patch to be the model's patch ", c.patch, ", received ", p);
+  engine::SuperpatchOptions& s = o->superpatch;
+  s.on = true;
+  s.width = static_cast<int64_t>(cw);
+  if (!threshold.IsUndefined()) {
+    if (!threshold.IsNumber()) throw_type(env, kOp, ": expected options.superpatch.threshold to be a number, received ", kind_name(threshold));
+    s.threshold = threshold.As<Napi::Number>().DoubleValue();
+    if (!(s.threshold >= 0.0 && s.threshold <= 1.0))
+      throw_range(env, kOp, ": expected options.superpatch.threshold in [0, 1], received ", s.threshold);
+  }
+  if (!weights.IsObject() || weights.IsArray() || weights.IsTypedArray())
+    throw_type(env, kOp, ": expected options.superpatch.weights to be an object of Float32Arrays, received ", kind_name(weights));
+  const int64_t w = s.width;
+  const std::pair<const char*, int64_t> shapes[6] = {{"conv1.weight", w * 27}, {"conv1.bias", w}, {"conv2.weight", w * w * 4},
+                                                     {"conv2.bias", w}, {"conv3.weight", w}, {"conv3.bias", 1}};
+  const float** dst[6] = {&s.conv1_w, &s.conv1_b, &s.conv2_w, &s.conv2_b, &s.conv3_w, &s.conv3_b};
+  for (int i = 0; i < 6; ++i) {
+    const std::string what = std::string("options.superpatch.weights['") + shapes[i].first + "']";
+    Napi::Value t = weights.As<Napi::Object>().Get(shapes[i].first);
+    View<float> view = f32_view(env, t, kOp, what);
+    if (static_cast<int64_t>(view.length) != shapes[i].second)
+      throw_range(env, kOp, ": expected ", what, " to have ", shapes[i].second, " elements, received ", view.length);
+    for (size_t k = 0; k < view.length; ++k)
+      if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
+    *dst[i] = view.data;
+    refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+  }
+}
+
+// options.earlyExit = {blocks: number[], threshold?, minActive?, weights: {'exits.{j}.norm.weight' [D], '...norm.bias' [D],
+// '...fc.weight' [(C+1)*D], '...fc.bias' [C+1]}} (src/model/earlyExit.ts): views, sizes checked, references kept.
+void parse_exits(Napi::Env env, const Napi::Value& v, const engine::EngineConfig& c, engine::SessionOptions* o,
+                 std::vector<Napi::ObjectReference>* refs) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
+    throw_type(env, kOp, ": expected options.earlyExit to be {blocks, threshold?, minActive?, weights}, received ", kind_name(v));
+  Napi::Object ex = v.As<Napi::Object>();
+  Napi::Value blocks = ex.Get("blocks"), threshold = ex.Get("threshold"), min_active = ex.Get("minActive"), weights = ex.Get("weights");
+  if (!blocks.IsArray()) throw_type(env, kOp, ": expected options.earlyExit.blocks to be an array, received ", kind_name(blocks));
+  engine::EarlyExitOptions& e = o->exits;
+  e.on = true;
+  Napi::Array arr = blocks.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value b = arr.Get(i);
+    const double d = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d < static_cast<double>(c.L) && d == std::floor(d)))
+      throw_range(env, kOp, ": expected options.earlyExit.blocks[", i, "] to be a block index in [0, ", c.L, "), received ", kind_name(b));
+    e.blocks.push_back(static_cast<int64_t>(d));
+  }
+  if (!threshold.IsUndefined()) {
+    if (!threshold.IsNumber()) throw_type(env, kOp, ": expected options.earlyExit.threshold to be a number, received ", kind_name(threshold));
+    e.threshold = threshold.As<Napi::Number>().DoubleValue();
+  }
+  if (!min_active.IsUndefined()) {
+    if (!min_active.IsNumber()) throw_type(env, kOp, ": expected options.earlyExit.minActive to be a number, received ", kind_name(min_active));
+    const double m = min_active.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1 && m <= 2147483647.0 && m == std::floor(m)))
+      throw_range(env, kOp, ": expected options.earlyExit.minActive to be an integer >= 1, received ", m);
+    e.min_active = static_cast<int64_t>(m);
+  }
+  if (!weights.IsObject() || weights.IsArray() || weights.IsTypedArray())
+    throw_type(env, kOp, ": expected options.earlyExit.weights to be an object of Float32Arrays, received ", kind_name(weights));
+  for (size_t j = 0; j < e.blocks.size(); ++j) {
+    const std::string pre = "exits." + std::to_string(j) + ".";
+    const std::pair<std::string, int64_t> parts[4] = {{pre + "norm.weight", c.D}, {pre + "norm.bias", c.D}, {pre + "fc.weight", c.C1() * c.D}, {pre + "fc.bias", c.C1()}};
+    std::vector<const float*>* dst[4] = {&e.norm_w, &e.norm_b, &e.fc_w, &e.fc_b};
+    for (int i = 0; i < 4; ++i) {
+      const std::string what = "options.earlyExit.weights['" + parts[i].first + "']";
+      Napi::Value t = weights.As<Napi::Object>().Get(parts[i].first);
+      View<float> view = f32_view(env, t, kOp, what);
+      if (static_cast<int64_t>(view.length) != parts[i].second)
+        throw_range(env, kOp, ": expected ", what, " to have ", parts[i].second, " elements, received ", view.length);
+      for (size_t k = 0; k < view.length; ++k)
+        if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
+      dst[i]->push_back(view.data);
+      refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+    }
+  }
+}
+
 SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
   Napi::Env env = info.Env();
   if (!info.IsConstructCall()) throw_type(env, kOp, ": use `new InferenceSession(...)`");
@@ -199,10 +299,15 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
     weights[name] = engine::TensorRef{view.data, static_cast<int64_t>(view.length)};
     refs.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
+  engine::SessionOptions full = opts;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    parse_superpatch(env, info[2].As<Napi::Object>().Get("superpatch"), config, &full, &refs);
+    parse_exits(env, info[2].As<Napi::Object>().Get("earlyExit"), config, &full, &refs);
+  }
   std::unique_ptr<engine::Model> model;
   throw_if_error(env, engine::Model::create(config, weights, &model));
-  if (cuda) throw_if_error(env, engine::CudaEngine::create(std::move(model), opts, &cuda_));
-  else throw_if_error(env, engine::Engine::create(std::move(model), opts, &engine_));
+  if (cuda) throw_if_error(env, engine::CudaEngine::create(std::move(model), full, &cuda_));
+  else throw_if_error(env, engine::Engine::create(std::move(model), full, &engine_));
   weight_refs_ = std::move(refs);
 }
 
@@ -227,6 +332,16 @@ class RunWorker : public Napi::AsyncWorker {
     out_.semantic = make("semantic", engine::semantic_size(c, B)).Data();
     out_.class_logits = make("classLogits", engine::class_logits_size(c, B)).Data();
     out_.mask_logits = make("maskLogits", engine::mask_logits_size(c, B)).Data();
+    if (const int64_t E = session->exits(); E > 0) {
+      Napi::Int32Array halted = Napi::Int32Array::New(env, static_cast<size_t>(E * B));
+      result.Set("halted", halted);
+      out_.halted = halted.Data();
+    }
+    if (session->superpatch()) {
+      Napi::Uint8Array merged = Napi::Uint8Array::New(env, static_cast<size_t>(B * (c.gh() / 2) * (c.gw() / 2)));
+      result.Set("merged", merged);
+      out_.merged = merged.Data();
+    }
     if (const int64_t S = session->stages(); S > 0) {
       Napi::Int32Array kept = Napi::Int32Array::New(env, static_cast<size_t>(S * B));
       result.Set("kept", kept);

@@ -5,6 +5,7 @@
  * `run<Name>(options, io)` function that tests call in-process.
  */
 import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
 import { InferenceSession } from '../engine/session.js';
 import { modelConfig, validateConfig, type ModelConfig } from '../model/config.js';
 import { mulberry32, normalSampler } from '../model/rng.js';
@@ -62,6 +63,31 @@ export function parseFloatOption(name: string, min: number, max: number, opts: {
       throw new UsageError(`option ${name}: expected a number in ${opts.exclusiveMin ? '(' : '['}${min}, ${max}], received '${v}'`);
     return n;
   };
+}
+
+/** The parsed loop flags of train-policy and train-exits (`smallNetOptions`). */
+export interface SmallNetCliOptions {
+  steps: number;
+  batch: number;
+  lr: number;
+  samples: number;
+  threshold: number;
+  seed: number;
+  out: string;
+  quiet?: boolean;
+}
+
+/** The loop flags shared by train-policy and train-exits (steps, batch, lr, samples, threshold, seed, out, quiet). */
+export function smallNetOptions(cmd: Command, d: { steps: number; batch: number; samples: number; threshold: number; what: string; out: string }): Command {
+  return cmd
+    .option('--steps <n>', 'optimiser steps', parseIntOption('--steps', 1), d.steps)
+    .option('--batch <n>', 'images per step', parseIntOption('--batch', 1), d.batch)
+    .option('--lr <lr>', 'Adam learning rate', parseFloatOption('--lr', 0, 1, { exclusiveMin: true }), 3e-3)
+    .option('--samples <n>', 'synthetic training images', parseIntOption('--samples', 1), d.samples)
+    .option('--threshold <t>', `${d.what} threshold of the reported metrics`, parseFloatOption('--threshold', 0, 1), d.threshold)
+    .option('--seed <n>', 'seed of the weights and batches', parseIntOption('--seed', 0), 0)
+    .option('--out <file>', 'output file', d.out)
+    .option('-q, --quiet', 'no progress output');
 }
 
 /** `--keep`: a base keep ratio in (0, 1], or 'none' for the unpruned model. */

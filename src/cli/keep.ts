@@ -1,9 +1,13 @@
 /**
  * The `--keep` value of `bench`, `infer`, `eval` and `train`: a base keep ratio ρ in (0, 1], 'none' (unpruned), or
  * SViT's dynamic per-image keep `dynamic[:τ[:minKeep]]` (threshold τ in [0, 1], default 0.5; floor minKeep, an
- * integer >= 1, default 1; see `InferenceSessionOptions.keep`).
+ * integer >= 1, default 1; see `InferenceSessionOptions.keep`); `--superpatch <policy>[:τ]` (STEP superpatches) and
+ * `--early-exit <heads>[:τ[:minActive]]` (STEP early exits).
  */
+import { existsSync } from 'node:fs';
 import { UsageError, parseFloatOption } from './common.js';
+import { loadSuperpatchPolicy } from '../model/superpatch.js';
+import { loadExitHeads } from '../model/earlyExit.js';
 import type { InferenceSessionOptions } from '../engine/session.js';
 
 /** keep 'dynamic' with its threshold τ and floor. */
@@ -63,4 +67,58 @@ export function keepTag(k: KeepSpec): string {
   if (k === null) return 'unpruned';
   if (isDynamic(k)) return `dynamic${k.threshold}${k.minKeep > 1 ? `-min${k.minKeep}` : ''}`;
   return `keep${k}`;
+}
+
+/** `--superpatch <policy.safetensors>[:τ]`: a policy file written by `reg4pru train-policy` and its merge threshold. */
+export interface SuperpatchSpec {
+  file: string;
+  threshold: number;
+}
+
+/**
+ * Parses a --superpatch value: the file, optionally followed by ':' and a threshold in [0, 1] (default 0.5).
+ * @throws UsageError for a bad threshold or a missing file
+ */
+export function parseSuperpatchSpec(v: string, flag = '--superpatch'): SuperpatchSpec {
+  const m = /^(.*):([\d.eE+-]+)$/.exec(v);
+  const file = m ? m[1]! : v;
+  const threshold = m ? parseFloatOption(`${flag} <file>:<threshold>`, 0, 1)(m[2]!) : 0.5;
+  if (!existsSync(file)) throw new UsageError(`option ${flag}: no such policy file '${file}' (write one with reg4pru train-policy)`);
+  return { file, threshold };
+}
+
+/** The session option of a superpatch spec (the policy read from its file). */
+export function superpatchSessionOption(sp: SuperpatchSpec): NonNullable<InferenceSessionOptions['superpatch']> {
+  try {
+    return { policy: loadSuperpatchPolicy(sp.file), threshold: sp.threshold };
+  } catch (e) {
+    throw new UsageError(`option --superpatch: ${(e as Error).message}`);
+  }
+}
+
+/** `--early-exit <heads.safetensors>[:τ[:minActive]]`: STEP exit heads (saveExitHeads), threshold (0.9) and floor (1). */
+export interface ExitSpec {
+  file: string;
+  threshold: number;
+  minActive: number;
+}
+
+/** @throws UsageError for a bad threshold or floor, or a missing file */
+export function parseExitSpec(v: string, flag = '--early-exit'): ExitSpec {
+  const m = /^(.*?)(?::([\d.eE+-]+))?(?::(\d+))?$/.exec(v)!;
+  const file = m[1]!;
+  const threshold = m[2] === undefined ? 0.9 : parseFloatOption(`${flag} <file>:<threshold>`, 0, 1)(m[2]);
+  const minActive = m[3] === undefined ? 1 : Number(m[3]);
+  if (!(minActive >= 1)) throw new UsageError(`option ${flag}: expected the minActive of '<file>:<threshold>:<minActive>' to be an integer >= 1, received '${m[3]}'`);
+  if (!existsSync(file)) throw new UsageError(`option ${flag}: no such heads file '${file}'`);
+  return { file, threshold, minActive };
+}
+
+/** The session option of an exit spec (the heads read from its file). */
+export function exitSessionOption(ex: ExitSpec): NonNullable<InferenceSessionOptions['earlyExit']> {
+  try {
+    return { heads: loadExitHeads(ex.file), threshold: ex.threshold, minActive: ex.minActive };
+  } catch (e) {
+    throw new UsageError(`option --early-exit: ${(e as Error).message}`);
+  }
 }

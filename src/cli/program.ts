@@ -14,10 +14,12 @@ import * as evalCmd from './commands/eval.js';
 import * as queueCmd from './commands/queue.js';
 import * as workerCmd from './commands/worker.js';
 import * as exportCmd from './commands/export.js';
+import * as trainPolicyCmd from './commands/trainPolicy.js';
+import * as trainExitsCmd from './commands/trainExits.js';
 import * as studyCmd from './commands/study.js';
 import { QueueError } from '../queue/errors.js';
 
-const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, evalCmd, exportCmd, queueCmd, workerCmd, studyCmd];
+const COMMANDS: Array<{ register(program: Command, ctx: CommandContext): void }> = [bench, infer, trainCmd, trainPolicyCmd, trainExitsCmd, evalCmd, exportCmd, queueCmd, workerCmd, studyCmd];
 
 export const EXIT_OK = 0, EXIT_FAILURE = 1, EXIT_USAGE = 2;
 

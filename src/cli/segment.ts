@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadSharp } from '../data/sharp.js';
-import { chooseMode, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, type FitMode, type Piece, type RgbImage } from './images.js';
+import { IMAGENET_MEAN, IMAGENET_STD, chooseMode, probToBytes, resizeBilinear, resizeImage, stitchTile, tileImage, type FitMode, type Piece, type RgbImage } from './images.js';
 
 /** The output file names of one input (`name` = input file name without its extension). */
 export function outputNames(name: string, classes: number): string[] {
@@ -105,4 +105,28 @@ export async function writeOutputs(job: ImageJob, dir: string, name: string, thr
   const files = await encodeOutputs(job, name, threshold);
   for (const f of files) await writeFile(path.join(dir, f.file), f.data);
   return files.map((f) => f.file);
+}
+
+/**
+ * `infer --debug` with superpatches: the model input (ImageNet normalisation undone) with every merged 2x2 window
+ * tinted green and outlined, as an RGB PNG of the model input size.
+ * @param chw model input [3, h, w] (normalised); merged [floor(h/p/2) * floor(w/p/2)], 1 = one token; p the patch
+ */
+export async function encodeMergedOverlay(chw: Float32Array, h: number, w: number, merged: Uint8Array, patch: number): Promise<Buffer> {
+  const rgb = new Uint8Array(h * w * 3);
+  const ww = Math.floor(w / patch / 2), s = 2 * patch;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const win = Math.floor(y / s) * ww + Math.floor(x / s);
+      const inWin = Math.floor(x / s) < ww && Math.floor(y / s) < Math.floor(h / patch / 2);
+      const on = inWin && merged[win] === 1;
+      const edge = on && (y % s === 0 || x % s === 0 || y % s === s - 1 || x % s === s - 1);
+      for (let c = 0; c < 3; c++) {
+        const v = Math.min(1, Math.max(0, chw[(c * h + y) * w + x]! * IMAGENET_STD[c]! + IMAGENET_MEAN[c]!)) * 255;
+        const tint = c === 1 ? 255 : 0;
+        rgb[(y * w + x) * 3 + c] = Math.round(edge ? tint : on ? 0.6 * v + 0.4 * tint : v);
+      }
+    }
+  const sharp = await loadSharp();
+  return sharp(Buffer.from(rgb.buffer), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
 }

@@ -16,6 +16,8 @@ import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js'
 import { randomWeights } from '../model/weights.js';
 import { native, type NativeCudaRunInfo, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
 import type { F32Tensor, I32Tensor } from '../validate.js';
+import { checkWeights, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
+import { exitWeightShapes, loadExitHeads, validateExitConfig, type ExitHeadsConfig } from '../model/earlyExit.js';
 
 export type ToMeMode = 'mhsa' | 'mhsa+mlp';
 
@@ -63,6 +65,33 @@ export interface InferenceSessionOptions {
    * 'cuda' the GEMMs and the attention run on BF16 tensor cores (weights converted once at create()).
    */
   precision?: 'fp32' | 'bf16';
+  /**
+   * STEP superpatches (src/model/superpatch.ts): a policy (a file written by `reg4pru train-policy`, or
+   * `{config, weights}`) decides per image which 2x2 patch windows run as ONE token (the 4 patch embeddings averaged,
+   * position embedding included; copied back to the 4 positions before the decoder), merging when sigmoid(logit) >=
+   * `threshold` (default 0.5). Composes with `keep` (stage s then keeps ρ^(s+1) of each image's merged count, or
+   * applies the dynamic threshold). CPU only; not with `tome` or `roundKeep`. A run's `merged` shows the windows.
+   */
+  superpatch?: { policy: string | SuperpatchPolicy; threshold?: number };
+  /**
+   * STEP early exits (src/model/earlyExit.ts): heads (a file written by `saveExitHeads`, or `{config, weights}`) after
+   * their blocks let patch tokens whose confidence (max class probability) is > `threshold` (default 0.9; 1: none) leave the
+   * sequence, keeping their state for the decoder; at least min(`minActive` (default 1), active) stay. A run's `halted`
+   * counts them per exit and image. Composes with `keep` and `superpatch`. CPU only.
+   */
+  earlyExit?: { heads: string | ExitHeads; threshold?: number; minActive?: number };
+}
+
+/** Early-exit heads in memory (`loadExitHeads` gives them). */
+export interface ExitHeads {
+  config: ExitHeadsConfig;
+  weights: Record<string, Float32Array>;
+}
+
+/** A superpatch policy in memory (`loadSuperpatchPolicy` gives one). */
+export interface SuperpatchPolicy {
+  config: SuperpatchPolicyConfig;
+  weights: Record<string, Float32Array>;
 }
 
 /** An in-memory model: config plus weights (omitted: `randomWeights(config, seed ?? 0)`). */
@@ -88,12 +117,24 @@ export interface InferenceResult {
   maskLogits: F32Tensor & { shape: [number, number, number, number] };
   /** When pruning: patches kept after each stage s by each image b, int32 [S,B] (fixed keep: `stageKeep[s]` everywhere). */
   kept?: I32Tensor & { shape: [number, number] };
+  /** With superpatches: 1 where the 2x2 window of patches ran as one token, uint8 [B, floor(gh/2), floor(gw/2)]. */
+  merged?: { data: Uint8Array; shape: [number, number, number] };
+  /** With early exits: patch tokens that left the sequence at each exit e, per image, int32 [E,B]. */
+  halted?: I32Tensor & { shape: [number, number] };
 }
 
 /** The keep mode of a session: a base ratio, dynamic with its threshold and floor, or null (unpruned). */
 export type KeepMode = number | 'dynamic' | null;
 
 const OP = 'InferenceSession';
+
+/** options.<name>: a number in [0, 1], `dflt` when omitted. @throws TypeError/RangeError naming it */
+function unitInterval(name: string, v: unknown, dflt: number): number {
+  const t = v ?? dflt;
+  if (typeof t !== 'number') throw typeError(OP, `expected options.${name} to be a number, received ${describe(t)}`);
+  if (!(t >= 0 && t <= 1)) throw rangeError(OP, `expected options.${name} in [0, 1], received ${t}`);
+  return t;
+}
 
 function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: number; minKeep: number } | null; native: NativeSessionOptions } {
   if (opts === undefined || opts === null) return { keep: null, dynamic: null, native: { keep: null } };
@@ -105,9 +146,7 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
   let dynamic: { threshold: number; minKeep: number } | null = null;
   if (o.keep === 'dynamic') {
     keep = 'dynamic';
-    const threshold = o.threshold ?? 0.5, minKeep = o.minKeep ?? 1;
-    if (typeof threshold !== 'number') throw typeError(OP, `expected options.threshold to be a number, received ${describe(threshold)}`);
-    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.threshold in [0, 1], received ${threshold}`);
+    const threshold = unitInterval('threshold', o.threshold, 0.5), minKeep = o.minKeep ?? 1;
     if (typeof minKeep !== 'number') throw typeError(OP, `expected options.minKeep to be a number, received ${describe(minKeep)}`);
     if (!(Number.isInteger(minKeep) && minKeep >= 1 && minKeep <= 2147483647)) throw rangeError(OP, `expected options.minKeep to be an integer >= 1, received ${minKeep}`);
     dynamic = { threshold, minKeep };
@@ -143,6 +182,35 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
     if (keep !== null) throw rangeError(OP, 'options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)');
     out.tome = { mode: t.mode, mergeRatio: t.mergeRatio };
   }
+  if (o.superpatch !== undefined && o.superpatch !== null) {
+    if (typeof o.superpatch !== 'object' || Array.isArray(o.superpatch)) throw typeError(OP, `expected options.superpatch to be {policy, threshold?}, received ${describe(o.superpatch)}`);
+    const sp = o.superpatch as Record<string, unknown>;
+    const threshold = unitInterval('superpatch.threshold', sp.threshold, 0.5);
+    let policy: SuperpatchPolicy;
+    if (typeof sp.policy === 'string') policy = loadSuperpatchPolicy(sp.policy);
+    else if (typeof sp.policy === 'object' && sp.policy !== null) policy = sp.policy as SuperpatchPolicy;
+    else throw typeError(OP, `expected options.superpatch.policy to be a policy file or {config, weights}, received ${describe(sp.policy)}`);
+    const config = validatePolicyConfig(policy.config);
+    const weights = checkWeights(policy.weights, policyWeightShapes(config));
+    if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.superpatch and options.tome cannot be combined');
+    if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.superpatch (per-image token counts)');
+    out.superpatch = { width: config.width, patch: config.patch, threshold, weights };
+  }
+  if (o.earlyExit !== undefined && o.earlyExit !== null) {
+    if (typeof o.earlyExit !== 'object' || Array.isArray(o.earlyExit)) throw typeError(OP, `expected options.earlyExit to be {heads, threshold?, minActive?}, received ${describe(o.earlyExit)}`);
+    const ex = o.earlyExit as Record<string, unknown>;
+    const threshold = unitInterval('earlyExit.threshold', ex.threshold, 0.9), minActive = ex.minActive ?? 1;
+    if (typeof minActive !== 'number' || !Number.isInteger(minActive) || minActive < 1) throw rangeError(OP, `expected options.earlyExit.minActive to be an integer >= 1, received ${describe(minActive)}`);
+    let heads: ExitHeads;
+    if (typeof ex.heads === 'string') heads = loadExitHeads(ex.heads);
+    else if (typeof ex.heads === 'object' && ex.heads !== null) heads = ex.heads as ExitHeads;
+    else throw typeError(OP, `expected options.earlyExit.heads to be a heads file or {config, weights}, received ${describe(ex.heads)}`);
+    const config = validateExitConfig(heads.config);
+    const weights = checkWeights(heads.weights, exitWeightShapes(config), OP);
+    if (o.tome !== undefined && o.tome !== null) throw rangeError(OP, 'options.earlyExit and options.tome cannot be combined');
+    if (out.roundKeep !== undefined && out.roundKeep > 1) throw rangeError(OP, 'options.roundKeep cannot be combined with options.earlyExit (per-image token counts)');
+    out.earlyExit = { blocks: config.blocks, threshold, minActive, weights, D: config.D, classes: config.classes };
+  }
   if (dynamic && out.roundKeep !== undefined && out.roundKeep > 1)
     throw rangeError(OP, `options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ${out.roundKeep})`);
   return { keep, dynamic, native: out };
@@ -168,6 +236,8 @@ export class InferenceSession {
   readonly keep: KeepMode;
   /** keep 'dynamic': its threshold τ and floor; null otherwise. */
   readonly dynamic: { readonly threshold: number; readonly minKeep: number } | null;
+  /** Early exits: the blocks after which heads run (a run's `halted` rows); empty otherwise. */
+  readonly exitBlocks: readonly number[];
   /** Patches kept after each pruning stage (empty when not pruning, or with keep 'dynamic': see a run's `kept`). */
   readonly stageKeep: readonly number[];
   /** Block index of each per-block decode point (L-Bq-1 … L-1, clamped at 0). */
@@ -176,9 +246,10 @@ export class InferenceSession {
   #native: NativeInferenceSession | null;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: ModelConfig, keep: KeepMode, dynamic: { threshold: number; minKeep: number } | null, session: NativeInferenceSession) {
+  private constructor(config: ModelConfig, keep: KeepMode, dynamic: { threshold: number; minKeep: number } | null, session: NativeInferenceSession, exitBlocks: readonly number[] = []) {
     this.config = config;
     this.keep = keep;
+    this.exitBlocks = Object.freeze([...exitBlocks]);
     this.dynamic = dynamic === null ? null : Object.freeze({ ...dynamic });
     this.#native = session;
     const d = session.describe();
@@ -221,8 +292,13 @@ export class InferenceSession {
     } else {
       throw typeError(OP, `expected source to be a checkpoint path or {config, weights?}, received ${describe(source)}`);
     }
+    const ex = nopts.earlyExit;
+    if (ex && (ex.D !== config.D || ex.classes !== config.classes || ex.blocks.some((b) => b >= config.L)))
+      throw rangeError(OP, `expected the exit heads to fit the model (D ${config.D}, classes ${config.classes}, blocks < L ${config.L}), received D ${ex.D}, classes ${ex.classes}, blocks [${ex.blocks}]`);
+    if (nopts.superpatch && nopts.superpatch.patch !== config.patch)
+      throw rangeError(OP, `expected the superpatch policy's patch ${nopts.superpatch.patch} to be the model's patch ${config.patch}`);
     const Ctor = native().InferenceSession;
-    return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts));
+    return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts), nopts.earlyExit?.blocks);
   }
 
   /**
@@ -296,6 +372,8 @@ export class InferenceSession {
         maskLogits: { data: r.maskLogits, shape: [B, Q, 4 * gh, 4 * gw] },
       };
       if (r.kept) out.kept = { data: r.kept, shape: [r.kept.length / B, B] };
+      if (r.halted) out.halted = { data: r.halted, shape: [r.halted.length / B, B] };
+      if (r.merged) out.merged = { data: r.merged, shape: [B, Math.floor(gh / 2), Math.floor(gw / 2)] };
       if (r.perBlock) out.perBlock = r.perBlock.map((d, i) => ({ block: this.decodeBlocks[i]!, semantic: { data: d, shape: [...semShape] } }));
       return out;
     } finally {

@@ -7,7 +7,7 @@
  * the training set's mixSeed(dataSeed, 1)); a FIVES root = its `split` ('test' by default) of
  * `listFives(root, {seed: dataSeed})` resized to the model input. Images are ImageNet-normalised only.
  */
-import { InferenceSession } from '../engine/session.js';
+import { InferenceSession, type InferenceSessionOptions } from '../engine/session.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import type { ModelConfig } from '../model/config.js';
 import { rangeError } from '../errors.js';
@@ -36,6 +36,10 @@ export interface EvaluateOptions {
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
   /** Engine precision (default 'fp32'). */
   precision?: 'fp32' | 'bf16';
+  /** STEP superpatches: the policy and its merge threshold (the kept report then starts with the merged token count). */
+  superpatch?: InferenceSessionOptions['superpatch'];
+  /** STEP early exits: heads, threshold, floor (the kept report then has the exit rate per exit block). */
+  earlyExit?: InferenceSessionOptions['earlyExit'];
   /** Also every decode point (default false). */
   perBlock?: boolean;
   /** Images per engine call (default 4). */
@@ -87,7 +91,7 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
   const batch = opts.batch ?? 4;
   if (!Number.isInteger(batch) || batch < 1) throw rangeError('evaluate', `expected batch to be a positive integer, received ${batch}`);
   const dynamic = opts.keep === 'dynamic' ? { threshold: opts.threshold ?? 0.5, minKeep: opts.minKeep ?? 1 } : undefined;
-  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep, ...dynamic, precision: opts.precision, ...(opts.tome ? { tome: opts.tome } : {}) });
+  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep, ...dynamic, precision: opts.precision, ...(opts.tome ? { tome: opts.tome } : {}), ...(opts.superpatch ? { superpatch: opts.superpatch } : {}), ...(opts.earlyExit ? { earlyExit: opts.earlyExit } : {}) });
   const acc = new BlockMetricsAccumulator();
   const kept = new KeptTokenStats(patchGrid(config).Np, config.stageBlocks);
   const HW = H * W;
@@ -99,6 +103,8 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
       samples.forEach((x, k) => images.set(normalizeImageNet(x.image), k * 3 * HW));
       const r = await session.run({ data: images, shape: [B, 3, H, W] }, { perBlock: opts.perBlock === true });
       kept.add(r.kept);
+      kept.addMerged(r.merged);
+      kept.addHalted(r.halted, session.exitBlocks);
       const maps = r.perBlock ?? [{ block: config.L - 1, semantic: r.semantic }];
       for (let k = 0; k < B; k++) {
         // channel 0 = the vessel class (C = 1)

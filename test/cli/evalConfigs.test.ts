@@ -2,20 +2,16 @@
  * `reg4pru eval --configs` evaluates several configurations (unpruned, pruning, ToMe) of one checkpoint and
  * writes the `{ "<label>": { ap, dice } }` map that `reg4pru bench --accuracy` reads: Fig. 1 from two commands.
  */
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/program.js';
-import { evaluate, modelConfig, randomWeights, saveCheckpoint } from '../../src/index.js';
-import { captureIo } from './helpers.js';
+import { evaluate } from '../../src/index.js';
+import { captureIo, tinyCheckpoint } from './helpers.js';
 
 describe('reg4pru eval --configs', () => {
   it('writes the accuracy map bench --accuracy reads, each entry equal to a single-configuration eval', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-evalcfg-'));
-    const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
-    const ckpt = path.join(dir, 'm.safetensors');
-    saveCheckpoint(ckpt, config, randomWeights(config, 5));
+    const { dir, ckpt } = tinyCheckpoint('r4p-evalcfg-');
     const acc = path.join(dir, 'acc.json');
     const io = captureIo();
     const code = await main(['node', 'reg4pru', 'eval', '--checkpoint', ckpt, '--data', 'synthetic', '--samples', '2', '--configs', 'prune-0.7,tome-mhsa-0.5', '--accuracy-out', acc, '-q'], io);

@@ -3,9 +3,14 @@
  * (prob = sigmoid(normalised red channel)) that makes tiling/stitching exactly checkable and runs in
  * microseconds. The stand-in rejects `tome` like an engine without ToMe support.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Io, Session, SessionFactory } from '../../src/cli/common.js';
-import type { ModelConfig } from '../../src/model/config.js';
+import { saveCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { modelConfig, type ModelConfig } from '../../src/model/config.js';
+import { randomWeights } from '../../src/model/weights.js';
 
 export function captureIo(): Io & { text(): { out: string; err: string } } {
   let out = '', err = '';
@@ -42,4 +47,13 @@ export function fakeFactory(calls: Array<{ keep: number | 'dynamic' | null; tome
     };
     return session;
   };
+}
+
+/** A temp folder and a tiny random checkpoint in it (D 32, L 4, 64x64, stages at blocks 1, 2; weights seed 5). */
+export function tinyCheckpoint(prefix: string): { dir: string; ckpt: string; config: ModelConfig } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
+  const ckpt = path.join(dir, 'm.safetensors');
+  saveCheckpoint(ckpt, config, randomWeights(config, 5));
+  return { dir, ckpt, config };
 }

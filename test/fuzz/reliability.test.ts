@@ -11,8 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   PRUNED_BLOCK_WEIGHT_NAMES, cuda, gatherTokens, gatherTokensBackward, gelu, geluBackward, gumbelSoftmaxST, gumbelSoftmaxSTBackward, gumbelTopK, layerNorm,
   layerNormBackward, matmul, modelConfig, policyAttention, policyAttentionAsync, policyAttentionBackward, policyAttentionBackwardAsync, prunedBlock,
-  prunedBlockAsync, scatterTokens, scatterTokensBackward, softmaxRows, tomeBlock, tomeBlockAsync, type PrunedBlockWeights,
+  prunedBlockAsync, scatterTokens, scatterTokensBackward, softmaxRows, superpatchPolicy, tomeBlock, tomeBlockAsync, type PrunedBlockWeights,
 } from '../../src/index.js';
+import { randomPolicyWeights } from '../../src/model/superpatch.js';
 import { vitBlock, vitBlockBackward } from '../../src/ops/vitBlock.js';
 import { UPSCALE_WEIGHT_NAMES, upscaleBlock, upscaleBlockBackward, type UpscaleBlockWeights } from '../../src/ops/upscaleBlock.js';
 import { native } from '../../src/native.js';
@@ -199,6 +200,7 @@ describe('inputs are read once', () => {
       return vitBlockBackward(once('dy', f32([1, 4, D], 42)), once('x', x), once('policy', pol), onceWeights(41), once('saved', { data: saved.data, shape: [...saved.shape] }), { heads: H });
     },
     upscaleBlock: () => upscaleBlock(once('x', f32([1, 2, 3, 2], 43)), upWeights(44, true)),
+    superpatchPolicy: () => superpatchPolicy(once('images', f32([1, 3, 8, 12], 57)), { config: { patch: 4, width: 2 }, weights: randomPolicyWeights({ patch: 4, width: 2 }, 58) }),
     upscaleBlockBackward: () => {
       const x = f32([1, 2, 3, 2], 50);
       const { saved } = upscaleBlock(x, upWeights(51, false));

@@ -33,6 +33,18 @@ export interface EomtRefOptions {
   /** keep 'dynamic': the score threshold (default 0.5) and the floor (default 1). */
   threshold?: number;
   minKeep?: number;
+  /**
+   * STEP superpatches: the merged 2x2 windows [B, floor(gh/2), floor(gw/2)] (1 = merge): the window's 4 patch rows
+   * averaged into its top-left row, the others inactive, copied back before every decode; a fixed keep then keeps
+   * floor(rho^(s+1) n_b + 0.5) of image b's n_b merged tokens (at most the active ones, at least 1).
+   */
+  superpatch?: { merged: ArrayLike<number> };
+  /**
+   * STEP early exits: after block blocks[e], head e (`exits.{e}.norm.*`, `exits.{e}.fc.*` in `weights`) gives every
+   * active patch conf = max softmax(fc(LayerNorm(x))); image b keeps k = max(#{conf <= threshold}, min(minActive, active))
+   * of them, the least confident (ties to the lower index). A fixed keep is then per image, as with superpatches.
+   */
+  exits?: { blocks: readonly number[]; threshold: number; minActive: number; weights: Weights };
   /** Decode after each of blocks L-Bq-1 ... L-1 (paper Fig. 5) as well. */
   perBlock: boolean;
   /** Also return the patch rows of the full map after every block (tests of stale rows). */
@@ -74,6 +86,9 @@ export interface EomtRefResult {
   keptLists: Int32Array[][];
   /** keep 'dynamic': the smallest |score - threshold| over every scored active patch (near 0: float32 may decide otherwise). */
   thresholdMargin?: number;
+  /** With exits: tokens halted per exit and image [E][B], and the smallest |conf - threshold| seen. */
+  halted?: number[][];
+  exitMargin?: number;
   /** With `trace`: entry i = patch rows of the full map after block i, [B,Np,D]. */
   patchTrace?: Float64Array[];
   /** With `tome`: the smallest matching margin over all blocks (near 0 = a float32 run may merge differently). */
@@ -338,7 +353,8 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
   const dynamic = keep === 'dynamic';
   if (keep !== null && !dynamic && !(keep > 0 && keep <= 1)) throw new Error(`eomtForwardRef: keep must be in (0, 1] or 'dynamic', got ${keep}`);
   const threshold = opts.threshold ?? 0.5, minKeep = opts.minKeep ?? 1;
-  let thresholdMargin = Infinity;
+  let thresholdMargin = Infinity, exitMargin = Infinity;
+  const halted: number[][] = (opts.exits?.blocks ?? []).map(() => []);
   if (images.length !== B * 3 * Hi * Wi) throw new Error(`eomtForwardRef: images length ${images.length} != B*3*${Hi}*${Wi}`);
   const S = keep === null ? 0 : cfg.stageBlocks.length;
   const ks = dynamic ? [] : Array.from({ length: S }, (_, s) => roundKeepRef(keepCount(keep as number, s, Np), 1 + cfg.R, Np, opts.roundKeep ?? 1));
@@ -374,7 +390,22 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
       hasQ = true;
     };
     const active = new Uint8Array(Np).fill(1);
+    const wh = Math.floor(gh / 2), ww = Math.floor(gw / 2);
+    const windows = (f: (n00: number) => void) => {
+      for (let wy = 0; wy < wh; wy++) for (let wx = 0; wx < ww; wx++) if (opts.superpatch!.merged[(b * wh + wy) * ww + wx]) f(2 * wy * gw + 2 * wx);
+    };
+    let tokens0 = Np;
+    if (opts.superpatch) {
+      windows((n00) => {
+        const rows = [n00, n00 + 1, n00 + gw, n00 + gw + 1].map((n) => (P + n) * D);
+        for (let d = 0; d < D; d++) x[rows[0]! + d] = rows.reduce((acc, r) => acc + x[r + d]!, 0) / 4;
+        for (const n of [n00 + 1, n00 + gw, n00 + gw + 1]) active[n] = 0;
+        tokens0 -= 3;
+      });
+    }
     const decodeInto = (sem: Float64Array, last: boolean) => {
+      // superpatches: the merged windows' top-left rows back to their 3 siblings (queries are present here)
+      if (opts.superpatch) windows((n00) => { for (const n of [n00 + 1, n00 + gw, n00 + gw + 1]) x.copyWithin((Q + P + n) * D, (Q + P + n00) * D, (Q + P + n00 + 1) * D); });
       const dec = decodeRef(x, T, cfg, w);
       sem.set(dec.sem, b * C * Hi * Wi);
       if (last) {
@@ -403,6 +434,10 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
           k = Math.max(pass, Math.min(minKeep, act));
         } else {
           k = ks[s]!;
+          if (opts.superpatch || opts.exits) {
+            const act = active.reduce((p, v) => p + v, 0);
+            k = Math.min(act, Math.max(1, Math.floor((keep as number) ** (s + 1) * tokens0 + 0.5)));
+          }
         }
         // dynamic with enough passing patches: exactly those, written as the filter it is
         const pick = dynamic && k === pass
@@ -410,7 +445,7 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
           : topKActiveRef(scores, active, k);
         active.fill(0);
         for (const n of pick) active[n] = 1;
-        if (!dynamic) keptPerStage[s]!.set(pick, b * k);
+        if (!dynamic && !opts.superpatch) keptPerStage[s]!.set(pick, b * k);
         keptLists[s]!.push(pick);
       }
       // idx: queries, cls, registers, active patches, ascending in sequence order.
@@ -429,6 +464,28 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
         idx.forEach((r, k) => x.set(Y.subarray(k * D, (k + 1) * D), r * D));
       }
       patchTrace?.[i]!.set(x.subarray(base * D, (base + Np) * D), b * Np * D);
+      const e = opts.exits ? opts.exits.blocks.indexOf(i) : -1;
+      if (e >= 0) {
+        const ex = opts.exits!, C1 = C + 1;
+        const negConf = new Float64Array(Np);
+        let act = 0, stay = 0;
+        for (let n = 0; n < Np; n++) {
+          if (!active[n]) continue;
+          act++;
+          const y = layerNormRef(x.subarray((base + n) * D, (base + n + 1) * D), 1, D, W(ex.weights, `exits.${e}.norm.weight`), W(ex.weights, `exits.${e}.norm.bias`), EPS);
+          const l = linearRef(y, 1, D, C1, W(ex.weights, `exits.${e}.fc.weight`), W(ex.weights, `exits.${e}.fc.bias`));
+          const m = Math.max(...l);
+          const conf = 1 / l.reduce((acc, v) => acc + Math.exp(v - m), 0);
+          negConf[n] = -conf;
+          if (conf <= ex.threshold) stay++;
+          exitMargin = Math.min(exitMargin, Math.abs(conf - ex.threshold));
+        }
+        const k = Math.max(stay, Math.min(ex.minActive, act));
+        const pick = topKActiveRef(negConf, active, k);
+        active.fill(0);
+        for (const n of pick) active[n] = 1;
+        halted[e]![b] = act - k;
+      }
 
       if (perBlock && i >= firstDecode) {
         if (!hasQ) prependQueries();
@@ -441,5 +498,5 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
     }
   }
   if (perBlock) semantic.set(perBlock[perBlock.length - 1]!.semantic);
-  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, keptLists, ...(dynamic ? { thresholdMargin } : {}), ...(patchTrace ? { patchTrace } : {}), ...(opts.tome ? { tomeMargin } : {}) };
+  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, keptLists, ...(dynamic ? { thresholdMargin } : {}), ...(opts.exits ? { halted, exitMargin } : {}), ...(patchTrace ? { patchTrace } : {}), ...(opts.tome ? { tomeMargin } : {}) };
 }

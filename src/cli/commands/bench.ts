@@ -7,7 +7,9 @@
  * mean ± std of images/s). Configurations: no pruning; pruning at base keep 0.9…0.5; ToMe around MHSA
  * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
  * session rejects the `tome` option); on request (`--keep dynamic[:τ[:minKeep]]` or `--configs dynamic-0.5`)
- * SViT's dynamic per-image keep at threshold τ. Speedup = median images/s over the unpruned median. Every
+ * SViT's dynamic per-image keep at threshold τ; with `--superpatch <policy>[:τ]` every non-ToMe configuration also runs
+ * with STEP superpatches (label `superpatch-τ+<label>`), with `--early-exit <heads>[:τ[:m]]` also with STEP early exits
+ * (label `exit-τ+<label>`; the kept column then shows the exit rate per exit block). Speedup = median images/s over the unpruned median. Every
  * pruned configuration also reports its kept patches per stage (mean, min, max over the images of its runs).
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
@@ -26,7 +28,10 @@ import {
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { isDynamic, parseKeepSpec, type KeepSpec } from '../keep.js';
+import { exitSessionOption, isDynamic, parseExitSpec, parseKeepSpec, parseSuperpatchSpec, superpatchSessionOption, type ExitSpec, type KeepSpec, type SuperpatchSpec } from '../keep.js';
+import { loadExitHeads } from '../../model/earlyExit.js';
+
+const loadExitBlocks = (ex: ExitSpec): number[] => loadExitHeads(ex.file).config.blocks;
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 // ../plot.js (vega, sharp) is imported only when a plot is drawn: ./benchCuda.ts reuses this file on GPU machines
 // whose trimmed node_modules has no vega.
@@ -42,6 +47,10 @@ export interface BenchConfig {
   ratio: number | null;
   /** method 'dynamic': the floor of kept patches per stage (default 1). */
   minKeep?: number;
+  /** With STEP superpatches at this merge threshold (the policy is the run's --superpatch file). */
+  superpatch?: number;
+  /** With STEP early exits at this threshold (the heads are the run's --early-exit file). */
+  exit?: number;
 }
 
 export const KEEP_RATIOS = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
@@ -220,6 +229,10 @@ export interface BenchOptions extends ModelChoice {
   configs?: string[];
   /** --keep: keep specs (ratios, 'dynamic[:τ[:minKeep]]') to time beside unpruned (with --configs: added to them). */
   keep?: Array<KeepSpec | string>;
+  /** --superpatch: a policy file (reg4pru train-policy) and threshold: every non-ToMe configuration also with superpatches. */
+  superpatch?: SuperpatchSpec | string;
+  /** --early-exit: exit heads, threshold and floor: every non-ToMe configuration also with early exits. */
+  earlyExit?: ExitSpec | string;
   threads?: number;
   /** Output folder for throughput.json (+ ap_vs_throughput.svg/.png). */
   out?: string;
@@ -242,7 +255,7 @@ export interface BenchOptions extends ModelChoice {
 export interface BenchReport {
   tool: 'reg4pru bench';
   date: string;
-  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number };
+  protocol: { batch: 1; image: [number, number]; warmup: number; iters: number; input: string; precision: 'fp32' | 'bf16'; device: 'cpu'; paper: boolean; note: string; roundKeep: number; superpatch?: SuperpatchSpec; earlyExit?: ExitSpec };
   model: { source: string; config: ModelConfig };
   machine: Record<string, unknown>;
   results: BenchResult[];
@@ -266,6 +279,30 @@ function parseBatchList(v: string): number[] {
   return v.split(',').map((x) => parse(x.trim()));
 }
 
+/** The configurations with superpatches at threshold tau added after each non-ToMe one. */
+export function withSuperpatch(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
+  return withVariant(configs, `superpatch-${tau}`, { superpatch: tau });
+}
+/** The configurations with early exits at threshold tau added after each non-ToMe one. */
+export function withExit(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
+  return withVariant(configs, `exit-${tau}`, { exit: tau });
+}
+function withVariant(configs: readonly BenchConfig[], prefix: string, extra: Partial<BenchConfig>): BenchConfig[] {
+  return configs.flatMap((c) => (c.method.startsWith('tome') ? [c] : [c, { ...c, ...extra, label: `${prefix}${c.method === 'unpruned' && c.superpatch === undefined ? '' : `+${c.label}`}` }]));
+}
+
+/** sessionOptions plus the STEP variants of a configuration (superpatches, early exits; device 'cpu'). */
+function variantSessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined, ex: ExitSpec | undefined): SessionOptions {
+  const o = sessionOptions(c, precision, roundKeep);
+  if ((c.superpatch === undefined || sp === undefined) && (c.exit === undefined || ex === undefined)) return o;
+  const { roundKeep: _r, ...rest } = o;
+  return {
+    ...rest,
+    ...(c.superpatch !== undefined && sp ? { superpatch: superpatchSessionOption({ file: sp.file, threshold: c.superpatch }) } : {}),
+    ...(c.exit !== undefined && ex ? { earlyExit: exitSessionOption({ ...ex, threshold: c.exit }) } : {}),
+  };
+}
+
 function machineInfo(threads: number | undefined): Record<string, unknown> {
   const cpus = os.cpus();
   return {
@@ -287,7 +324,11 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const warmup = opts.warmup ?? (paper ? PAPER_PROTOCOL.warmup : BENCH_DEFAULTS.warmup);
   const iters = opts.iters ?? (paper ? PAPER_PROTOCOL.iters : BENCH_DEFAULTS.iters);
   if (iters < 1) throw new UsageError(`--iters: expected at least 1, received ${iters}`);
-  const configs = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
+  const sp = typeof opts.superpatch === 'string' ? parseSuperpatchSpec(opts.superpatch) : opts.superpatch;
+  const selected = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
+  const ex = typeof opts.earlyExit === 'string' ? parseExitSpec(opts.earlyExit) : opts.earlyExit;
+  const withSp = sp ? withSuperpatch(selected, sp.threshold) : selected;
+  const configs = ex ? withExit(withSp, ex.threshold) : withSp;
   const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
   const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
   const precision = opts.precision ?? 'fp32';
@@ -305,7 +346,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   try {
     for (const c of configs) {
       try {
-        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
+        const session = await createSession(model.source, variantSessionOptions(c, precision, opts.roundKeep ?? 1, sp, ex));
         live.push({ c, session, kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks), calls: 0 });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
@@ -322,10 +363,15 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     const [H, W] = config.image;
     input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
     const x0 = input;
+    const exitBlocks = ex ? loadExitBlocks(ex) : [];
     // kept token counts from the timed rounds only (each runner runs once per round: its call count is the round + 1)
     const runner = (x: (typeof live)[number]) => async () => {
       const r = await x.session.run(x0);
-      if (++x.calls > warmup) x.kept.add(r.kept);
+      if (++x.calls > warmup) {
+        x.kept.add(r.kept);
+        x.kept.addMerged(r.merged);
+        x.kept.addHalted(r.halted, exitBlocks);
+      }
     };
     const timed = await timeRoundRobin(live.map(runner), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
     live.forEach((x, i) => {
@@ -355,7 +401,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const report: BenchReport = {
     tool: 'reg4pru bench',
     date: new Date().toISOString(),
-    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1 },
+    protocol: { batch: 1, image: [H, W], warmup, iters, input: `standard normal [1,3,${H},${W}], seed ${opts.seed ?? 0}`, precision, device: 'cpu', paper, note, roundKeep: opts.roundKeep ?? 1, ...(sp ? { superpatch: sp } : {}), ...(ex ? { earlyExit: ex } : {}) },
     model: { source: model.label, config: config! },
     machine: machineInfo(opts.threads),
     results,
@@ -384,7 +430,7 @@ export function printBenchTable(report: BenchReport, io: Io): void {
   const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', 'kept per stage', ...(hasAp ? ['AP'] : [])];
   const rows = report.results.map((r) =>
     r.stats
-      ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
+      ? [r.label, METHOD_NAMES[r.method] + (r.superpatch !== undefined ? ' + superpatch' : '') + (r.exit !== undefined ? ' + exits' : ''), f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
       : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', '', ...(hasAp ? [''] : [])],
   );
   printTable(io.out, header, rows);
@@ -416,6 +462,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--batch <list>', 'comma-separated batch sizes (--device cuda; default 1)', parseBatchList)
     .option('--no-cuda-graphs', '--device cuda: time plain kernel launches instead of replayed CUDA graphs')
     .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
+    .option('--superpatch <policy[:t]>', 'also run every non-ToMe configuration with STEP superpatches (a reg4pru train-policy file, merge threshold t, default 0.5)')
+    .option('--early-exit <heads[:t[:m]]>', 'also run every non-ToMe configuration with STEP early exits (heads file, confidence threshold t (0.9), floor m (1))')
     .option('-q, --quiet', 'no progress output')
     .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {

@@ -8,12 +8,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { UsageError, parseIntOption, printTable, println, type CommandContext, type Io } from '../common.js';
-import { isDynamic, keepSessionOptions, keepTag, keepText, resolveKeepSpec, type KeepSpec } from '../keep.js';
+import { exitSessionOption, isDynamic, keepSessionOptions, keepTag, keepText, parseExitSpec, parseSuperpatchSpec, resolveKeepSpec, superpatchSessionOption, type ExitSpec, type KeepSpec, type SuperpatchSpec } from '../keep.js';
 import { formatKept, type StageKept } from '../../engine/keptStats.js';
 import { createProgress, progressMode } from '../progress.js';
 import { evaluate, type EvaluateResult } from '../../eval/evaluate.js';
 import { writeFileAtomicSync } from '../../io/atomicFile.js';
-import { selectConfigs } from './bench.js';
+import { selectConfigs, withExit, withSuperpatch } from './bench.js';
 
 export interface EvalCliOptions {
   checkpoint: string;
@@ -31,7 +31,14 @@ export interface EvalCliOptions {
   /** The per-configuration map `{ "<label>": { ap, dice } }` that `reg4pru bench --accuracy` reads. */
   accuracyOut?: string;
   precision?: 'fp32' | 'bf16';
+  /** --superpatch <policy>[:τ]: STEP superpatches (with --configs: every non-ToMe configuration also with them). */
+  superpatch?: SuperpatchSpec | string;
+  /** --early-exit <heads>[:τ[:minActive]]: STEP early exits (with --configs: every non-ToMe configuration also with them). */
+  earlyExit?: ExitSpec | string;
 }
+
+const superpatchOf = (o: EvalCliOptions): SuperpatchSpec | undefined => (typeof o.superpatch === 'string' ? parseSuperpatchSpec(o.superpatch) : o.superpatch);
+const exitOf = (o: EvalCliOptions): ExitSpec | undefined => (typeof o.earlyExit === 'string' ? parseExitSpec(o.earlyExit) : o.earlyExit);
 
 /** What `reg4pru eval --configs` writes and `reg4pru bench --accuracy` reads. */
 export type AccuracyMap = Record<string, { ap: number; dice: number; kept?: StageKept[] }>;
@@ -44,7 +51,10 @@ export type AccuracyMap = Record<string, { ap: number; dice: number; kept?: Stag
 export async function runEvalConfigs(o: EvalCliOptions, io: Io): Promise<AccuracyMap> {
   if (!existsSync(o.checkpoint)) throw new UsageError(`--checkpoint: no such file '${o.checkpoint}'`);
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
-  const configs = selectConfigs(o.configs);
+  const sp = superpatchOf(o);
+  const ex = exitOf(o);
+  const withSp = sp ? withSuperpatch(selectConfigs(o.configs), sp.threshold) : selectConfigs(o.configs);
+  const configs = ex ? withExit(withSp, ex.threshold) : withSp;
   const out = o.accuracyOut ?? path.join(path.dirname(o.checkpoint), 'accuracy.json');
   const map: AccuracyMap = {};
   const progress = createProgress(io.err, progressMode(io.err, o.quiet === true), configs.length, 'eval configurations', 1);
@@ -56,6 +66,8 @@ export async function runEvalConfigs(o: EvalCliOptions, io: Io): Promise<Accurac
         const keep: KeepSpec = c.method === 'pruning' ? c.ratio : c.method === 'dynamic' ? { mode: 'dynamic', threshold: c.ratio!, minKeep: c.minKeep ?? 1 } : null;
         const r = await evaluate(o.checkpoint, {
           data: o.data, samples: o.samples, split: o.split, ...keepSessionOptions(keep), tome, batch: o.batch, precision: o.precision,
+          ...(c.superpatch !== undefined && sp ? { superpatch: superpatchSessionOption(sp) } : {}),
+          ...(c.exit !== undefined && ex ? { earlyExit: exitSessionOption(ex) } : {}),
         });
         map[c.label] = { ap: r.final.ap, dice: r.final.dice, ...(r.kept ? { kept: r.kept } : {}) };
         rows.push([c.label, r.final.dice.toFixed(4), r.final.ap.toFixed(4), formatKept(r.kept ?? [])]);
@@ -82,10 +94,13 @@ export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult
   if (!existsSync(o.checkpoint)) throw new UsageError(`--checkpoint: no such file '${o.checkpoint}'`);
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
   const keep = resolveKeepSpec(o.keep, 0.7);
+  const sp = superpatchOf(o), exs = exitOf(o);
   let progress: ReturnType<typeof createProgress> | null = null;
   let last = 0;
   const r = await evaluate(o.checkpoint, {
     data: o.data, samples: o.samples, split: o.split, ...keepSessionOptions(keep), perBlock: o.perBlock === true, batch: o.batch, precision: o.precision,
+    ...(sp ? { superpatch: superpatchSessionOption(sp) } : {}),
+    ...(exs ? { earlyExit: exitSessionOption(exs) } : {}),
     onProgress: (done, total) => {
       progress ??= createProgress(io.err, progressMode(io.err, o.quiet === true), total, 'eval', Math.max(1, Math.floor(total / 10)));
       progress.tick(done - last);
@@ -93,17 +108,17 @@ export async function runEval(o: EvalCliOptions, io: Io): Promise<EvaluateResult
     },
   });
   (progress as ReturnType<typeof createProgress> | null)?.stop();
-  println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data} (${r.images} images), ${keepText(keep)}`);
+  println(io.out, `reg4pru eval: ${o.checkpoint} on ${o.data} (${r.images} images), ${keepText(keep)}${sp ? `, superpatches (threshold ${sp.threshold})` : ''}${exs ? `, early exits (threshold ${exs.threshold})` : ''}`);
   const rows = (r.perBlock ?? [r.final]).map((b) => [b.block === r.final.block ? `${b.block} (final)` : String(b.block), b.dice.toFixed(4), b.ap.toFixed(4)]);
   const header = ['block', 'Dice', 'AP'];
   printTable(io.out, header, rows);
   if (r.kept) {
-    println(io.out, `kept patches per stage over ${r.images} images (${isDynamic(keep) ? 'per image' : 'fixed'}):`);
+    println(io.out, `kept patches per stage over ${r.images} images (${isDynamic(keep) || sp ? 'per image' : 'fixed'}):`);
     printTable(io.out, ['stage', 'block', 'mean', 'min', 'max', 'mean % of Np'], r.kept.map((k) => [String(k.stage), String(k.block), k.mean.toFixed(1), String(k.min), String(k.max), (100 * k.meanFraction).toFixed(1)]));
   }
-  const json = o.json ?? path.join(path.dirname(o.checkpoint), `eval-${keepTag(keep)}.json`);
+  const json = o.json ?? path.join(path.dirname(o.checkpoint), `eval-${keepTag(keep)}${sp ? `-superpatch${sp.threshold}` : ''}${exs ? `-exit${exs.threshold}` : ''}.json`);
   mkdirSync(path.dirname(json), { recursive: true });
-  writeFileAtomicSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...r }, null, 2) + '\n');
+  writeFileAtomicSync(json, JSON.stringify({ tool: 'reg4pru eval', date: new Date().toISOString(), checkpoint: o.checkpoint, data: o.data, ...(sp ? { superpatch: sp } : {}), ...(exs ? { earlyExit: exs } : {}), ...r }, null, 2) + '\n');
   println(io.out, `wrote ${json}`);
   return r;
 }
@@ -123,6 +138,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--configs <list>', "evaluate these configurations instead of --keep (bench's names: all, prune, tome, unpruned, prune-0.7, tome-mhsa-0.5, dynamic-0.5, ...) and write the accuracy map bench --accuracy reads", (v: string) => v.split(','))
     .option('--accuracy-out <file>', 'where --configs writes { "<label>": { ap, dice } } (default: accuracy.json beside the checkpoint)')
     .option('--precision <p>', 'engine precision: fp32 (default) or bf16')
+    .option('--superpatch <policy[:t]>', 'STEP superpatches: a reg4pru train-policy file and merge threshold t (default 0.5); with --configs every non-ToMe configuration also with them')
+    .option('--early-exit <heads[:t[:m]]>', 'STEP early exits: heads file, confidence threshold t (0.9), floor m (1); with --configs every non-ToMe configuration also with them')
     .option('-q, --quiet', 'no progress output')
     .action(async (o: EvalCliOptions) => {
       if (o.configs !== undefined) await runEvalConfigs(o, ctx.io);

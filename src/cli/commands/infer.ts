@@ -25,8 +25,8 @@ import {
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { BadInputError, decodeImage, type FitMode, type Piece } from '../images.js';
-import { ImageJob, outputNames, writeOutputs } from '../segment.js';
-import { keepSessionOptions, keepText, resolveKeepSpec, type KeepSpec } from '../keep.js';
+import { ImageJob, encodeMergedOverlay, outputNames, writeOutputs } from '../segment.js';
+import { exitSessionOption, keepSessionOptions, keepText, parseExitSpec, parseSuperpatchSpec, resolveKeepSpec, superpatchSessionOption, type ExitSpec, type KeepSpec, type SuperpatchSpec } from '../keep.js';
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 import { patchGrid } from '../../model/config.js';
 
@@ -43,6 +43,12 @@ export interface InferOptions extends ModelChoice {
   threads?: number;
   /** fp32 (default) or bf16 GEMMs (AVX-512 BF16 CPUs). */
   precision?: 'fp32' | 'bf16';
+  /** STEP superpatches: a reg4pru train-policy file and merge threshold ('file[:τ]'). */
+  superpatch?: SuperpatchSpec | string;
+  /** With superpatches: also write `<name>_merged[_<k>].png`, each model input with its merged windows tinted. */
+  debug?: boolean;
+  /** STEP early exits: heads file, confidence threshold and floor ('file[:τ[:minActive]]'). */
+  earlyExit?: ExitSpec | string;
   quiet?: boolean;
 }
 
@@ -118,7 +124,11 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     .sort();
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
-  const session: Session = await createSession(model.source, { ...keepSessionOptions(keep), device: 'cpu', precision });
+  const sp = typeof opts.superpatch === 'string' ? parseSuperpatchSpec(opts.superpatch) : opts.superpatch;
+  if (opts.debug && !sp) throw new UsageError('--debug writes the superpatch overlays: give --superpatch <policy>');
+  const exs = typeof opts.earlyExit === 'string' ? parseExitSpec(opts.earlyExit) : opts.earlyExit;
+  const exitOpt = exs ? exitSessionOption(exs) : undefined;
+  const session: Session = await createSession(model.source, { ...keepSessionOptions(keep), device: 'cpu', precision, ...(sp ? { superpatch: superpatchSessionOption(sp) } : {}), ...(exitOpt ? { earlyExit: exitOpt } : {}) });
   const kept = new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks);
   const [h, w] = session.config.image;
   const C = session.config.classes;
@@ -144,6 +154,17 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
       const r = await session.run({ data, shape: [group.length, 3, h, w] });
       sem = r.semantic;
       kept.add(r.kept);
+      kept.addMerged(r.merged);
+      kept.addHalted(r.halted, typeof exitOpt?.heads === 'object' ? exitOpt.heads.config.blocks : []);
+      if (opts.debug && r.merged) {
+        const win = r.merged.shape[1] * r.merged.shape[2];
+        for (let i = 0; i < group.length; i++) {
+          const { job, piece } = group[i]!;
+          const k = job.image!.pieces.indexOf(piece);
+          const file = `${job.name}_merged${job.image!.pieces.length > 1 ? `_${k}` : ''}.png`;
+          writeFileSync(path.join(outDir, file), await encodeMergedOverlay(piece.chw, h, w, r.merged.data.subarray(i * win, (i + 1) * win), session.config.patch));
+        }
+      }
       engineMs += performance.now() - ts;
       tiles += group.length;
     } catch (e) {
@@ -253,6 +274,9 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--tile', 'always tile (non-overlapping model-sized tiles, edges padded)')
     .option('--threads <n>', 'CPU threads of the native kernels', parseIntOption('--threads', 1, 256))
     .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
+    .option('--superpatch <policy[:t]>', 'STEP superpatches: a reg4pru train-policy file and its merge threshold t (default 0.5)')
+    .option('--debug', 'with --superpatch: also <name>_merged.png, each model input with its merged 2x2 windows tinted')
+    .option('--early-exit <heads[:t[:m]]>', 'STEP early exits: heads file, confidence threshold t (0.9), floor m (1)')
     .option('-q, --quiet', 'no progress output')
     .action(async (o: InferOptions) => {
       if (o.preset !== undefined && o.preset !== 'tiny' && o.preset !== 'small') throw new UsageError(`--preset: expected tiny or small, received '${String(o.preset)}'`);

@@ -31,6 +31,9 @@ import { block, blockWeights } from './block.js';
 import { decode, decodeLogits, type Decoded, type DecodedLogits } from './decoder.js';
 import { patchEmbed } from './patchEmbed.js';
 import { keepScore, predictorLogits } from './predictor.js';
+import { applySuperpatches, checkExits, checkSuperpatch, concatOutputs, dynamicKeepCount, exitTokens, grid, superpatchDecisions, type ExitRun } from './perImage.js';
+import type { ExitHeadsConfig } from '../earlyExit.js';
+import { superpatchLayout, type SuperpatchPolicyConfig } from '../superpatch.js';
 
 export type { Decoded } from './decoder.js';
 
@@ -46,6 +49,13 @@ export interface InferenceOptions {
   /** keep 'dynamic': score threshold in [0, 1] (default 0.5) and floor, an integer >= 1 (default 1). */
   threshold?: number;
   minKeep?: number;
+  /**
+   * STEP superpatches (src/model/superpatch.ts): the policy decides per image which 2x2 windows run as one token
+   * (sigmoid(logit) >= threshold, default 0.5); each image runs alone; a fixed keep keeps ρ^(s+1) of its merged count.
+   */
+  superpatch?: { policy: { config: SuperpatchPolicyConfig; weights: Record<string, Float32Array> }; threshold?: number };
+  /** STEP early exits (src/model/earlyExit.ts): tokens with confidence > threshold (default 0.9) leave after the heads' blocks. */
+  earlyExit?: { heads: { config: ExitHeadsConfig; weights: Record<string, Float32Array> }; threshold?: number; minActive?: number };
   /** Decode after each of blocks L−Bq−1 … L−1 too (default false). */
   perBlock?: boolean;
   /** Use the fused native `tfops.prunedBlock` for the blocks (default true; false: TF.js gather/block/scatter). */
@@ -65,6 +75,10 @@ export interface InferenceOutput {
   keptPerStage: tf.Tensor2D[];
   /** Patches kept after each stage by each image, [S][B] (empty when not pruning). */
   keptCounts: number[][];
+  /** With superpatches: the merged windows of each image, [B][wh*ww] (1 = one token). */
+  merged?: Uint8Array[];
+  /** With early exits: tokens halted at each exit by each image, [E][B]. */
+  halted?: number[][];
 }
 
 export interface TrainOptions {
@@ -128,21 +142,6 @@ export function stageKeepCount(rho: number, s: number, Np: number): number {
 
 let nextId = 0;
 
-/** The per-image outputs of keep 'dynamic' concatenated along the batch (keptPerStage empty; counts per image). */
-function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
-  const cat = <T extends tf.Tensor>(ts: T[]): T => tf.concat(ts, 0) as T;
-  const out: InferenceOutput = {
-    semantic: cat(outs.map((o) => o.semantic)),
-    classLogits: cat(outs.map((o) => o.classLogits)),
-    maskLogits: cat(outs.map((o) => o.maskLogits)),
-    keptPerStage: [],
-    keptCounts: outs[0]!.keptCounts.map((_, s) => outs.map((o) => o.keptCounts[s]![0]!)),
-  };
-  if (outs[0]!.perBlock) out.perBlock = outs[0]!.perBlock.map((p, i) => ({ block: p.block, semantic: cat(outs.map((o) => o.perBlock![i]!.semantic)) }));
-  // the per-image tensors (a set: the last decode point's map is also `semantic`)
-  tf.dispose([...new Set(outs.flatMap((o) => [o.semantic, o.classLogits, o.maskLogits, ...o.keptPerStage, ...(o.perBlock ?? []).map((p) => p.semantic)]))]);
-  return out;
-}
 
 /**
  * The tensors a tf.tidy callback hands back (as a flat list: tidy moves them to the caller's scope, so
@@ -252,26 +251,20 @@ export class EomtModel {
     if (keep !== null && keep !== 'dynamic' && (typeof keep !== 'number' || !(keep > 0 && keep <= 1))) throw rangeError(op, `expected keep in (0, 1], 'dynamic' or null, received ${describe(keep)}`);
     const perBlock = opts.perBlock ?? false, fused = opts.fused ?? true;
     const { Np } = patchGrid(this.config);
-    if (keep !== 'dynamic') return this.inferBatch(images, keep === null ? null : (s) => stageKeepCount(keep, s, Np), perBlock, fused);
-    const threshold = opts.threshold ?? 0.5, minKeep = opts.minKeep ?? 1;
-    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw rangeError(op, `expected threshold in [0, 1], received ${describe(threshold)}`);
-    if (!Number.isInteger(minKeep) || minKeep < 1) throw rangeError(op, `expected minKeep to be an integer >= 1, received ${describe(minKeep)}`);
-    // k_b = max(#{active: score >= threshold}, min(minKeep, #active)), read back per stage
-    const dynamicK = (_s: number, score: tf.Tensor2D, active: tf.Tensor2D | null): number => {
-      const sc = score.dataSync(), act = active?.dataSync();
-      let pass = 0, n = 0;
-      for (let j = 0; j < sc.length; j++) {
-        if (act && !act[j]) continue;
-        n++;
-        if (sc[j]! >= threshold) pass++;
-      }
-      return Math.max(pass, Math.min(minKeep, n));
-    };
+    if (keep !== 'dynamic' && !opts.superpatch && !opts.earlyExit) return this.inferBatch(images, keep === null ? null : (s) => stageKeepCount(keep, s, Np), perBlock, fused);
+    const dynamicK = keep === 'dynamic' ? dynamicKeepCount(op, opts.threshold ?? 0.5, opts.minKeep ?? 1) : null;
+    const sp = opts.superpatch ? checkSuperpatch(op, opts.superpatch, this.config) : null;
+    const exits = opts.earlyExit ? checkExits(op, opts.earlyExit, this.config) : null;
     // Each image alone (its own kept counts; the native engine runs them as variable-length rows of one batch).
     const outs = Array.from({ length: images.shape[0] }, (_, b) => {
       const one = images.slice([b, 0, 0, 0], [1, -1, -1, -1]);
       try {
-        return this.inferBatch(one, dynamicK, perBlock, fused);
+        const merged = sp ? superpatchDecisions(one, sp, this.config) : null;
+        const n0 = merged ? superpatchLayout(merged, ...grid(this.config)).active.length : Np;
+        // fixed keep after superpatches: rho^(s+1) of this image's merged count, at most the active ones
+        const fixedK = typeof keep === 'number' ? (s: number, _score: tf.Tensor2D, active: tf.Tensor2D | null) => Math.min(active ? active.sum().dataSync()[0]! : Np, stageKeepCount(keep, s, n0)) : null;
+        const out = this.inferBatch(one, dynamicK ?? fixedK, perBlock, fused, merged, exits);
+        return merged ? { ...out, merged: [merged] } : out;
       } finally {
         one.dispose();
       }
@@ -280,7 +273,7 @@ export class EomtModel {
   }
 
   /** The inference loop over one batch whose stage s keeps `keepK(s, score [B,Np], active)` patches per image (null: unpruned). */
-  private inferBatch(images: tf.Tensor4D, keepK: ((s: number, score: tf.Tensor2D, active: tf.Tensor2D | null) => number) | null, perBlock: boolean, fused: boolean): InferenceOutput {
+  private inferBatch(images: tf.Tensor4D, keepK: ((s: number, score: tf.Tensor2D, active: tf.Tensor2D | null) => number) | null, perBlock: boolean, fused: boolean, merged: Uint8Array | null = null, exits: ExitRun | null = null): InferenceOutput {
     const cfg = this.config, w = this.weights;
     const { L, Q, Bq, R, H } = cfg;
     const P = 1 + R;
@@ -298,6 +291,17 @@ export class EomtModel {
       let activeIdx: tf.Tensor2D | null = null;
       let active: tf.Tensor2D | null = null;
       const keptPerStage: tf.Tensor2D[] = [];
+      const halted: number[][] = [];
+      // superpatches (B = 1): merged windows' means in their top-left rows, the siblings inactive from the start,
+      // and the decoder's view of the map with every sibling showing its top-left row
+      let unmerge = (m: tf.Tensor3D) => m;
+      if (merged) {
+        const sp = applySuperpatches(x, merged, cfg);
+        x = sp.x;
+        activeIdx = sp.activeIdx;
+        active = tf.oneHot(activeIdx, Np).sum(1).cast('float32') as tf.Tensor2D;
+        unmerge = sp.unmerge;
+      }
       const decodes: Decoded[] = [];
       for (let i = 0; i < L; i++) {
         if (i === L - Bq && !hasQ) prependQueries();
@@ -314,19 +318,27 @@ export class EomtModel {
         if (fused) x = prunedBlock(x, rows, bw, { heads: H });
         else if (rows === null) x = block(x, bw, H);
         else x = scatterTokens(x, rows, block(gatherTokens(x, rows), bw, H));
+        const e = exits ? exits.blocks.indexOf(i) : -1;
+        if (e >= 0) {
+          const ex = exitTokens(x, base, activeIdx, e, exits!, Np);
+          activeIdx = ex.activeIdx;
+          active = tf.oneHot(activeIdx, Np).sum(1).cast('float32') as tf.Tensor2D;
+          halted.push([ex.halted]);
+        }
         if (perBlock && i >= firstDecode) {
           if (!hasQ) prependQueries();
-          decodes.push(decode(x, i, cfg, w));
+          decodes.push(decode(unmerge(x), i, cfg, w));
         }
       }
       if (!perBlock) {
         if (!hasQ) prependQueries();
-        decodes.push(decode(x, L - 1, cfg, w));
+        decodes.push(decode(unmerge(x), L - 1, cfg, w));
       }
       const last = decodes[decodes.length - 1]!;
       const keptCounts = keptPerStage.map((k) => Array.from({ length: B }, () => k.shape[1]));
       const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage, keptCounts };
       if (perBlock) out.perBlock = decodes.map((d) => ({ block: d.block, semantic: d.semantic }));
+      if (exits) out.halted = halted;
       result = out;
       return escaping([out.semantic, out.classLogits, out.maskLogits, ...keptPerStage, ...(out.perBlock ?? []).map((p) => p.semantic)]);
     });
