@@ -77,6 +77,8 @@ describe('bench --device cuda', () => {
       [['bench', '--device', 'tpu'], /--device.*(cpu|cuda)/],
       [['bench', '--device', 'cuda', '--batch', '0'], /--batch: expected an integer in \[1, 4096\]/],
       [['bench', '--device', 'cuda', '--threads', '2'], /--threads applies to the CPU harness/],
+      [['bench', '--device', 'cuda', '--superpatch', 'p.json'], /--superpatch applies to the CPU harness/],
+      [['bench', '--device', 'cuda', '--early-exit', 'h.json'], /--early-exit applies to the CPU harness/],
     ] as const) {
       const io = captureIo();
       expect(await main(['node', 'reg4pru', ...args], io, fakeFactory())).toBe(2);

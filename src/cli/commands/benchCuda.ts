@@ -83,6 +83,8 @@ export async function runBenchCuda(opts: BenchOptions, io: Io, createSession: Se
   if (opts.against !== undefined) throw new UsageError('--against applies to the CPU harness (--device cpu) only');
   if (opts.threads !== undefined) throw new UsageError('--threads applies to the CPU harness (--device cpu) only');
   if (opts.accuracy !== undefined) throw new UsageError('--accuracy applies to the CPU harness (--device cpu) only');
+  if (opts.superpatch !== undefined) throw new UsageError('--superpatch applies to the CPU harness (--device cpu) only: the CUDA engine has no STEP superpatches yet');
+  if (opts.earlyExit !== undefined) throw new UsageError('--early-exit applies to the CPU harness (--device cpu) only: the CUDA engine has no STEP early exits yet');
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
   const batches = opts.batch ?? CUDA_BENCH_DEFAULTS.batch;
