@@ -109,6 +109,7 @@
         "native/engine/workspace.cc",
         "native/kernels/cuda_attention_none.cc",
         "native/kernels/cuda_engine_layers_none.cc",
+        "native/kernels/cuda_graph_none.cc",
         "native/kernels/cuda_runtime_none.cc",
         "native/kernels/optimizer_step.cc",
         "native/kernels/ref/binary_ref.cc",

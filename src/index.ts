@@ -2,7 +2,7 @@
  * reg4pru: fused native token-pruning ops for Vision Transformers (SPEC §5), public exports only.
  */
 export { info, setThreads, getThreads, setKernel, getKernel, type KernelChoice, type KernelVariant } from './runtime.js';
-export type { BuildInfo, CudaDevice, Seed } from './native.js';
+export type { BuildInfo, CudaDevice, NativeCudaRunInfo as CudaRunInfo, Seed } from './native.js';
 export type { F32Tensor, I32Tensor, U8Tensor } from './validate.js';
 
 // ---- gather / scatter

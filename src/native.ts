@@ -221,6 +221,16 @@ export interface NativeSessionOptions {
   superpatch?: { width: number; patch: number; threshold: number; weights: Readonly<Record<string, Float32Array>> };
   /** STEP early exits (src/model/earlyExit.ts): blocks, threshold, floor, the heads' tensors (D, classes for checks). */
   earlyExit?: { blocks: number[]; threshold: number; minActive: number; weights: Readonly<Record<string, Float32Array>>; D: number; classes: number };
+  /** device 'cuda': capture repeated forwards as CUDA graphs (default true). */
+  cudaGraphs?: boolean;
+}
+/** How the last settled run of a CUDA session went (native/engine/cuda_engine.h CudaRunInfo). */
+export interface NativeCudaRunInfo {
+  /** CUDA-event time of the forward alone (after the image upload, before the output download). */
+  deviceMs: number;
+  graph: 'off' | 'eager' | 'captured' | 'replayed' | 'fallback';
+  /** Why a shape fell back to eager runs ('' otherwise). */
+  graphNote: string;
 }
 export interface NativeRunResult {
   semantic: Float32Array;
@@ -239,6 +249,8 @@ export interface NativeInferenceSession {
   run(images: Float32Array, B: number, perBlock: boolean): Promise<NativeRunResult>;
   dispose(): void;
   describe(): { decodePoints: number; firstDecodeBlock: number; stageKeep: number[]; maskSize: [number, number] };
+  /** null for device 'cpu' or before the first settled run. */
+  lastRun(): NativeCudaRunInfo | null;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -3,7 +3,7 @@
  * the first device, GB/s against the device-to-device copy bandwidth measured in the same run (and
  * TFLOP/s against BF16 peak in the files that report FLOPs). Without a usable device it prints
  * "no CUDA device: <reason>" and exits 0, so CI can call it anywhere.
- * `--quick` shortens every loop.
+ * `--quick` shortens every loop; `--skip a,b` leaves out a.bench.ts and b.bench.ts.
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +20,10 @@ if (!avail.ok) {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const files = readdirSync(here).filter((f) => f.endsWith('.bench.ts') && f !== 'all.bench.ts').sort();
+// --skip engine,tokenOps: leave those files out (scripts/gpu-check.sh runs engine.bench.ts alone, beside PyTorch)
+const skipAt = process.argv.indexOf('--skip');
+const skip = new Set(skipAt >= 0 ? (process.argv[skipAt + 1] ?? '').split(',') : []);
+const files = readdirSync(here).filter((f) => f.endsWith('.bench.ts') && f !== 'all.bench.ts' && !skip.has(f.replace('.bench.ts', ''))).sort();
 const dev = deviceSummary();
 const c = info().cuda;
 console.log('reg4pru bench:gpu', JSON.stringify({ ...environment(), device: dev, cudaRuntime: c.runtimeVersion, driver: c.driverVersion, archs: c.archs }));

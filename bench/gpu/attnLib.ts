@@ -6,18 +6,10 @@
  * A100 312. Our GEMM uses mma.sync, not Hopper's wgmma, so it reaches only part of the Hopper figure; rows
  * report both shares (measured GEMM = the ceiling this code base has; datasheet = the chip's).
  */
-import { cuda, info } from '../../src/index.js';
+import { cuda } from '../../src/index.js';
+import { datasheetBf16Tflops } from '../../src/cuda/peak.js';
 import type { Timing } from '../lib/timer.js';
 import { gpuTime } from './lib.js';
-
-/** Dense BF16 datasheet TFLOP/s for the device name, or undefined when unknown. */
-export function datasheetBf16Tflops(): number | undefined {
-  const name = info().cuda.devices[0]?.name ?? '';
-  if (/H200/i.test(name)) return 989;
-  if (/H100/i.test(name)) return /PCIe/i.test(name) ? 756 : 989;
-  if (/A100/i.test(name)) return 312;
-  return undefined;
-}
 
 let peakCache: { tflops: number; timing: Timing; size: number } | undefined;
 

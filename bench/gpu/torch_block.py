@@ -9,11 +9,12 @@ Prints one table; our figures for the same shapes come from `npm run bench:gpu` 
 scripts/gpu-check.sh. No weights are downloaded (random weights).
 """
 import argparse
-import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
+
+from torch_timing import time_ms
 
 
 def make_block(D, H, Fh, device, dtype):
@@ -51,21 +52,6 @@ def pruned(x, idx, w):
     rows = idx.unsqueeze(-1).expand(-1, -1, D)
     y = block(torch.gather(x, 1, rows), w)
     return x.scatter(1, rows, y)
-
-
-def time_ms(fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        out.append(s.elapsed_time(e))
-    return statistics.median(out)
 
 
 def main():

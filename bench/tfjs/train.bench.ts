@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { getThreads, info, modelConfig } from '../../src/index.js';
 import { setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
+import { torchPython } from '../lib/python.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeRoundRobin } from '../../src/cli/commands/bench.js';
 import { summarize, type Timing } from '../lib/timer.js';
@@ -47,19 +48,6 @@ async function stepTimes(mode: Mode, steps: number): Promise<number[]> {
     useNativeBackend(false);
   }
   return steps === 0 ? ms : ms.slice(1);
-}
-
-// The first interpreter that imports torch: $REG4PRU_PYTHON, python3 on PATH, then the system one (Debian's
-// python3-torch installs there, which a pyenv python3 on PATH does not see).
-function torchPython(): string | string[] {
-  const tried: string[] = [];
-  for (const py of [process.env.REG4PRU_PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!py || tried.includes(py)) continue;
-    const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
-    if (probe.status === 0) return py;
-    tried.push(`${py}: ${(probe.stderr || probe.error?.message || '').trim().split('\n').pop()}`);
-  }
-  return tried;
 }
 
 function torchStep(steps: number, threads: number): { timing: Timing; note: string } | string {

@@ -3,16 +3,26 @@
 
 #include <new>
 
+#include "kernels/cuda/attention_ops.h"
 #include "kernels/cuda/cuda_runtime_api.h"
+#include "kernels/cuda/token_ops.h"
 
 namespace r4p::engine {
 
-Status CudaWorkspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<CudaWorkspace>* out) {
+Status CudaWorkspace::create(const EngineConfig& c, int64_t B, cuda::DType gemm_t, std::unique_ptr<CudaWorkspace>* out) {
   std::unique_ptr<CudaWorkspace> w(new (std::nothrow) CudaWorkspace());
   if (!w) return Status::Make(StatusCode::kOutOfMemory, "InferenceSession(cuda): out of memory for the workspace");
   const int64_t D = c.D, Np = c.Np(), P = c.P(), Q = c.Q, T0 = P + Np, T1 = Q + T0, W = c.selector_width;
   const int64_t gh = c.gh(), gw = c.gw(), n_sem = semantic_size(c, B);
   const int64_t n_out = n_sem + class_logits_size(c, B) + mask_logits_size(c, B) + (c.decode_points() - 1) * n_sem;
+  // The largest block call: all T1 rows through a row map (a pruned block needs no more than that).
+  cuda::PrunedBlockDevArgs blk{};
+  blk.B = B; blk.N = T1; blk.K = T1;
+  blk.idx = reinterpret_cast<const int32_t*>(&blk);  // only "given or not" is read
+  blk.idx_trusted = true;
+  blk.w.D = D; blk.w.H = c.H; blk.w.F = c.F(); blk.w.dtype = gemm_t;
+  w->block_scratch_bytes = cuda::pruned_block_scratch_bytes(blk);
+  w->topk_scratch_bytes = cuda::gumbel_topk_scratch_bytes(B, Np);
   // slices in order: (element count, element size)
   struct Slice { void** ptr; int64_t n; size_t es; };
   const Slice slices[] = {
@@ -30,7 +40,8 @@ Status CudaWorkspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<C
       {reinterpret_cast<void**>(&w->up_b), B * 16 * Np * D, 4}, {reinterpret_cast<void**>(&w->masks), B * Q * 16 * Np, 4},
       {reinterpret_cast<void**>(&w->pe_crow), B * Np, 4}, {reinterpret_cast<void**>(&w->pe_rrow), B * Np, 4},
       {reinterpret_cast<void**>(&w->up_crow[0]), 4 * B * Np, 4}, {reinterpret_cast<void**>(&w->up_crow[1]), 16 * B * Np, 4},
-      {reinterpret_cast<void**>(&w->out), n_out, 4}};
+      {reinterpret_cast<void**>(&w->out), n_out, 4},
+      {&w->block_scratch, int64_t(w->block_scratch_bytes), 1}, {&w->topk_scratch, int64_t(w->topk_scratch_bytes), 1}};
   size_t total = 0;
   std::vector<size_t> offs;
   for (const Slice& s : slices) {

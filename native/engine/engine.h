@@ -63,8 +63,11 @@ struct SessionOptions {
   ToMeOptions tome;
   SuperpatchOptions superpatch;
   EarlyExitOptions exits;
-  // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs).
+  // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs;
+  // on device 'cuda' BF16 tensor cores, cuda_engine.h).
   bool bf16 = false;
+  // Device 'cuda' only: capture each repeated forward shape as a CUDA graph and replay it (cuda_engine.h).
+  bool cuda_graphs = true;
 };
 
 struct RunOutputs {

@@ -16,5 +16,6 @@ Status policy_attention_fwd(const PolicyAttentionDevArgs&) { return none("cudaPo
 Status policy_attention_bwd(const PolicyAttentionBwdDevArgs&) { return none("cudaPolicyAttentionBackward"); }
 Status gemm(const GemmDevArgs&) { return none("cudaLinear"); }
 Status pruned_block_fwd(const PrunedBlockDevArgs&) { return none("cudaPrunedBlock"); }
+size_t pruned_block_scratch_bytes(const PrunedBlockDevArgs&) { return 0; }
 
 }  // namespace r4p::cuda

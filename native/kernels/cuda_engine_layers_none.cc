@@ -12,18 +12,18 @@ Status none() {
 }
 }  // namespace
 
-Status engine_im2col_cuda(const float*, int64_t, int64_t, int64_t, int64_t, float*) { return none(); }
+Status engine_im2col_cuda(const float*, int64_t, int64_t, int64_t, int64_t, void*, bool) { return none(); }
 Status engine_broadcast_rows_cuda(float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t) { return none(); }
 Status engine_insert_queries_cuda(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t) { return none(); }
 Status engine_row_norm_cuda(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, float,
-                            bool, float*) {
+                            bool, void*, bool) {
   return none();
 }
 Status engine_keep_scores_cuda(const float*, int64_t, float*) { return none(); }
 Status engine_select_rows_cuda(const int32_t*, uint8_t*, int32_t*, int64_t, int64_t, int64_t, int64_t) { return none(); }
 Status engine_class_probs_cuda(const float*, int64_t, int64_t, float*) { return none(); }
-Status engine_depthwise3x3_ln_cuda(const float*, float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-                                   const float*, float) {
+Status engine_depthwise3x3_ln_cuda(const float*, void*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+                                   const float*, float, bool) {
   return none();
 }
 Status engine_resize_semantic_cuda(const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,

@@ -67,9 +67,11 @@ Status scatter_tokens_fwd_cuda(DType, const void*, const int32_t*, const void*, 
 Status scatter_tokens_bwd_cuda(DType, const void*, const int32_t*, void*, void*, int64_t, int64_t, int64_t, int64_t) {
   return none("cudaScatterTokensBackward");
 }
-Status gumbel_topk_cuda(DType, const void*, const uint8_t*, int32_t*, int64_t, int64_t, int64_t, uint64_t, bool) {
+Status gumbel_topk_cuda(DType, const void*, const uint8_t*, int32_t*, int64_t, int64_t, int64_t, uint64_t, bool, void*,
+                        size_t) {
   return none("cudaGumbelTopK");
 }
+size_t gumbel_topk_scratch_bytes(int64_t, int64_t) { return 0; }
 Status gumbel_softmax_st_fwd_cuda(DType, const void*, void*, void*, int64_t, int64_t, float, uint64_t) {
   return none("cudaGumbelSoftmaxST");
 }

@@ -3,8 +3,9 @@
 //   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|'dynamic'|null,
 //                        threshold?: number in [0, 1] (keep 'dynamic'), minKeep?: integer >= 1 (keep 'dynamic'),
 //                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16',
-//                        device?: 'cpu'|'cuda', superpatch?: {width, patch, threshold?: number in [0, 1],
-//                        weights: {'conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight', 'conv3.bias'}}})
+//                        device?: 'cpu'|'cuda', cudaGraphs?: boolean, superpatch?: {width, patch, threshold?: number
+//                        in [0, 1], weights: {'conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'conv3.weight',
+//                        'conv3.bias'}}})
 // device 'cuda' builds an engine::CudaEngine (engine/cuda_engine.h: weights uploaded once, the forward on the
 // device); without CUDA (CPU-only build, no device) the constructor throws that Status's Error, naming why.
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
@@ -13,6 +14,8 @@
 //        1 = the 2x2 window ran as one token)}>
 //   session.dispose()
 //   session.describe() -> {decodePoints, stageKeep: number[], maskSize: [h, w]}
+//   session.lastRun() -> null (device 'cpu', or no run yet) | {deviceMs, graph, graphNote}: the last settled run's
+//     CUDA-event time of the forward alone and its graph state (engine/cuda_engine.h CudaRunInfo)
 // Weights are zero-copy: the session keeps a reference to every SPEC §8 Float32Array for its lifetime
 // and reads them in place (mutating or detaching them while the session lives is the caller's
 // problem, as with any zero-copy view). run() converts and validates on the JS thread, allocates the
@@ -45,7 +48,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "InferenceSession",
                        {InstanceMethod<&SessionWrap::Run>("run"), InstanceMethod<&SessionWrap::Dispose>("dispose"),
-                        InstanceMethod<&SessionWrap::Describe>("describe")});
+                        InstanceMethod<&SessionWrap::Describe>("describe"),
+                        InstanceMethod<&SessionWrap::LastRun>("lastRun")});
   }
 
   explicit SessionWrap(const Napi::CallbackInfo& info);
@@ -64,6 +68,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   }
   void finish_run() {
     busy_ = false;
+    if (cuda_) {
+      last_ = cuda_->last_run();
+      has_last_ = true;
+    }
     if (disposed_) release();
   }
 
@@ -71,6 +79,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value LastRun(const Napi::CallbackInfo& info);
   bool live() const { return engine_ || cuda_; }
   void release() {
     engine_.reset();
@@ -83,10 +92,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   std::unique_ptr<engine::CudaEngine> cuda_;   // device 'cuda'
   std::vector<Napi::ObjectReference> weight_refs_;
   bool busy_ = false, disposed_ = false;
+  engine::CudaRunInfo last_;  // copied on the JS thread when a CUDA run settles
+  bool has_last_ = false;
 };
 
 // Parses options {keep: number | 'dynamic' | null | undefined, threshold?, minKeep?, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio},
-//                  precision?: 'fp32' | 'bf16', device?: 'cpu' | 'cuda'}.
+//                  precision?: 'fp32' | 'bf16', device?: 'cpu' | 'cuda', cudaGraphs?: boolean}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* cuda) {
   engine::SessionOptions o;
   *cuda = false;
@@ -129,6 +140,11 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* 
     if (d == "cuda") *cuda = true;
     else if (d != "cpu") throw_range(env, kOp, ": expected options.device to be 'cpu' or 'cuda', received ",
                                      device.IsString() ? "'" + d + "'" : kind_name(device));
+  }
+  Napi::Value graphs = obj.Get("cudaGraphs");
+  if (!graphs.IsUndefined() && !graphs.IsNull()) {
+    if (!graphs.IsBoolean()) throw_type(env, kOp, ": expected options.cudaGraphs to be a boolean, received ", kind_name(graphs));
+    o.cuda_graphs = graphs.As<Napi::Boolean>().Value();
   }
   Napi::Value precision = obj.Get("precision");
   if (!precision.IsUndefined() && !precision.IsNull()) {
@@ -419,6 +435,16 @@ Napi::Value SessionWrap::Describe(const Napi::CallbackInfo& info) {
   ms.Set(0u, Napi::Number::New(env, static_cast<double>(4 * c.gh())));
   ms.Set(1u, Napi::Number::New(env, static_cast<double>(4 * c.gw())));
   o.Set("maskSize", ms);
+  return o;
+}
+
+Napi::Value SessionWrap::LastRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!has_last_) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("deviceMs", Napi::Number::New(env, static_cast<double>(last_.device_ms)));
+  o.Set("graph", Napi::String::New(env, last_.graph));
+  o.Set("graphNote", Napi::String::New(env, last_.graph_note));
   return o;
 }
 

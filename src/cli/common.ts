@@ -107,8 +107,11 @@ export function resolveKeep(v: number | string | null | undefined, dflt: number 
 
 // ---- sessions
 
-/** The part of `InferenceSession` the CLI uses (tests may pass a stand-in through `SessionFactory`). */
-export type Session = Pick<InferenceSession, 'config' | 'keep' | 'run' | 'dispose'>;
+/**
+ * The part of `InferenceSession` the CLI uses (tests may pass a stand-in through `SessionFactory`); `lastRun`
+ * (CUDA sessions: device time and graph state of the last run) only matters to `bench --device cuda`.
+ */
+export type Session = Pick<InferenceSession, 'config' | 'keep' | 'run' | 'dispose'> & { readonly lastRun?: InferenceSession['lastRun'] };
 export type SessionSource = Parameters<typeof InferenceSession.create>[0];
 export type SessionOptions = NonNullable<Parameters<typeof InferenceSession.create>[1]>;
 export type SessionFactory = (source: SessionSource, opts: SessionOptions) => Promise<Session>;

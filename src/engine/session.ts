@@ -14,7 +14,7 @@ import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js';
 import { randomWeights } from '../model/weights.js';
-import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
+import { native, type NativeCudaRunInfo, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
 import type { F32Tensor, I32Tensor } from '../validate.js';
 import { checkWeights, loadSuperpatchPolicy, policyWeightShapes, validatePolicyConfig, type SuperpatchPolicyConfig } from '../model/superpatch.js';
 import { exitWeightShapes, loadExitHeads, validateExitConfig, type ExitHeadsConfig } from '../model/earlyExit.js';
@@ -41,11 +41,17 @@ export interface InferenceSessionOptions {
   roundKeep?: number;
   /**
    * 'cpu' (default) or 'cuda': the whole forward on the CUDA device (native/engine/cuda_engine.h), weights
-   * uploaded once, FP32 only so far (precision 'bf16' and `tome` throw on 'cuda'). Without a usable device
-   * (a CPU-only build, no GPU, no driver) create() throws an Error saying why; never a CPU fallback.
-   * Checked on the CUDA emulator against the CPU engine; not yet run on a GPU.
+   * uploaded once (FP32, or the GEMM matrices in BF16 with precision 'bf16'); `tome` throws on 'cuda'. Without a
+   * usable device (a CPU-only build, no GPU, no driver) create() throws an Error saying why; never a CPU
+   * fallback. Checked on the CUDA emulator against the CPU engine; not yet run on a GPU.
    */
   device?: 'cpu' | 'cuda';
+  /**
+   * Device 'cuda' only: capture the forward of each repeated (batch, perBlock) shape as a CUDA graph and replay it
+   * (default true; the first run of a shape is eager, the second captures). A failed capture falls back to plain
+   * launches for that shape (`lastRun.graphNote` says why). `false`, or REG4PRU_CUDA_GRAPHS=0, turns graphs off.
+   */
+  cudaGraphs?: boolean;
   /**
    * ToMe baseline (SPEC §6): merge then unmerge around MHSA or MHSA+MLP in every block. `mergeRatio` is
    * the fraction of patch tokens merged away (ToMe for Stable Diffusion's convention; the paper compares
@@ -54,8 +60,9 @@ export interface InferenceSessionOptions {
   tome?: { mode: ToMeMode; mergeRatio: number };
   /**
    * 'fp32' (default), or 'bf16': every GEMM (patch embedding, the blocks' Linear layers, the decoder) rounds
-   * its operands to BF16 and sums in FP32 (vdpbf16ps); LayerNorm, softmax, attention and epilogues stay FP32.
-   * Needs a CPU with AVX-512 BF16 (`info().cpu.bf16`); elsewhere create() throws.
+   * its operands to BF16 and sums in FP32; LayerNorm, softmax, epilogues and the residual stream stay FP32.
+   * On the CPU it needs AVX-512 BF16 (`info().cpu.bf16`; vdpbf16ps), elsewhere create() throws. On device
+   * 'cuda' the GEMMs and the attention run on BF16 tensor cores (weights converted once at create()).
    */
   precision?: 'fp32' | 'bf16';
   /**
@@ -153,6 +160,10 @@ function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: nu
     throw rangeError(OP, "options.threshold and options.minKeep apply to keep 'dynamic' only");
   const out: NativeSessionOptions = dynamic ? { keep, threshold: dynamic.threshold, minKeep: dynamic.minKeep } : { keep };
   if (device === 'cuda') out.device = 'cuda';
+  if (o.cudaGraphs !== undefined && o.cudaGraphs !== null) {
+    if (typeof o.cudaGraphs !== 'boolean') throw typeError(OP, `expected options.cudaGraphs to be a boolean, received ${describe(o.cudaGraphs)}`);
+    out.cudaGraphs = o.cudaGraphs;
+  }
   if (o.precision !== undefined && o.precision !== null) {
     if (o.precision !== 'fp32' && o.precision !== 'bf16') throw rangeError(OP, `expected options.precision to be 'fp32' or 'bf16', received ${describe(o.precision)}`);
     out.precision = o.precision;
@@ -250,11 +261,11 @@ export class InferenceSession {
    * Builds a session from a checkpoint or an in-memory model.
    * @param source a SPEC §8 `.safetensors` path (loaded with `loadCheckpoint`), or
    *   `{config, weights?: name -> Float32Array, seed?}` (weights omitted: `randomWeights(config, seed ?? 0)`)
-   * @param opts `{keep?: number | 'dynamic' | null, threshold?, minKeep?, device?: 'cpu' | 'cuda', tome?: {mode, ratio}, precision?, roundKeep?}`
+   * @param opts `{keep?: number | 'dynamic' | null, threshold?, minKeep?, device?: 'cpu' | 'cuda', tome?: {mode, ratio}, precision?, roundKeep?, cudaGraphs?}`
    * @returns a ready session (native weights bound, shapes checked)
    * @throws {TypeError|RangeError} bad config / weights / options (message names the argument);
    *   Error for device 'cuda' when CUDA is not available (the message says why), or for an option the CUDA
-   *   engine does not implement yet (bf16, tome); or a ToMe request while the ToMe op is not built
+   *   engine does not implement yet (tome); or a ToMe request while the ToMe op is not built
    * @example
    * const s = await InferenceSession.create({ config: modelConfig('small') }, { keep: 0.7 });
    * const { semantic } = await s.run(new Float32Array(3 * 512 * 512));
@@ -288,6 +299,15 @@ export class InferenceSession {
       throw rangeError(OP, `expected the superpatch policy's patch ${nopts.superpatch.patch} to be the model's patch ${config.patch}`);
     const Ctor = native().InferenceSession;
     return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts), nopts.earlyExit?.blocks);
+  }
+
+  /**
+   * Device 'cuda': how the last settled run went: the CUDA-event time of the forward alone (after the image
+   * upload, before the output download: what a GPU throughput figure measures) and its CUDA-graph state.
+   * null on the CPU and before the first run.
+   */
+  get lastRun(): NativeCudaRunInfo | null {
+    return this.#native?.lastRun() ?? null;
   }
 
   /**

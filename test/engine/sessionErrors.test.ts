@@ -39,11 +39,21 @@ describe('InferenceSession.create errors', () => {
     [{ tome: { mode: 'mhsa', mergeRatio: 1 } }, RangeError, /options\.tome\.mergeRatio/],
     [{ tome: { mode: 'mhsa', ratio: 0.5 } }, TypeError, /options\.tome\.mergeRatio/],
     [{ tome: { mode: 'mhsa', mergeRatio: 0.5 }, keep: 0.7 }, RangeError, /cannot be combined/],
+    [{ cudaGraphs: 'yes' }, TypeError, /options\.cudaGraphs/],
   ] as const)('options %j', async (opts, cls, re) => {
     // deliberately invalid options: the public type does not allow them
     const p = InferenceSession.create({ config: CFG, weights: W }, opts as unknown as Parameters<typeof InferenceSession.create>[1]);
     await expect(p).rejects.toThrow(cls);
     await expect(p).rejects.toThrow(re);
+  });
+
+  it('lastRun is null on the CPU (device timing and graph state are CUDA-only)', async () => {
+    const s = await InferenceSession.create({ config: CFG, weights: W }, { cudaGraphs: false });
+    expect(s.lastRun).toBeNull();
+    await s.run(IMG);
+    expect(s.lastRun).toBeNull();
+    s.dispose();
+    expect(s.lastRun).toBeNull();
   });
 
   it.skipIf(cudaAvailable().ok)("device 'cuda' without a usable device is a clear Error naming why, never a CPU fallback", async () => {
@@ -75,6 +85,7 @@ describe('InferenceSession.create errors', () => {
     expect(() => new Native(JSON.stringify({ ...CFG, L: 'four' }), W, { keep: null })).toThrow(/config\.L/);
     expect(() => new Native(JSON.stringify(CFG), null as unknown as Record<string, Float32Array>, { keep: null })).toThrow(/weights/);
     expect(() => new Native(JSON.stringify(CFG), W, { keep: 2 })).toThrow(/options\.keep/);
+    expect(() => new Native(JSON.stringify(CFG), W, { keep: null, cudaGraphs: 1 as unknown as boolean })).toThrow(/options\.cudaGraphs to be a boolean/);
     // keep 'dynamic' at the binding: the same rules as in TS
     const bad = (o: object) => () => new Native(JSON.stringify(CFG), W, o as { keep: null });
     expect(bad({ keep: 'dynamik' })).toThrow(/options\.keep to be a number in \(0, 1\], 'dynamic' or null, received 'dynamik'/);

@@ -5,8 +5,8 @@
 // CPU ref kernels and the addon's own CUDA runtime (kernels/cuda/runtime.cu, over the emulated runtime API
 // of emu.cc), and runs the test: the attention suites twice (default kernel choice, then
 // REG4PRU_CUDA_ATTN=simt), the token-op suite once.
-//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
-//   node native/dev/cuda_emu/build.mjs engine
+//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens ...]   (none: all of them)
+//   node native/dev/cuda_emu/build.mjs engine [layers] [fp32] [bf16] [graphs]
 //      a second executable, emu_engine_test (emu_engine_test.cc): the CUDA inference engine and its layer
 //      kernels against the CPU engine, so it also links the CPU engine (native/engine, the registry, every ref
 //      and cpu kernel with its ISA flags, the thread pool).
@@ -34,7 +34,7 @@ mkdirSync(out, { recursive: true });
 
 const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'policy_attention_bwd_simt.cu',
   'policy_attention_bwd_mma.cu', 'gemm.cu', 'pruned_block.cu',
-  'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu'];
+  'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu', 'graph.cu'];
 const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];
 
@@ -80,11 +80,12 @@ if (engineMode) {
   // the CPU engine and everything it dispatches to (ref already listed above; the rest of ref/ too)
   for (const f of listCc('native/kernels/ref', (f) => !REF.includes(f))) sources.push(f);
   sources.push(...listCc('native/kernels/cpu'), path.join(root, 'native/kernels/registry.cc'),
-    path.join(root, 'native/runtime/thread_pool.cc'), path.join(root, 'native/runtime/cpu_features.cc'),
+    ...listCc('native/runtime', (f) => !f.startsWith('cuda_info')),  // thread pool, cpuid, scratch buffers
     ...listCc('native/engine'));
-  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_engine_test.cc'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_engine_test.cc'),
+    path.join(here, 'emu_engine_modes_test.cc'));
 } else {
-  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
 }
 // ISA flags for the intrinsics files only, as CMakeLists.txt
 const isaFlags = (f) => f.endsWith('_avx2.cc') ? ['-mavx2', '-mfma', '-mf16c']
@@ -129,7 +130,7 @@ execFileSync('nice', ['-n', '19', 'g++', '-pthread', ...(asan ? sanitize : []), 
 if (engineMode) {
   let rc = 0;
   try {
-    execFileSync('nice', ['-n', '19', exe], {
+    execFileSync('nice', ['-n', '19', exe, ...process.argv.slice(3)], {
       stdio: 'inherit',
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS ?? 'detect_leaks=0:abort_on_error=1' },
     });

@@ -275,6 +275,9 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     default: return "cudaErrorEmulated";
   }
 }
@@ -290,15 +293,20 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
   return cudaErrorInvalidValue;
 }
 
+// Distinct handles (a capture belongs to one stream); work on any of them runs at once unless it captures.
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  static int the_stream;
-  *s = &the_stream;
+  *s = new int(0);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete static_cast<int*>(s);
   return cudaSuccess;
 }
 
 // Exact size (posix_memalign: ASan then knows where the buffer ends), 256-byte aligned like cudaMalloc.
 cudaError_t cudaMalloc(void** p, size_t n) {
   *p = nullptr;
+  if (emu::refuse_in_capture(nullptr, "cudaMalloc")) return cudaErrorStreamCaptureUnsupported;
   if (n == 0) return cudaSuccess;
   if (const char* lim = std::getenv("EMU_MALLOC_LIMIT"); lim && n > std::strtoull(lim, nullptr, 10)) {
     emu::set_error(cudaErrorMemoryAllocation);
@@ -318,6 +326,7 @@ cudaError_t cudaMalloc(void** p, size_t n) {
 
 cudaError_t cudaFree(void* p) {
   if (p == nullptr) return cudaSuccess;
+  if (emu::refuse_in_capture(nullptr, "cudaFree")) return cudaErrorStreamCaptureUnsupported;
   {
     std::lock_guard<std::mutex> l(g_mem_mu);
     auto it = g_allocs.find(reinterpret_cast<uintptr_t>(p));
@@ -344,19 +353,31 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 }
 
 // Copies and memsets check the device side of their range against the live allocations.
-cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+// While their stream captures, memsets and device-to-device copies are recorded (the range is checked at each
+// replay); a copy from or to the host is refused (it would read or write host memory at replay time).
+cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t st) {
   if (n == 0) return cudaSuccess;
-  if (!emu::is_device_range(p, n)) die("cudaMemsetAsync outside a device allocation", p, n);
-  std::memset(p, v, n);
+  auto op = [p, v, n] {
+    if (!emu::is_device_range(p, n)) die("cudaMemsetAsync outside a device allocation", p, n);
+    std::memset(p, v, n);
+  };
+  if (emu::capture_record(st, op)) return cudaSuccess;
+  op();
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind kind, cudaStream_t st) {
   if (n == 0) return cudaSuccess;
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (dst_dev && !emu::is_device_range(d, n)) die("cudaMemcpyAsync: destination outside a device allocation", d, n);
-  if (src_dev && !emu::is_device_range(s, n)) die("cudaMemcpyAsync: source outside a device allocation", s, n);
-  std::memmove(d, s, n);
+  auto op = [=] {
+    if (dst_dev && !emu::is_device_range(d, n)) die("cudaMemcpyAsync: destination outside a device allocation", d, n);
+    if (src_dev && !emu::is_device_range(s, n)) die("cudaMemcpyAsync: source outside a device allocation", s, n);
+    std::memmove(d, s, n);
+  };
+  if (kind != cudaMemcpyDeviceToDevice && emu::refuse_in_capture(st, "cudaMemcpyAsync to or from the host"))
+    return cudaErrorStreamCaptureUnsupported;
+  if (emu::capture_record(st, op)) return cudaSuccess;
+  op();
   return cudaSuccess;
 }
 
@@ -368,8 +389,9 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (e == nullptr) return cudaErrorInvalidResourceHandle;
+  if (emu::refuse_in_capture(s, "cudaEventRecord")) return cudaErrorStreamCaptureUnsupported;  // not modelled
   e->c.t = std::chrono::steady_clock::now();
   return cudaSuccess;
 }

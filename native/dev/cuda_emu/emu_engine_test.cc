@@ -3,9 +3,11 @@
 // native/engine/layers.cc on small random shapes (D not a multiple of 32, B > 1, non-square maps); (2) the
 // whole CudaEngine forward (engine/cuda_engine.h) against engine::Engine at a tiny config, B = 2, unpruned
 // and pruned (keep 0.7, two stages, one before and one after the queries), with the per-block maps: every
-// output and the kept counts. The GEMM layers (patch embedding, policy MLP, class head, mask MLP,
-// ConvTranspose2d, mask einsum) are covered by (2) and by emu_test.cc's GEMM suite.
-//   node native/dev/cuda_emu/build.mjs engine
+// output and the kept counts; the second run of each engine is captured as a CUDA graph (emu_graph.cc). The
+// layers that may store BF16 (im2col, row norms, depthwise) are checked in that mode too. The GEMM layers (patch
+// embedding, policy MLP, class head, mask MLP, ConvTranspose2d, mask einsum) are covered by (2) and by
+// emu_test.cc's GEMM suite. BF16 and graph behaviour of the whole engine: emu_engine_modes_test.cc.
+//   node native/dev/cuda_emu/build.mjs engine [layers] [fp32] [bf16] [graphs]   (no part named: all)
 // Tolerance (FP32 both sides; reductions in a different order and expf vs std::exp): max |cuda - cpu| <=
 // 1e-4 * max(1, max |cpu|) per output. Prints the measured max differences.
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "emu_check.h"
+#include "emu_engine_model.h"
 #include "engine/config.h"
 #include "engine/cuda_engine.h"
 #include "engine/engine.h"
@@ -28,32 +31,6 @@ using namespace emu_check;
 
 namespace {
 
-float* fdev(const std::vector<float>& v) { return static_cast<float*>(dev(v, DType::F32)); }
-float* fempty(size_t n) { return static_cast<float*>(dev_empty(n, DType::F32)); }
-void free_all(std::initializer_list<void*> ps) {
-  for (void* p : ps) cuda::device_free(p);
-}
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, double(std::fabs(x)));
-  return m;
-}
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(double(a[i]) - b[i]);
-    if (!std::isfinite(d)) return INFINITY;
-    m = std::max(m, d);
-  }
-  return m;
-}
-void compare(const std::string& what, const std::vector<float>& got, const std::vector<float>& want, double tol = 1e-4) {
-  const double d = max_diff(got, want), lim = tol * std::max(1.0, max_abs(want));
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "max|diff| = %.3g (limit %.3g, max|ref| = %.3g)", d, lim, max_abs(want));
-  report(what, got.size() == want.size() && d <= lim, buf);
-}
-
 // ---------------------------------------------------------------- layers
 void check_layers(uint64_t seed) {
   Rng r(seed);
@@ -65,7 +42,12 @@ void check_layers(uint64_t seed) {
     float *di = fdev(img), *dc = fempty(want.size());
     expect_status("engine im2col launch", cuda::engine_im2col_cuda(di, B, Hi, Wi, p, dc));
     compare("engine im2col B=2 12x8 p=4", host(dc, want.size(), DType::F32), want, 0);
-    free_all({di, dc});
+    void* db = dev_empty(want.size(), DType::BF16);  // BF16 columns: the FP32 values rounded once
+    expect_status("engine im2col launch (bf16 out)", cuda::engine_im2col_cuda(di, B, Hi, Wi, p, db, true));
+    auto want_bf = want;
+    round_bf(want_bf);
+    compare("engine im2col B=2 12x8 p=4, bf16 out", host(db, want.size(), DType::BF16), want_bf, 0);
+    free_all({di, dc, db});
   }
   for (bool rms : {false, true})
     for (int64_t D : {17, 40, 96}) {  // LayerNorm / RMSNorm over rows first.. of a [B,T,D] map
@@ -80,7 +62,15 @@ void check_layers(uint64_t seed) {
       expect_status("engine row norm launch", cuda::engine_row_norm_cuda(dx, B, T, first, n, D, dw, db, 1e-6f, rms, dy));
       compare(std::string(rms ? "engine RMSNorm" : "engine LayerNorm") + " rows D=" + std::to_string(D),
               host(dy, want.size(), DType::F32), want, 1e-5);
-      free_all({dx, dw, db, dy});
+      // BF16 rows: FP32 statistics, one rounding at the store (a value near a rounding midpoint may land on
+      // the other neighbour: at most 1 BF16 ulp, at most 2^-7 relative)
+      void* dyb = dev_empty(want.size(), DType::BF16);
+      expect_status("engine row norm launch (bf16 out)", cuda::engine_row_norm_cuda(dx, B, T, first, n, D, dw, db, 1e-6f, rms, dyb, true));
+      auto want_bf = want;
+      round_bf(want_bf);
+      compare(std::string(rms ? "engine RMSNorm" : "engine LayerNorm") + " rows D=" + std::to_string(D) + ", bf16 out",
+              host(dyb, want.size(), DType::BF16), want_bf, 1.0 / 128);
+      free_all({dx, dw, db, dy, dyb});
     }
   {  // keep scores + class probs
     const int64_t rows = 37, C1 = 4;
@@ -95,7 +85,8 @@ void check_layers(uint64_t seed) {
     compare("engine class probs rows=37 C+1=4", host(dp, wp.size(), DType::F32), wp, 1e-6);
     free_all({d2, dc, ds, dp});
   }
-  for (int64_t D : {17, 40}) {  // depthwise 3x3 + LayerNorm2d, [2, 5, 3, D]
+  // depthwise 3x3 + LayerNorm2d, [2, 5, 3, D]; D = 1056 > 1024 takes the kernel that recomputes the conv per pass
+  for (int64_t D : {17, 40, 1056}) {
     const int64_t B = 2, h = 5, w = 3;
     auto in = randn(size_t(B * h * w * D), r), wt = randn(size_t(9 * D), r), nw = randn(size_t(D), r), nb = randn(size_t(D), r);
     std::vector<float> want(in.size());
@@ -103,7 +94,13 @@ void check_layers(uint64_t seed) {
     float *di = fdev(in), *dw = fdev(wt), *dn = fdev(nw), *db = fdev(nb), *dout = fempty(in.size());
     expect_status("engine depthwise launch", cuda::engine_depthwise3x3_ln_cuda(di, dout, B, h, w, D, dw, dn, db, 1e-6f));
     compare("engine depthwise3x3+LayerNorm2d 2x5x3 D=" + std::to_string(D), host(dout, in.size(), DType::F32), want, 1e-5);
-    free_all({di, dw, dn, db, dout});
+    void* dob = dev_empty(in.size(), DType::BF16);
+    expect_status("engine depthwise launch (bf16 out)", cuda::engine_depthwise3x3_ln_cuda(di, dob, B, h, w, D, dw, dn, db, 1e-6f, true));
+    auto want_bf = want;
+    round_bf(want_bf);
+    compare("engine depthwise3x3+LayerNorm2d 2x5x3 D=" + std::to_string(D) + ", bf16 out", host(dob, in.size(), DType::BF16),
+            want_bf, 1.0 / 128);
+    free_all({di, dw, dn, db, dout, dob});
   }
   for (int64_t C : {1, 3, 10}) {  // resize + sigmoid + semantic: [2, Q=3, 5, 3] -> [13, 7] (up in y, up in x)
     const int64_t B = 2, Q = 3, h = 5, w = 3, Ho = 13, Wo = 7;
@@ -133,39 +130,6 @@ void check_layers(uint64_t seed) {
 }
 
 // ---------------------------------------------------------------- whole engine
-struct TinyModel {
-  engine::EngineConfig config;
-  std::map<std::string, std::vector<float>> data;
-  std::unique_ptr<engine::Model> make() {
-    std::map<std::string, engine::TensorRef> refs;
-    for (auto& [k, v] : data) refs[k] = engine::TensorRef{v.data(), int64_t(v.size())};
-    std::unique_ptr<engine::Model> m;
-    if (!engine::Model::create(config, refs, &m).ok()) std::abort();
-    return m;
-  }
-};
-
-TinyModel tiny_model(uint64_t seed) {
-  TinyModel t;
-  const char* json = R"({"preset":"custom","D":32,"H":2,"L":4,"patch":8,"image":[40,24],"R":1,"Q":3,"Bq":2,)"
-                     R"("classes":2,"selectorWidth":16,"mlpRatio":2,"stageBlocks":[1,3]})";
-  const Status s = engine::parse_config(json, &t.config);
-  if (!s.ok()) {
-    std::printf("config: %s\n", s.message.c_str());
-    std::abort();
-  }
-  Rng r(seed);
-  for (const auto& [name, dims] : engine::weight_shapes(t.config)) {
-    size_t n = 1;
-    for (int64_t d : dims) n *= size_t(d);
-    auto v = randn(n, r, 0.3f);
-    if (name.find("norm") != std::string::npos && name.find("weight") != std::string::npos)
-      for (auto& x : v) x = 1.f + 0.2f * x;
-    t.data[name] = std::move(v);
-  }
-  return t;
-}
-
 void check_engine(double keep, uint64_t seed) {
   TinyModel tm = tiny_model(seed);
   const engine::EngineConfig& c = tm.config;
@@ -180,37 +144,23 @@ void check_engine(double keep, uint64_t seed) {
   const int64_t B = 2;
   Rng r(seed + 100);
   auto images = randn(size_t(B * 3 * c.image_h * c.image_w), r);
-  auto outs = [&](std::vector<std::vector<float>>& bufs, engine::RunOutputs& ro) {
-    bufs.assign(3 + size_t(c.decode_points()), {});
-    bufs[0].resize(size_t(engine::semantic_size(c, B)));
-    bufs[1].resize(size_t(engine::class_logits_size(c, B)));
-    bufs[2].resize(size_t(engine::mask_logits_size(c, B)));
-    ro.semantic = bufs[0].data(); ro.class_logits = bufs[1].data(); ro.mask_logits = bufs[2].data();
-    for (int64_t i = 0; i < c.decode_points(); ++i) {
-      bufs[3 + size_t(i)].resize(bufs[0].size());
-      ro.per_block.push_back(bufs[3 + size_t(i)].data());
-    }
-  };
-  std::vector<std::vector<float>> a, b;
-  engine::RunOutputs ra, rb;
-  outs(a, ra);
-  outs(b, rb);
-  expect_status("engine run (cpu)", cpu->run(images.data(), B, ra));
+  RunBuffers A(c, B, true), Bf(c, B, true);
+  const auto& a = A.bufs;
+  const auto& b = Bf.bufs;
+  expect_status("engine run (cpu)", cpu->run(images.data(), B, A.ro));
   if (keep < 1.0) {  // the pruned comparison must really prune: fewer patches per stage, a different result
     bool fewer = cpu->stage_keep().size() == c.stage_blocks.size();
     for (int64_t k : cpu->stage_keep()) fewer = fewer && k < c.Np();
     std::unique_ptr<engine::Engine> full;
-    std::vector<std::vector<float>> f;
-    engine::RunOutputs rf;
-    outs(f, rf);
+    RunBuffers F(c, B, true);
     expect_status("engine create + run (cpu, unpruned)", engine::Engine::create(tm.make(), engine::SessionOptions{}, &full));
-    if (full) expect_status("engine run (cpu, unpruned)", full->run(images.data(), B, rf));
-    const double d = max_diff(f[0], a[0]);
+    if (full) expect_status("engine run (cpu, unpruned)", full->run(images.data(), B, F.ro));
+    const double d = max_diff(F.bufs[0], a[0]);
     report("engine keep=0.7 prunes (k < Np per stage, semantic differs from unpruned)", fewer && d > 1e-3,
            "max|pruned - unpruned| = " + std::to_string(d));
   }
   for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses the workspace
-    expect_status("engine run (cuda)", gpu->run(images.data(), B, rb));
+    expect_status("engine run (cuda)", gpu->run(images.data(), B, Bf.ro));
     const std::string tag = std::string(keep < 1 ? "keep=0.7" : "unpruned") + (rep ? " (2nd run)" : "");
     report("engine " + tag + " stage keep counts", cpu->stage_keep() == gpu->stage_keep(), "");
     compare("engine " + tag + " semantic [2,2,40,24]", b[0], a[0]);
@@ -223,18 +173,20 @@ void check_engine(double keep, uint64_t seed) {
 
 }  // namespace
 
-int main() {
-  check_layers(7);
-  check_engine(1.0, 31);
-  check_engine(0.7, 32);
-  {  // options not implemented on the device are errors, not fallbacks
-    TinyModel tm = tiny_model(1);
-    engine::SessionOptions o;
-    o.bf16 = true;
-    std::unique_ptr<engine::CudaEngine> e;
-    const Status s = engine::CudaEngine::create(tm.make(), o, &e);
-    report("engine cuda bf16 is a clear error", !s.ok() && s.message.find("bf16") != std::string::npos, s.message);
+// No argument: every part; else the parts named (layers, fp32, bf16, graphs): the emulated forwards are slow.
+int main(int argc, char** argv) {
+  const auto want = [&](const char* part) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == part) return true;
+    return false;
+  };
+  if (want("layers")) check_layers(7);
+  if (want("fp32")) {
+    check_engine(1.0, 31);
+    check_engine(0.7, 32);
   }
+  engine_mode_checks(want("bf16"), want("graphs"));
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 // hit every kernel variant (tensor-core Dh 32/64/128, SIMT Dh 8/17/48/256, tails, B > 1, the cp.async and
 // element-load GEMM paths, row maps, in-place prunedBlock, idx errors); the token ops (gather/scatter,
 // gumbelTopK, gumbelSoftmaxST, the device-error path) are in emu_token_test.cc.
-//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens]
+//   node native/dev/cuda_emu/build.mjs [attention|gemm|block|tokens ...]   (none: all; several: each named)
 //      (builds build-emu/<asan|plain>/emu_test and runs it: the attention suites twice, default kernel
 //       choice then REG4PRU_CUDA_ATTN=simt)
 // Exit status 1 when any comparison misses its tolerance. What it proves: the kernels' index arithmetic,
@@ -268,23 +268,35 @@ void check_block_varlen(const std::vector<int64_t>& lens, int64_t N, int64_t D, 
   cuda::device_free(offd);
 }
 
-void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
-                 bool in_place, uint64_t seed) {
-  Rng r(seed);
-  auto x = randn(size_t(B * N * D), r);
+// idx [B,K]: K distinct random tokens per row, or 0..K-1 (null_idx: what idx = null means).
+std::vector<int32_t> block_idx(int64_t B, int64_t N, int64_t K, bool null_idx, Rng& r) {
   std::vector<int32_t> idx(static_cast<size_t>(B * K));
   for (int64_t b = 0; b < B; ++b) {
     const std::vector<int32_t> p = permutation(N, r);
     for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
   }
-  auto w = block_weights(D, F, wt, r);
-  if (xt == DType::BF16) round_bf(x);
+  return idx;
+}
+// The CPU ref's output for x [B,N,D] and idx [B,K] (null: all tokens).
+std::vector<float> block_ref(const std::vector<float>& x, const int32_t* idx, int64_t B, int64_t N, int64_t K,
+                             const std::vector<std::vector<float>>& w, int64_t D, int64_t H, int64_t F) {
   std::vector<float> want(x.size());
   PrunedBlockArgs ra{};
-  ra.x = x.data(); ra.idx = null_idx ? nullptr : idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
+  ra.x = x.data(); ra.idx = idx; ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
   ra.w = host_weights(w, D, H, F);
   ra.ln_eps = 1e-6f;
   pruned_block_fwd_ref(ra);
+  return want;
+}
+
+void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
+                 bool in_place, uint64_t seed) {
+  Rng r(seed);
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> idx = block_idx(B, N, K, null_idx, r);
+  auto w = block_weights(D, F, wt, r);
+  if (xt == DType::BF16) round_bf(x);
+  const std::vector<float> want = block_ref(x, null_idx ? nullptr : idx.data(), B, N, K, w, D, H, F);
   std::vector<void*> wd;
   for (auto& v : w) wd.push_back(dev(v, wt));
   void* xd = dev(x, xt);
@@ -328,13 +340,58 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   cuda::device_free(id);
 }
 
+// The CUDA engine's BF16 block call: the four matrices in BF16, the ten 1-D parameters F32 (vec_f32), x F32 updated
+// in place, idx trusted (from the engine's own top-k), a caller scratch of exactly pruned_block_scratch_bytes (ASan
+// flags an overrun), against the CPU ref with the same BF16-rounded matrices.
+void check_block_engine(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, bool null_idx, uint64_t seed) {
+  Rng r(seed);
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> idx = block_idx(B, N, K, null_idx, r);
+  auto w = block_weights(D, F, DType::F32, r);
+  const auto is_matrix = [](size_t i) { return i == 2 || i == 4 || i == 9 || i == 11; };
+  for (size_t i = 0; i < w.size(); ++i)
+    if (is_matrix(i)) round_bf(w[i]);
+  const std::vector<float> want = block_ref(x, null_idx ? nullptr : idx.data(), B, N, K, w, D, H, F);
+  std::vector<void*> wd;
+  for (size_t i = 0; i < w.size(); ++i) wd.push_back(dev(w[i], is_matrix(i) ? DType::BF16 : DType::F32));
+  void* xd = dev(x, DType::F32);
+  void* id = nullptr;
+  cuda::device_alloc(&id, idx.size() * 4);
+  std::memcpy(id, idx.data(), idx.size() * 4);
+  cuda::PrunedBlockDevArgs a{};
+  a.x = xd; a.x_dtype = DType::F32; a.idx = null_idx ? nullptr : static_cast<const int32_t*>(id); a.out = xd;
+  a.B = B; a.N = N; a.K = K;
+  a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13],
+                              DType::BF16, D, H, F};
+  a.w.vec_f32 = true;
+  a.ln_eps = 1e-6f;
+  a.idx_trusted = true;
+  a.scratch_bytes = cuda::pruned_block_scratch_bytes(a);
+  void* scratch = nullptr;
+  cuda::device_alloc(&scratch, a.scratch_bytes);
+  a.scratch = scratch;
+  const std::string name = "prunedBlock engine call (bf16 matrices, f32 vectors, trusted idx, caller scratch) B=" +
+                           std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + (null_idx ? " idx=null" : "");
+  const Status s = cuda::pruned_block_fwd(a);
+  if (!s.ok()) report(name, false, s.message);
+  else compare_block(name, host(xd, x.size(), DType::F32), want, x, false);
+  for (void* p : wd) cuda::device_free(p);
+  for (void* p : {xd, id, scratch}) cuda::device_free(p);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string only = argc > 1 ? argv[1] : "";
-  const bool all = only.empty() || only == "attention-all";  // attention-all: every suite but tokens
+  const std::vector<std::string> named(argv + 1, argv + argc);
+  for (const std::string& s : named)
+    if (s != "attention" && s != "gemm" && s != "block" && s != "tokens" && s != "attention-all") {
+      std::fprintf(stderr, "emu_test: unknown suite '%s' (attention, gemm, block, tokens, attention-all)\n", s.c_str());
+      return 2;
+    }
+  const auto has = [&](const char* s) { for (const std::string& n : named) if (n == s) return true; return false; };
+  const bool all = named.empty() || has("attention-all");  // attention-all: every suite but tokens
   std::printf("REG4PRU_CUDA_ATTN=%s\n", std::getenv("REG4PRU_CUDA_ATTN") ? std::getenv("REG4PRU_CUDA_ATTN") : "(unset)");
-  if (all || only == "attention") {
+  if (all || has("attention")) {
     for (DType t : {DType::F32, DType::BF16}) {
       check_attention(1, 1, 1, 64, t, 1);
       check_attention(2, 3, 37, 64, t, 2);
@@ -345,7 +402,7 @@ int main(int argc, char** argv) {
       check_attention(1, 1, 40, 256, t, 7);
     }
   }
-  if (all || only == "gemm") {
+  if (all || has("gemm")) {
     for (DType t : {DType::F32, DType::BF16}) {
       check_gemm(1, 1, 1, t, false, false, 11);
       check_gemm(3, 5, 5, t, false, true, 12);
@@ -354,7 +411,7 @@ int main(int argc, char** argv) {
       check_gemm(20, 136, 40, t, false, true, 15);
     }
   }
-  if (all || only == "block") {
+  if (all || has("block")) {
     for (DType wt : {DType::F32, DType::BF16}) {
       check_block(1, 1, 1, 8, 1, 32, wt, DType::F32, false, false, 21);
       check_block(2, 19, 7, 24, 3, 40, wt, DType::F32, false, false, 22);
@@ -366,8 +423,10 @@ int main(int argc, char** argv) {
       check_block_varlen({5, 0, 13}, 13, 16, 2, 24, wt, 13, 27);
       check_block_varlen({50, 70, 9}, 70, 128, 2, 256, wt, 70, 28);
     }
+    check_block_engine(2, 37, 29, 64, 2, 128, false, 29);  // pruned, Dh 32 (tensor-core attention)
+    check_block_engine(2, 21, 21, 64, 2, 128, true, 30);   // all tokens
   }
-  if (only.empty() || only == "tokens") token_checks();
+  if (named.empty() || has("tokens")) token_checks();
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }

@@ -86,11 +86,14 @@ Status gemm(const GemmDevArgs& a);
 // One block's 14 weights on the device (kernels/ops.h BlockWeights names), all of ONE dtype:
 // BF16 -> tensor-core path (LayerNorm outputs, qkv, attention output and MLP hidden in BF16; the residual
 // stream z in FP32); F32 -> FP32 SIMT path throughout (matches the CPU op to ~1e-5).
+// vec_f32 (BF16 only): the ten 1-D parameters (LayerNorm weights and biases, Linear biases, LayerScale) are
+// F32 while the four matrices are BF16 (the CUDA engine's BF16 mode: only GEMM operands are rounded).
 struct BlockWeightsDev {
   const void *norm1_w, *norm1_b, *qkv_w, *qkv_b, *proj_w, *proj_b, *ls1;
   const void *norm2_w, *norm2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b, *ls2;
   DType dtype;
   int64_t D, H, F;
+  bool vec_f32 = false;
 };
 // x [B,N,D] (F32 or BF16), idx [B,K] int32 on the device (null = all N tokens, K = N) -> out [B,N,D] (x's
 // dtype; may be x itself: in place). out = x with rows idx replaced by block(x[idx]).
@@ -118,7 +121,14 @@ struct PrunedBlockDevArgs {
   // (sizes the attention grid), 0 = N (the bound; CTAs past a row's length exit at once).
   const int32_t* offsets = nullptr;
   int64_t max_len = 0;
+  // Optional caller-owned device scratch of at least pruned_block_scratch_bytes(*this) bytes, 256-byte aligned:
+  // then the call allocates nothing (the CUDA engine's forward, which must be capturable as a CUDA graph).
+  // Null: allocated per call (stream-ordered) and released after the last kernel that reads it.
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
 };
+// Scratch bytes for these args (sizes, dtypes and whether idx is given; pointers are not read).
+size_t pruned_block_scratch_bytes(const PrunedBlockDevArgs& a);
 Status pruned_block_fwd(const PrunedBlockDevArgs& a);
 
 }  // namespace r4p::cuda

@@ -32,7 +32,10 @@ inline Status cuda_status(const char* op, cudaError_t err) {
 // the next synchronisation.
 inline Status launch_status(const char* op) { return cuda_status(op, cudaGetLastError()); }
 
+// The stream this host thread's launchers enqueue on: the library stream, or the thread's capture stream while
+// it captures a graph (graph.cu sets it through set_thread_stream, runtime.cu implements both).
 inline cudaStream_t lib_stream() { return static_cast<cudaStream_t>(stream()); }
+void set_thread_stream(cudaStream_t s);  // nullptr: back to the library stream
 
 // Grid size for a grid-stride loop over `work` items at `per_block` items per block, capped so that
 // gridDim.x stays far below 2^31 - 1 (the loops cover the rest).

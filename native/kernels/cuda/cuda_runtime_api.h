@@ -81,6 +81,30 @@ Status timer_stop(float* ms);  // records the stop event, waits for it, returns 
 // its inputs from DRAM rather than from L2 (STYLE §9, llm.c's benchmark_kernel).
 Status flush_l2();
 
+// ---------------------------------------------------------------- CUDA graphs (cuda/graph.cu)
+// For forwards that repeat with the same shapes (the CUDA engine): capture once, replay many times.
+// graph_capture_begin() makes THIS host thread's launchers enqueue on a private capture stream
+// (cudaStreamCaptureModeThreadLocal) until graph_capture_end(); other threads keep using the library stream
+// and are not captured. While a thread captures, device_alloc / upload / download / synchronize called from it
+// fail (a captured forward must neither allocate nor wait), so such a forward fails its capture instead of
+// being recorded wrong; the caller then runs it without a graph. graph_capture_end() ends the capture in every
+// case (after a failed forward too) and instantiates the graph when the capture is intact.
+struct Graph;
+bool capturing();  // whether the calling thread is capturing
+Status graph_capture_begin(const char* op);
+Status graph_capture_end(const char* op, Graph** out);  // *out = nullptr on failure
+Status graph_launch(const char* op, Graph* g);           // on the library stream, ordered with all other work
+void graph_destroy(Graph* g);                             // nullptr is a no-op
+
+// ---------------------------------------------------------------- timing events (cuda/graph.cu)
+// Caller-owned CUDA events for timing a stretch of library-stream work (re-entrant, unlike timer_start/stop).
+struct TimingEvent;
+Status event_create(const char* op, TimingEvent** out);
+void event_destroy(TimingEvent* e);  // nullptr is a no-op
+Status event_record(const char* op, TimingEvent* e);  // on the library stream
+// Milliseconds between two recorded events; waits for `stop` to complete.
+Status event_elapsed_ms(const char* op, TimingEvent* start, TimingEvent* stop, float* ms);
+
 // ---------------------------------------------------------------- device-side errors
 // Codes a kernel may report; the values of v[] per code are documented next to each code.
 enum DeviceErrorCode : int32_t {

@@ -4,7 +4,11 @@
 //   im2col / broadcast / query insertion     one thread per output element (grid-stride)
 //   row LayerNorm / RMSNorm                  one warp per row, mean then centred variance (FP32)
 //   depthwise 3x3 + LayerNorm2d              one warp per pixel: lanes own channels d = lane + 32j; the conv
-//                                            result is written to out, then normalised in place by its lane
+//                                            results stay in registers (D <= 1024; beyond, each pass
+//                                            recomputes them), the normalised values are stored once
+// Outputs that feed a GEMM (im2col columns, normalised rows, the depthwise map) may be stored as BF16 (the
+// engine's BF16 mode: the GEMM then reads them on tensor cores); every computation before the store is FP32,
+// and the store rounds to nearest even once, as the CPU engine rounds its GEMM operands.
 //   resize + sigmoid + semantic map          one thread per output pixel, q ascending, 8 classes at a time
 // Bilinear taps are computed in double exactly as layers.cc does (src = (o + 0.5) * in/out - 0.5, clamped).
 // Compiled for sm_80 / sm_90a / compute_90; checked on the CPU emulator only, NEVER RUN ON A GPU as of
@@ -28,13 +32,13 @@ constexpr int kThreads = 256;
 
 // cols [B*gh*gw, 3p^2] <- img [B,3,Hi,Wi]
 __global__ void __launch_bounds__(kThreads) im2col_kernel(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p,
-                                                          float* cols) {
+                                                          void* cols, bool cols_bf16) {
   const int64_t gh = Hi / p, gw = Wi / p, Kc = 3 * p * p, total = B * gh * gw * Kc;
   R4P_GRID_LOOP(e, total) {
     const int64_t col = e % Kc, patch = e / Kc;
     const int64_t j = col % p, i = (col / p) % p, c = col / (p * p);
     const int64_t gx = patch % gw, gy = (patch / gw) % gh, b = patch / (gw * gh);
-    cols[e] = img[((b * 3 + c) * Hi + gy * p + i) * Wi + gx * p + j];
+    dev::st_f(cols, cols_bf16, e, img[((b * 3 + c) * Hi + gy * p + i) * Wi + gx * p + j]);
   }
 }
 
@@ -57,12 +61,12 @@ __global__ void __launch_bounds__(kThreads) insert_queries_kernel(const float* x
 
 __global__ void __launch_bounds__(kThreads) row_norm_kernel(const float* x, int64_t rows, int64_t T, int64_t first,
                                                             int64_t n, int D, const float* w, const float* bvec, float eps,
-                                                            bool rms, float* y) {
+                                                            bool rms, void* y, bool y_bf16) {
   const int64_t r = int64_t(blockIdx.x) * (kThreads / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (r >= rows) return;  // warp-uniform
   const float* src = x + ((r / n) * T + first + r % n) * D;
-  float* dst = y + r * D;
+  const int64_t dst = r * D;
   float mean = 0.f;
   if (!rms) {
     float s = 0.f;
@@ -76,7 +80,7 @@ __global__ void __launch_bounds__(kThreads) row_norm_kernel(const float* x, int6
   }
   const float rs = 1.f / sqrtf(dev::warp_sum(v) / float(D) + eps);
   for (int d = lane; d < D; d += 32)
-    dst[d] = rms ? src[d] * rs * w[d] : (src[d] - mean) * rs * w[d] + bvec[d];
+    dev::st_f(y, y_bf16, dst + d, rms ? src[d] * rs * w[d] : (src[d] - mean) * rs * w[d] + bvec[d]);
 }
 
 __global__ void __launch_bounds__(kThreads) keep_scores_kernel(const float* logits, int64_t rows, float* score) {
@@ -114,38 +118,68 @@ __global__ void __launch_bounds__(kThreads) class_probs_kernel(const float* logi
   }
 }
 
-__global__ void __launch_bounds__(kThreads) depthwise_ln_kernel(const float* in, float* out, int64_t B, int64_t h,
-                                                                int64_t w, int D, const float* wt, const float* nw,
-                                                                const float* nb, float eps) {
+// Channel d of the 3x3 depthwise conv at pixel (b, y, x): taps row-major over the window, as the CPU loop;
+// out-of-image taps are zero padding.
+__device__ __forceinline__ float depthwise_at(const float* in, const float* wt, int64_t b, int64_t y, int64_t x, int64_t h,
+                                              int64_t w, int D, int d) {
+  float acc = 0.f;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t yy = y + i - 1;
+    if (yy < 0 || yy >= h) continue;
+    for (int j = 0; j < 3; ++j) {
+      const int64_t xx = x + j - 1;
+      if (xx < 0 || xx >= w) continue;
+      acc += wt[(i * 3 + j) * D + d] * in[((b * h + yy) * w + xx) * D + d];
+    }
+  }
+  return acc;
+}
+
+// kRegs: the lane's conv results in registers (D <= 32 * kMaxLane); else recomputed in each of the three passes.
+constexpr int kMaxLane = 32;
+template <bool kRegs>
+__global__ void __launch_bounds__(kThreads) depthwise_ln_kernel(const float* in, void* out, bool out_bf16, int64_t B,
+                                                                int64_t h, int64_t w, int D, const float* wt,
+                                                                const float* nw, const float* nb, float eps) {
   const int64_t px = int64_t(blockIdx.x) * (kThreads / 32) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (px >= B * h * w) return;  // warp-uniform
   const int64_t x = px % w, y = (px / w) % h, b = px / (w * h);
-  float* o = out + px * D;
+  float acc[kRegs ? kMaxLane : 1];
   float s = 0.f;
-  for (int d = lane; d < D; d += 32) {
-    float acc = 0.f;
-    // taps row-major over the 3x3 window, as the CPU loop; out-of-image taps are zero padding
-    for (int i = 0; i < 3; ++i) {
-      const int64_t yy = y + i - 1;
-      if (yy < 0 || yy >= h) continue;
-      for (int j = 0; j < 3; ++j) {
-        const int64_t xx = x + j - 1;
-        if (xx < 0 || xx >= w) continue;
-        acc += wt[(i * 3 + j) * D + d] * in[((b * h + yy) * w + xx) * D + d];
-      }
+  if constexpr (kRegs) {
+#pragma unroll
+    for (int j = 0; j < kMaxLane; ++j) {
+      const int d = lane + 32 * j;
+      acc[j] = d < D ? depthwise_at(in, wt, b, y, x, h, w, D, d) : 0.f;
+      s += acc[j];
     }
-    o[d] = acc;
-    s += acc;
+  } else {
+    for (int d = lane; d < D; d += 32) s += depthwise_at(in, wt, b, y, x, h, w, D, d);
   }
   const float mean = dev::warp_sum(s) / float(D);
   float v = 0.f;
-  for (int d = lane; d < D; d += 32) {
-    const float c = o[d] - mean;
-    v = fmaf(c, c, v);
+  if constexpr (kRegs) {
+#pragma unroll
+    for (int j = 0; j < kMaxLane; ++j)
+      if (lane + 32 * j < D) v = fmaf(acc[j] - mean, acc[j] - mean, v);
+  } else {
+    for (int d = lane; d < D; d += 32) {
+      const float c = depthwise_at(in, wt, b, y, x, h, w, D, d) - mean;
+      v = fmaf(c, c, v);
+    }
   }
   const float rs = 1.f / sqrtf(dev::warp_sum(v) / float(D) + eps);
-  for (int d = lane; d < D; d += 32) o[d] = (o[d] - mean) * rs * nw[d] + nb[d];
+  if constexpr (kRegs) {
+#pragma unroll
+    for (int j = 0; j < kMaxLane; ++j) {
+      const int d = lane + 32 * j;
+      if (d < D) dev::st_f(out, out_bf16, px * D + d, (acc[j] - mean) * rs * nw[d] + nb[d]);
+    }
+  } else {
+    for (int d = lane; d < D; d += 32)
+      dev::st_f(out, out_bf16, px * D + d, (depthwise_at(in, wt, b, y, x, h, w, D, d) - mean) * rs * nw[d] + nb[d]);
+  }
 }
 
 // Half-pixel source tap of output index o (layers.cc taps()).
@@ -197,10 +231,10 @@ unsigned warp_grid(int64_t rows, int64_t* blocks_out) {
 
 }  // namespace
 
-Status engine_im2col_cuda(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p, float* cols) {
+Status engine_im2col_cuda(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p, void* cols, bool cols_bf16) {
   const int64_t total = B * (Hi / p) * (Wi / p) * 3 * p * p;
   const unsigned grid = grid_for(total, kThreads);
-  im2col_kernel<<<grid, kThreads, 0, lib_stream()>>>(img, B, Hi, Wi, p, cols);
+  im2col_kernel<<<grid, kThreads, 0, lib_stream()>>>(img, B, Hi, Wi, p, cols, cols_bf16);
   return launch_status("cudaInferenceEngine(patch im2col)");
 }
 
@@ -219,14 +253,14 @@ Status engine_insert_queries_cuda(const float* x0, const float* queries, float* 
 }
 
 Status engine_row_norm_cuda(const float* x, int64_t B, int64_t T, int64_t first, int64_t n, int64_t D, const float* w,
-                            const float* b, float eps, bool rms, float* y) {
+                            const float* b, float eps, bool rms, void* y, bool y_bf16) {
   const char* op = rms ? "cudaInferenceEngine(RMSNorm)" : "cudaInferenceEngine(LayerNorm)";
   if (D > INT_MAX) return range_error(op, ": D=", D, " is too large");
   int64_t blocks = 0;
   warp_grid(B * n, &blocks);
   if (blocks > INT_MAX) return range_error(op, ": too many rows (", B * n, ")");
   row_norm_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, lib_stream()>>>(x, B * n, T, first, n, int(D), w, b, eps,
-                                                                                rms, y);
+                                                                                rms, y, y_bf16);
   return launch_status(op);
 }
 
@@ -251,14 +285,18 @@ Status engine_class_probs_cuda(const float* logits, int64_t rows, int64_t C1, fl
   return launch_status("cudaInferenceEngine(class probabilities)");
 }
 
-Status engine_depthwise3x3_ln_cuda(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
-                                   const float* wt, const float* norm_w, const float* norm_b, float eps) {
+Status engine_depthwise3x3_ln_cuda(const float* in, void* out, int64_t B, int64_t h, int64_t w, int64_t D,
+                                   const float* wt, const float* norm_w, const float* norm_b, float eps, bool out_bf16) {
   const char* op = "cudaInferenceEngine(depthwise 3x3 + LayerNorm2d)";
   int64_t blocks = 0;
   warp_grid(B * h * w, &blocks);
   if (blocks > INT_MAX || D > INT_MAX) return range_error(op, ": map too large (B*h*w=", B * h * w, ", D=", D, ")");
-  depthwise_ln_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, lib_stream()>>>(in, out, B, h, w, int(D), wt, norm_w,
-                                                                                   norm_b, eps);
+  if (D <= 32 * kMaxLane)
+    depthwise_ln_kernel<true><<<static_cast<unsigned>(blocks), kThreads, 0, lib_stream()>>>(in, out, out_bf16, B, h, w, int(D),
+                                                                                          wt, norm_w, norm_b, eps);
+  else
+    depthwise_ln_kernel<false><<<static_cast<unsigned>(blocks), kThreads, 0, lib_stream()>>>(in, out, out_bf16, B, h, w, int(D),
+                                                                                           wt, norm_w, norm_b, eps);
   return launch_status(op);
 }
 

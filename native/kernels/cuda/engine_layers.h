@@ -3,7 +3,8 @@
 // (no CUDA headers): native/engine/cuda_engine.cc calls them; implemented by cuda/engine_layers.cu, stubbed
 // by kernels/cuda_engine_layers_none.cc in CPU-only builds ("reg4pru was built without CUDA").
 //
-// All pointers are DEVICE pointers, FP32 (indices int32, masks uint8); sizes are validated by the caller
+// All pointers are DEVICE pointers, FP32 (indices int32, masks uint8), except outputs with a *_bf16 flag:
+// those feed a GEMM and may be stored as BF16 (rounded once, RNE; the engine's BF16 mode). Sizes are validated by the caller
 // (the engine), each >= 1. Every launcher enqueues on the library stream and returns without waiting.
 // Layouts as layers.h: rows [R, D] row-major, feature maps channels-last [B, h, w, D], mask logits planar
 // [B, Q, h, w]. Reductions are FP32 in a fixed per-warp order (not the CPU's 8-lane order: results agree
@@ -19,7 +20,7 @@
 namespace r4p::cuda {
 
 // img [B,3,Hi,Wi] -> cols [B*gh*gw, 3p^2], column (c*p + i)*p + j (layers.h im2col_patches).
-Status engine_im2col_cuda(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p, float* cols);
+Status engine_im2col_cuda(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t p, void* cols, bool cols_bf16 = false);
 
 // x [B,T,D]: rows row0 .. row0+n-1 of every batch row = src [n, D] (the cls / register / query rows).
 Status engine_broadcast_rows_cuda(float* x, int64_t B, int64_t T, int64_t row0, const float* src, int64_t n, int64_t D);
@@ -31,7 +32,7 @@ Status engine_insert_queries_cuda(const float* x0, const float* queries, float* 
 // y [B*n, D]: row r = norm(x[(r / n) * T + first + r % n]) over D; LayerNorm (w, b, eps) when rms is false,
 // RMSNorm x / sqrt(mean(x^2) + eps) * w when true (b ignored). One warp per row, two-pass moments.
 Status engine_row_norm_cuda(const float* x, int64_t B, int64_t T, int64_t first, int64_t n, int64_t D, const float* w,
-                            const float* b, float eps, bool rms, float* y);
+                            const float* b, float eps, bool rms, void* y, bool y_bf16 = false);
 
 // score[r] = softmax(logits[r, 0..2))[0], logits [rows, 2] (layers.h keep_scores).
 Status engine_keep_scores_cuda(const float* logits, int64_t rows, float* score);
@@ -47,8 +48,9 @@ Status engine_class_probs_cuda(const float* logits, int64_t rows, int64_t C1, fl
 
 // Depthwise 3x3 (zero padding 1, no bias; taps wt[(i*3+j)*D + c]) then LayerNorm2d over D per pixel:
 // in, out [B,h,w,D] channels-last, out != in (layers.h depthwise3x3_layer_norm). One warp per pixel.
-Status engine_depthwise3x3_ln_cuda(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
-                                   const float* wt, const float* norm_w, const float* norm_b, float eps);
+Status engine_depthwise3x3_ln_cuda(const float* in, void* out, int64_t B, int64_t h, int64_t w, int64_t D,
+                                   const float* wt, const float* norm_w, const float* norm_b, float eps,
+                                   bool out_bf16 = false);
 
 // sem [B,C,Ho,Wo] = sum_q sigmoid(bilinear(masks [B,Q,h,w])) * probs [B,Q,C] (half-pixel centres,
 // align_corners=False; layers.h resize_semantic, same lerp order and taps computed in double). One thread

@@ -220,15 +220,24 @@ bool float_dtype(DType t) { return t == DType::F32 || t == DType::BF16; }
 
 }  // namespace
 
+size_t gumbel_topk_scratch_bytes(int64_t B, int64_t N) {
+  return static_cast<size_t>(B * N) * sizeof(uint64_t) + static_cast<size_t>(B) * sizeof(int32_t);
+}
+
 Status gumbel_topk_cuda(DType dtype, const void* logits, const uint8_t* active, int32_t* out, int64_t B, int64_t N,
-                        int64_t k, uint64_t seed, bool noise) {
+                        int64_t k, uint64_t seed, bool noise, void* given, size_t given_bytes) {
   const char* op = "cudaGumbelTopK";
   R4P_RETURN_IF_ERROR(ensure_ready(op));
   if (!float_dtype(dtype)) return type_error(op, ": expected logits to be float32 or bfloat16, received ", dtype_name(dtype));
   if (k < 1 || k > N) return range_error(op, ": expected k to be in [1, ", N, "], received ", k);
-  void* scratch = nullptr;
   const size_t key_bytes = static_cast<size_t>(B * N) * sizeof(uint64_t);
-  R4P_RETURN_IF_ERROR(device_alloc(&scratch, key_bytes + static_cast<size_t>(B) * sizeof(int32_t)));
+  void* scratch = given;
+  if (given != nullptr) {
+    if (given_bytes < gumbel_topk_scratch_bytes(B, N) || (reinterpret_cast<uintptr_t>(given) & 7u) != 0)
+      return internal_error(op, ": scratch of ", given_bytes, " bytes given, ", gumbel_topk_scratch_bytes(B, N), " needed");
+  } else {
+    R4P_RETURN_IF_ERROR(device_alloc(&scratch, gumbel_topk_scratch_bytes(B, N)));
+  }
   auto* keys = static_cast<uint64_t*>(scratch);
   auto* rowbad = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + key_bytes);
   Status s = cuda_status(op, cudaMemsetAsync(rowbad, 0, static_cast<size_t>(B) * sizeof(int32_t), lib_stream()));
@@ -248,7 +257,7 @@ Status gumbel_topk_cuda(DType dtype, const void* logits, const uint8_t* active, 
                                                                                     device_error_record());
     s = launch_status(op);
   }
-  device_free(scratch);
+  if (given == nullptr) device_free(scratch);
   return s;
 }
 

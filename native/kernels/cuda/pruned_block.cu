@@ -171,10 +171,36 @@ Status offsets_report(const std::vector<int32_t>& off, int32_t pos, int64_t B, i
 
 struct Scratch {
   void* base = nullptr;
-  ~Scratch() { device_free(base); }  // stream-ordered: after every kernel enqueued before the return
+  bool owned = false;
+  ~Scratch() {
+    if (owned) device_free(base);  // stream-ordered: after every kernel enqueued before the return
+  }
 };
 
+// Scratch layout: [rows M i32][first B*N i32][bad 3 i32, padded to 256 B] then 256-byte aligned blocks:
+// t [M,D], wide [M,max(3D,F)] (qkv, later h), att [M,D] (act dtype), z [M,D] f32.
+struct ScratchLayout {
+  size_t off_first, off_bad, off_t, off_wide, off_att, off_z, bytes;
+};
+ScratchLayout scratch_layout(const PrunedBlockDevArgs& a) {
+  auto align = [](size_t v) { return (v + 255) & ~size_t(255); };
+  const int64_t M = a.offsets ? a.K : a.B * a.K, wide = std::max<int64_t>(3 * a.w.D, a.w.F);  // varlen: K packed rows
+  const size_t es = a.w.dtype == DType::BF16 ? 2 : 4;
+  ScratchLayout l{};
+  l.off_first = align(sizeof(int32_t) * size_t(M));
+  // `first` is only used by the synchronous idx check
+  l.off_bad = l.off_first + (a.idx && !a.idx_trusted ? align(sizeof(int32_t) * size_t(a.B * a.N)) : 0);
+  l.off_t = l.off_bad + 256;
+  l.off_wide = l.off_t + align(es * size_t(M * a.w.D));
+  l.off_att = l.off_wide + align(es * size_t(M * wide));
+  l.off_z = l.off_att + align(es * size_t(M * a.w.D));
+  l.bytes = l.off_z + align(sizeof(float) * size_t(M * a.w.D));
+  return l;
+}
+
 }  // namespace
+
+size_t pruned_block_scratch_bytes(const PrunedBlockDevArgs& a) { return scratch_layout(a).bytes; }
 
 Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   R4P_RETURN_IF_ERROR(ensure_ready(kOp));
@@ -200,31 +226,31 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
     return range_error(kOp, ": expected lnEps to be a finite number > 0, received ", a.ln_eps);
 
   cudaStream_t stream = lib_stream();
-  const bool tc = w.dtype == DType::BF16, x_bf16 = a.x_dtype == DType::BF16, wbf = tc;
+  const bool tc = w.dtype == DType::BF16, x_bf16 = a.x_dtype == DType::BF16;
+  const bool vbf = tc && !w.vec_f32;  // the 1-D parameters' dtype
+  const DType vec_t = vbf ? DType::BF16 : DType::F32;
   const DType act_t = tc ? DType::BF16 : DType::F32;  // dtype of t, qkv, att, h
   const size_t es = dtype_size(act_t);
-  const int64_t M = varlen ? K : B * K, wide = std::max<int64_t>(3 * D, F);
+  const int64_t M = varlen ? K : B * K;
 
-  // Scratch: [rows M i32][first B*N i32][bad 2 i32, padded to 16 B] then 256-byte aligned blocks:
-  // t [M,D], wide [M,max(3D,F)] (qkv, later h), att [M,D] (act dtype), z [M,D] f32.
-  auto align = [](size_t v) { return (v + 255) & ~size_t(255); };
-  const size_t off_first = align(sizeof(int32_t) * size_t(M));
-  const size_t off_bad = off_first + align(sizeof(int32_t) * size_t(B * N));
-  const size_t off_t = off_bad + 256;
-  const size_t off_wide = off_t + align(es * size_t(M * D));
-  const size_t off_att = off_wide + align(es * size_t(M * wide));
-  const size_t off_z = off_att + align(es * size_t(M * D));
-  const size_t bytes = off_z + align(sizeof(float) * size_t(M * D));
+  const ScratchLayout l = scratch_layout(a);
   Scratch sc;
-  R4P_RETURN_IF_ERROR(device_alloc(&sc.base, bytes));
+  if (a.scratch) {
+    if (a.scratch_bytes < l.bytes || (reinterpret_cast<uintptr_t>(a.scratch) & 255u) != 0)
+      return internal_error(kOp, ": scratch of ", a.scratch_bytes, " bytes (256-byte aligned) given, ", l.bytes, " needed");
+    sc.base = a.scratch;
+  } else {
+    R4P_RETURN_IF_ERROR(device_alloc(&sc.base, l.bytes));
+    sc.owned = true;
+  }
   char* base = static_cast<char*>(sc.base);
   int32_t* rows = a.idx ? reinterpret_cast<int32_t*>(base) : nullptr;
-  int32_t* first = reinterpret_cast<int32_t*>(base + off_first);
-  int32_t* bad = reinterpret_cast<int32_t*>(base + off_bad);
-  void* t = base + off_t;
-  void* qkv = base + off_wide;
-  void* att = base + off_att;
-  float* z = reinterpret_cast<float*>(base + off_z);
+  int32_t* first = reinterpret_cast<int32_t*>(base + l.off_first);
+  int32_t* bad = reinterpret_cast<int32_t*>(base + l.off_bad);
+  void* t = base + l.off_t;
+  void* qkv = base + l.off_wide;
+  void* att = base + l.off_att;
+  float* z = reinterpret_cast<float*>(base + l.off_z);
 
   // 0. idx check + row map (with idx = null every row map stays null: row m of batch b is x row b*N + m,
   //    and K = N makes that the identity over [B*N]).
@@ -262,14 +288,14 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   if (a.out != a.x) R4P_CUDA_TRY(kOp, cudaMemcpyAsync(a.out, a.x, x_bytes, cudaMemcpyDeviceToDevice, stream));
 
   // 1. LN1 through the row map.
-  R4P_RETURN_IF_ERROR(launch_ln(a.x, x_bf16, rows, M, int(D), w.norm1_w, w.norm1_b, wbf, a.ln_eps, t, tc, stream));
+  R4P_RETURN_IF_ERROR(launch_ln(a.x, x_bf16, rows, M, int(D), w.norm1_w, w.norm1_b, vbf, a.ln_eps, t, tc, stream));
   // 2. qkv = t W_qkv^T + b_qkv.
   GemmDevArgs g{};
   g.M = M; g.N = 3 * D; g.K = D;
   g.A = t; g.lda = D;
   g.W = w.qkv_w; g.ldw = D; g.ab_dtype = w.dtype;
   g.C = qkv; g.ldc = 3 * D; g.c_dtype = act_t;
-  g.bias = w.qkv_b; g.bias_dtype = w.dtype;
+  g.bias = w.qkv_b; g.bias_dtype = vec_t;
   R4P_RETURN_IF_ERROR(gemm_launch(g, stream, kOp));
   // 3. attention over the K kept tokens of each batch row, heads as strided slices of qkv.
   AttnFwdParams p{};
@@ -297,19 +323,19 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   g.A = att; g.lda = D;
   g.W = w.proj_w; g.ldw = D; g.ab_dtype = w.dtype;
   g.C = z; g.ldc = D; g.c_dtype = DType::F32;
-  g.bias = w.proj_b; g.bias_dtype = w.dtype;
-  g.col_scale = w.ls1; g.col_scale_dtype = w.dtype;
+  g.bias = w.proj_b; g.bias_dtype = vec_t;
+  g.col_scale = w.ls1; g.col_scale_dtype = vec_t;
   g.residual = a.x; g.residual_dtype = a.x_dtype; g.ldr = D; g.r_rows = rows;
   R4P_RETURN_IF_ERROR(gemm_launch(g, stream, kOp));
   // 5. LN2.
-  R4P_RETURN_IF_ERROR(launch_ln(z, false, nullptr, M, int(D), w.norm2_w, w.norm2_b, wbf, a.ln_eps, t, tc, stream));
+  R4P_RETURN_IF_ERROR(launch_ln(z, false, nullptr, M, int(D), w.norm2_w, w.norm2_b, vbf, a.ln_eps, t, tc, stream));
   // 6. h = GELU(t W_fc1^T + b_fc1), into the wide buffer (qkv is dead).
   g = GemmDevArgs{};
   g.M = M; g.N = F; g.K = D;
   g.A = t; g.lda = D;
   g.W = w.fc1_w; g.ldw = D; g.ab_dtype = w.dtype;
   g.C = qkv; g.ldc = F; g.c_dtype = act_t;
-  g.bias = w.fc1_b; g.bias_dtype = w.dtype;
+  g.bias = w.fc1_b; g.bias_dtype = vec_t;
   g.act = Activation::kGelu;
   R4P_RETURN_IF_ERROR(gemm_launch(g, stream, kOp));
   // 7. out[rows] = z + ls2 * (h W_fc2^T + b_fc2): scatter fused into the store.
@@ -318,8 +344,8 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   g.A = qkv; g.lda = F;
   g.W = w.fc2_w; g.ldw = F; g.ab_dtype = w.dtype;
   g.C = a.out; g.ldc = D; g.c_dtype = a.x_dtype; g.c_rows = rows;
-  g.bias = w.fc2_b; g.bias_dtype = w.dtype;
-  g.col_scale = w.ls2; g.col_scale_dtype = w.dtype;
+  g.bias = w.fc2_b; g.bias_dtype = vec_t;
+  g.col_scale = w.ls2; g.col_scale_dtype = vec_t;
   g.residual = z; g.residual_dtype = DType::F32; g.ldr = D;
   return gemm_launch(g, stream, kOp);
 }

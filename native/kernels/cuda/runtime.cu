@@ -143,7 +143,23 @@ Status ensure_ready(const char* op) {
   return Status::Ok();
 }
 
+namespace {
+thread_local cudaStream_t tl_stream = nullptr;  // set while this thread captures (graph.cu)
+
+// A forward being captured must not allocate or wait: the allocation would happen now, outside the graph, and
+// a wait would see none of the captured work done.
+Status refuse_in_capture(const char* op) {
+  if (tl_stream == nullptr) return Status::Ok();
+  return internal_error(op, ": called during CUDA graph capture (a captured forward must not allocate, copy to or "
+                            "from the host, or synchronise)");
+}
+}  // namespace
+
+void set_thread_stream(cudaStream_t s) { tl_stream = s; }
+bool capturing() { return tl_stream != nullptr; }
+
 void* stream() {
+  if (tl_stream != nullptr) return static_cast<void*>(tl_stream);
   Runtime* r = ready_runtime();
   return r ? static_cast<void*>(r->stream) : nullptr;
 }
@@ -156,6 +172,7 @@ DeviceError* device_error_record() {
 Status device_alloc(void** ptr, size_t bytes) {
   *ptr = nullptr;
   R4P_RETURN_IF_ERROR(ensure_ready("cudaMalloc"));
+  R4P_RETURN_IF_ERROR(refuse_in_capture("cudaMalloc"));
   if (bytes == 0) return Status::Ok();
   Runtime& r = rt();
   auto try_alloc = [&]() { return r.pools ? cudaMallocAsync(ptr, bytes, r.stream) : cudaMalloc(ptr, bytes); };
@@ -204,6 +221,7 @@ void device_free(void* ptr) {
 
 Status upload(void* dst, const void* src, size_t bytes) {
   R4P_RETURN_IF_ERROR(ensure_ready("cudaUpload"));
+  R4P_RETURN_IF_ERROR(refuse_in_capture("cudaUpload"));
   if (bytes == 0) return Status::Ok();
   Runtime& r = rt();
   R4P_CUDA_TRY("cudaUpload", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, r.stream));
@@ -214,6 +232,7 @@ Status upload(void* dst, const void* src, size_t bytes) {
 
 Status download(void* dst, const void* src, size_t bytes) {
   R4P_RETURN_IF_ERROR(ensure_ready("download"));
+  R4P_RETURN_IF_ERROR(refuse_in_capture("download"));
   Runtime& r = rt();
   std::lock_guard<std::mutex> lock(r.mu);
   if (bytes > 0) R4P_CUDA_TRY("download", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, r.stream));
@@ -252,19 +271,20 @@ Status bf16_to_f32_download(float* dst, const void* src, size_t n) {
 Status copy_d2d(void* dst, const void* src, size_t bytes) {
   R4P_RETURN_IF_ERROR(ensure_ready("cudaCopy"));
   if (bytes == 0 || dst == src) return Status::Ok();
-  R4P_CUDA_TRY("cudaCopy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, rt().stream));
+  R4P_CUDA_TRY("cudaCopy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, lib_stream()));
   return Status::Ok();
 }
 
 Status memset_zero(void* dst, size_t bytes) {
   R4P_RETURN_IF_ERROR(ensure_ready("cudaMemset"));
   if (bytes == 0) return Status::Ok();
-  R4P_CUDA_TRY("cudaMemset", cudaMemsetAsync(dst, 0, bytes, rt().stream));
+  R4P_CUDA_TRY("cudaMemset", cudaMemsetAsync(dst, 0, bytes, lib_stream()));
   return Status::Ok();
 }
 
 Status synchronize() {
   R4P_RETURN_IF_ERROR(ensure_ready("cudaSynchronize"));
+  R4P_RETURN_IF_ERROR(refuse_in_capture("cudaSynchronize"));
   Runtime& r = rt();
   std::lock_guard<std::mutex> lock(r.mu);
   R4P_RETURN_IF_ERROR(enqueue_error_capture("cudaSynchronize", r, r.err_host));
@@ -292,6 +312,7 @@ static void release_pending(PendingDownload* h) {
 Status download_begin(const void* src, size_t bytes, PendingDownload** out) {
   *out = nullptr;
   R4P_RETURN_IF_ERROR(ensure_ready("download"));
+  R4P_RETURN_IF_ERROR(refuse_in_capture("download"));
   Runtime& r = rt();
   auto* h = new (std::nothrow) PendingDownload();
   if (h == nullptr) return Status::Make(StatusCode::kOutOfMemory, "download: out of host memory");

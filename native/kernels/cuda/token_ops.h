@@ -40,8 +40,11 @@ Status scatter_tokens_bwd_cuda(DType dtype, const void* dout, const int32_t* idx
 // logits [B,N], active [B,N] u8 (nullable) -> out int32 [B,k] ascending; the same Philox keys in
 // double as gumbel_topk_ref, radix select per row, ties to the lower index. 1 <= k <= N. A NaN logit
 // or a row with fewer than k active tokens: that row is filled with -1 and reported (RangeError).
+// scratch (optional, caller-owned device memory of at least gumbel_topk_scratch_bytes(B, N) bytes, 8-byte
+// aligned): then the call allocates nothing (graph capture); null: allocated per call, stream-ordered.
 Status gumbel_topk_cuda(DType dtype, const void* logits, const uint8_t* active, int32_t* out, int64_t B, int64_t N,
-                        int64_t k, uint64_t seed, bool noise);
+                        int64_t k, uint64_t seed, bool noise, void* scratch = nullptr, size_t scratch_bytes = 0);
+size_t gumbel_topk_scratch_bytes(int64_t B, int64_t N);
 // logits [B,N,2] -> hard [B,N] in {0,1}, soft [B,N] (same dtype as logits). tau finite > 0.
 Status gumbel_softmax_st_fwd_cuda(DType dtype, const void* logits, void* hard, void* soft, int64_t B, int64_t N, float tau,
                                   uint64_t seed);

@@ -14,7 +14,8 @@
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
  * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran. `--against onnxruntime`
- * runs ./benchOrt.ts instead: the exported model in ONNX Runtime beside ours, round-robin.
+ * runs ./benchOrt.ts instead: the exported model in ONNX Runtime beside ours, round-robin. `--device cuda`
+ * runs ./benchCuda.ts: the CUDA engine, CUDA-event timing, `--batch 1,8`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,7 +33,9 @@ import { loadExitHeads } from '../../model/earlyExit.js';
 
 const loadExitBlocks = (ex: ExitSpec): number[] => loadExitHeads(ex.file).config.blocks;
 import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
-import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
+// ../plot.js (vega, sharp) is imported only when a plot is drawn: ./benchCuda.ts reuses this file on GPU machines
+// whose trimmed node_modules has no vega.
+import type { PlotPoint } from '../plot.js';
 
 export type BenchMethod = 'unpruned' | 'pruning' | 'tome-mhsa' | 'tome-mhsa+mlp' | 'dynamic';
 
@@ -241,6 +244,12 @@ export interface BenchOptions extends ModelChoice {
   roundKeep?: number;
   /** 'onnxruntime': side by side with ONNX Runtime on the exported model (./benchOrt.ts). */
   against?: 'onnxruntime';
+  /** 'cuda': the CUDA engine (./benchCuda.ts). Default 'cpu'. */
+  device?: 'cpu' | 'cuda';
+  /** Batch sizes (--device cuda only; the CPU protocol is batch 1). */
+  batch?: number[];
+  /** --device cuda: capture the forward as CUDA graphs (default true; --no-cuda-graphs). */
+  cudaGraphs?: boolean;
 }
 
 export interface BenchReport {
@@ -256,6 +265,20 @@ export interface BenchReport {
 export const BENCH_DEFAULTS = { preset: 'small' as const, warmup: 3, iters: 10 };
 export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 
+/** The session options of one benchmark configuration (shared by the CPU, ONNX Runtime and CUDA harnesses). */
+export function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, device: 'cpu' | 'cuda' = 'cpu'): SessionOptions {
+  if (c.method === 'unpruned') return { keep: null, device, precision };
+  if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device, precision, roundKeep } : { keep: c.ratio, device, precision };
+  if (c.method === 'dynamic') return { keep: 'dynamic', threshold: c.ratio!, minKeep: c.minKeep ?? 1, device, precision };
+  return { keep: null, device, precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
+}
+
+/** `--batch 1,8`: positive integers. */
+function parseBatchList(v: string): number[] {
+  const parse = parseIntOption('--batch', 1, 4096);
+  return v.split(',').map((x) => parse(x.trim()));
+}
+
 /** The configurations with superpatches at threshold tau added after each non-ToMe one. */
 export function withSuperpatch(configs: readonly BenchConfig[], tau: number): BenchConfig[] {
   return withVariant(configs, `superpatch-${tau}`, { superpatch: tau });
@@ -268,8 +291,9 @@ function withVariant(configs: readonly BenchConfig[], prefix: string, extra: Par
   return configs.flatMap((c) => (c.method.startsWith('tome') ? [c] : [c, { ...c, ...extra, label: `${prefix}${c.method === 'unpruned' && c.superpatch === undefined ? '' : `+${c.label}`}` }]));
 }
 
-function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined, ex: ExitSpec | undefined): SessionOptions {
-  const o = baseSessionOptions(c, precision, roundKeep);
+/** sessionOptions plus the STEP variants of a configuration (superpatches, early exits; device 'cpu'). */
+function variantSessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number, sp: SuperpatchSpec | undefined, ex: ExitSpec | undefined): SessionOptions {
+  const o = sessionOptions(c, precision, roundKeep);
   if ((c.superpatch === undefined || sp === undefined) && (c.exit === undefined || ex === undefined)) return o;
   const { roundKeep: _r, ...rest } = o;
   return {
@@ -277,13 +301,6 @@ function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: n
     ...(c.superpatch !== undefined && sp ? { superpatch: superpatchSessionOption({ file: sp.file, threshold: c.superpatch }) } : {}),
     ...(c.exit !== undefined && ex ? { earlyExit: exitSessionOption({ ...ex, threshold: c.exit }) } : {}),
   };
-}
-
-function baseSessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
-  if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
-  if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device: 'cpu', precision, roundKeep } : { keep: c.ratio, device: 'cpu', precision };
-  if (c.method === 'dynamic') return { keep: 'dynamic', threshold: c.ratio!, minKeep: c.minKeep ?? 1, device: 'cpu', precision };
-  return { keep: null, device: 'cpu', precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
 function machineInfo(threads: number | undefined): Record<string, unknown> {
@@ -329,7 +346,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   try {
     for (const c of configs) {
       try {
-        const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1, sp, ex));
+        const session = await createSession(model.source, variantSessionOptions(c, precision, opts.roundKeep ?? 1, sp, ex));
         live.push({ c, session, kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks), calls: 0 });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
@@ -395,7 +412,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
       .filter((r) => r.stats && r.ap !== undefined)
       .map((r) => ({ label: r.label, method: METHOD_NAMES[r.method], imagesPerSecond: r.stats!.median, p10: r.stats!.p10, p90: r.stats!.p90, ap: r.ap! }));
     if (points.length === 0) println(io.err, 'warning: no measured configuration has an --accuracy entry: no plot written');
-    else Object.assign(report.files, await writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU ${precision})`));
+    else Object.assign(report.files, await (await import('../plot.js')).writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU ${precision})`));
   }
   writeFileSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
   printBenchTable(report, io);
@@ -440,13 +457,23 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed of the random weights and input', parseIntOption('--seed', 0))
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')
     .option('--accuracy <file>', 'AP per configuration, { "<label>": { "ap": number, "dice"?: number } }: also plot AP vs throughput')
-    .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16)")
+    .option('--precision <p>', "GEMM precision: fp32 (default) or bf16 (BF16 operands, FP32 sums; CPUs with AVX-512 BF16, or --device cuda)")
+    .addOption(new Option('--device <d>', 'cpu (default) or cuda: the CUDA engine with CUDA-event timing (fails without a device)').choices(['cpu', 'cuda']))
+    .option('--batch <list>', 'comma-separated batch sizes (--device cuda; default 1)', parseBatchList)
+    .option('--no-cuda-graphs', '--device cuda: time plain kernel launches instead of replayed CUDA graphs')
     .option('--round-keep <m>', 'round each pruned stage\'s kept count so that prefix + k is a multiple of m (SPEC §3; 8 suits tensor cores)', parseIntOption('--round-keep', 1, 1024))
     .option('--superpatch <policy[:t]>', 'also run every non-ToMe configuration with STEP superpatches (a reg4pru train-policy file, merge threshold t, default 0.5)')
     .option('--early-exit <heads[:t[:m]]>', 'also run every non-ToMe configuration with STEP early exits (heads file, confidence threshold t (0.9), floor m (1))')
     .option('-q, --quiet', 'no progress output')
     .addOption(new Option('--against <runtime>', `side by side with ONNX Runtime on the exported unpruned model (ours: --configs, default unpruned,prune-0.7), round-robin`).choices(['onnxruntime']))
     .action(async (o: BenchOptions) => {
+      if (o.device === 'cuda') {
+        const { runBenchCuda } = await import('./benchCuda.js');
+        await runBenchCuda(o, ctx.io, ctx.createSession);
+        return;
+      }
+      if (o.batch !== undefined) throw new UsageError('--batch applies to --device cuda (the CPU protocol is batch 1)');
+      if (o.cudaGraphs === false) throw new UsageError('--no-cuda-graphs applies to --device cuda');
       if (o.against === 'onnxruntime') {
         const { runBenchAgainstOrt } = await import('./benchOrt.js');
         await runBenchAgainstOrt(o, ctx.io, ctx.createSession);

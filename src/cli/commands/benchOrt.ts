@@ -21,10 +21,10 @@ import type { ModelConfig } from '../../model/config.js';
 import { randomWeights } from '../../model/weights.js';
 import { info, setThreads } from '../../runtime.js';
 import {
-  CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory, type SessionOptions,
+  CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { BENCH_DEFAULTS, selectConfigs, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
+import { BENCH_DEFAULTS, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
 
 export interface OrtBenchRow {
   label: string;
@@ -54,12 +54,6 @@ export interface OrtBenchReport {
 
 /** Default configurations of ours when --configs is not given. */
 export const ORT_BENCH_CONFIGS = ['unpruned', 'prune-0.7'];
-
-function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16'): SessionOptions {
-  if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
-  if (c.method === 'pruning') return { keep: c.ratio, device: 'cpu', precision };
-  return { keep: null, device: 'cpu', precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
-}
 
 export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSession: SessionFactory): Promise<OrtBenchReport> {
   if (opts.paper) throw new UsageError('--against onnxruntime does not combine with --paper (give --image, --warmup, --iters)');
@@ -110,7 +104,7 @@ export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSessi
       for (const c0 of configs) {
         const c = precision === 'fp32' ? c0 : { ...c0, label: `${c0.label} bf16` };
         try {
-          ours.push({ c, s: await createSession({ config, weights }, sessionOptions(c0, precision)), precision });
+          ours.push({ c, s: await createSession({ config, weights }, sessionOptions(c0, precision, 1)), precision });
           rows.push({ label: c.label, impl: c.method, ratio: c.ratio, status: 'ok', timingsMs: [], precision });
         } catch (e) {
           if (!c.method.startsWith('tome')) throw e;

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <tuple>
 
@@ -49,9 +50,16 @@ enum : int {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidResourceHandle = 400,
-  cudaErrorLaunchFailure = 719
+  cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908
 };
 typedef void* cudaStream_t;
+typedef struct EmuGraph* cudaGraph_t;
+typedef struct EmuGraphExec* cudaGraphExec_t;
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1, cudaStreamCaptureModeRelaxed = 2 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1, cudaStreamCaptureStatusInvalidated = 2 };
 typedef struct EmuEvent* cudaEvent_t;
 typedef void* cudaMemPool_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
@@ -83,6 +91,14 @@ cudaError_t last_error(bool clear);
 void set_error(cudaError_t e);
 size_t max_dynamic_smem();
 void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx);
+// Stream capture (emu_graph.cc): while `s` captures, work enqueued on it is recorded for a graph instead of
+// run; true when `op` was recorded. Alloc / free / synchronise from the capturing thread invalidate the capture
+// (refuse_in_capture returns true and the caller fails with cudaErrorStreamCaptureUnsupported): stricter than
+// CUDA, which allows stream-ordered allocation nodes, so a forward that allocates is caught here.
+bool capture_record(cudaStream_t s, std::function<void()> op);
+bool refuse_in_capture(cudaStream_t s, const char* what);
+// Test hook: the next cudaStreamEndCapture reports the capture invalidated (exercises the no-graph fallback).
+void fail_next_capture();
 
 inline dim3 to_dim3(dim3 d) { return d; }
 inline dim3 to_dim3(unsigned v) { return dim3(v); }
@@ -92,7 +108,7 @@ inline dim3 to_dim3(long v) { return dim3(static_cast<unsigned>(v)); }
 // kernel<<<grid, block, smem, stream>>>(args...) is rewritten by build.mjs to emu::launch(grid, block, smem,
 // stream, kernel, args...): runs the grid now (the emulator's "stream" is synchronous).
 template <typename K, typename... Args>
-void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, K kernel, Args... args) {
+void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, K kernel, Args... args) {
   const unsigned threads = block.x * block.y * block.z;
   if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 ||
       grid.z > 65535 || smem > max_dynamic_smem()) {
@@ -104,6 +120,12 @@ void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, K kernel, Args... 
     std::tuple<Args...> a;
   };
   Holder h{kernel, std::tuple<Args...>(args...)};
+  // Captured: the arguments are copied now (as cudaLaunchKernel copies them into the graph node); the grid runs
+  // at each graph launch.
+  if (capture_record(stream, [grid, block, smem, h]() mutable {
+        run_grid(grid, block, smem, [](void* p) { auto* hh = static_cast<Holder*>(p); std::apply(hh->k, hh->a); }, &h);
+      }))
+    return;
   run_grid(grid, block, smem, [](void* p) { auto* hh = static_cast<Holder*>(p); std::apply(hh->k, hh->a); }, &h);
 }
 template <typename G, typename B, typename K, typename... Args>
@@ -173,13 +195,33 @@ cudaError_t cudaFuncSetAttribute(T*, cudaFuncAttribute, int v) {
   return static_cast<size_t>(v) <= emu::max_dynamic_smem() ? cudaSuccess : cudaErrorInvalidConfiguration;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  return emu::refuse_in_capture(s, "cudaStreamSynchronize") ? cudaErrorStreamCaptureUnsupported : cudaSuccess;
+}
+inline cudaError_t cudaDeviceSynchronize() {
+  return emu::refuse_in_capture(nullptr, "cudaDeviceSynchronize") ? cudaErrorStreamCaptureUnsupported : cudaSuccess;
+}
+// Graphs (emu_graph.cc): a capture records the stream's launches, copies and memsets in order; a graph launch
+// replays them at once (the emulator's streams are synchronous).
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* st);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
 
 cudaError_t cudaMalloc(void** p, size_t n);
 cudaError_t cudaFree(void* p);
-inline cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t) { return cudaMalloc(p, n); }
-inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
+inline cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t s) {
+  if (emu::refuse_in_capture(s, "cudaMallocAsync")) return cudaErrorStreamCaptureUnsupported;
+  return cudaMalloc(p, n);
+}
+inline cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
+  if (emu::refuse_in_capture(s, "cudaFreeAsync")) return cudaErrorStreamCaptureUnsupported;
+  return cudaFree(p);
+}
 cudaError_t cudaMallocHost(void** p, size_t n);
 cudaError_t cudaFreeHost(void* p);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
