@@ -14,6 +14,7 @@ import { modelConfig } from '../../src/index.js';
 import { bufferPoolStats, resetBufferPoolStats, setBufferPool, setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
 import { summarize } from '../lib/timer.js';
 import { bypassBufferPool } from '../../src/bufferPool.js';
+import { savedOutputAB } from '../../src/tfjs/gradients/util.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
@@ -25,6 +26,8 @@ const arms: Record<string, (b: boolean) => void> = {
   none: () => {},
   // the pool stays hooked and keeps its arrays; off = every takeF32 a fresh array (src/bufferPool.ts bypass)
   pool: (b) => bypassBufferPool(!b),
+  // vitBlock / upscaleBlock: the [y, saved] kernel straight on the tape (A) or inside tf.customGrad (B)
+  savedgrad: (b) => (savedOutputAB.customGrad = b),
 };
 const flip = arms[ab];
 if (!flip) throw new Error(`--ab: expected one of ${Object.keys(arms).join('|')}, received ${ab}`);
