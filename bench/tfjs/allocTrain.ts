@@ -4,14 +4,17 @@
  * (ABAB...), so that the machine's load hits both arms alike. Per step: wall ms, CPU ms (user / system), minor page
  * faults (process.resourceUsage) and V8 GC pause ms (perf_hooks 'gc' entries inside the step's window).
  *   --ab pool   : the cpu backend's buffer pool bypassed (A) / used (B) (src/bufferPool.ts)
+ *   --ab savedgrad : vitBlock / upscaleBlock straight on the tape (A) / inside tf.customGrad (B) (gradients/util.ts)
+ *   --ab all    : both switches together
  *   --ab none   : no switch (both arms identical: the noise floor)
- * Run: npx tsx bench/tfjs/allocTrain.ts [--ab pool] [--steps 16]   (node flags such as --max-semi-space-size via
- * `node --import tsx/esm ...` or NODE_OPTIONS)
+ * The first two steps (one per arm) are warm-up and not counted. Node flags (e.g. --max-semi-space-size) via
+ * `node --import tsx/esm bench/tfjs/allocTrain.ts ...`.
+ * Run: npx tsx bench/tfjs/allocTrain.ts [--ab pool|savedgrad|all|none] [--steps 16] [--verbose]
  */
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { modelConfig } from '../../src/index.js';
-import { bufferPoolStats, resetBufferPoolStats, setBufferPool, setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
+import { bufferPoolStats, resetBufferPoolStats, setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
 import { summarize } from '../lib/timer.js';
 import { bypassBufferPool } from '../../src/bufferPool.js';
 import { savedOutputAB } from '../../src/tfjs/gradients/util.js';
@@ -28,6 +31,11 @@ const arms: Record<string, (b: boolean) => void> = {
   pool: (b) => bypassBufferPool(!b),
   // vitBlock / upscaleBlock: the [y, saved] kernel straight on the tape (A) or inside tf.customGrad (B)
   savedgrad: (b) => (savedOutputAB.customGrad = b),
+  // both of the above
+  all: (b) => {
+    bypassBufferPool(!b);
+    savedOutputAB.customGrad = b;
+  },
 };
 const flip = arms[ab];
 if (!flip) throw new Error(`--ab: expected one of ${Object.keys(arms).join('|')}, received ${ab}`);
