@@ -3,6 +3,7 @@
  * Tensors are plain typed arrays with explicit row-major shapes: `{ data, shape }`.
  */
 import { describe, rangeError, typeError } from './errors.js';
+import { takeF32 } from './bufferPool.js';
 
 /** A float32 tensor: row-major `data` with `shape` (data.length === product of shape). */
 export interface F32Tensor {
@@ -223,7 +224,7 @@ export function outputF32(op: string, name: string, out: unknown, n: number): Fl
     // V8 caps typed array lengths below our element limit: name the op and the buffer instead of a bare
     // "Invalid typed array length" (or "Array buffer allocation failed") from inside V8.
     try {
-      return new Float32Array(n);
+      return takeF32(n);
     } catch (e) {
       throw rangeError(op, `cannot allocate ${name} of ${n} float32 elements (${e instanceof Error ? e.message : String(e)})`);
     }

@@ -16,6 +16,7 @@ import { expectEps, expectSeed, expectTensor, snapshot, snapshotAll, type F32Ten
 import { downloadF32, expectDevice, onCuda, type Device } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { gumbelSoftmaxST as cudaGumbelSoftmaxST, gumbelSoftmaxSTBackward as cudaGumbelSoftmaxSTBackward } from '../cuda/tokenOps.js';
+import { takeF32 } from '../bufferPool.js';
 
 export interface GumbelSoftmaxSTOptions {
   /** Temperature, finite and > 0. Default 1. */
@@ -48,7 +49,7 @@ export function gumbelSoftmaxST(logits: F32Tensor, opts: GumbelSoftmaxSTOptions 
   const tau = checkTau(op, opts.tau ?? 1);
   const seed = expectSeed(op, 'seed', opts.seed ?? 0);
   const device = expectDevice(op, opts.device);
-  const hard = new Float32Array(B * N), soft = new Float32Array(B * N);
+  const hard = takeF32(B * N), soft = takeF32(B * N);
   if (device === 'cuda')
     onCuda((own) => {
       const r = cudaGumbelSoftmaxST(own(upload(logits)), { tau, seed });
@@ -79,7 +80,7 @@ export function gumbelSoftmaxSTBackward(dhard: F32Tensor, soft: F32Tensor, opts:
   expectTensor(op, 'soft', soft, 'float32', ['B', 'N'], { B, N });
   const tau = checkTau(op, opts.tau ?? 1);
   const device = expectDevice(op, opts.device);
-  const out = new Float32Array(B * N * 2);
+  const out = takeF32(B * N * 2);
   if (device === 'cuda') onCuda((own) => downloadF32(own(cudaGumbelSoftmaxSTBackward(own(upload(dhard)), own(upload(soft)), { tau })), out));
   else native().gumbelSoftmaxSTBackward(dhard.data, soft.data, out, B, N, tau);
   return { data: out, shape: [B, N, 2] };

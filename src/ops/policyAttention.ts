@@ -13,6 +13,7 @@ import { expectNumber, expectTensor, outputF32, snapshotAll, type F32Tensor } fr
 import { describe, typeError } from '../errors.js';
 import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
+import { takeF32 } from '../bufferPool.js';
 
 export interface PolicyAttentionDims {
   B: number;
@@ -217,10 +218,10 @@ function withUploads(ts: F32Tensor[], fn: (d: NativeDeviceTensor[]) => void): vo
 function grads(B: number, H: number, N: number, Dh: number): PolicyAttentionGrads {
   const n = B * H * N * Dh;
   return {
-    dq: { data: new Float32Array(n), shape: [B, H, N, Dh] },
-    dk: { data: new Float32Array(n), shape: [B, H, N, Dh] },
-    dv: { data: new Float32Array(n), shape: [B, H, N, Dh] },
-    dpolicy: { data: new Float32Array(B * N), shape: [B, N] },
+    dq: { data: takeF32(n), shape: [B, H, N, Dh] },
+    dk: { data: takeF32(n), shape: [B, H, N, Dh] },
+    dv: { data: takeF32(n), shape: [B, H, N, Dh] },
+    dpolicy: { data: takeF32(B * N), shape: [B, N] },
   };
 }
 

@@ -11,6 +11,7 @@ import { gatherTokensDims, type DeviceOptions, type GatherDims } from './gatherT
 import { downloadF32, expectDevice, expectOptions, onCuda } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { scatterTokens as cudaScatterTokens, scatterTokensBackward as cudaScatterTokensBackward } from '../cuda/tokenOps.js';
+import { takeF32 } from '../bufferPool.js';
 
 /** Validates base, idx and src (no duplicate indices) and returns the sizes. */
 export function scatterTokensDims(op: string, base: F32Tensor, idx: I32Tensor, src: F32Tensor): GatherDims {
@@ -56,8 +57,8 @@ export function scatterTokensBackward(dout: F32Tensor, idx: I32Tensor, opts?: De
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const { B, N, K, D } = gatherTokensDims(op, dout, idx);
   checkIndices(op, 'idx', idx.data, B, K, N, true);
-  const dbase = new Float32Array(B * N * D);
-  const dsrc = new Float32Array(B * K * D);
+  const dbase = takeF32(B * N * D);
+  const dsrc = takeF32(B * K * D);
   if (device === 'cuda')
     onCuda((own) => {
       const g = cudaScatterTokensBackward(own(upload(dout)), own(upload(idx)));

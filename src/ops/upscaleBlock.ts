@@ -13,6 +13,7 @@
 import { native } from '../native.js';
 import { describe, typeError } from '../errors.js';
 import { expectEps, expectTensor, snapshot, snapshotAll, snapshotWeights, type F32Tensor } from '../validate.js';
+import { takeF32 } from '../bufferPool.js';
 
 /** The block's SPEC §8 tensor names without the `upscale.{j}.` prefix, in kernel order. */
 export const UPSCALE_WEIGHT_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'norm.weight', 'norm.bias'] as const;
@@ -87,7 +88,7 @@ export function upscaleBlockPrepare(op: string, x0: F32Tensor, weights0: Upscale
 export function upscaleBlock(x0: F32Tensor, weights: UpscaleBlockWeights, opts: UpscaleBlockOptions = {}): { y: F32Tensor; saved: F32Tensor } {
   const p = upscaleBlockPrepare('upscaleBlock', x0, weights, opts);
   const { B, h, w, C, O } = p.dims;
-  const y = new Float32Array(4 * B * h * w * O), saved = new Float32Array(upscaleBlockSavedFloats(p.dims));
+  const y = takeF32(4 * B * h * w * O), saved = takeF32(upscaleBlockSavedFloats(p.dims));
   native().upscaleBlock(p.x.data, p.w, y, saved, B, h, w, C, O, p.lnEps);
   return { y: { data: y, shape: [B, 2 * h, 2 * w, O] }, saved: { data: saved, shape: [saved.length] } };
 }
@@ -117,12 +118,12 @@ export function upscaleBlockBackward(dy: F32Tensor, x0: F32Tensor, weights0: Ups
   const { B, h, w, C, O } = p.dims;
   expectTensor(op, 'dy', dy, 'float32', ['B', '2h', '2w', 'O'], { B, '2h': 2 * h, '2w': 2 * w, O });
   expectTensor(op, 'saved', saved, 'float32', ['S'], { S: upscaleBlockSavedFloats(p.dims) });
-  const dx = new Float32Array(B * h * w * C);
+  const dx = takeF32(B * h * w * C);
   const g: Record<string, Float32Array> = {};
   const grads = {} as Record<UpscaleWeightName, F32Tensor>;
   for (const name of UPSCALE_WEIGHT_NAMES) {
     const wt = weights[name];
-    g[name] = new Float32Array(wt.data.length);
+    g[name] = takeF32(wt.data.length);
     grads[name] = { data: g[name]!, shape: [...wt.shape] };
   }
   native().upscaleBlockBackward(dy.data, x.data, p.w, saved.data, dx, g, B, h, w, C, O);

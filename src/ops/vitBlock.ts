@@ -14,6 +14,7 @@ import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
 import { expectEps, expectTensor, snapshotAll, snapshotWeights, type F32Tensor } from '../validate.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlockDims, type PrunedBlockDims, type PrunedBlockWeightName, type PrunedBlockWeights } from './prunedBlock.js';
+import { takeF32 } from '../bufferPool.js';
 
 export interface VitBlockOptions {
   /** Number of attention heads H (D % H === 0). */
@@ -81,7 +82,7 @@ export function vitBlock(x0: F32Tensor, policy0: F32Tensor | null, weights: Prun
   const p = vitBlockPrepare(op, x0, policy0, weights, opts);
   const { x, policy } = p;
   const { B, N, D, H } = p.dims;
-  const y = new Float32Array(B * N * D), saved = new Float32Array(vitBlockSavedFloats(p.dims));
+  const y = takeF32(B * N * D), saved = takeF32(vitBlockSavedFloats(p.dims));
   native().vitBlock(x.data, policy?.data ?? null, p.w, y, saved, B, N, D, H, p.lnEps, p.attnEps);
   return { y: { data: y, shape: [B, N, D] }, saved: { data: saved, shape: [saved.length] } };
 }
@@ -113,13 +114,13 @@ export function vitBlockBackward(dy: F32Tensor, x0: F32Tensor, policy0: F32Tenso
   const { B, N, D, H } = p.dims;
   expectTensor(op, 'dy', dy, 'float32', ['B', 'N', 'D'], { B, N, D });
   expectTensor(op, 'saved', saved, 'float32', ['S'], { S: vitBlockSavedFloats(p.dims) });
-  const dx = new Float32Array(B * N * D);
-  const dpolicy = policy === null ? null : new Float32Array(B * N);
+  const dx = takeF32(B * N * D);
+  const dpolicy = policy === null ? null : takeF32(B * N);
   const g: Record<string, Float32Array> = {};
   const grads = {} as Record<PrunedBlockWeightName, F32Tensor>;
   for (const name of PRUNED_BLOCK_WEIGHT_NAMES) {
     const w = weights[name];
-    g[name] = new Float32Array(w.data.length);
+    g[name] = takeF32(w.data.length);
     grads[name] = { data: g[name]!, shape: [...w.shape] };
   }
   native().vitBlockBackward(dy.data, x.data, policy?.data ?? null, p.w, saved.data, dx, dpolicy, g, B, N, D, H, p.lnEps, p.attnEps);

@@ -9,6 +9,8 @@ export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered }
 
 // ---- TF.js backend
 export { useNativeBackend, backendInfo, nativeBackendActive, nativeKernelNames, type BackendInfo } from './backend/native_backend.js';
+export { setBufferPool, bufferPoolActive, type BufferPoolOptions } from './backend/poolHooks.js';
+export { bufferPoolStats, resetBufferPoolStats, type BufferPoolStats } from '../bufferPool.js';
 export { selectBackend, type BackendChoice, type BackendAttempt, type SelectBackendOptions } from './backend/select.js';
 
 // ---- model (EoMT-style segmenter in TF.js: inference and Reg4Pru training forwards)

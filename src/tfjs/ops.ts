@@ -29,6 +29,7 @@ import { UPSCALE_WEIGHT_LETTERS, UPSCALE_WEIGHT_NAMES, type UpscaleWeightName } 
 import { expectInt, expectNumber, expectSeed } from '../validate.js';
 import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens, UpscaleBlock, VitBlock } from './kernel_names.js';
 import { registerReg4pruKernels } from './register.js';
+import { runSavedOutputOp } from './gradients/util.js';
 
 export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered, DEFAULT_BACKENDS, KERNEL_NAMES } from './register.js';
 
@@ -302,10 +303,7 @@ export function vitBlock(x: Tensor3D, weights: Readonly<Record<PrunedBlockWeight
   const placeholder = plain ? tensor1d([], 'float32') : null;
   inputs.policy = placeholder ?? expectTf(op, 'policy', o.policy, ['float32'], ['B', 'N']);
   try {
-    const [y, saved] = engine().runKernel<Tensor[]>(VitBlock, inputs, { heads, lnEps, attnEps, plain }) as [Tensor3D, Tensor];
-    // The gradient keeps its own reference to saved (outputsToSave), so the caller never sees it.
-    saved.dispose();
-    return y;
+    return runSavedOutputOp(VitBlock, inputs, { heads, lnEps, attnEps, plain }) as Tensor3D;
   } finally {
     placeholder?.dispose();
   }
@@ -335,8 +333,5 @@ export function upscaleBlock(x: Tensor4D, weights: Readonly<Record<UpscaleWeight
   for (const name of UPSCALE_WEIGHT_NAMES) inputs[name] = expectTf(op, `weights['${name}']`, weights[name], ['float32'], UPSCALE_WEIGHT_LETTERS[name]);
   const lnEps = o.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', o.lnEps, { gt: 0 });
   ready(UpscaleBlock);
-  const [y, saved] = engine().runKernel<Tensor[]>(UpscaleBlock, inputs, { lnEps }) as [Tensor4D, Tensor];
-  // The gradient keeps its own reference to saved (outputsToSave), so the caller never sees it.
-  saved.dispose();
-  return y;
+  return runSavedOutputOp(UpscaleBlock, inputs, { lnEps }) as Tensor4D;
 }

@@ -13,6 +13,7 @@
  */
 import { getGradient, getKernel, registerGradient, registerKernel, unregisterGradient, unregisterKernel, type GradConfig, type KernelConfig } from '@tensorflow/tfjs';
 import { describe } from '../errors.js';
+import { pooledKernel } from './backend/poolHooks.js';
 import { gatherTokensConfig } from './kernels/GatherTokens.js';
 import { geluConfig } from './kernels/Gelu.js';
 import { geluGradConfig as geluGradKernelConfig } from './kernels/GeluGrad.js';
@@ -93,7 +94,7 @@ export function registerReg4pruKernels(backendNames: readonly string[] = DEFAULT
   const names = backendList('registerReg4pruKernels', backendNames);
   for (const backendName of names)
     for (const config of KERNEL_CONFIGS)
-      if (getKernel(config.kernelName, backendName) === undefined) registerKernel({ ...config, backendName });
+      if (getKernel(config.kernelName, backendName) === undefined) registerKernel({ ...config, backendName, kernelFunc: pooledKernel(config.kernelFunc) });
   for (const config of GRAD_CONFIGS) if (getGradient(config.kernelName) === undefined) registerGradient(config);
   return [...names];
 }

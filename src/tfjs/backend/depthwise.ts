@@ -24,6 +24,7 @@
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { f32Values, isCpuBackend } from './cpuData.js';
 import { native } from '../../native.js';
+import { takeF32 } from '../../bufferPool.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
@@ -104,7 +105,7 @@ export function makeDepthwiseConv2d(stock: KernelFunc): KernelFunc {
     const p = planDepthwise(x.shape, filter.shape, attrs);
     const xv = f32Values(backend, x), wv = f32Values(backend, filter);
     if (!p || !xv || !wv) return stock(args);
-    const out = new Float32Array(p.B * p.oh * p.ow * p.C);
+    const out = takeF32(p.B * p.oh * p.ow * p.C);
     native().depthwiseConv(xv, wv, out, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow, false);
     return backend.makeTensorInfo([p.B, p.oh, p.ow, p.C], 'float32', out);
   };
@@ -121,7 +122,7 @@ export function makeDepthwiseBackpropInput(stock: KernelFunc): KernelFunc {
     const dv = f32Values(backend, dy), wv = f32Values(backend, filter);
     if (!p || !dv || !wv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
     // The input gradient is a correlation of dy with the flipped filter and the complementary padding.
-    const out = new Float32Array(p.B * p.H * p.W * p.C);
+    const out = takeF32(p.B * p.H * p.W * p.C);
     native().depthwiseConv(dv, wv, out, p.B, p.oh, p.ow, p.C, p.fh, p.fw, p.fh - 1 - p.pads[0], p.fw - 1 - p.pads[2], p.H, p.W, true);
     return backend.makeTensorInfo([p.B, p.H, p.W, p.C], 'float32', out);
   };
@@ -137,7 +138,7 @@ export function makeDepthwiseBackpropFilter(stock: KernelFunc): KernelFunc {
     const p = planDepthwise(x.shape, fShape, attrs);
     const xv = f32Values(backend, x), dv = f32Values(backend, dy);
     if (!p || !xv || !dv || !sameShape(dy, [p.B, p.oh, p.ow, p.C])) return stock(args);
-    const out = new Float32Array(p.fh * p.fw * p.C);
+    const out = takeF32(p.fh * p.fw * p.C);
     native().depthwiseFilterGrad(xv, dv, out, p.B, p.H, p.W, p.C, p.fh, p.fw, p.pads[0], p.pads[2], p.oh, p.ow);
     return backend.makeTensorInfo([p.fh, p.fw, p.C, 1], 'float32', out);
   };

@@ -16,6 +16,7 @@ import type { KernelFunc } from '@tensorflow/tfjs';
 import { broadcastShape, f32Values, isCpuBackend, sizeOf, stridesOf } from './cpuData.js';
 import { softmaxRows } from '../../ops/softmaxRows.js';
 import { native } from '../../native.js';
+import { takeF32 } from '../../bufferPool.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
@@ -75,7 +76,7 @@ export const NATIVE_BINARY_MIN = 4096;
  * correctly rounded float32 result of each operation, so they agree bit for bit.
  */
 export function binaryBroadcast(op: BinOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], useNative = true): Float32Array {
-  const out = new Float32Array(sizeOf(outShape));
+  const out = takeF32(sizeOf(outShape));
   if (out.length === 0) return out;
   const runs = mergedRuns(aShape, bShape, outShape);
   if (useNative && out.length >= NATIVE_BINARY_MIN && runs.length <= 8) {
@@ -134,7 +135,7 @@ function parseAxes(axis: unknown, rank: number): number[] | undefined {
 
 /** Sum over a contiguous block of axes [first, last]: x viewed as [outer, red, inner]. */
 function sumBlock(x: Float32Array, outer: number, red: number, inner: number): Float32Array {
-  const out = new Float32Array(outer * inner);
+  const out = takeF32(outer * inner);
   if (inner === 1) {
     for (let o = 0; o < outer; o++) {
       let s = 0;
@@ -207,7 +208,7 @@ export function makeSum(stock: KernelFunc): KernelFunc {
 /** out = x permuted by perm; the last output axis is a tight loop (a contiguous copy when it is x's last). */
 export function transposeF32(x: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
   const r = shape.length;
-  const out = new Float32Array(x.length);
+  const out = takeF32(x.length);
   if (x.length === 0) return out;
   const xs = stridesOf(shape);
   const oShape = perm.map((p) => shape[p]!);

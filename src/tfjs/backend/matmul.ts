@@ -20,6 +20,7 @@
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import { native } from '../../native.js';
 import { broadcastOffsets, broadcastShape, f32Values, isCpuBackend, sizeOf, type CpuBackendLike } from './cpuData.js';
+import { takeF32 } from '../../bufferPool.js';
 
 interface MatmulPlan {
   M: number;
@@ -56,7 +57,7 @@ function matmulInto(
   const nA = sizeOf(batchA), nB = sizeOf(batchB);
   const outBatch = p.outShape.slice(0, -2);
   const nO = sizeOf(outBatch);
-  const out = new Float32Array(nO * M * N);
+  const out = takeF32(nO * M * N);
   const lda = transA ? M : K, ldb = transB ? K : N;
   const g = native();
   const opts = epi.bias || epi.activation === 'relu' ? { bias: epi.bias, activation: epi.activation } : undefined;
@@ -117,7 +118,7 @@ function addBroadcast(x: Float32Array, xShape: number[], bv: Float32Array, bShap
   const shape = broadcastShape(xShape, bShape);
   if (!shape) return undefined;
   const offX = broadcastOffsets(xShape, shape), offB = broadcastOffsets(bShape, shape);
-  const out = new Float32Array(offX.length);
+  const out = takeF32(offX.length);
   for (let i = 0; i < out.length; i++) out[i] = x[offX[i]!]! + bv[offB[i]!]!;
   return { values: out, shape };
 }
@@ -188,7 +189,7 @@ export function makeFusedMatMul(stock: Stock): KernelFunc {
       const outShape = broadcastShape(shape, preluW.shape);
       if (!outShape) return fallback();
       const offX = broadcastOffsets(shape, outShape), offA = broadcastOffsets(preluW.shape, outShape);
-      const out = new Float32Array(offX.length);
+      const out = takeF32(offX.length);
       for (let i = 0; i < out.length; i++) { const x = values[offX[i]!]!; out[i] = x < 0 ? preluV[offA[i]!]! * x : x; }
       values = out;
       shape = outShape;

@@ -14,6 +14,7 @@ import { makeBatchMatMul, makeFusedMatMul } from './matmul.js';
 import { makeDepthwiseBackpropFilter, makeDepthwiseBackpropInput, makeDepthwiseConv2d } from './depthwise.js';
 import { makeAdd, makeMean, makeMultiply, makeRealDiv, makeSub, makeSoftmax, makeSum, makeTranspose } from './elementwise.js';
 import { makePadV2, makeSlice, makeSplitV } from './slicing.js';
+import { bufferPoolWanted, pooledKernel, setBufferPool } from './poolHooks.js';
 
 /** A native kernel: built from the stock kernel function it replaces (its fallback). */
 type NativeKernelFactory = (stock: KernelFunc) => KernelFunc;
@@ -63,6 +64,8 @@ export interface BackendInfo {
  * Registers (on = true) or removes (on = false) the native kernels of the TF.js `cpu` backend.
  * Idempotent. The `cpu` backend must be registered (importing `@tensorflow/tfjs` does that); the active
  * backend is not changed: call `tf.setBackend('cpu')` to run on it.
+ * Switching on also turns on the Float32Array pool for reg4pru kernel outputs (./poolHooks.ts; not with
+ * REG4PRU_BUFFER_POOL=0), switching off turns it off.
  * @param on true to use the native kernels, false to restore the stock ones
  * @returns the names of the kernels now replaced
  * @throws Error when a stock kernel to replace is not registered for `cpu`
@@ -83,14 +86,16 @@ export function useNativeBackend(on = true): string[] {
       if (!stock) continue;
       saved.set(name, stock);
       tf.unregisterKernel(name, BACKEND);
-      tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc) });
+      tf.registerKernel({ ...stock, kernelFunc: pooledKernel(make(stock.kernelFunc)) });
     }
+    setBufferPool(bufferPoolWanted());
     return [...saved.keys()];
   }
   for (const [name, stock] of saved) {
     tf.unregisterKernel(name, BACKEND);
     tf.registerKernel(stock);
   }
+  if (saved.size > 0) setBufferPool(false);
   saved.clear();
   return [];
 }

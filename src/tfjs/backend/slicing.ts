@@ -12,6 +12,7 @@
  */
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import { f32Values, isCpuBackend, sizeOf, stridesOf } from './cpuData.js';
+import { takeF32 } from '../../bufferPool.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
@@ -51,7 +52,7 @@ function forEachRun(shape: readonly number[], begin: readonly number[], size: re
 
 /** The box begin/size of x (shape) as a new Float32Array. */
 export function sliceF32(x: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[]): Float32Array {
-  const out = new Float32Array(sizeOf(size));
+  const out = takeF32(sizeOf(size));
   forEachRun(shape, begin, size, (s, d, n) => out.set(x.subarray(s, s + n), d));
   return out;
 }
@@ -144,8 +145,7 @@ export function makePadV2(stock: KernelFunc): KernelFunc {
       begin.push(lo);
       outShape.push(lo + x.shape[i]! + hi);
     }
-    const out = new Float32Array(sizeOf(outShape));
-    if (value !== 0) out.fill(value);
+    const out = takeF32(sizeOf(outShape)).fill(value);
     // The input box inside the output: the same runs as a slice of the output, with src/dst swapped.
     forEachRun(outShape, begin, x.shape, (o, i, n) => out.set(xv.subarray(i, i + n), o));
     return backend.makeTensorInfo(outShape, 'float32', out);
