@@ -59,6 +59,7 @@
         "native/kernels/cpu/scatter_tokens_avx2.cc",
         "native/kernels/cpu/softmax_avx2.cc",
         "native/kernels/cpu/tome_block_avx2.cc",
+        "native/kernels/cpu/upscale_block_avx2.cc",
         "native/kernels/cpu/vit_block_avx2.cc"
       ]
     },
@@ -79,6 +80,7 @@
       "sources": [
         "native/kernels/cpu/attention_core_avx512.cc",
         "native/kernels/cpu/attention_core_bf16_avx512.cc",
+        "native/kernels/cpu/engine_layers_avx512.cc",
         "native/kernels/cpu/gemm_avx512.cc",
         "native/kernels/cpu/pointwise_avx512.cc"
       ]
@@ -106,6 +108,7 @@
         "native/kernels/cuda_attention_none.cc",
         "native/kernels/cuda_engine_layers_none.cc",
         "native/kernels/cuda_runtime_none.cc",
+        "native/kernels/optimizer_step.cc",
         "native/kernels/ref/binary_ref.cc",
         "native/kernels/ref/block_parts_ref.cc",
         "native/kernels/ref/depthwise_ref.cc",
@@ -119,12 +122,14 @@
         "native/kernels/ref/scatter_tokens_ref.cc",
         "native/kernels/ref/softmax_ref.cc",
         "native/kernels/ref/tome_block_ref.cc",
+        "native/kernels/ref/upscale_block_ref.cc",
         "native/kernels/ref/vit_block_ref.cc",
         "native/kernels/registry.cc",
         "native/napi/addon.cc",
         "native/napi/binary.cc",
         "native/napi/block_weights.cc",
         "native/napi/convert.cc",
+        "native/napi/cuda_args.cc",
         "native/napi/cuda_attention_ops.cc",
         "native/napi/cuda_token_ops.cc",
         "native/napi/depthwise.cc",
@@ -135,12 +140,14 @@
         "native/napi/gumbel_softmax_st.cc",
         "native/napi/gumbel_topk.cc",
         "native/napi/info.cc",
+        "native/napi/optimizer_step.cc",
         "native/napi/pointwise.cc",
         "native/napi/policy_attention.cc",
         "native/napi/pruned_block.cc",
         "native/napi/scatter_tokens.cc",
         "native/napi/softmax.cc",
         "native/napi/tome_block.cc",
+        "native/napi/upscale_block.cc",
         "native/napi/vit_block.cc",
         "native/runtime/cpu_features.cc",
         "native/runtime/cuda_info_none.cc",

@@ -96,8 +96,9 @@ export interface NativeBinding {
   policyAttentionBackwardAsync(q: Float32Array, k: Float32Array, v: Float32Array, policy: Float32Array, dout: Float32Array, dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dpolicy: Float32Array | null, B: number, H: number, N: number, Dh: number, eps: number): Promise<void>;
 
   // ---- prunedBlock
-  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number, precision?: 'fp32' | 'bf16'): Float32Array;
-  prunedBlockAsync(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number): Promise<Float32Array>;
+  /** offsets: variable length, Int32Array [B+1] into a packed idx [K = offsets[B]] (kernels/ops.h PrunedBlockArgs). */
+  prunedBlock(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number, precision?: 'fp32' | 'bf16', offsets?: Int32Array): Float32Array;
+  prunedBlockAsync(x: Float32Array, idx: Int32Array | null, out: Float32Array, B: number, N: number, K: number, D: number, H: number, weights: Readonly<Record<string, Float32Array>>, lnEps: number, precision?: 'fp32' | 'bf16', offsets?: Int32Array): Promise<Float32Array>;
 
   // ---- gumbelTopK / gumbelSoftmaxST (section owned by the Gumbel work)
   gumbelTopK(logits: Float32Array, active: Uint8Array | null, out: Int32Array, B: number, N: number, k: number, seed: Seed, noise: boolean): Int32Array;
@@ -133,10 +134,22 @@ export interface NativeBinding {
   /** GELU backward: dx = dy (Phi(x) + x phi(x)); dx may be dy or x itself. */
   geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): Float32Array;
 
+  // ---- the training loop's in-place parameter updates (kernels/optimizer_step.h)
+  /** AdamW on n values, in place on p, m, v (g read only); the scalars are the float32 constants of the TF.js composition. */
+  adamwStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, lr: number, wd: number, updateP: boolean): void;
+  /** EMA in place: e = d e + c p. */
+  emaStep(e: Float32Array, p: Float32Array, n: number, d: number, c: number): void;
+
   // ---- vitBlock (TF.js training graph; ops.h VitBlockArgs): saved has B*N*(6D+F) floats
   vitBlock(x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
   /** Overwrites dx, dpolicy (null = not computed; must be null without a policy) and every grads entry; returns dx. */
   vitBlockBackward(dy: Float32Array, x: Float32Array, policy: Float32Array | null, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, dpolicy: Float32Array | null, grads: Readonly<Record<string, Float32Array>>, B: number, N: number, D: number, H: number, lnEps: number, attnEps: number): Float32Array;
+
+  // ---- upscaleBlock (TF.js training graph; ops.h UpscaleBlockArgs): weights / grads by the five SPEC §8 names
+  // without "upscale.{j}."; saved has B*2h*2w*(O+2) floats
+  upscaleBlock(x: Float32Array, weights: Readonly<Record<string, Float32Array>>, y: Float32Array, saved: Float32Array, B: number, h: number, w: number, C: number, O: number, lnEps: number): Float32Array;
+  /** Overwrites dx and every grads entry; returns dx. */
+  upscaleBlockBackward(dy: Float32Array, x: Float32Array, weights: Readonly<Record<string, Float32Array>>, saved: Float32Array, dx: Float32Array, grads: Readonly<Record<string, Float32Array>>, B: number, h: number, w: number, C: number, O: number): Float32Array;
 
   // ---- inference engine
   /** The native EoMT forward (native/engine); public API: src/engine/session.ts. */
@@ -167,7 +180,8 @@ export interface NativeBinding {
   cudaPolicyAttentionBackward(q: NativeDeviceTensor, k: NativeDeviceTensor, v: NativeDeviceTensor, policy: NativeDeviceTensor, dout: NativeDeviceTensor, eps: number): { dq: NativeDeviceTensor; dk: NativeDeviceTensor; dv: NativeDeviceTensor; dpolicy: NativeDeviceTensor };
   cudaLinear(a: NativeDeviceTensor, w: NativeDeviceTensor, bias: NativeDeviceTensor | null, activation: string, colScale: NativeDeviceTensor | null, residual: NativeDeviceTensor | null, alpha: number, outDtype: CudaDtype | null): NativeDeviceTensor;
   /** inPlace: writes into x and returns it. */
-  cudaPrunedBlock(x: NativeDeviceTensor, idx: NativeDeviceTensor | null, weights: Readonly<Record<string, NativeDeviceTensor>>, H: number, lnEps: number, inPlace: boolean): NativeDeviceTensor;
+  /** offsets (+ maxLen): variable-length rows, int32 [B+1] on the device; idx then the packed [K]. */
+  cudaPrunedBlock(x: NativeDeviceTensor, idx: NativeDeviceTensor | null, weights: Readonly<Record<string, NativeDeviceTensor>>, H: number, lnEps: number, inPlace: boolean, offsets?: NativeDeviceTensor, maxLen?: number): NativeDeviceTensor;
 }
 
 // ---- cuda (types of the binding above)
@@ -185,7 +199,10 @@ export interface NativeDeviceTensor {
 
 // ---- inference engine (types of the binding above)
 export interface NativeSessionOptions {
-  keep: number | null;
+  keep: number | 'dynamic' | null;
+  /** keep 'dynamic': keep-score threshold in [0, 1] and the per-stage floor (integer >= 1). */
+  threshold?: number;
+  minKeep?: number;
   precision?: 'fp32' | 'bf16';
   /** SPEC §3 rounding multiple of prefix + k (1 = off). */
   roundKeep?: number;
@@ -197,6 +214,8 @@ export interface NativeRunResult {
   semantic: Float32Array;
   classLogits: Float32Array;
   maskLogits: Float32Array;
+  /** When pruning: patches kept per stage and image, [S*B] at s*B + b. */
+  kept?: Int32Array;
   perBlock?: Float32Array[];
 }
 export interface NativeInferenceSession {

@@ -62,11 +62,17 @@ export function expectUnshared(op: string, name: string, data: ArrayBufferView):
     throw typeError(op, `expected ${name} to be backed by an ArrayBuffer, received ${data.constructor.name}(${Reflect.get(data, 'length')}) on a SharedArrayBuffer`);
 }
 
-/** A LayerNorm epsilon: finite and > 0 as a number and after rounding to float32 (one rule for every op). */
+/**
+ * A positive float32 scalar: finite and > 0 as a number and after rounding to float32. The one rule for every
+ * LayerNorm epsilon (layerNorm's eps, the blocks' lnEps, host and CUDA) and the Gumbel temperature tau; the
+ * bindings apply the same rule (eps_arg in native/napi/convert.h).
+ */
 export function expectEps(op: string, name: string, v: unknown): number {
-  const e = expectNumber(op, name, v, { gt: 0 });
-  if (!(Math.fround(e) > 0) || !Number.isFinite(Math.fround(e))) throw rangeError(op, `expected ${name} to be a finite number > 0 (as float32), received ${e}`);
-  return e;
+  if (typeof v !== 'number') throw typeError(op, `expected ${name} to be a number, received ${describe(v)}`);
+  const f = Math.fround(v);
+  if (!(v > 0) || !Number.isFinite(v) || !(f > 0) || !Number.isFinite(f))
+    throw rangeError(op, `expected ${name} to be a finite number > 0 (as float32), received ${v}`);
+  return v;
 }
 
 /**
@@ -78,6 +84,30 @@ export function snapshot<T>(t: T): T {
   const { data, shape } = t as { data: unknown; shape: unknown };
   // Not `{...t}`: a spread would call the getters again.
   return { data, shape: Array.isArray(shape) ? shape.slice() : shape } as T;
+}
+
+/** `snapshot` of each argument, in order: `[q, k, v] = snapshotAll(q, k, v)`. */
+export function snapshotAll<T extends unknown[]>(...ts: T): T {
+  return ts.map((t) => snapshot(t)) as T;
+}
+
+/** `snapshot` of an optional tensor (undefined / null pass through). */
+export function snapshotOpt<T>(t: T | null | undefined): T | null | undefined {
+  return t === undefined || t === null ? t : snapshot(t);
+}
+
+/**
+ * `snapshot` of each named weight, each `weights[name]` read once too, into a new object with just those
+ * names (a non-object is returned as is, for the op's own check to report).
+ */
+export function snapshotWeights<W>(weights: W, names: readonly string[]): W {
+  if (typeof weights !== 'object' || weights === null) return weights;
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const w: unknown = (weights as Record<string, unknown>)[name];
+    if (w !== undefined) out[name] = snapshot(w);
+  }
+  return out as W;
 }
 
 /**
@@ -152,11 +182,12 @@ export function expectSeed(op: string, name: string, v: unknown): number | bigin
  * Every idx[b][k] in [0, N); with `noDuplicates`, no value twice in a row (the error names both
  * positions): `idx[1][3] = 4101 is out of range [0, 4101)`.
  */
-export function checkIndices(op: string, name: string, idx: Int32Array, B: number, K: number, N: number, noDuplicates: boolean): void {
+export function checkIndices(op: string, name: string, idx: Int32Array, B: number, K: number, N: number, noDuplicates: boolean, offsets?: Int32Array): void {
   const seen = noDuplicates ? new Int32Array(N) : null;
   for (let b = 0; b < B; b++) {
-    const base = b * K;
-    for (let k = 0; k < K; k++) {
+    const base = offsets ? offsets[b]! : b * K;
+    const len = offsets ? offsets[b + 1]! - base : K;
+    for (let k = 0; k < len; k++) {
       const t = idx[base + k]!;
       if (t < 0 || t >= N) throw rangeError(op, `${name}[${b}][${k}] = ${t} is out of range [0, ${N})`);
       if (seen) {
@@ -164,8 +195,26 @@ export function checkIndices(op: string, name: string, idx: Int32Array, B: numbe
         seen[t] = k + 1;
       }
     }
-    if (seen) for (let k = 0; k < K; k++) seen[idx[base + k]!] = 0;
+    if (seen) for (let k = 0; k < len; k++) seen[idx[base + k]!] = 0;
   }
+}
+
+/**
+ * Variable-length row offsets (FlashAttention's cu_seqlens): an Int32Array [B+1] with offsets[0] = 0, every
+ * row length offsets[b+1] − offsets[b] in [0, N] and offsets[B] = total (the packed index count).
+ * @throws TypeError when not an Int32Array; RangeError naming the bad entry
+ */
+export function checkOffsets(op: string, name: string, offsets: unknown, B: number, N: number, total: number): Int32Array {
+  if (!(offsets instanceof Int32Array)) throw typeError(op, `expected ${name} to be an Int32Array [B+1], received ${describe(offsets)}`);
+  expectUnshared(op, name, offsets);
+  if (offsets.length !== B + 1) throw rangeError(op, `expected ${name} to have B+1 = ${B + 1} elements, received ${offsets.length}`);
+  if (offsets[0] !== 0) throw rangeError(op, `expected ${name}[0] = 0, received ${offsets[0]}`);
+  for (let b = 0; b < B; b++) {
+    const len = offsets[b + 1]! - offsets[b]!;
+    if (len < 0 || len > N) throw rangeError(op, `expected row lengths ${name}[${b + 1}] - ${name}[${b}] in [0, N=${N}], received ${offsets[b + 1]} - ${offsets[b]} = ${len}`);
+  }
+  if (offsets[B] !== total) throw rangeError(op, `expected ${name}[B=${B}] to equal the index count ${total}, received ${offsets[B]}`);
+  return offsets;
 }
 
 /** An optional caller-provided output buffer must be a Float32Array of exactly n elements. */

@@ -2,7 +2,9 @@
  * Native inference engine throughput (SPEC §6 protocol, CPU variant): InferenceSession.run on a random
  * input [1,3,S,S], batch 1, FP32 (and BF16 rows where the CPU has AVX-512 BF16; AVX2 rows on AVX-512 CPUs), preset `small` (D=384, H=6, L=12) with random weights; unpruned and
  * at base keep ratios 0.9 … 0.5, and the ToMe baseline (merge around MHSA / MHSA+MLP, ratio 0.7 … 0.4;
- * no FLOP count: its work depends on the merge). Configurations are timed round-robin. Reports images/s, the speedup of each keep ratio over unpruned, and
+ * no FLOP count: its work depends on the merge). Configurations are timed round-robin by the harness's own loop
+ * (timeRoundRobin of src/cli/commands/bench.ts, as `reg4pru bench` times them: each round runs every configuration
+ * once, the first one rotating). Reports images/s, the speedup of each keep ratio over unpruned, and
  * the effective GFLOP/s of each forward (useful FLOPs of the patch embedding, blocks, policy predictors
  * and head; elementwise work not counted) as a share of the machine's GEMM peak measured in the same
  * run (`measurePeak` of bench/ops/gemm.bench.ts).
@@ -18,6 +20,7 @@
  */
 import { InferenceSession, eomtToOnnx, getThreads, info, modelConfig, patchGrid, randomWeights, setKernel, type KernelVariant, type ModelConfig } from '../../src/index.js';
 import { createOrtSession, loadOnnxRuntime } from '../../src/export/onnxRuntime.js';
+import { timeRoundRobin } from '../../src/cli/commands/bench.js';
 import { measurePeak } from '../ops/gemm.bench.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { summarize } from '../lib/timer.js';
@@ -51,13 +54,28 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-export async function run(opts: { quick: boolean; size?: number; iters?: number; ort?: boolean }): Promise<BenchRow[]> {
-  const size = opts.size ?? 512;
+export interface EngineBenchOptions {
+  quick: boolean;
+  /** Square input size (default 512). */
+  size?: number;
+  /** Timed rounds (default 8; 3 with quick) after `warmup` untimed ones (default 2). */
+  iters?: number;
+  warmup?: number;
+  /** The ONNX Runtime row (default true). */
+  ort?: boolean;
+  /** Another model than preset small at `size` (its image size wins); for tests. */
+  config?: ModelConfig;
+  /** The GEMM peak in GFLOP/s, instead of measuring it; for tests. */
+  peak?: number;
+}
+
+export async function run(opts: EngineBenchOptions): Promise<BenchRow[]> {
+  const cfg = opts.config ?? modelConfig('small', { image: [opts.size ?? 512, opts.size ?? 512] });
   const iters = opts.iters ?? (opts.quick ? 3 : 8);
-  const cfg = modelConfig('small', { image: [size, size] });
+  const model = opts.config ? `D=${cfg.D} L=${cfg.L}` : 'small';
   const { Np } = patchGrid(cfg);
-  const peak = await measurePeak();
-  const img = new Float32Array(3 * size * size);
+  const peak = opts.peak ?? (await measurePeak());
+  const img = new Float32Array(3 * cfg.image[0] * cfg.image[1]);
   for (let i = 0; i < img.length; i++) img[i] = Math.sin(i * 0.37) * 1.5;
   // kernel: the CPU variant forced for that configuration's runs (undefined = auto, the widest); precision
   // 'bf16' where the CPU has AVX-512 BF16. The narrower / FP32 rows show what the width and BF16 buy.
@@ -95,21 +113,14 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number;
     const loaded = await loadOnnxRuntime();
     if ('ort' in loaded) {
       const ortSession = await createOrtSession(loaded.ort, eomtToOnnx(cfg, weights).bytes, getThreads());
-      const feeds = { images: new loaded.ort.Tensor('float32', img, [1, 3, size, size]) };
+      const feeds = { images: new loaded.ort.Tensor('float32', img, [1, 3, cfg.image[0], cfg.image[1]]) };
       runners.push(() => ortSession.run(feeds));
       ortRelease = () => ortSession.release();
     } else {
       console.warn(`engine.bench: ONNX Runtime row skipped: ${loaded.reason}`);
     }
   }
-  const samples: number[][] = runners.map(() => []);
-  for (let round = -2; round < iters; round++) {
-    for (let v = 0; v < runners.length; v++) {
-      const t0 = performance.now();
-      await runners[v]!();
-      if (round >= 0) samples[v]!.push(performance.now() - t0); // rounds -2, -1 are warm-up
-    }
-  }
+  const samples = (await timeRoundRobin(runners, { warmup: opts.warmup ?? 2, iters })).map((t) => t.timingsMs);
   await ortRelease?.();
   const rows: BenchRow[] = [];
   const baseMs = summarize(samples[0]!).medianMs;
@@ -121,7 +132,7 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number;
     const tag = `${kernel ?? widest}${precision === 'bf16' ? ' bf16' : ''}`;
     rows.push({
       op: 'engine.forward',
-      shape: `small ${size}x${size} B=1 Np=${Np}`,
+      shape: `${model} ${cfg.image[0]}x${cfg.image[1]} B=1 Np=${Np}`,
       impl: `${tome ? `ToMe ${tome.mode} merge=${tome.mergeRatio}` : keep === null ? 'unpruned' : `keep ${keep}`} [${tag}]`,
       timing,
       flops,
@@ -136,7 +147,7 @@ export async function run(opts: { quick: boolean; size?: number; iters?: number;
     const flops = forwardFlops(cfg, null);
     rows.push({
       op: 'engine.forward',
-      shape: `small ${size}x${size} B=1 Np=${Np}`,
+      shape: `${model} ${cfg.image[0]}x${cfg.image[1]} B=1 Np=${Np}`,
       impl: 'onnxruntime (exported, unpruned)',
       timing,
       flops,

@@ -95,8 +95,12 @@ function vsOpenblas(quick: boolean, peak: PeakDetail): BenchRow[] {
     const out = new Float32Array(M * N);
     const reps = M >= 2048 ? 3 : 8, rounds = quick ? 2 : 5;
     const ours: number[] = [], blas: number[] = [];
-    matmul(a, b, { transB: true, out });
     for (let round = 0; round < rounds; round++) {
+      // One untimed call per round on each side. OpenBLAS gets its warmup in its fresh process; ours is owed
+      // one too: the harness's spawn forks this process, which write-protects all its pages, so the first
+      // call after it takes a copy-on-write fault on every page of its scratch and output (measured: about
+      // 5x slower at 1029x1536x384), a cost of the benchmark, not of the kernel.
+      matmul(a, b, { transB: true, out });
       for (let i = 0; i < reps; i++) {
         const t0 = performance.now();
         matmul(a, b, { transB: true, out });

@@ -1,15 +1,17 @@
 /**
  * Profile of one training step of the real model (preset tiny, 256x256, B=2, route + ratio policy) on the cpu
  * backend with the native kernels: forward / backward / optimiser wall times, then the per-kernel profile.
- * Run: npx tsx bench/tfjs/profileTrain.ts
+ * `--no-upscale`: the mask head's scale blocks as their TF.js composition instead of tfops.upscaleBlock.
+ * Run: npx tsx bench/tfjs/profileTrain.ts [--no-upscale]
  */
 import * as tf from '@tensorflow/tfjs';
 import { modelConfig, randomWeights } from '../../src/index.js';
-import { EomtModel, useNativeBackend, deepSupervisionLoss, ratioLoss, AdamW } from '../../src/tfjs/index.js';
+import { EomtModel, useNativeBackend, deepSupervisionLoss, ratioLoss, AdamW, setModelFusion } from '../../src/tfjs/index.js';
 import { vesselTargets } from '../../src/train/matching.js';
 import { profileKernels, formatProfile } from './profile.js';
 tf.env().set('IS_NODE', true);
 await tf.setBackend('cpu'); useNativeBackend(true);
+setModelFusion({ upscale: !process.argv.includes('--no-upscale') });
 const cfg = modelConfig('tiny');
 const model = EomtModel.create(cfg, randomWeights(cfg, 0));
 const images = tf.randomNormal([2, 3, 256, 256]) as tf.Tensor4D;

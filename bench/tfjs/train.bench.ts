@@ -1,15 +1,18 @@
 /**
  * The real model's training step (src/model/tfjs + src/train/trainer.ts, full Reg4Pru loss: deep-supervision set
  * loss over every decode point + ratio loss, random routing, nested policies, AdamW + EMA), preset tiny at its
- * 256x256, batch 2, on TF.js's `cpu` backend, three ways in the same run:
- *   stock  : stock TF.js kernels, every op a TF.js composition (setModelFusion({ layers: false, block: false }));
- *   native : useNativeBackend() (native matmul / softmax / elementwise kernels) + fused LayerNorm / GELU;
- *   fused  : native + every ViT block as one tfops.vitBlock op (forward and backward).
+ * 256x256, batch 2, on TF.js's `cpu` backend, four ways in the same run:
+ *   stock       : stock TF.js kernels, every op a TF.js composition (setModelFusion all off);
+ *   native      : useNativeBackend() (native matmul / softmax / elementwise kernels) + fused LayerNorm / GELU;
+ *   fused-block : native + every ViT block as one tfops.vitBlock op (forward and backward);
+ *   fused       : fused-block + every mask-head scale block as one tfops.upscaleBlock op.
  * Beside them PyTorch's dense step of the same-sized model (bench/tfjs/torch_step.py) when `python3 -c 'import
  * torch'` works (or /usr/bin/python3, or $REG4PRU_PYTHON), with the same thread count. Step times exclude each run's
  * first step (warm-up), except stock's: the stock kernels take minutes per step at this size, so stock runs only
- * with --stock, for ONE step, warm-up included (an upper bound).
- * Run: npm run bench:tfjs [-- --steps 4] [--stock] [--no-torch]   (--quick: 2 timed steps each)
+ * with --stock, for ONE step, warm-up included (an upper bound). `--rounds R` repeats the non-stock modes R times
+ * round-robin (one run of each mode per round) and pools their step times, so that a change in the machine's load
+ * hits every mode alike.
+ * Run: npm run bench:tfjs [-- --steps 4] [--rounds 2] [--stock] [--no-torch]   (--quick: 2 timed steps each)
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -18,19 +21,20 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreads, info, modelConfig } from '../../src/index.js';
 import { setModelFusion, train, useNativeBackend } from '../../src/tfjs/index.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
+import { timeRoundRobin } from '../../src/cli/commands/bench.js';
 import { summarize, type Timing } from '../lib/timer.js';
 
-type Mode = 'stock' | 'native' | 'fused';
+type Mode = 'stock' | 'native' | 'fused-block' | 'fused';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-// `steps` timed steps after one warm-up step; steps = 0: one step, timed (warm-up included).
-async function stepTimes(mode: Mode, steps: number): Promise<Timing> {
+// `steps` timed step times after one warm-up step; steps = 0: one step, timed (warm-up included).
+async function stepTimes(mode: Mode, steps: number): Promise<number[]> {
   useNativeBackend(mode !== 'stock');
-  const prev = setModelFusion({ layers: mode !== 'stock', block: mode === 'fused' });
+  const prev = setModelFusion({ layers: mode !== 'stock', block: mode === 'fused' || mode === 'fused-block', upscale: mode === 'fused' });
   const ms: number[] = [];
   try {
     const r = await train({
@@ -42,7 +46,7 @@ async function stepTimes(mode: Mode, steps: number): Promise<Timing> {
     setModelFusion(prev);
     useNativeBackend(false);
   }
-  return summarize(steps === 0 ? ms : ms.slice(1));
+  return steps === 0 ? ms : ms.slice(1);
 }
 
 // The first interpreter that imports torch: $REG4PRU_PYTHON, python3 on PATH, then the system one (Debian's
@@ -70,21 +74,25 @@ function torchStep(steps: number, threads: number): { timing: Timing; note: stri
   return { timing: { medianMs: j.median_ms, p10Ms: j.p10_ms, p90Ms: j.p90_ms, iterations: j.steps }, note: `torch ${j.torch}, ${j.threads} threads, dense` };
 }
 
-export async function run(opts: { steps: number; stock: boolean; torch: boolean }): Promise<BenchRow[]> {
+export async function run(opts: { steps: number; rounds: number; stock: boolean; torch: boolean }): Promise<BenchRow[]> {
   tf.env().set('IS_NODE', true);
   await tf.setBackend('cpu');
   await tf.ready();
   const shape = 'tiny 256x256 B=2';
   const op = 'train step (Reg4Pru loss)';
   const rows: BenchRow[] = [];
-  const modes: Mode[] = opts.stock ? ['stock', 'native', 'fused'] : ['native', 'fused'];
+  const modes: Mode[] = opts.stock ? ['stock', 'native', 'fused-block', 'fused'] : ['native', 'fused-block', 'fused'];
+  const samples = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  // the stock path is slow: one step (warm-up included), once; the others round-robin
+  if (opts.stock) samples.set('stock', await stepTimes('stock', 0));
+  const rr = modes.filter((m) => m !== 'stock');
+  await timeRoundRobin(rr.map((mode) => async () => samples.get(mode)!.push(...(await stepTimes(mode, opts.steps)))), { warmup: 0, iters: opts.rounds });
   let base = 0;
   for (const mode of modes) {
-    // the stock path is slow: one step (warm-up included)
-    const t = await stepTimes(mode, mode === 'stock' ? 0 : opts.steps);
+    const t = summarize(samples.get(mode)!);
     if (base === 0) base = t.medianMs;
     rows.push({ op, shape, impl: `tfjs cpu ${mode}`, timing: t, speedup: base / t.medianMs, note: mode === 'stock' ? '1 step, warm-up included' : undefined });
-    console.log(`${mode}: median ${t.medianMs.toFixed(0)} ms/step (${t.iterations} steps)`);
+    console.log(`${mode}: median ${t.medianMs.toFixed(0)} ms/step, p10 ${t.p10Ms.toFixed(0)} (${t.iterations} steps)`);
   }
   if (opts.torch) {
     const r = torchStep(opts.steps, getThreads());
@@ -97,7 +105,7 @@ export async function run(opts: { steps: number; stock: boolean; torch: boolean 
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick');
-  const rows = await run({ steps: arg('--steps', quick ? 2 : 4), stock: process.argv.includes('--stock'), torch: !process.argv.includes('--no-torch') });
-  printTable('TF.js training step of the real model: stock vs native vs fused (vs PyTorch)', rows);
+  const rows = await run({ steps: arg('--steps', quick ? 2 : 4), rounds: arg('--rounds', 1), stock: process.argv.includes('--stock'), torch: !process.argv.includes('--no-torch') });
+  printTable('TF.js training step of the real model: stock vs native vs fused-block vs fused (vs PyTorch)', rows);
   writeJson('tfjs-train', rows);
 }

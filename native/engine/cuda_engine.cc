@@ -48,6 +48,8 @@ Status CudaEngine::create(std::unique_ptr<Model> model, const SessionOptions& op
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.tome is not implemented on device 'cuda' yet (use device 'cpu')"));
   if (opts.bf16)
     return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": precision 'bf16' is not implemented on device 'cuda' yet (use precision 'fp32')"));
+  if (opts.dynamic)
+    return Status::Make(StatusCode::kUnavailable, detail::concat(kOp, ": options.keep 'dynamic' is not implemented in the CUDA engine yet (use device 'cpu'; the op cuda.prunedBlock takes variable-length rows)"));
   std::unique_ptr<CudaEngine> e(new (std::nothrow) CudaEngine());
   if (!e) return Status::Make(StatusCode::kOutOfMemory, detail::concat(kOp, ": out of memory"));
   e->opts_ = opts;
@@ -239,6 +241,9 @@ Status CudaEngine::run(const float* images, int64_t B, const RunOutputs& out) {
   std::vector<float>& h = ws.host;
   h.resize(static_cast<size_t>(total));
   R4P_RETURN_IF_ERROR(cuda_layer_status("outputs", cuda::download(h.data(), ws.out, size_t(total) * sizeof(float))));
+  if (out.kept)  // fixed keep: every image keeps the stage's count
+    for (size_t st = 0; st < stage_k_.size(); ++st)
+      for (int64_t b = 0; b < B; ++b) out.kept[int64_t(st) * B + b] = static_cast<int32_t>(stage_k_[st]);
   std::memcpy(out.semantic, h.data(), size_t(n_sem) * sizeof(float));
   std::memcpy(out.class_logits, h.data() + n_sem, size_t(n_cls) * sizeof(float));
   std::memcpy(out.mask_logits, h.data() + n_sem + n_cls, size_t(n_mask) * sizeof(float));

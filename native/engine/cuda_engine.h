@@ -59,6 +59,7 @@ class CudaEngine {
 
   const EngineConfig& config() const { return model_->config(); }
   const std::vector<int64_t>& stage_keep() const { return stage_k_; }
+  const SessionOptions& options() const { return opts_; }
 
  private:
   CudaEngine() = default;

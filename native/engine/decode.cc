@@ -1,10 +1,11 @@
 // decode.cc: the EoMT head (docs/inference-forward.md step 5), the same for every decode point.
 //   y = LayerNorm(x) on the Q query rows -> yq [B*Q,D] and the Np patch rows -> yp [B,gh,gw,D]
 //   class logits = yq Wc^T + bc [B,Q,C+1];  e = L4(GELU(L2(GELU(L0(yq)))))     (gemms, GELU fused)
-//   two scale blocks, channels-last: ConvTranspose2d 2x2/2 = four gemms [B*h*w, D] x [D, D], one per
-//     output sub-pixel (i,j), each with bias + GELU in the epilogue and its rows scattered to pixel
-//     (2y+i, 2x+j) by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel
-//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (one gemm per batch row; planar, as SPEC's einsum)
+//   two scale blocks, channels-last: ConvTranspose2d 2x2/2 = two gemms [B*h*w, D] x [D, 2D], one per
+//     output row i of the 2x2 block (sub-pixels (i,0), (i,1) are adjacent pixels, so a GEMM row of 2D
+//     outputs is one contiguous run), bias + GELU in the epilogue, rows scattered to pixel (2y+i, 2x)
+//     by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel
+//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (layers.cc mask_logits; planar, as SPEC's einsum)
 //   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
 #include "engine/engine.h"
 #include "engine/layers.h"
@@ -29,7 +30,7 @@ Status linear(const float* A, int64_t M, int64_t K, const float* W, const float*
 
 }  // namespace
 
-Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits) {
+Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits_out) {
   const EngineConfig& c = config();
   const Model& m = *model_;
   const int64_t D = c.D, Q = c.Q, Np = c.Np(), T1 = Q + c.P() + Np, gh = c.gh(), gw = c.gw();
@@ -55,13 +56,13 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   for (int j = 0; j < 2; ++j) {
     const UpscaleWeights& u = m.upscale(j);
     const int64_t h = gh << j, wd = gw << j, Min = B * h * wd;
-    for (int64_t s = 0; s < 4; ++s) {
+    for (int64_t i = 0; i < 2; ++i) {  // output row i of each 2x2 block: sub-pixels (i, 0) and (i, 1) side by side
       GemmArgs g;
-      g.M = Min; g.N = D; g.K = D;
+      g.M = Min; g.N = 2 * D; g.K = D;
       g.A = in; g.lda = D;
-      g.B = u.conv1_wg + s * D; g.ldb = 4 * D;  // columns (s, o) of the regrouped [D, 4D] weight
-      g.C = w.up_a.get(); g.ldc = D; g.c_rows = w.up_crow[j].data() + s * Min;
-      g.bias = u.conv1_b;
+      g.B = u.conv1_wg + i * 2 * D; g.ldb = 4 * D;  // columns (s = 2i, 2i+1; o) of the regrouped [D, 4D] weight
+      g.C = w.up_a.get(); g.ldc = 2 * D; g.c_rows = w.up_crow_pair[j].data() + i * Min;
+      g.bias = u.conv1_b2;
       g.act = Activation::kGelu;
       R4P_RETURN_IF_ERROR(gemm(g));
     }
@@ -72,20 +73,12 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   }
 
   // 5.4 mask logits [B,Q,16Np]
-  const int64_t HW = 16 * Np;
-  for (int64_t b = 0; b < B; ++b) {
-    GemmArgs g;
-    g.M = Q; g.N = HW; g.K = D;
-    g.A = w.emb.get() + b * Q * D; g.lda = D;
-    g.B = w.up_b.get() + b * HW * D; g.ldb = D; g.transB = true;
-    g.C = mask_logits + b * Q * HW; g.ldc = HW;
-    R4P_RETURN_IF_ERROR(gemm(g));
-  }
+  R4P_RETURN_IF_ERROR(mask_logits(w.emb.get(), w.up_b.get(), B, Q, 16 * Np, D, mask_logits_out));
   clock_.lap(kMaskGemm);
 
   // 5.5 semantic map
   class_probs(class_logits, B * Q, c.C1(), w.probs.get());
-  resize_semantic(mask_logits, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
+  resize_semantic(mask_logits_out, w.probs.get(), B, Q, c.classes, 4 * gh, 4 * gw, c.image_h, c.image_w, semantic);
   clock_.lap(kResizeSem);
   return Status::Ok();
 }

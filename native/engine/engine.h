@@ -28,6 +28,13 @@ struct SessionOptions {
   // SPEC §3 optional rounding: with m > 1, each stage's k moves to the nearest value (ties up) for which
   // prefix + k is a multiple of m, kept in [1, Np] (GEMM / tensor-core row counts). 1 = off. See round_keep.
   int64_t round_keep = 1;
+  // Dynamic per-image keep (SViT; prune must be true, keep and round_keep unused): stage s keeps, in each image,
+  // the still-active patches whose keep score is >= threshold, and at least min(min_keep, active) of them (the
+  // top ones by score, ties to the lower index: the passing patches are always among them). Images of one
+  // batch then keep different counts: the blocks run variable-length rows (PrunedBlockArgs::offsets).
+  bool dynamic = false;
+  double threshold = 0.5;  // in [0, 1]; 0 keeps every active patch
+  int64_t min_keep = 1;    // >= 1
   ToMeOptions tome;
   // FP32, or BF16 GEMM operands with FP32 sums (kernels/precision.h; the avx512 kernels on AVX512_BF16 CPUs).
   bool bf16 = false;
@@ -38,6 +45,7 @@ struct RunOutputs {
   float* class_logits = nullptr;  // [B,Q,C+1]
   float* mask_logits = nullptr;   // [B,Q,4gh,4gw]
   std::vector<float*> per_block;  // empty, or decode_points() maps [B,C,Himg,Wimg] each
+  int32_t* kept = nullptr;        // optional [S,B] (S = pruning stages, when pruning): patches kept per stage and image
 };
 
 class Workspace;
@@ -79,6 +87,7 @@ class Engine {
   Status patch_embed(const float* images, int64_t B);
   void insert_queries(int64_t B);
   Status select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur, int64_t B);
+  Status select_dynamic(int64_t B);  // policy.cc: the per-image choice of options().dynamic
   Status run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B);
   Status decode(const float* x, int64_t B, float* semantic, float* class_logits, float* mask_logits);
 
@@ -87,6 +96,7 @@ class Engine {
   std::vector<int64_t> stage_k_;
   std::unique_ptr<Workspace> ws_;
   int64_t active_k_ = 0;  // patches active now (Np when nothing is pruned yet)
+  bool varlen_ = false;   // dynamic keep after its first stage: ws_->kept[b] patches per image (stride Np in topk)
   EnginePhaseClock clock_;  // REG4PRU_PROFILE phase times of the current run
   PackedBlockWeights packed_;  // block weights packed for the GEMM kernel of the last run
 };

@@ -3,10 +3,12 @@
 //     writes straight into the sequence rows P.. (c_rows), so no [B,Np,D] copy exists;
 //   prefix rows: cls | registers copied per batch row;
 //   blocks: r4p::pruned_block_fwd in place (idx null when every row is active; otherwise the active
-//     rows ascending, one equal-length list per batch row), or the ToMe hook;
+//     rows ascending, one equal-length list per batch row, or with dynamic keep one list of its own length
+//     per batch row, packed with offsets: variable-length rows), or the ToMe hook;
 //   queries: prepended by copying the [B,T0,D] map into rows Q.. of the [B,T1,D] buffer once.
 // Policy selection lives in policy.cc, the head in decode.cc.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -36,7 +38,7 @@ int64_t round_keep_count(int64_t k, int64_t P, int64_t Np, int64_t m) {
 
 std::vector<int64_t> stage_keep_counts(const EngineConfig& c, const SessionOptions& opts) {
   std::vector<int64_t> ks;
-  if (!opts.prune) return ks;
+  if (!opts.prune || opts.dynamic) return ks;
   for (size_t s = 0; s < c.stage_blocks.size(); ++s) {
     const double frac = std::pow(opts.keep, static_cast<double>(s + 1));
     const int64_t k = static_cast<int64_t>(std::floor(frac * static_cast<double>(c.Np()) + 0.5));
@@ -51,6 +53,15 @@ Status Engine::create(std::unique_ptr<Model> model, const SessionOptions& opts, 
     return range_error("InferenceSession: expected options.keep in (0, 1], received ", opts.keep);
   if (!(opts.round_keep >= 1 && opts.round_keep <= 1024))
     return range_error("InferenceSession: expected options.roundKeep to be an integer in [1, 1024], received ", opts.round_keep);
+  if (opts.dynamic) {
+    if (!opts.prune) return internal_error("InferenceSession: options.dynamic needs prune");
+    if (!(opts.threshold >= 0.0 && opts.threshold <= 1.0))
+      return range_error("InferenceSession: expected options.threshold in [0, 1], received ", opts.threshold);
+    if (!(opts.min_keep >= 1 && opts.min_keep <= INT32_MAX))
+      return range_error("InferenceSession: expected options.minKeep to be an integer >= 1, received ", opts.min_keep);
+    if (opts.round_keep > 1)
+      return range_error("InferenceSession: options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ", opts.round_keep, ")");
+  }
   if (opts.tome.mode != ToMeMode::kOff) {
     if (opts.prune) return range_error("InferenceSession: options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)");
     if (!(opts.tome.merge_ratio >= 0.0 && opts.tome.merge_ratio < 1.0))
@@ -127,7 +138,23 @@ Status Engine::run_block(int64_t i, float* x, int64_t T, int64_t Qcur, int64_t B
   a.w = model_->block(i);
   packed_.attach(i, &a.w);
   a.ln_eps = kLnEps;
-  if (active_k_ == Np) {
+  if (varlen_) {
+    // dynamic keep: row b = its fixed rows + its own kept patches, packed (PrunedBlockArgs::offsets)
+    int32_t* idx = ws_->idx.data();
+    int32_t* off = ws_->offsets.data();
+    off[0] = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      int32_t* row = idx + off[b];
+      const int64_t kb = ws_->kept[b];
+      for (int64_t r = 0; r < fixed; ++r) row[r] = static_cast<int32_t>(r);
+      const int32_t* kept = ws_->topk.data() + b * Np;
+      for (int64_t k = 0; k < kb; ++k) row[fixed + k] = static_cast<int32_t>(fixed + kept[k]);
+      off[b + 1] = static_cast<int32_t>(off[b] + fixed + kb);
+    }
+    a.idx = idx;
+    a.offsets = off;
+    a.K = off[B];
+  } else if (active_k_ == Np) {
     a.idx = nullptr;
     a.K = T;
   } else {
@@ -166,7 +193,9 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
   Workspace& w = *ws_;
   const int64_t Np = c.Np(), T0 = c.P() + Np, T1 = c.Q + T0;
   active_k_ = Np;
+  varlen_ = false;
   std::fill(w.active.begin(), w.active.begin() + B * Np, uint8_t{1});
+  std::fill(w.kept.begin(), w.kept.begin() + B, static_cast<int32_t>(Np));
 
   clock_ = EnginePhaseClock();
   R4P_RETURN_IF_ERROR(patch_embed(images, B));
@@ -183,6 +212,9 @@ Status Engine::run(const float* images, int64_t B, const RunOutputs& out) {
     const int64_t T = queries ? T1 : T0, Qcur = queries ? c.Q : 0;
     if (opts_.prune && stage < c.stage_blocks.size() && i == c.stage_blocks[stage]) {
       R4P_RETURN_IF_ERROR(select_tokens(static_cast<int64_t>(stage), x, T, Qcur, B));
+      if (out.kept)
+        for (int64_t b = 0; b < B; ++b)
+          out.kept[stage * B + b] = static_cast<int32_t>(opts_.dynamic ? w.kept[b] : active_k_);
       ++stage;
       clock_.lap(kSelect);
     }

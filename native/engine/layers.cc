@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/engine_layers_avx2.h"
+#include "kernels/cpu/engine_layers_avx512.h"
 #include "kernels/registry.h"
 #include "runtime/thread_pool.h"
 
@@ -93,10 +94,14 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  const bool avx2 = active_at_least_avx2();
+  const bool avx2 = active_at_least_avx2(), avx512 = active_cpu_variant() == KernelVariant::kAvx512;
   parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / h, y = t % h;
+      if (avx512) {
+        depthwise3x3_layer_norm_row_avx512(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
+        continue;
+      }
       if (avx2) {
         depthwise3x3_layer_norm_row_avx2(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
         continue;
@@ -143,6 +148,30 @@ void keep_scores(const float* logits, int64_t rows, float* score) {
   });
 }
 
+Status mask_logits(const float* emb, const float* up, int64_t B, int64_t Q, int64_t HW, int64_t D, float* out) {
+  if (active_cpu_variant() == KernelVariant::kAvx512) {
+    // tasks of 64 pixels of one batch row; each writes only its own columns of out
+    const int64_t blocks = (HW + 63) / 64;
+    parallel_for(B * blocks, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<float> ut(static_cast<size_t>(16 * D));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / blocks, p0 = (t % blocks) * 64, p1 = std::min(HW, p0 + 64);
+        mask_logits_avx512(emb + b * Q * D, Q, D, up + b * HW * D, p0, p1, out + b * Q * HW, HW, ut.data());
+      }
+    });
+    return Status::Ok();
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    GemmArgs g;
+    g.M = Q; g.N = HW; g.K = D;
+    g.A = emb + b * Q * D; g.lda = D;
+    g.B = up + b * HW * D; g.ldb = D; g.transB = true;
+    g.C = out + b * Q * HW; g.ldc = HW;
+    R4P_RETURN_IF_ERROR(gemm(g));
+  }
+  return Status::Ok();
+}
+
 namespace {
 // Half-pixel source coordinate of output index o (PyTorch align_corners=False, clamped at 0):
 // low index, high index (clamped to in-1) and the weight of the high one.
@@ -175,8 +204,10 @@ void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t 
     xhi[x] = static_cast<int32_t>(tx[x].hi);
     xt[x] = tx[x].t;
   }
+  const bool avx512 = active_cpu_variant() == KernelVariant::kAvx512 && lerp_taps_fit_avx512(xlo.data(), xhi.data(), Wo);
   parallel_for(B * Ho, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> row(static_cast<size_t>(w)), sig(static_cast<size_t>(Wo));
+    // row: 32 floats of slack past w for the avx512 kernel's two-register window loads
+    std::vector<float> row(static_cast<size_t>(w + 32), 0.f), sig(static_cast<size_t>(Wo));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / Ho, y = t % Ho;
       const Tap vy = ty[static_cast<size_t>(y)];
@@ -186,6 +217,12 @@ void resize_semantic(const float* masks, const float* probs, int64_t B, int64_t 
         const float* r0 = m + vy.lo * w;
         const float* r1 = m + vy.hi * w;
         for (int64_t x = 0; x < w; ++x) row[x] = r0[x] + vy.t * (r1[x] - r0[x]);
+        if (avx512) {
+          lerp_sigmoid_avx512(row.data(), xlo.data(), xhi.data(), xt.data(), Wo, sig.data());
+          for (int64_t c = 0; c < C; ++c)
+            axpy_avx512(probs[(b * Q + q) * C + c], sig.data(), sem + ((b * C + c) * Ho + y) * Wo, Wo);
+          continue;
+        }
         if (avx2) {
           lerp_sigmoid_avx2(row.data(), xlo.data(), xhi.data(), xt.data(), Wo, sig.data());
           for (int64_t c = 0; c < C; ++c)

@@ -61,7 +61,7 @@ Status Model::create(const EngineConfig& config, const std::map<std::string, Ten
                                             w(g + "fc2.weight"), w(g + "fc2.bias"), w(g + "ls.gamma")});
   }
   try {
-    m->derived_.assign(static_cast<size_t>(2 * (4 * D * D + 9 * D)), 0.f);
+    m->derived_.assign(static_cast<size_t>(2 * (4 * D * D + 11 * D)), 0.f);
   } catch (const std::bad_alloc&) {
     return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory for the upscale weights");
   }
@@ -73,7 +73,7 @@ Status Model::create(const EngineConfig& config, const std::map<std::string, Ten
     up.conv2_w = w(u + "conv2.weight");
     up.norm_w = w(u + "norm.weight");
     up.norm_b = w(u + "norm.bias");
-    float* g = m->derived_.data() + static_cast<size_t>(j) * (4 * D * D + 9 * D);
+    float* g = m->derived_.data() + static_cast<size_t>(j) * (4 * D * D + 11 * D);
     for (int64_t c = 0; c < D; ++c)
       for (int64_t o = 0; o < D; ++o)
         for (int64_t ij = 0; ij < 4; ++ij) g[c * 4 * D + ij * D + o] = up.conv1_w[(c * D + o) * 4 + ij];
@@ -82,6 +82,9 @@ Status Model::create(const EngineConfig& config, const std::map<std::string, Ten
     for (int64_t c = 0; c < D; ++c)
       for (int64_t tap = 0; tap < 9; ++tap) t[tap * D + c] = up.conv2_w[c * 9 + tap];
     up.conv2_wt = t;
+    float* b2 = t + 9 * D;
+    for (int64_t c = 0; c < 2 * D; ++c) b2[c] = up.conv1_b[c % D];
+    up.conv1_b2 = b2;
   }
   *out = std::move(m);
   return Status::Ok();

@@ -35,6 +35,7 @@ struct UpscaleWeights {               // one x2 scale block of the mask head
   // Derived: conv1 regrouped as a GEMM's B operand Wg[c][(i*2+j)*D + o] = conv1_w[c][o][i][j], so the
   // four output sub-pixels (i,j) are four column slices of one [D, 4D] matrix.
   const float* conv1_wg;
+  const float* conv1_b2;              // Derived: conv1_b twice [2D] (the bias of a sub-pixel pair's GEMM)
   // Derived: conv2 tap-major, Wt[(i*3+j)*D + c] = conv2_w[c][0][i][j], so a tap is a contiguous
   // channel vector (the channels-last depthwise loop runs over c innermost).
   const float* conv2_wt;

@@ -5,6 +5,8 @@
 //   score = softmax(logits)[0]
 //   kept = gumbel_topk(score, k_s, noise = false, active)   ascending, ties to the lower index
 // The new kept set replaces ws_->topk and the active mask (nested: only active patches can be chosen).
+// Dynamic keep (SessionOptions::dynamic, select_dynamic): per image k_b = max(#{active n: score_n >= threshold},
+// min(min_keep, active_b)), then the same top-k on that image alone, its list at topk[b*Np], k_b in ws_->kept.
 #include <algorithm>
 
 #include "engine/engine.h"
@@ -42,6 +44,7 @@ Status Engine::select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur,
     R4P_RETURN_IF_ERROR(gemm(g));
   }
   keep_scores(w.sel_logits.get(), M, w.sel_score.get());
+  if (opts_.dynamic) return select_dynamic(B);
 
   const int64_t k = stage_k_[static_cast<size_t>(s)];
   GumbelTopKArgs t;
@@ -55,6 +58,30 @@ Status Engine::select_tokens(int64_t s, const float* x, int64_t T, int64_t Qcur,
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j < k; ++j) w.active[b * Np + w.topk[b * k + j]] = 1;
   active_k_ = k;
+  return Status::Ok();
+}
+
+Status Engine::select_dynamic(int64_t B) {
+  const int64_t Np = config().Np();
+  Workspace& w = *ws_;
+  for (int64_t b = 0; b < B; ++b) {
+    const float* score = w.sel_score.get() + b * Np;
+    uint8_t* active = w.active.data() + b * Np;
+    int64_t pass = 0;
+    for (int64_t n = 0; n < Np; ++n) pass += (active[n] && static_cast<double>(score[n]) >= opts_.threshold) ? 1 : 0;
+    const int64_t k = std::max(pass, std::min<int64_t>(opts_.min_keep, w.kept[b]));
+    GumbelTopKArgs t;
+    t.logits = score;
+    t.active = active;
+    t.out = w.topk.data() + b * Np;
+    t.B = 1; t.N = Np; t.k = k;
+    t.seed = 0; t.noise = false;
+    R4P_RETURN_IF_ERROR(gumbel_topk(t));
+    std::fill(active, active + Np, uint8_t{0});
+    for (int64_t j = 0; j < k; ++j) active[t.out[j]] = 1;
+    w.kept[b] = static_cast<int32_t>(k);
+  }
+  varlen_ = true;
   return Status::Ok();
 }
 

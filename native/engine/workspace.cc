@@ -47,7 +47,12 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
     w->active.resize(static_cast<size_t>(B * Np));
     w->topk.resize(static_cast<size_t>(B * Np));
     w->idx.resize(static_cast<size_t>(B * T1));
-    for (int j = 0; j < 2; ++j) w->up_crow[j].resize(static_cast<size_t>(4 * B * Np * (j == 0 ? 1 : 4)));
+    w->kept.resize(static_cast<size_t>(B));
+    w->offsets.resize(static_cast<size_t>(B + 1));
+    for (int j = 0; j < 2; ++j) {
+      w->up_crow[j].resize(static_cast<size_t>(4 * B * Np * (j == 0 ? 1 : 4)));
+      w->up_crow_pair[j].resize(static_cast<size_t>(2 * B * Np * (j == 0 ? 1 : 4)));
+    }
   } catch (const std::bad_alloc&) {
     return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory for the workspace index maps");
   }
@@ -69,6 +74,8 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
           for (int64_t x = 0; x < wd; ++x)
             w->up_crow[j][s * M + (b * h + y) * wd + x] =
                 static_cast<int32_t>((b * 2 * h + 2 * y + s / 2) * 2 * wd + 2 * x + s % 2);
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t m = 0; m < M; ++m) w->up_crow_pair[j][i * M + m] = w->up_crow[j][2 * i * M + m] / 2;  // even pixel
   }
   *out = std::move(w);
   return Status::Ok();

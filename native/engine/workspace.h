@@ -32,6 +32,8 @@ class Workspace {
   std::vector<uint8_t> active;                   // [B*Np] 1 = patch still active
   std::vector<int32_t> topk;                     // [B*Np] kept patches per row (ascending)
   std::vector<int32_t> idx;                      // [B*T1] rows a block runs on (ascending)
+  std::vector<int32_t> kept;                     // [B] dynamic keep: patches active per image (topk row stride Np)
+  std::vector<int32_t> offsets;                  // [B+1] dynamic keep: varlen row offsets into idx
   // decode
   FloatBuf yq, t1, t2, emb;  // [B*Q, D]
   FloatBuf cls;              // [B*Q, C+1] (non-final decode points)
@@ -40,6 +42,9 @@ class Workspace {
   FloatBuf up_a, up_b;       // [B*16*Np*D] ping-pong for the two scale blocks
   FloatBuf masks;            // [B*Q*16*Np] (non-final decode points)
   std::vector<int32_t> up_crow[2];  // [4 * B*Np * 4^j] ConvTranspose output pixel of input pixel, per sub-pixel
+  // [2 * B*Np * 4^j] the same for sub-pixel pairs (i, 0..1), in units of two pixels: the CPU head runs the
+  // ConvTranspose as two GEMMs of N = 2D (row i of the 2x2 output), each output row two adjacent pixels
+  std::vector<int32_t> up_crow_pair[2];
 
  private:
   Workspace() = default;

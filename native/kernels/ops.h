@@ -138,12 +138,23 @@ struct BlockWeights {
 // x[B,N,D], idx[B,K] (ascending not required, no duplicates; null = all N tokens, K = N) -> out[B,N,D]:
 // out = x with rows idx replaced by block(x[idx]); attention runs over the K gathered tokens only.
 // out may alias x (in-place).  LayerNorm eps = ln_eps (1e-6), exact GELU, scale 1/sqrt(Dh).
+// Variable length (offsets != null, FlashAttention's cu_seqlens): batch row b runs on its own
+// K_b = offsets[b+1] - offsets[b] tokens idx[offsets[b] .. offsets[b+1]) (values in [0, N), no duplicates
+// within a row), offsets [B+1] non-decreasing from 0, idx [offsets[B]] packed (no padding); K is unused.
+// Attention never mixes rows, so row b's result is the block over its K_b tokens alone. K_b = 0 leaves
+// row b as x. idx must not be null with offsets.
 struct PrunedBlockArgs {
   const float* x; const int32_t* idx; float* out;
   int64_t B, N, K;
   BlockWeights w;
   float ln_eps;
+  const int32_t* offsets = nullptr;  // [B+1] or null (every row K tokens: idx [B,K])
 };
+// Batch row b of a (varlen or not): its first entry in idx and its token count.
+inline int64_t pruned_block_row_start(const PrunedBlockArgs& a, int64_t b) { return a.offsets ? a.offsets[b] : b * a.K; }
+inline int64_t pruned_block_row_len(const PrunedBlockArgs& a, int64_t b) {
+  return a.offsets ? a.offsets[b + 1] - a.offsets[b] : a.K;
+}
 Status pruned_block_fwd_ref(const PrunedBlockArgs& a);
 Status pruned_block_fwd_avx2(const PrunedBlockArgs& a);
 
@@ -366,5 +377,48 @@ Status vit_block_fwd_ref(const VitBlockArgs& a);
 Status vit_block_fwd_avx2(const VitBlockArgs& a);
 Status vit_block_bwd_ref(const VitBlockBwdArgs& a);
 Status vit_block_bwd_avx2(const VitBlockBwdArgs& a);
+
+// ---------------------------------------------------------------- upscaleBlock (TF.js training graph, SPEC §2 mask head)
+// One EoMT scale block, channels-last, forward and backward, for training (the differentiable tfops.upscaleBlock):
+//   x [B,h,w,C] f32 -> y [B,2h,2w,O]   (P = B*2h*2w output pixels)
+//   z[b,2p+i,2q+j,o] = sum_c x[b,p,q,c] conv1_w[c,o,i,j] + conv1_b[o]    (ConvTranspose2d 2x2 stride 2)
+//   g = GELU(z) (exact erf);  d[b,p,q,o] = sum_{r,s<3} g[b,p+r-1,q+s-1,o] conv2_w[o,0,r,s]  (depthwise, zero pad 1)
+//   y[.,o] = (d[.,o] - mean) * rstd * norm_w[o] + norm_b[o]   (LayerNorm2d: over o per pixel, biased variance,
+//   rstd = 1/sqrt(var + ln_eps)).
+// saved [upscale_block_saved_floats(B,h,w,O)] is written by the forward and read by the backward, in this order:
+//   z [P,O] (pre-GELU), mean [P], rstd [P] (LayerNorm statistics). The backward recomputes g = GELU(z) and d.
+inline int64_t upscale_block_saved_floats(int64_t B, int64_t h, int64_t w, int64_t O) { return 4 * B * h * w * (O + 2); }
+// The five weights (SPEC §8 names upscale.{j}.conv1.weight ... without the prefix).
+struct UpscaleBlockWeights {
+  const float* conv1_w = nullptr;  // [C,O,2,2]
+  const float* conv1_b = nullptr;  // [O]
+  const float* conv2_w = nullptr;  // [O,1,3,3]
+  const float* norm_w = nullptr;   // [O]
+  const float* norm_b = nullptr;   // [O]
+};
+// Their gradients, same shapes (overwritten).
+struct UpscaleBlockGrads {
+  float *conv1_w = nullptr, *conv1_b = nullptr, *conv2_w = nullptr, *norm_w = nullptr, *norm_b = nullptr;
+};
+struct UpscaleBlockArgs {
+  const float* x = nullptr;
+  float* y = nullptr; float* saved = nullptr;
+  int64_t B = 0, h = 0, w = 0, C = 0, O = 0;
+  UpscaleBlockWeights wt{};
+  float ln_eps = 1e-6f;
+};
+// Backward (overwrites dx and every UpscaleBlockGrads entry): dy [B,2h,2w,O]; x, wt, saved as given to / written
+// by the forward (the backward reads conv1_w, conv2_w and norm_w only). Outputs must not overlap inputs.
+struct UpscaleBlockBwdArgs {
+  const float* dy = nullptr; const float* x = nullptr; const float* saved = nullptr;
+  float* dx = nullptr;
+  UpscaleBlockGrads g{};
+  int64_t B = 0, h = 0, w = 0, C = 0, O = 0;
+  UpscaleBlockWeights wt{};
+};
+Status upscale_block_fwd_ref(const UpscaleBlockArgs& a);
+Status upscale_block_fwd_avx2(const UpscaleBlockArgs& a);
+Status upscale_block_bwd_ref(const UpscaleBlockBwdArgs& a);
+Status upscale_block_bwd_avx2(const UpscaleBlockBwdArgs& a);
 
 }  // namespace r4p

@@ -122,6 +122,8 @@ Status gelu_bwd(const GeluBwdArgs& a) { return dispatch(gelu_bwd_ref, gelu_bwd_a
 // ---- vitBlock: the avx2 driver dispatches its GEMMs / GELU / attention itself (avx512 kernels under 'avx512')
 Status vit_block_fwd(const VitBlockArgs& a) { return dispatch(vit_block_fwd_ref, vit_block_fwd_avx2, a); }
 Status vit_block_bwd(const VitBlockBwdArgs& a) { return dispatch(vit_block_bwd_ref, vit_block_bwd_avx2, a); }
+Status upscale_block_fwd(const UpscaleBlockArgs& a) { return dispatch(upscale_block_fwd_ref, upscale_block_fwd_avx2, a); }
+Status upscale_block_bwd(const UpscaleBlockBwdArgs& a) { return dispatch(upscale_block_bwd_ref, upscale_block_bwd_avx2, a); }
 
 // gemm and gelu have AVX-512 kernels of their own; the policyAttention forward, prunedBlock and tomeBlock
 // run their avx2 drivers with the AVX-512 GEMM and attention core (the backward: its tile micro-kernels). LayerNorm,
@@ -153,10 +155,10 @@ void gemm_pack_b(GemmKernelId k, const GemmArgs& a, float* dst) {
   }
 }
 
-std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock", "vitBlock"}; }
+std::vector<std::string> avx512_op_names() { return {"gemm", "gelu", "policyAttention", "policyAttentionBackward", "prunedBlock", "tomeBlock", "vitBlock", "upscaleBlock"}; }
 
 std::vector<std::string> op_names() {
-  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu", "vitBlock"};
+  return {"gatherTokens", "scatterTokens", "gemm", "policyAttention", "prunedBlock", "gumbelTopK", "gumbelSoftmaxST", "softmaxRows", "tomeBlock", "layerNorm", "gelu", "vitBlock", "upscaleBlock"};
 }
 
 }  // namespace r4p

@@ -74,6 +74,9 @@ Status gelu_bwd(const GeluBwdArgs& a);
 // ---- vitBlock (TF.js training graph): its avx2 driver calls the dispatchers above, so 'avx512' reaches it too
 Status vit_block_fwd(const VitBlockArgs& a);
 Status vit_block_bwd(const VitBlockBwdArgs& a);
+// ---- upscaleBlock (TF.js training graph): likewise a driver over the dispatchers above
+Status upscale_block_fwd(const UpscaleBlockArgs& a);
+Status upscale_block_bwd(const UpscaleBlockBwdArgs& a);
 
 // Names of the ops in the table, for info(); and those with an AVX-512 kernel of their own.
 std::vector<std::string> op_names();

@@ -32,6 +32,7 @@
 #include <string>
 
 #include "kernels/ops.h"
+#include "kernels/train_glue.h"
 
 namespace r4p {
 namespace {
@@ -44,8 +45,7 @@ struct VitBlockKernels {
   Status (*gelu_bwd)(const GeluBwdArgs&);
   Status (*attn_fwd)(const PolicyAttentionArgs&);
   Status (*attn_bwd)(const PolicyAttentionBwdArgs&);
-  // for_range(n, grain, fn): fn(i0, i1) over contiguous chunks covering [0, n).
-  void (*for_range)(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  GlueForRange for_range;  // train_glue.h
 };
 
 struct VbFree {
@@ -96,26 +96,9 @@ inline Status vb_linear_dw(const VitBlockKernels& k, const float* dC, int64_t M,
   return k.gemm(g);
 }
 
-constexpr int64_t kVbColBlock = 16;
-
-// out[c] = sum_r a[r,c] (* b[r,c] when b is given), rows ascending; tasks own column blocks.
+// out[c] = sum_r a[r,c] (* b[r,c] when b is given), rows ascending (train_glue.h).
 inline void vb_colsum(const VitBlockKernels& k, const float* a, const float* b, int64_t R, int64_t C, float* out) {
-  k.for_range((C + kVbColBlock - 1) / kVbColBlock, 1, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      const int64_t c0 = j * kVbColBlock, c1 = std::min(C, c0 + kVbColBlock);
-      float acc[kVbColBlock] = {};
-      for (int64_t r = 0; r < R; ++r) {
-        const float* ar = a + r * C;
-        if (b) {
-          const float* br = b + r * C;
-          for (int64_t c = c0; c < c1; ++c) acc[c - c0] += ar[c] * br[c];
-        } else {
-          for (int64_t c = c0; c < c1; ++c) acc[c - c0] += ar[c];
-        }
-      }
-      for (int64_t c = c0; c < c1; ++c) out[c] = acc[c - c0];
-    }
-  });
+  glue_colsum(k.for_range, a, b, R, C, out);
 }
 
 // out[r,c] = (base ? base[r,c] : 0) + s[c] * p[r,c]  (the LayerScale residual; also dp = dy * ls with base null)

@@ -43,6 +43,7 @@ std::string kind_name(const Napi::Value& v) {
   if (v.IsString()) return "string";
   if (v.IsBigInt()) return "bigint";
   if (v.IsFunction()) return "function";
+  if (v.IsSymbol()) return "symbol";
   return "object";
 }
 
@@ -118,10 +119,17 @@ int64_t dim_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const 
 
 float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   const double e = number_arg(info, i, op, name);
-  // The kernels take a float eps: reject values that vanish or overflow as float32 too (one rule for every
-  // LayerNorm eps: layerNorm's eps, prunedBlock's and tomeBlock's lnEps).
+  // The kernels take a float: reject values that vanish or overflow as float32 too (one rule for every LayerNorm
+  // eps, host or CUDA: layerNorm's eps, the blocks' lnEps; and for the Gumbel temperature tau).
   if (!std::isfinite(e) || !(e > 0) || !std::isfinite(static_cast<float>(e)) || !(static_cast<float>(e) > 0.f))
     throw_range(info.Env(), op, ": expected ", name, " to be a finite number > 0 (as float32), received ", e);
+  return static_cast<float>(e);
+}
+
+float attn_eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  const double e = number_arg(info, i, op, name);
+  if (!std::isfinite(e) || e < 0 || !std::isfinite(static_cast<float>(e)))
+    throw_range(info.Env(), op, ": expected ", name, " to be a finite number >= 0, received ", e);
   return static_cast<float>(e);
 }
 
@@ -169,12 +177,26 @@ std::string shape_str(const std::vector<int64_t>& dims) {
   return os.str();
 }
 
+void check_offsets(Napi::Env env, const char* op, const char* name, const int32_t* offsets, int64_t B, int64_t N,
+                   int64_t total) {
+  if (offsets[0] != 0) throw_range(env, op, ": expected ", name, "[0] = 0, received ", offsets[0]);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = int64_t(offsets[b + 1]) - offsets[b];
+    if (len < 0 || len > N)
+      throw_range(env, op, ": expected row lengths ", name, "[", b + 1, "] - ", name, "[", b, "] in [0, N=", N,
+                  "], received ", offsets[b + 1], " - ", offsets[b], " = ", len);
+  }
+  if (offsets[B] != total)
+    throw_range(env, op, ": expected ", name, "[B=", B, "] to equal the index count ", total, ", received ", offsets[B]);
+}
+
 void check_indices(Napi::Env env, const char* op, const char* name, const int32_t* idx, int64_t B, int64_t K,
-                   int64_t N, bool no_duplicates) {
+                   int64_t N, bool no_duplicates, const int32_t* offsets) {
   std::vector<int64_t> seen;  // seen[n] = k + 1 of the first occurrence in the current row
   if (no_duplicates) seen.assign(static_cast<size_t>(N), 0);
   for (int64_t b = 0; b < B; ++b) {
-    const int32_t* row = idx + b * K;
+    const int32_t* row = idx + (offsets ? offsets[b] : b * K);
+    if (offsets) K = offsets[b + 1] - offsets[b];
     for (int64_t k = 0; k < K; ++k) {
       const int32_t t = row[k];
       if (t < 0 || t >= N)
@@ -188,6 +210,22 @@ void check_indices(Napi::Env env, const char* op, const char* name, const int32_
     }
     if (no_duplicates)
       for (int64_t k = 0; k < K; ++k) seen[row[k]] = 0;
+  }
+}
+
+void expect_finite(Napi::Env env, const char* op, const char* name, const View<float>& v, int64_t cols) {
+  for (size_t t = 0; t < v.length; ++t)
+    if (!std::isfinite(v.data[t]))
+      throw_range(env, op, ": expected ", name, " values to be finite, received ", name, "[", t / cols, "][", t % cols,
+                  "] = ", v.data[t]);
+}
+
+void check_outputs_disjoint(Napi::Env env, const char* op, const std::vector<NamedF32>& outs,
+                            const std::vector<NamedF32>& ins) {
+  for (size_t i = 0; i < outs.size(); ++i) {
+    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, in.name.c_str(), in.view);
+    for (size_t j = i + 1; j < outs.size(); ++j)
+      check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, outs[j].name.c_str(), outs[j].view);
   }
 }
 

@@ -53,8 +53,11 @@ View<uint8_t> u8_view(Napi::Env env, const Napi::Value& v, const char* op, const
 // A non-negative integer dimension in [min, 2^31-1].
 int64_t dim_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, int64_t min = 1);
 double number_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
-// A LayerNorm epsilon: finite and > 0 both as a double and after rounding to float32 (RangeError).
+// A positive float32 scalar (a LayerNorm epsilon, a Gumbel temperature tau): finite and > 0 both as a double and
+// after rounding to float32 (RangeError), one rule for every op (the TS side: expectEps in src/validate.ts).
 float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// The attention formula's eps (SPEC §4): finite, >= 0 and finite as float32 (RangeError).
+float attn_eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 // A seed: a non-negative safe-integer number or a BigInt in [0, 2^64).
 uint64_t seed_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
@@ -75,9 +78,18 @@ void expect_shape(Napi::Env env, const char* op, const char* name, const View<T>
                 "), received ", v.length);
 }
 
-// Every idx[b][k] in [0, N); with no_duplicates, no value twice within a row.
+// Every value finite, the buffer read as rows of `cols` (RangeError "expected policy values to be finite,
+// received policy[1][3] = NaN").
+void expect_finite(Napi::Env env, const char* op, const char* name, const View<float>& v, int64_t cols);
+
+// Every idx[b][k] in [0, N); with no_duplicates, no value twice within a row. With offsets (varlen, [B+1],
+// checked by check_offsets first) row b is idx[offsets[b] .. offsets[b+1]) and K is unused.
 void check_indices(Napi::Env env, const char* op, const char* name, const int32_t* idx, int64_t B, int64_t K,
-                   int64_t N, bool no_duplicates);
+                   int64_t N, bool no_duplicates, const int32_t* offsets = nullptr);
+// Variable-length row offsets (FlashAttention's cu_seqlens): offsets[0] = 0, each row length offsets[b+1] -
+// offsets[b] in [0, N], offsets[B] = total (the packed index count).
+void check_offsets(Napi::Env env, const char* op, const char* name, const int32_t* offsets, int64_t B, int64_t N,
+                   int64_t total);
 
 }  // namespace r4p::napi
 
@@ -94,4 +106,15 @@ void check_no_overlap(Napi::Env env, const char* op, const char* a_name, const V
   if (a0 < b1 && b0 < a1)
     throw_range(env, op, ": expected ", a_name, " and ", b_name, " not to share memory, received overlapping buffers");
 }
+}  // namespace r4p::napi
+
+namespace r4p::napi {
+// A named float buffer, for the overlap checks of ops with several outputs.
+struct NamedF32 {
+  std::string name;
+  View<float> view;
+};
+// Every output disjoint from every input and from the other outputs (RangeError naming the pair).
+void check_outputs_disjoint(Napi::Env env, const char* op, const std::vector<NamedF32>& outs,
+                            const std::vector<NamedF32>& ins);
 }  // namespace r4p::napi

@@ -8,8 +8,8 @@
 //       a [M,K], w [N,K] (Linear weight layout), one dtype; bias/colScale [N], residual [M,N]: float32|bfloat16
 //   cudaPrunedBlock(x, idx | null, weights, H, lnEps, inPlace) -> out [B,N,D] (x itself when inPlace)
 //       weights: { 'norm1.weight': DeviceTensor, ... } the 14 names of one block, all float32 or all bfloat16
-// Order of checks: argument kinds (TypeError naming the argument) -> a usable device (Error "<op>: CUDA is not
-// available: <reason>") -> dtypes, ranks (TypeError), sizes, overlaps (RangeError). Values that live on the
+// Order of checks: cuda_args.h (argument count; scalars and options; DeviceTensor kinds; the device; dtypes, ranks,
+// sizes, overlaps; results, launch). Values that live on the
 // device are not read here: prunedBlock checks idx on the device (RangeError naming the position); the policy
 // values are not checked for finiteness on this path (a non-finite policy gives non-finite outputs; the
 // host-side `device: 'cuda'` option of src/ops/policyAttention.ts checks them before uploading).
@@ -22,7 +22,7 @@
 #include "kernels/cuda/attention_ops.h"
 #include "napi/block_weights.h"
 #include "napi/convert.h"
-#include "napi/device_tensor.h"
+#include "napi/cuda_args.h"
 #include "napi/registrar.h"
 
 namespace r4p::napi {
@@ -30,72 +30,31 @@ namespace {
 
 using r4p::cuda::DType;
 
-bool absent(const Napi::Value& v) { return v.IsUndefined() || v.IsNull(); }
-
-// Optional DeviceTensor argument: undefined / null -> not given.
-bool opt_dev(Napi::Env env, const Napi::Value& v, const char* op, const char* what, DevView* out) {
-  if (absent(v)) return false;
-  *out = dev_view(env, v, op, what);
-  return true;
-}
-
-// 'float32' | 'bfloat16', or undefined / null for `fallback`.
-DType float_dtype_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* what, DType fallback) {
-  if (absent(v)) return fallback;
-  if (!v.IsString()) throw_type(env, op, ": expected ", what, " to be 'float32' or 'bfloat16', received ", kind_name(v));
-  const std::string s = v.As<Napi::String>().Utf8Value();
-  if (s == "float32") return DType::F32;
-  if (s == "bfloat16") return DType::BF16;
-  throw_range(env, op, ": expected ", what, " to be 'float32' or 'bfloat16', received '", s, "'");
-}
-
-float eps_value(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double eps = number_arg(info, i, op, "eps");
-  if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
-    throw_range(info.Env(), op, ": expected eps to be a finite number >= 0, received ", eps);
-  return static_cast<float>(eps);
-}
-
-// Frees a result DeviceTensor (through its JS free()) and throws the kernel's error.
-void fail_with(Napi::Env env, Napi::Object result, const Status& s) {
-  result.Get("free").As<Napi::Function>().Call(result, {});
-  throw_if_error(env, s);
-}
-
 // ---------------------------------------------------------------- policyAttention
 Napi::Value CudaPolicyAttention(const Napi::CallbackInfo& info) {
   const char* op = "cudaPolicyAttention";
   Napi::Env env = info.Env();
   expect_arg_count(info, 8, op);
-  DevView q = dev_view(env, info[0], op, "q");
-  DevView k = dev_view(env, info[1], op, "k");
-  DevView v = dev_view(env, info[2], op, "v");
-  DevView pol = dev_view(env, info[3], op, "policy");
-  const float eps = eps_value(info, 4, op);
+  const float eps = attn_eps_arg(info, 4, op, "eps");
+  DType out_dtype = DType::F32;
+  const bool has_out_dtype = float_dtype_arg(info, 5, op, "outDtype", &out_dtype);
+  DevView q = dev_arg(info, 0, op, "q");
+  DevView k = dev_arg(info, 1, op, "k");
+  DevView v = dev_arg(info, 2, op, "v");
+  DevView pol = dev_arg(info, 3, op, "policy");
   DevView rmax, rden;
-  const bool has_max = opt_dev(env, info[6], op, "rowMax", &rmax);
-  const bool has_den = opt_dev(env, info[7], op, "rowDen", &rden);
+  const bool has_max = opt_dev_arg(info, 6, op, "rowMax", &rmax);
+  const bool has_den = opt_dev_arg(info, 7, op, "rowDen", &rden);
   require_cuda(env, op);
-  expect_dtype(env, op, "q", q, {DType::F32, DType::BF16});
-  const DType out_dtype = float_dtype_arg(env, info[5], op, "outDtype", q.dtype);
-  expect_dev_shape(env, op, "q", q, {"B", "H", "N", "Dh"}, {-1, -1, -1, -1});
+  expect_dev(env, op, "q", q, kFloatDtypes, {"B", "H", "N", "Dh"}, {-1, -1, -1, -1});
+  if (!has_out_dtype) out_dtype = q.dtype;
   const int64_t B = q.shape[0], H = q.shape[1], N = q.shape[2], Dh = q.shape[3];
-  expect_dtype(env, op, "k", k, {q.dtype});
-  expect_dtype(env, op, "v", v, {q.dtype});
-  expect_dev_shape(env, op, "k", k, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
-  expect_dev_shape(env, op, "v", v, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
-  expect_dtype(env, op, "policy", pol, {DType::F32});
-  expect_dev_shape(env, op, "policy", pol, {"B", "N"}, {B, N});
-  if (has_max) {
-    expect_dtype(env, op, "rowMax", rmax, {DType::F32});
-    expect_dev_shape(env, op, "rowMax", rmax, {"B", "H", "N"}, {B, H, N});
-  }
-  if (has_den) {
-    expect_dtype(env, op, "rowDen", rden, {DType::F32});
-    expect_dev_shape(env, op, "rowDen", rden, {"B", "H", "N"}, {B, H, N});
-  }
-  if (Dh > 256) throw_range(env, op, ": expected Dh <= 256 (the CUDA kernels' limit), received Dh=", Dh);
-  if (B * H > 65535) throw_range(env, op, ": expected B*H <= 65535 (the CUDA grid's limit), received B*H=", B * H);
+  expect_dev(env, op, "k", k, {q.dtype}, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
+  expect_dev(env, op, "v", v, {q.dtype}, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
+  expect_dev(env, op, "policy", pol, {DType::F32}, {"B", "N"}, {B, N});
+  if (has_max) expect_dev(env, op, "rowMax", rmax, {DType::F32}, {"B", "H", "N"}, {B, H, N});
+  if (has_den) expect_dev(env, op, "rowDen", rden, {DType::F32}, {"B", "H", "N"}, {B, H, N});
+  expect_attention_limits(env, op, B, H, Dh);
   const std::vector<std::pair<const char*, const DevView*>> ins = {{"q", &q}, {"k", &k}, {"v", &v}, {"policy", &pol}};
   for (const auto& in : ins) {
     if (has_max) check_dev_no_overlap(env, op, "rowMax", rmax, in.first, *in.second);
@@ -103,8 +62,8 @@ Napi::Value CudaPolicyAttention(const Napi::CallbackInfo& info) {
   }
   if (has_max && has_den) check_dev_no_overlap(env, op, "rowMax", rmax, "rowDen", rden);
 
-  Napi::Object out = new_device_tensor(env, out_dtype, {B, H, N, Dh});
-  DevView o = dev_view(env, out, op, "out");
+  DevView o;
+  Napi::Object out = new_result(env, op, out_dtype, {B, H, N, Dh}, &o);
   r4p::cuda::PolicyAttentionDevArgs a{};
   a.q = q.ptr; a.k = k.ptr; a.v = v.ptr; a.dtype = q.dtype;
   a.policy = static_cast<const float*>(pol.ptr);
@@ -114,8 +73,7 @@ Napi::Value CudaPolicyAttention(const Napi::CallbackInfo& info) {
   a.B = B; a.H = H; a.N = N; a.Dh = Dh;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(Dh)));
   a.eps = eps;
-  const Status s = r4p::cuda::policy_attention_fwd(a);
-  if (!s.ok()) fail_with(env, out, s);
+  free_on_error(env, r4p::cuda::policy_attention_fwd(a), {out});
   return out;
 }
 
@@ -123,44 +81,36 @@ Napi::Value CudaPolicyAttentionBackward(const Napi::CallbackInfo& info) {
   const char* op = "cudaPolicyAttentionBackward";
   Napi::Env env = info.Env();
   expect_arg_count(info, 6, op);
-  DevView q = dev_view(env, info[0], op, "q");
-  DevView k = dev_view(env, info[1], op, "k");
-  DevView v = dev_view(env, info[2], op, "v");
-  DevView pol = dev_view(env, info[3], op, "policy");
-  DevView dout = dev_view(env, info[4], op, "dout");
-  const float eps = eps_value(info, 5, op);
+  const float eps = attn_eps_arg(info, 5, op, "eps");
+  DevView q = dev_arg(info, 0, op, "q");
+  DevView k = dev_arg(info, 1, op, "k");
+  DevView v = dev_arg(info, 2, op, "v");
+  DevView pol = dev_arg(info, 3, op, "policy");
+  DevView dout = dev_arg(info, 4, op, "dout");
   require_cuda(env, op);
-  expect_dtype(env, op, "q", q, {DType::F32, DType::BF16});
-  expect_dev_shape(env, op, "q", q, {"B", "H", "N", "Dh"}, {-1, -1, -1, -1});
+  expect_dev(env, op, "q", q, kFloatDtypes, {"B", "H", "N", "Dh"}, {-1, -1, -1, -1});
   const int64_t B = q.shape[0], H = q.shape[1], N = q.shape[2], Dh = q.shape[3];
-  for (const auto& [name, view] : {std::pair<const char*, const DevView*>{"k", &k}, {"v", &v}, {"dout", &dout}}) {
-    expect_dtype(env, op, name, *view, {q.dtype});
-    expect_dev_shape(env, op, name, *view, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
-  }
-  expect_dtype(env, op, "policy", pol, {DType::F32});
-  expect_dev_shape(env, op, "policy", pol, {"B", "N"}, {B, N});
-  if (Dh > 256) throw_range(env, op, ": expected Dh <= 256 (the CUDA kernels' limit), received Dh=", Dh);
-  if (B * H > 65535) throw_range(env, op, ": expected B*H <= 65535 (the CUDA grid's limit), received B*H=", B * H);
+  for (const auto& [name, view] : {std::pair<const char*, const DevView*>{"k", &k}, {"v", &v}, {"dout", &dout}})
+    expect_dev(env, op, name, *view, {q.dtype}, {"B", "H", "N", "Dh"}, {B, H, N, Dh});
+  expect_dev(env, op, "policy", pol, {DType::F32}, {"B", "N"}, {B, N});
+  expect_attention_limits(env, op, B, H, Dh);
 
-  Napi::Object dq = new_device_tensor(env, DType::F32, {B, H, N, Dh});
-  Napi::Object dk = new_device_tensor(env, DType::F32, {B, H, N, Dh});
-  Napi::Object dv = new_device_tensor(env, DType::F32, {B, H, N, Dh});
-  Napi::Object dp = new_device_tensor(env, DType::F32, {B, N});
+  DevView dqv, dkv, dvv, dpv;
+  Napi::Object dq = new_result(env, op, DType::F32, {B, H, N, Dh}, &dqv);
+  Napi::Object dk = new_result(env, op, DType::F32, {B, H, N, Dh}, &dkv);
+  Napi::Object dv = new_result(env, op, DType::F32, {B, H, N, Dh}, &dvv);
+  Napi::Object dp = new_result(env, op, DType::F32, {B, N}, &dpv);
   r4p::cuda::PolicyAttentionBwdDevArgs a{};
   a.q = q.ptr; a.k = k.ptr; a.v = v.ptr; a.dout = dout.ptr; a.dtype = q.dtype;
   a.policy = static_cast<const float*>(pol.ptr);
-  a.dq = static_cast<float*>(dev_view(env, dq, op, "dq").ptr);
-  a.dk = static_cast<float*>(dev_view(env, dk, op, "dk").ptr);
-  a.dv = static_cast<float*>(dev_view(env, dv, op, "dv").ptr);
-  a.dpolicy = static_cast<float*>(dev_view(env, dp, op, "dpolicy").ptr);
+  a.dq = static_cast<float*>(dqv.ptr);
+  a.dk = static_cast<float*>(dkv.ptr);
+  a.dv = static_cast<float*>(dvv.ptr);
+  a.dpolicy = static_cast<float*>(dpv.ptr);
   a.B = B; a.H = H; a.N = N; a.Dh = Dh;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(Dh)));
   a.eps = eps;
-  const Status s = r4p::cuda::policy_attention_bwd(a);
-  if (!s.ok()) {
-    for (Napi::Object t : {dq, dk, dv}) t.Get("free").As<Napi::Function>().Call(t, {});
-    fail_with(env, dp, s);
-  }
+  free_on_error(env, r4p::cuda::policy_attention_bwd(a), {dq, dk, dv, dp});
   Napi::Object r = Napi::Object::New(env);
   r.Set("dq", dq);
   r.Set("dk", dk);
@@ -174,44 +124,36 @@ Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
   const char* op = "cudaLinear";
   Napi::Env env = info.Env();
   expect_arg_count(info, 8, op);
-  DevView A = dev_view(env, info[0], op, "a");
-  DevView W = dev_view(env, info[1], op, "w");
-  DevView bias, cs, res;
-  const bool has_bias = opt_dev(env, info[2], op, "bias", &bias);
   if (!info[3].IsString()) throw_type(env, op, ": expected activation to be 'none', 'relu' or 'gelu', received ", kind_name(info[3]));
-  const bool has_cs = opt_dev(env, info[4], op, "colScale", &cs);
-  const bool has_res = opt_dev(env, info[5], op, "residual", &res);
-  const double alpha = number_arg(info, 6, op, "alpha");
-  require_cuda(env, op);
   const std::string act_s = info[3].As<Napi::String>().Utf8Value();
   Activation act;
   if (act_s == "none") act = Activation::kNone;
   else if (act_s == "relu") act = Activation::kRelu;
   else if (act_s == "gelu") act = Activation::kGelu;
   else throw_range(env, op, ": expected activation to be 'none', 'relu' or 'gelu', received '", act_s, "'");
-  if (!std::isfinite(alpha) || std::fabs(alpha) > 3.4e38)
+  const double alpha = number_arg(info, 6, op, "alpha");
+  if (!std::isfinite(alpha) || !std::isfinite(static_cast<float>(alpha)))
     throw_range(env, op, ": expected alpha to be a finite number, received ", alpha);
-  expect_dtype(env, op, "a", A, {DType::F32, DType::BF16});
-  const DType out_dtype = float_dtype_arg(env, info[7], op, "outDtype", A.dtype);
-  expect_dev_shape(env, op, "a", A, {"M", "K"}, {-1, -1});
+  DType out_dtype = DType::F32;
+  const bool has_out_dtype = float_dtype_arg(info, 7, op, "outDtype", &out_dtype);
+  DevView A = dev_arg(info, 0, op, "a");
+  DevView W = dev_arg(info, 1, op, "w");
+  DevView bias, cs, res;
+  const bool has_bias = opt_dev_arg(info, 2, op, "bias", &bias);
+  const bool has_cs = opt_dev_arg(info, 4, op, "colScale", &cs);
+  const bool has_res = opt_dev_arg(info, 5, op, "residual", &res);
+  require_cuda(env, op);
+  expect_dev(env, op, "a", A, kFloatDtypes, {"M", "K"}, {-1, -1});
+  if (!has_out_dtype) out_dtype = A.dtype;
   const int64_t M = A.shape[0], K = A.shape[1];
-  expect_dtype(env, op, "w", W, {A.dtype});
-  expect_dev_shape(env, op, "w", W, {"N", "K"}, {-1, K});
+  expect_dev(env, op, "w", W, {A.dtype}, {"N", "K"}, {-1, K});
   const int64_t N = W.shape[0];
-  if (has_bias) {
-    expect_dtype(env, op, "bias", bias, {DType::F32, DType::BF16});
-    expect_dev_shape(env, op, "bias", bias, {"N"}, {N});
-  }
-  if (has_cs) {
-    expect_dtype(env, op, "colScale", cs, {DType::F32, DType::BF16});
-    expect_dev_shape(env, op, "colScale", cs, {"N"}, {N});
-  }
-  if (has_res) {
-    expect_dtype(env, op, "residual", res, {DType::F32, DType::BF16});
-    expect_dev_shape(env, op, "residual", res, {"M", "N"}, {M, N});
-  }
-  Napi::Object out = new_device_tensor(env, out_dtype, {M, N});
-  DevView C = dev_view(env, out, op, "out");
+  if (has_bias) expect_dev(env, op, "bias", bias, kFloatDtypes, {"N"}, {N});
+  if (has_cs) expect_dev(env, op, "colScale", cs, kFloatDtypes, {"N"}, {N});
+  if (has_res) expect_dev(env, op, "residual", res, kFloatDtypes, {"M", "N"}, {M, N});
+
+  DevView C;
+  Napi::Object out = new_result(env, op, out_dtype, {M, N}, &C);
   r4p::cuda::GemmDevArgs g{};
   g.M = M; g.N = N; g.K = K;
   g.A = A.ptr; g.lda = K;
@@ -222,19 +164,33 @@ Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
   g.act = act;
   if (has_cs) { g.col_scale = cs.ptr; g.col_scale_dtype = cs.dtype; }
   if (has_res) { g.residual = res.ptr; g.residual_dtype = res.dtype; g.ldr = N; }
-  const Status s = r4p::cuda::gemm(g);
-  if (!s.ok()) fail_with(env, out, s);
+  free_on_error(env, r4p::cuda::gemm(g), {out});
   return out;
 }
 
 // ---------------------------------------------------------------- prunedBlock
+// The 14 weights' shapes in kBlockWeightNames order, as letters and as sizes for D and F.
+const std::vector<std::vector<const char*>> kWeightLetters = {{"D"}, {"D"}, {"3D", "D"}, {"3D"}, {"D", "D"}, {"D"}, {"D"},
+                                                               {"D"}, {"D"}, {"F", "D"},  {"F"},  {"D", "F"}, {"D"}, {"D"}};
+std::vector<std::vector<int64_t>> weight_dims(int64_t D, int64_t F) {
+  return {{D}, {D}, {3 * D, D}, {3 * D}, {D, D}, {D}, {D}, {D}, {D}, {F, D}, {F}, {D, F}, {D}, {D}};
+}
+
 Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   const char* op = "cudaPrunedBlock";
   Napi::Env env = info.Env();
-  expect_arg_count(info, 6, op);
-  DevView x = dev_view(env, info[0], op, "x");
+  // (x, idx, weights, H, lnEps, inPlace[, offsets[, maxLen]]): offsets = varlen rows (DeviceTensor int32 [B+1])
+  if (info.Length() < 6 || info.Length() > 8) expect_arg_count(info, 6, op);
+  const int64_t H = dim_arg(info, 3, op, "H");
+  const float ln_eps = eps_arg(info, 4, op, "lnEps");  // the one LayerNorm eps rule (convert.h)
+  const bool in_place = bool_arg(info, 5, op, "inPlace");
+  DevView offsets;
+  const bool varlen = info.Length() > 6 && opt_dev_arg(info, 6, op, "offsets", &offsets);
+  const int64_t max_len = info.Length() > 7 ? dim_arg(info, 7, op, "maxLen", 0) : 0;
+  if (max_len > 0 && !varlen) throw_range(env, op, ": maxLen applies to variable-length rows (offsets) only");
+  DevView x = dev_arg(info, 0, op, "x");
   DevView idx;
-  const bool has_idx = opt_dev(env, info[1], op, "idx", &idx);
+  const bool has_idx = opt_dev_arg(info, 1, op, "idx", &idx);
   if (!info[2].IsObject() || info[2].IsArray() || info[2].IsTypedArray() || info[2].IsFunction() || is_device_tensor(info[2]))
     throw_type(env, op, ": expected weights to be an object of DeviceTensors, received ", kind_name(info[2]));
   Napi::Object wobj = info[2].As<Napi::Object>();
@@ -244,43 +200,39 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
     wname[i] = std::string("weights['") + kBlockWeightNames[i] + "']";
     wv[i] = dev_view(env, wobj.Get(kBlockWeightNames[i]), op, wname[i].c_str());
   }
-  const int64_t H = dim_arg(info, 3, op, "H");
-  const double ln_eps = number_arg(info, 4, op, "lnEps");
-  const bool in_place = bool_arg(info, 5, op, "inPlace");
   require_cuda(env, op);
-  if (!std::isfinite(ln_eps) || !(ln_eps > 0) || ln_eps > 3.4e38)
-    throw_range(env, op, ": expected lnEps to be a finite number > 0, received ", ln_eps);
-  expect_dtype(env, op, "x", x, {DType::F32, DType::BF16});
-  expect_dev_shape(env, op, "x", x, {"B", "N", "D"}, {-1, -1, -1});
+  expect_dev(env, op, "x", x, kFloatDtypes, {"B", "N", "D"}, {-1, -1, -1});
   const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
   int64_t K = N;
-  if (has_idx) {
-    expect_dtype(env, op, "idx", idx, {DType::I32});
-    expect_dev_shape(env, op, "idx", idx, {"B", "K"}, {B, -1});
+  if (varlen) {
+    if (!has_idx) throw_range(env, op, ": expected idx (the packed row indices, int32 [K]) with offsets, received null");
+    expect_dev(env, op, "offsets", offsets, {DType::I32}, {"B+1"}, {B + 1});
+    expect_dev(env, op, "idx", idx, {DType::I32}, {"K"}, {-1});
+    K = idx.shape[0];
+    if (K > B * N) throw_range(env, op, ": expected K <= B*N, received idx [", K, "] for B=", B, " N=", N);
+    if (max_len > N) throw_range(env, op, ": expected maxLen in [0, N=", N, "], received ", max_len);
+  } else if (has_idx) {
+    expect_dev(env, op, "idx", idx, {DType::I32}, {"B", "K"}, {B, -1});
     K = idx.shape[1];
     if (K > N) throw_range(env, op, ": expected K <= N, received idx [", B, ",", K, "] for N=", N);
   }
   if (D % H != 0) throw_range(env, op, ": expected D to be a multiple of H, received D=", D, " H=", H);
-  if (D / H > 256) throw_range(env, op, ": expected Dh = D/H <= 256 (the CUDA kernels' limit), received Dh=", D / H);
-  if (B * H > 65535) throw_range(env, op, ": expected B*H <= 65535 (the CUDA grid's limit), received B*H=", B * H);
+  expect_attention_limits(env, op, B, H, D / H);
   if (B * N > 2147483647) throw_range(env, op, ": expected B*N < 2^31, received B*N=", B * N);
-  expect_dtype(env, op, wname[0].c_str(), wv[0], {DType::F32, DType::BF16});
+  expect_dtype(env, op, wname[0].c_str(), wv[0], kFloatDtypes);
   const DType wt = wv[0].dtype;
   expect_dev_shape(env, op, wname[10].c_str(), wv[10], {"F"}, {-1});
   const int64_t F = wv[10].shape[0];
-  const std::vector<std::vector<const char*>> letters = {{"D"}, {"D"}, {"3D", "D"}, {"3D"}, {"D", "D"}, {"D"}, {"D"},
-                                                         {"D"}, {"D"}, {"F", "D"},  {"F"},  {"D", "F"}, {"D"}, {"D"}};
-  const std::vector<std::vector<int64_t>> dims = {{D}, {D}, {3 * D, D}, {3 * D}, {D, D}, {D}, {D},
-                                                  {D}, {D}, {F, D},     {F},     {D, F}, {D}, {D}};
+  const std::vector<std::vector<int64_t>> dims = weight_dims(D, F);
   for (int i = 0; i < 14; ++i) {
-    expect_dtype(env, op, wname[i].c_str(), wv[i], {wt});
-    expect_dev_shape(env, op, wname[i].c_str(), wv[i], letters[i], dims[i]);
+    expect_dev(env, op, wname[i].c_str(), wv[i], {wt}, kWeightLetters[i], dims[i]);
     if (in_place) check_dev_no_overlap(env, op, "x", x, wname[i].c_str(), wv[i]);
   }
   if (in_place && has_idx) check_dev_no_overlap(env, op, "x", x, "idx", idx);
+  if (in_place && varlen) check_dev_no_overlap(env, op, "x", x, "offsets", offsets);
 
-  Napi::Object out = in_place ? info[0].As<Napi::Object>() : new_device_tensor(env, x.dtype, {B, N, D});
-  DevView o = in_place ? x : dev_view(env, out, op, "out");
+  DevView o = x;
+  Napi::Object out = in_place ? info[0].As<Napi::Object>() : new_result(env, op, x.dtype, {B, N, D}, &o);
   r4p::cuda::PrunedBlockDevArgs a{};
   a.x = x.ptr; a.x_dtype = x.dtype;
   a.idx = has_idx ? static_cast<const int32_t*>(idx.ptr) : nullptr;
@@ -289,12 +241,12 @@ Napi::Value CudaPrunedBlock(const Napi::CallbackInfo& info) {
   a.w = r4p::cuda::BlockWeightsDev{wv[0].ptr, wv[1].ptr, wv[2].ptr,  wv[3].ptr,  wv[4].ptr,  wv[5].ptr,  wv[6].ptr,
                                    wv[7].ptr, wv[8].ptr, wv[9].ptr,  wv[10].ptr, wv[11].ptr, wv[12].ptr, wv[13].ptr,
                                    wt,        D,         H,          F};
-  a.ln_eps = static_cast<float>(ln_eps);
+  a.ln_eps = ln_eps;
+  a.offsets = varlen ? static_cast<const int32_t*>(offsets.ptr) : nullptr;
+  a.max_len = max_len;
   const Status s = r4p::cuda::pruned_block_fwd(a);
-  if (!s.ok()) {
-    if (in_place) throw_if_error(env, s);
-    fail_with(env, out, s);
-  }
+  if (in_place) throw_if_error(env, s);  // x is the caller's: never freed here
+  else free_on_error(env, s, {out});
   return out;
 }
 

@@ -357,12 +357,12 @@ static Napi::Value CudaUpload(const Napi::CallbackInfo& info) {
   const size_t len = data.As<Napi::TypedArray>().ElementLength();
   if (static_cast<int64_t>(len) != n)
     throw_range(env, op, ": expected data to have ", n, " elements for shape ", shape_str(shape), ", received ", len);
-  require_cuda(env, op);
-  // Views only after all checks (the element kind is known to match).
+  // The element kind is known to match; the view also rejects a SharedArrayBuffer (TypeError), before the device.
   const void* src = nullptr;
   if (is_f32) src = f32_view(env, data, op, "data").data;
   if (is_i32) src = i32_view(env, data, op, "data").data;
   if (is_u8) src = u8_view(env, data, op, "data").data;
+  require_cuda(env, op);
   Napi::Object t = new_device_tensor(env, dtype, shape);
   DevView v = dev_view(env, t, op, "result");
   const Status s = dtype == DType::BF16 ? r4p::cuda::f32_to_bf16_upload(v.ptr, static_cast<const float*>(src), v.numel)
@@ -401,22 +401,26 @@ static Napi::Value CudaCopy(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  expect_arg_count(info, 0, "cudaSynchronize");
   throw_if_error(info.Env(), r4p::cuda::synchronize());
   return info.Env().Undefined();
 }
 
 static Napi::Value CudaTimerStart(const Napi::CallbackInfo& info) {
+  expect_arg_count(info, 0, "cudaTimerStart");
   throw_if_error(info.Env(), r4p::cuda::timer_start());
   return info.Env().Undefined();
 }
 
 static Napi::Value CudaTimerStop(const Napi::CallbackInfo& info) {
+  expect_arg_count(info, 0, "cudaTimerStop");
   float ms = 0.f;
   throw_if_error(info.Env(), r4p::cuda::timer_stop(&ms));
   return Napi::Number::New(info.Env(), ms);
 }
 
 static Napi::Value CudaFlushL2(const Napi::CallbackInfo& info) {
+  expect_arg_count(info, 0, "cudaFlushL2");
   throw_if_error(info.Env(), r4p::cuda::flush_l2());
   return info.Env().Undefined();
 }

@@ -1,12 +1,14 @@
 // engine_wrap.cc: the native inference engine (native/engine/engine.h; SPEC §2, §3,
 // docs/inference-forward.md) as a JS class.
-//   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|null,
+//   new InferenceSession(configJson: string, weights: {name: Float32Array}, options: {keep: number|'dynamic'|null,
+//                        threshold?: number in [0, 1] (keep 'dynamic'), minKeep?: integer >= 1 (keep 'dynamic'),
 //                        tome?: {mode: 'mhsa'|'mhsa+mlp', mergeRatio: number}, precision?: 'fp32'|'bf16',
 //                        device?: 'cpu'|'cuda'})
 // device 'cuda' builds an engine::CudaEngine (engine/cuda_engine.h: weights uploaded once, the forward on the
 // device); without CUDA (CPU-only build, no device) the constructor throws that Status's Error, naming why.
 //   session.run(images: Float32Array [B*3*H*W], B: number, perBlock: boolean)
-//     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[]}>
+//     -> Promise<{semantic, classLogits, maskLogits, perBlock?: Float32Array[], kept?: Int32Array [S*B] (when pruning:
+//        patches kept after each stage s by each image b, at s*B + b)}>
 //   session.dispose()
 //   session.describe() -> {decodePoints, stageKeep: number[], maskSize: [h, w]}
 // Weights are zero-copy: the session keeps a reference to every SPEC §8 Float32Array for its lifetime
@@ -48,6 +50,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   // The engine's config (CPU or CUDA; valid while not released).
   const engine::EngineConfig& config() const { return engine_ ? engine_->config() : cuda_->config(); }
+  // Pruning stages (the length of a run's kept counts per image; 0 when not pruning).
+  int64_t stages() const {
+    const engine::SessionOptions& o = engine_ ? engine_->options() : cuda_->options();
+    return o.prune ? static_cast<int64_t>(config().stage_blocks.size()) : 0;
+  }
   Status run_engine(const float* images, int64_t B, const engine::RunOutputs& out) {
     return engine_ ? engine_->run(images, B, out) : cuda_->run(images, B, out);
   }
@@ -74,7 +81,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   bool busy_ = false, disposed_ = false;
 };
 
-// Parses options {keep: number | null | undefined, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio},
+// Parses options {keep: number | 'dynamic' | null | undefined, threshold?, minKeep?, roundKeep?: integer in [1, 1024], tome?: {mode, mergeRatio},
 //                  precision?: 'fp32' | 'bf16', device?: 'cpu' | 'cuda'}.
 engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* cuda) {
   engine::SessionOptions o;
@@ -84,12 +91,33 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* 
     throw_type(env, kOp, ": expected options to be an object, received ", kind_name(v));
   Napi::Object obj = v.As<Napi::Object>();
   Napi::Value keep = obj.Get("keep");
-  if (!keep.IsUndefined() && !keep.IsNull()) {
-    if (!keep.IsNumber()) throw_type(env, kOp, ": expected options.keep to be a number or null, received ", kind_name(keep));
+  if (keep.IsString()) {
+    const std::string k = keep.As<Napi::String>().Utf8Value();
+    if (k != "dynamic") throw_range(env, kOp, ": expected options.keep to be a number in (0, 1], 'dynamic' or null, received '", k, "'");
+    o.prune = true;
+    o.dynamic = true;
+  } else if (!keep.IsUndefined() && !keep.IsNull()) {
+    if (!keep.IsNumber()) throw_type(env, kOp, ": expected options.keep to be a number, 'dynamic' or null, received ", kind_name(keep));
     const double k = keep.As<Napi::Number>().DoubleValue();
     if (!(k > 0.0 && k <= 1.0)) throw_range(env, kOp, ": expected options.keep in (0, 1], received ", k);
     o.prune = true;
     o.keep = k;
+  }
+  Napi::Value threshold = obj.Get("threshold"), min_keep = obj.Get("minKeep");
+  if (!o.dynamic && (!threshold.IsUndefined() || !min_keep.IsUndefined()))
+    throw_range(env, kOp, ": options.threshold and options.minKeep apply to keep 'dynamic' only");
+  if (!threshold.IsUndefined()) {
+    if (!threshold.IsNumber()) throw_type(env, kOp, ": expected options.threshold to be a number, received ", kind_name(threshold));
+    const double t = threshold.As<Napi::Number>().DoubleValue();
+    if (!(t >= 0.0 && t <= 1.0)) throw_range(env, kOp, ": expected options.threshold in [0, 1], received ", t);
+    o.threshold = t;
+  }
+  if (!min_keep.IsUndefined()) {
+    if (!min_keep.IsNumber()) throw_type(env, kOp, ": expected options.minKeep to be a number, received ", kind_name(min_keep));
+    const double m = min_keep.As<Napi::Number>().DoubleValue();
+    if (!(m >= 1.0 && m <= 2147483647.0 && m == std::floor(m)))
+      throw_range(env, kOp, ": expected options.minKeep to be an integer >= 1, received ", m);
+    o.min_keep = static_cast<int64_t>(m);
   }
   Napi::Value device = obj.Get("device");
   if (!device.IsUndefined() && !device.IsNull()) {
@@ -184,6 +212,11 @@ class RunWorker : public Napi::AsyncWorker {
     out_.semantic = make("semantic", engine::semantic_size(c, B)).Data();
     out_.class_logits = make("classLogits", engine::class_logits_size(c, B)).Data();
     out_.mask_logits = make("maskLogits", engine::mask_logits_size(c, B)).Data();
+    if (const int64_t S = session->stages(); S > 0) {
+      Napi::Int32Array kept = Napi::Int32Array::New(env, static_cast<size_t>(S * B));
+      result.Set("kept", kept);
+      out_.kept = kept.Data();
+    }
     if (per_block) {
       const int64_t n = c.decode_points();
       Napi::Array arr = Napi::Array::New(env, static_cast<size_t>(n));

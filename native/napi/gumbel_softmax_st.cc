@@ -12,14 +12,6 @@
 
 namespace r4p::napi {
 
-static float tau_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double t = number_arg(info, i, op, "tau");
-  // Also reject values that overflow or vanish as float32, since the kernels take a float tau.
-  if (!std::isfinite(t) || !(t > 0) || !std::isfinite(static_cast<float>(t)) || !(static_cast<float>(t) > 0.f))
-    throw_range(info.Env(), op, ": expected tau to be a finite number > 0 (as float32), received ", t);
-  return static_cast<float>(t);
-}
-
 static Napi::Value GumbelSoftmaxST(const Napi::CallbackInfo& info) {
   const char* op = "gumbelSoftmaxST";
   expect_arg_count(info, 7, op);
@@ -27,7 +19,7 @@ static Napi::Value GumbelSoftmaxST(const Napi::CallbackInfo& info) {
   auto hard = f32_arg(info, 1, op, "hard");
   auto soft = f32_arg(info, 2, op, "soft");
   const int64_t B = dim_arg(info, 3, op, "B"), N = dim_arg(info, 4, op, "N");
-  const float tau = tau_arg(info, 5, op);
+  const float tau = eps_arg(info, 5, op, "tau");
   const uint64_t seed = seed_arg(info, 6, op, "seed");
   Napi::Env env = info.Env();
   expect_shape(env, op, "logits", logits, "[B,N,2]", {B, N, 2});
@@ -47,7 +39,7 @@ static Napi::Value GumbelSoftmaxSTBackward(const Napi::CallbackInfo& info) {
   auto soft = f32_arg(info, 1, op, "soft");
   auto dlogits = f32_arg(info, 2, op, "dlogits");
   const int64_t B = dim_arg(info, 3, op, "B"), N = dim_arg(info, 4, op, "N");
-  const float tau = tau_arg(info, 5, op);
+  const float tau = eps_arg(info, 5, op, "tau");
   Napi::Env env = info.Env();
   expect_shape(env, op, "dhard", dhard, "[B,N]", {B, N});
   expect_shape(env, op, "soft", soft, "[B,N]", {B, N});

@@ -22,32 +22,6 @@ namespace r4p::napi {
 
 namespace {
 
-struct Named {
-  const char* name;
-  View<float> view;
-};
-
-// Every pair (output, any other buffer) must be disjoint.
-void check_outputs_disjoint(Napi::Env env, const char* op, const std::vector<Named>& outs, const std::vector<Named>& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name, outs[i].view, in.name, in.view);
-    for (size_t j = i + 1; j < outs.size(); ++j) check_no_overlap(env, op, outs[i].name, outs[i].view, outs[j].name, outs[j].view);
-  }
-}
-
-float eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double eps = number_arg(info, i, op, "eps");
-  if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
-    throw_range(info.Env(), op, ": expected eps to be a finite number >= 0, received ", eps);
-  return static_cast<float>(eps);
-}
-
-void check_policy_finite(Napi::Env env, const char* op, const View<float>& p, int64_t N) {
-  for (size_t t = 0; t < p.length; ++t)
-    if (!std::isfinite(p.data[t]))
-      throw_range(env, op, ": expected policy values to be finite, received policy[", t / N, "][", t % N, "] = ", p.data[t]);
-}
-
 struct Fwd {
   PolicyAttentionArgs args;
   std::vector<Napi::Value> keep;
@@ -62,7 +36,7 @@ Fwd parse_fwd(const Napi::CallbackInfo& info, const char* op) {
   auto out = f32_arg(info, 4, op, "out");
   const int64_t B = dim_arg(info, 5, op, "B"), H = dim_arg(info, 6, op, "H"), N = dim_arg(info, 7, op, "N"),
                 Dh = dim_arg(info, 8, op, "Dh");
-  const float eps = eps_arg(info, 9, op);
+  const float eps = attn_eps_arg(info, 9, op, "eps");
   auto row_max = f32_arg(info, 10, op, "rowMax", true);
   auto row_den = f32_arg(info, 11, op, "rowDen", true);
   Napi::Env env = info.Env();
@@ -75,7 +49,7 @@ Fwd parse_fwd(const Napi::CallbackInfo& info, const char* op) {
   if (row_den.present()) expect_shape(env, op, "rowDen", row_den, "[B,H,N]", {B, H, N});
   check_outputs_disjoint(env, op, {{"out", out}, {"rowMax", row_max}, {"rowDen", row_den}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}});
-  check_policy_finite(env, op, policy, N);
+  expect_finite(env, op, "policy", policy, N);
   Fwd f;
   f.args = {q.data, k.data, v.data, policy.data, out.data, row_max.present() ? row_max.data : nullptr,
             row_den.present() ? row_den.data : nullptr, B, H, N, Dh,
@@ -102,7 +76,7 @@ Bwd parse_bwd(const Napi::CallbackInfo& info, const char* op) {
   auto dpolicy = f32_arg(info, 8, op, "dpolicy", true);
   const int64_t B = dim_arg(info, 9, op, "B"), H = dim_arg(info, 10, op, "H"), N = dim_arg(info, 11, op, "N"),
                 Dh = dim_arg(info, 12, op, "Dh");
-  const float eps = eps_arg(info, 13, op);
+  const float eps = attn_eps_arg(info, 13, op, "eps");
   Napi::Env env = info.Env();
   expect_shape(env, op, "q", q, "[B,H,N,Dh]", {B, H, N, Dh});
   expect_shape(env, op, "k", k, "[B,H,N,Dh]", {B, H, N, Dh});
@@ -115,7 +89,7 @@ Bwd parse_bwd(const Napi::CallbackInfo& info, const char* op) {
   if (dpolicy.present()) expect_shape(env, op, "dpolicy", dpolicy, "[B,N]", {B, N});
   check_outputs_disjoint(env, op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dpolicy", dpolicy}},
                          {{"q", q}, {"k", k}, {"v", v}, {"policy", policy}, {"dout", dout}});
-  check_policy_finite(env, op, policy, N);
+  expect_finite(env, op, "policy", policy, N);
   auto ptr = [](const View<float>& x) { return x.present() ? x.data : nullptr; };
   Bwd r;
   r.args = {q.data, k.data, v.data, policy.data, dout.data, ptr(dq), ptr(dk), ptr(dv), ptr(dpolicy), B, H, N, Dh,

@@ -20,38 +20,15 @@
 namespace r4p::napi {
 namespace {
 
-struct Named {
-  std::string name;
-  View<float> view;
-};
-
-float attn_eps_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
-  const double eps = number_arg(info, i, op, "attnEps");
-  if (!std::isfinite(eps) || eps < 0 || eps > 3.4e38)
-    throw_range(info.Env(), op, ": expected attnEps to be a finite number >= 0, received ", eps);
-  return static_cast<float>(eps);
-}
-
 void check_policy(Napi::Env env, const char* op, const View<float>& p, int64_t B, int64_t N) {
   if (!p.present()) return;
   expect_shape(env, op, "policy", p, "[B,N]", {B, N});
-  for (size_t t = 0; t < p.length; ++t)
-    if (!std::isfinite(p.data[t]))
-      throw_range(env, op, ": expected policy values to be finite, received policy[", t / N, "][", t % N, "] = ", p.data[t]);
-}
-
-// Every output disjoint from every input and from the other outputs.
-void check_disjoint(Napi::Env env, const char* op, const std::vector<Named>& outs, const std::vector<Named>& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    for (const auto& in : ins) check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, in.name.c_str(), in.view);
-    for (size_t j = i + 1; j < outs.size(); ++j)
-      check_no_overlap(env, op, outs[i].name.c_str(), outs[i].view, outs[j].name.c_str(), outs[j].view);
-  }
+  expect_finite(env, op, "policy", p, N);
 }
 
 // weights views (for overlap checks), re-read after parse_block_weights validated them.
-std::vector<Named> weight_views(Napi::Env env, const char* op, const Napi::Value& obj, const char* what) {
-  std::vector<Named> out;
+std::vector<NamedF32> weight_views(Napi::Env env, const char* op, const Napi::Value& obj, const char* what) {
+  std::vector<NamedF32> out;
   Napi::Object o = obj.As<Napi::Object>();
   for (const char* name : kBlockWeightNames) {
     const std::string n = std::string(what) + "['" + name + "']";
@@ -72,7 +49,7 @@ Common dims(const Napi::CallbackInfo& info, const char* op, size_t i0) {
   c.D = dim_arg(info, i0 + 2, op, "D");
   c.H = dim_arg(info, i0 + 3, op, "H");
   c.ln_eps = eps_arg(info, i0 + 4, op, "lnEps");
-  c.attn_eps = attn_eps_arg(info, i0 + 5, op);
+  c.attn_eps = attn_eps_arg(info, i0 + 5, op, "attnEps");
   if (c.D % c.H != 0) throw_range(info.Env(), op, ": expected D to be a multiple of H, received D=", c.D, " H=", c.H);
   return c;
 }
@@ -92,10 +69,10 @@ Napi::Value VitBlock(const Napi::CallbackInfo& info) {
   check_policy(env, op, policy, c.B, c.N);
   expect_shape(env, op, "y", y, "[B,N,D]", {c.B, c.N, c.D});
   expect_shape(env, op, "saved", saved, "[B*N*(6D+F)]", {vit_block_saved_floats(c.B, c.N, c.D, w.F)});
-  std::vector<Named> ins = weight_views(env, op, info[2], "weights");
+  std::vector<NamedF32> ins = weight_views(env, op, info[2], "weights");
   ins.push_back({"x", x});
   ins.push_back({"policy", policy});
-  check_disjoint(env, op, {{"y", y}, {"saved", saved}}, ins);
+  check_outputs_disjoint(env, op, {{"y", y}, {"saved", saved}}, ins);
   VitBlockArgs a;
   a.x = x.data; a.policy = policy.present() ? policy.data : nullptr;
   a.y = y.data; a.saved = saved.data;
@@ -130,12 +107,12 @@ Napi::Value VitBlockBackward(const Napi::CallbackInfo& info) {
     if (!policy.present()) throw_type(env, op, ": expected dpolicy to be null when policy is null, received a Float32Array");
     expect_shape(env, op, "dpolicy", dpolicy, "[B,N]", {c.B, c.N});
   }
-  std::vector<Named> ins = weight_views(env, op, info[3], "weights");
-  for (auto& n : std::vector<Named>{{"dy", dy}, {"x", x}, {"policy", policy}, {"saved", saved}}) ins.push_back(n);
-  std::vector<Named> outs = weight_views(env, op, info[7], "grads");
+  std::vector<NamedF32> ins = weight_views(env, op, info[3], "weights");
+  for (auto& n : std::vector<NamedF32>{{"dy", dy}, {"x", x}, {"policy", policy}, {"saved", saved}}) ins.push_back(n);
+  std::vector<NamedF32> outs = weight_views(env, op, info[7], "grads");
   outs.push_back({"dx", dx});
   outs.push_back({"dpolicy", dpolicy});
-  check_disjoint(env, op, outs, ins);
+  check_outputs_disjoint(env, op, outs, ins);
   VitBlockBwdArgs a;
   a.dy = dy.data; a.x = x.data; a.policy = policy.present() ? policy.data : nullptr; a.saved = saved.data;
   a.dx = dx.data; a.dpolicy = dpolicy.present() ? dpolicy.data : nullptr;

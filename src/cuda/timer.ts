@@ -43,11 +43,14 @@ function quantile(sorted: number[], q: number): number {
  */
 export function cudaTime(fn: () => void, opts: CudaTimeOptions = {}): CudaTiming {
   if (typeof fn !== 'function') throw typeError('cudaTime', `expected fn to be a function, received ${describe(fn)}`);
+  if (typeof opts !== 'object' || opts === null) throw typeError('cudaTime', `expected opts to be an object, received ${describe(opts)}`);
   const warmup = opts.warmup ?? 3, reps = opts.reps ?? 10;
   const iters = opts.flushL2 ? 1 : (opts.iters ?? 10);
   for (const [name, v] of [['warmup', warmup], ['reps', reps], ['iters', iters]] as const)
     if (!Number.isInteger(v) || v < (name === 'warmup' ? 0 : 1)) throw rangeError('cudaTime', `expected ${name} to be a non-negative integer${name === 'warmup' ? '' : ' >= 1'}, received ${v}`);
   const n = native();
+  const avail = n.cudaAvailable();
+  if (!avail.ok) throw new Error(`cudaTime: CUDA is not available: ${avail.reason}`);
   for (let i = 0; i < warmup; i++) fn();
   n.cudaSynchronize();
   const samples: number[] = [];

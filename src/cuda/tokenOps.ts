@@ -13,7 +13,7 @@
  */
 import { native, type Seed } from '../native.js';
 import { describe, typeError } from '../errors.js';
-import { expectInt, expectNumber, expectSeed } from '../validate.js';
+import { expectEps, expectInt, expectSeed } from '../validate.js';
 import { DeviceTensor, nativeOf } from './deviceTensor.js';
 
 function opts<T extends object>(op: string, o: unknown): Partial<T> {
@@ -28,9 +28,9 @@ function bool(op: string, name: string, v: unknown, dflt: boolean): boolean {
   return v;
 }
 
+// finite and > 0, also as float32: the host op's rule (the kernels take a float tau)
 function tau(op: string, v: unknown): number {
-  const t = expectNumber(op, 'tau', v ?? 1, { gt: 0 });
-  return t;
+  return expectEps(op, 'tau', v ?? 1);
 }
 
 /**

@@ -15,13 +15,21 @@ import { describe, rangeError, typeError } from '../errors.js';
 import { patchGrid, validateConfig, type ModelConfig } from '../model/config.js';
 import { randomWeights } from '../model/weights.js';
 import { native, type NativeInferenceSession, type NativeSessionOptions } from '../native.js';
-import type { F32Tensor } from '../validate.js';
+import type { F32Tensor, I32Tensor } from '../validate.js';
 
 export type ToMeMode = 'mhsa' | 'mhsa+mlp';
 
 export interface InferenceSessionOptions {
-  /** Base keep ratio ρ in (0, 1] (stage s keeps round(ρ^(s+1)·Np) patches), or null/omitted: no pruning. */
-  keep?: number | null;
+  /**
+   * Base keep ratio ρ in (0, 1] (stage s keeps round(ρ^(s+1)·Np) patches), or 'dynamic' (SViT's per-image
+   * keep: each stage keeps, per image, the still-active patches whose keep score is >= `threshold`, at least
+   * min(`minKeep`, active) of them; images of a batch run as variable-length rows), or null/omitted: no pruning.
+   */
+  keep?: number | 'dynamic' | null;
+  /** keep 'dynamic' only: the keep-score threshold τ in [0, 1] (default 0.5, the policy's argmax; 0 keeps all). */
+  threshold?: number;
+  /** keep 'dynamic' only: the floor, an integer >= 1 (default 1): a stage keeps at least min(minKeep, active) patches. */
+  minKeep?: number;
   /**
    * SPEC §3 optional rounding of the kept counts: with m > 1 each stage's k moves to the nearest value
    * (ties up) for which prefix + k (prefix = cls + registers) is a multiple of m, kept in [1, Np]; better
@@ -71,23 +79,40 @@ export interface InferenceResult {
   classLogits: F32Tensor & { shape: [number, number, number] };
   /** Mask logits of the final block [B,Q,4gh,4gw], before the bilinear resize. */
   maskLogits: F32Tensor & { shape: [number, number, number, number] };
+  /** When pruning: patches kept after each stage s by each image b, int32 [S,B] (fixed keep: `stageKeep[s]` everywhere). */
+  kept?: I32Tensor & { shape: [number, number] };
 }
+
+/** The keep mode of a session: a base ratio, dynamic with its threshold and floor, or null (unpruned). */
+export type KeepMode = number | 'dynamic' | null;
 
 const OP = 'InferenceSession';
 
-function parseOptions(opts: unknown): { keep: number | null; native: NativeSessionOptions } {
-  if (opts === undefined || opts === null) return { keep: null, native: { keep: null } };
+function parseOptions(opts: unknown): { keep: KeepMode; dynamic: { threshold: number; minKeep: number } | null; native: NativeSessionOptions } {
+  if (opts === undefined || opts === null) return { keep: null, dynamic: null, native: { keep: null } };
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(OP, `expected options to be an object, received ${describe(opts)}`);
   const o = opts as Record<string, unknown>;
   const device = o.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw rangeError(OP, `expected options.device to be 'cpu' or 'cuda', received ${describe(device)}`);
-  let keep: number | null = null;
-  if (o.keep !== undefined && o.keep !== null) {
-    if (typeof o.keep !== 'number') throw typeError(OP, `expected options.keep to be a number or null, received ${describe(o.keep)}`);
+  let keep: KeepMode = null;
+  let dynamic: { threshold: number; minKeep: number } | null = null;
+  if (o.keep === 'dynamic') {
+    keep = 'dynamic';
+    const threshold = o.threshold ?? 0.5, minKeep = o.minKeep ?? 1;
+    if (typeof threshold !== 'number') throw typeError(OP, `expected options.threshold to be a number, received ${describe(threshold)}`);
+    if (!(threshold >= 0 && threshold <= 1)) throw rangeError(OP, `expected options.threshold in [0, 1], received ${threshold}`);
+    if (typeof minKeep !== 'number') throw typeError(OP, `expected options.minKeep to be a number, received ${describe(minKeep)}`);
+    if (!(Number.isInteger(minKeep) && minKeep >= 1 && minKeep <= 2147483647)) throw rangeError(OP, `expected options.minKeep to be an integer >= 1, received ${minKeep}`);
+    dynamic = { threshold, minKeep };
+  } else if (o.keep !== undefined && o.keep !== null) {
+    if (typeof o.keep === 'string') throw rangeError(OP, `expected options.keep to be a number in (0, 1], 'dynamic' or null, received ${describe(o.keep)}`);
+    if (typeof o.keep !== 'number') throw typeError(OP, `expected options.keep to be a number, 'dynamic' or null, received ${describe(o.keep)}`);
     if (!(o.keep > 0 && o.keep <= 1)) throw rangeError(OP, `expected options.keep in (0, 1], received ${o.keep}`);
     keep = o.keep;
   }
-  const out: NativeSessionOptions = { keep };
+  if (dynamic === null && ((o.threshold ?? null) !== null || (o.minKeep ?? null) !== null))
+    throw rangeError(OP, "options.threshold and options.minKeep apply to keep 'dynamic' only");
+  const out: NativeSessionOptions = dynamic ? { keep, threshold: dynamic.threshold, minKeep: dynamic.minKeep } : { keep };
   if (device === 'cuda') out.device = 'cuda';
   if (o.precision !== undefined && o.precision !== null) {
     if (o.precision !== 'fp32' && o.precision !== 'bf16') throw rangeError(OP, `expected options.precision to be 'fp32' or 'bf16', received ${describe(o.precision)}`);
@@ -107,7 +132,9 @@ function parseOptions(opts: unknown): { keep: number | null; native: NativeSessi
     if (keep !== null) throw rangeError(OP, 'options.tome and options.keep cannot be combined (ToMe is a baseline for unpruned runs)');
     out.tome = { mode: t.mode, mergeRatio: t.mergeRatio };
   }
-  return { keep, native: out };
+  if (dynamic && out.roundKeep !== undefined && out.roundKeep > 1)
+    throw rangeError(OP, `options.roundKeep applies to fixed keep ratios, not keep 'dynamic' (received roundKeep ${out.roundKeep})`);
+  return { keep, dynamic, native: out };
 }
 
 /**
@@ -126,9 +153,11 @@ export function roundKeepCount(k: number, P: number, Np: number, m: number): num
 export class InferenceSession {
   /** The validated model config. */
   readonly config: ModelConfig;
-  /** Base keep ratio, or null when not pruning. */
-  readonly keep: number | null;
-  /** Patches kept after each pruning stage (empty when not pruning). */
+  /** Base keep ratio, 'dynamic', or null when not pruning. */
+  readonly keep: KeepMode;
+  /** keep 'dynamic': its threshold τ and floor; null otherwise. */
+  readonly dynamic: { readonly threshold: number; readonly minKeep: number } | null;
+  /** Patches kept after each pruning stage (empty when not pruning, or with keep 'dynamic': see a run's `kept`). */
   readonly stageKeep: readonly number[];
   /** Block index of each per-block decode point (L-Bq-1 … L-1, clamped at 0). */
   readonly decodeBlocks: readonly number[];
@@ -136,9 +165,10 @@ export class InferenceSession {
   #native: NativeInferenceSession | null;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: ModelConfig, keep: number | null, session: NativeInferenceSession) {
+  private constructor(config: ModelConfig, keep: KeepMode, dynamic: { threshold: number; minKeep: number } | null, session: NativeInferenceSession) {
     this.config = config;
     this.keep = keep;
+    this.dynamic = dynamic === null ? null : Object.freeze({ ...dynamic });
     this.#native = session;
     const d = session.describe();
     this.stageKeep = Object.freeze([...d.stageKeep]);
@@ -149,7 +179,7 @@ export class InferenceSession {
    * Builds a session from a checkpoint or an in-memory model.
    * @param source a SPEC §8 `.safetensors` path (loaded with `loadCheckpoint`), or
    *   `{config, weights?: name -> Float32Array, seed?}` (weights omitted: `randomWeights(config, seed ?? 0)`)
-   * @param opts `{keep?: number | null, device?: 'cpu' | 'cuda', tome?: {mode, ratio}, precision?, roundKeep?}`
+   * @param opts `{keep?: number | 'dynamic' | null, threshold?, minKeep?, device?: 'cpu' | 'cuda', tome?: {mode, ratio}, precision?, roundKeep?}`
    * @returns a ready session (native weights bound, shapes checked)
    * @throws {TypeError|RangeError} bad config / weights / options (message names the argument);
    *   Error for device 'cuda' when CUDA is not available (the message says why), or for an option the CUDA
@@ -160,7 +190,7 @@ export class InferenceSession {
    * s.dispose();
    */
   static async create(source: string | InferenceSource, opts?: InferenceSessionOptions): Promise<InferenceSession> {
-    const { keep, native: nopts } = parseOptions(opts);
+    const { keep, dynamic, native: nopts } = parseOptions(opts);
     let config: ModelConfig;
     let weights: Record<string, Float32Array>;
     if (typeof source === 'string') {
@@ -181,7 +211,7 @@ export class InferenceSession {
       throw typeError(OP, `expected source to be a checkpoint path or {config, weights?}, received ${describe(source)}`);
     }
     const Ctor = native().InferenceSession;
-    return new InferenceSession(config, keep, new Ctor(JSON.stringify(config), weights, nopts));
+    return new InferenceSession(config, keep, dynamic, new Ctor(JSON.stringify(config), weights, nopts));
   }
 
   /**
@@ -245,6 +275,7 @@ export class InferenceSession {
         classLogits: { data: r.classLogits, shape: [B, Q, C + 1] },
         maskLogits: { data: r.maskLogits, shape: [B, Q, 4 * gh, 4 * gw] },
       };
+      if (r.kept) out.kept = { data: r.kept, shape: [r.kept.length / B, B] };
       if (r.perBlock) out.perBlock = r.perBlock.map((d, i) => ({ block: this.decodeBlocks[i]!, semantic: { data: d, shape: [...semShape] } }));
       return out;
     } finally {

@@ -1,6 +1,6 @@
 /**
  * Evaluation of a trained model (SPEC §7) on the native engine (`InferenceSession`): pruned at a base
- * keep ratio or unpruned, Dice (threshold 0.5, pixel-pooled) and exact AP (sklearn step-wise, streaming
+ * keep ratio, with dynamic per-image keep (the kept patches per stage reported: mean, min, max over images), or unpruned, Dice (threshold 0.5, pixel-pooled) and exact AP (sklearn step-wise, streaming
  * `BlockMetricsAccumulator`) over every test pixel, for the final block and, with `perBlock`, every
  * decode point L−Bq−1 … L−1 (the depth-wise analysis).
  * Test sets: 'synthetic' = `syntheticDataset(samples, mixSeed(dataSeed, 3), image)` (disjoint seed from
@@ -16,6 +16,8 @@ import { syntheticDataset } from '../data/synthetic.js';
 import { listFives, loadSample, type Split } from '../data/fives.js';
 import { normalizeImageNet } from '../data/augment.js';
 import { BlockMetricsAccumulator, type BlockMetrics } from './metrics.js';
+import { KeptTokenStats, type StageKept } from '../engine/keptStats.js';
+import { patchGrid } from '../model/config.js';
 
 export interface EvaluateOptions {
   /** 'synthetic' or a FIVES root. */
@@ -25,8 +27,11 @@ export interface EvaluateOptions {
   dataSeed?: number;
   /** FIVES split (default 'test'). */
   split?: Split;
-  /** Base keep ratio, or null: unpruned. */
-  keep: number | null;
+  /** Base keep ratio, 'dynamic' (with threshold, minKeep), or null: unpruned. */
+  keep: number | 'dynamic' | null;
+  /** keep 'dynamic': keep-score threshold (default 0.5) and floor (default 1). */
+  threshold?: number;
+  minKeep?: number;
   /** The ToMe baseline instead of pruning (keep must be null): merge around MHSA or MHSA+MLP at mergeRatio. */
   tome?: { mode: 'mhsa' | 'mhsa+mlp'; mergeRatio: number };
   /** Engine precision (default 'fp32'). */
@@ -40,7 +45,11 @@ export interface EvaluateOptions {
 }
 
 export interface EvaluateResult {
-  keep: number | null;
+  keep: number | 'dynamic' | null;
+  /** keep 'dynamic': its threshold and floor. */
+  dynamic?: { threshold: number; minKeep: number };
+  /** When pruning: kept patches per stage over the test images (mean, min, max). */
+  kept?: StageKept[];
   images: number;
   /** Metrics of the final block. */
   final: BlockMetrics;
@@ -77,8 +86,10 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
   if (n < 1) throw rangeError('evaluate', 'the test set is empty');
   const batch = opts.batch ?? 4;
   if (!Number.isInteger(batch) || batch < 1) throw rangeError('evaluate', `expected batch to be a positive integer, received ${batch}`);
-  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep, precision: opts.precision, ...(opts.tome ? { tome: opts.tome } : {}) });
+  const dynamic = opts.keep === 'dynamic' ? { threshold: opts.threshold ?? 0.5, minKeep: opts.minKeep ?? 1 } : undefined;
+  const session = await InferenceSession.create({ config, weights: src.weights }, { keep: opts.keep, ...dynamic, precision: opts.precision, ...(opts.tome ? { tome: opts.tome } : {}) });
   const acc = new BlockMetricsAccumulator();
+  const kept = new KeptTokenStats(patchGrid(config).Np, config.stageBlocks);
   const HW = H * W;
   try {
     for (let s = 0; s < n; s += batch) {
@@ -87,6 +98,7 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
       const images = new Float32Array(B * 3 * HW);
       samples.forEach((x, k) => images.set(normalizeImageNet(x.image), k * 3 * HW));
       const r = await session.run({ data: images, shape: [B, 3, H, W] }, { perBlock: opts.perBlock === true });
+      kept.add(r.kept);
       const maps = r.perBlock ?? [{ block: config.L - 1, semantic: r.semantic }];
       for (let k = 0; k < B; k++) {
         // channel 0 = the vessel class (C = 1)
@@ -99,7 +111,8 @@ export async function evaluate(model: string | { config: ModelConfig; weights: R
     session.dispose();
   }
   const all = acc.compute();
-  const out: EvaluateResult = { keep: opts.keep, images: n, final: all[all.length - 1]!, config };
+  const stages = kept.summary();
+  const out: EvaluateResult = { keep: opts.keep, ...(dynamic ? { dynamic } : {}), ...(stages.length ? { kept: stages } : {}), images: n, final: all[all.length - 1]!, config };
   if (opts.perBlock) out.perBlock = all;
   return out;
 }

@@ -5,7 +5,7 @@
  * `{ device: 'cuda' }` runs the same op on the GPU (upload, src/cuda/tokenOps.ts, download); same result.
  */
 import { native } from '../native.js';
-import { checkIndices, expectInt, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, expectInt, expectTensor, outputF32, snapshotAll, type F32Tensor, type I32Tensor } from '../validate.js';
 import { downloadF32, expectDevice, expectOptions, onCuda, type Device } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { gatherTokens as cudaGatherTokens, gatherTokensBackward as cudaGatherTokensBackward } from '../cuda/tokenOps.js';
@@ -44,6 +44,7 @@ export function gatherTokensDims(op: string, x: F32Tensor, idx: I32Tensor): Gath
  */
 export function gatherTokens(x: F32Tensor, idx: I32Tensor, out?: Float32Array, opts?: DeviceOptions): F32Tensor {
   const op = 'gatherTokens';
+  [x, idx] = snapshotAll(x, idx); // each input's data / shape read once: validation and the kernel see the same arrays
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const { B, N, K, D } = gatherTokensDims(op, x, idx);
   const o = outputF32(op, 'out', out, B * K * D);
@@ -62,6 +63,7 @@ export function gatherTokens(x: F32Tensor, idx: I32Tensor, out?: Float32Array, o
  */
 export function gatherTokensBackward(dout: F32Tensor, idx: I32Tensor, N: number, out?: Float32Array, opts?: DeviceOptions): F32Tensor {
   const op = 'gatherTokensBackward';
+  [dout, idx] = snapshotAll(dout, idx);
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const [B, K, D] = expectTensor(op, 'dout', dout, 'float32', ['B', 'K', 'D']) as [number, number, number];
   expectTensor(op, 'idx', idx, 'int32', ['B', 'K'], { B, K });

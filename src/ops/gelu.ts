@@ -8,7 +8,7 @@
  * exp, so |y - exact| <= ~1e-7 |x|. Elementwise: no dependence on the thread count.
  */
 import { native } from '../native.js';
-import { expectTensor, outputF32, snapshot, type F32Tensor } from '../validate.js';
+import { expectTensor, outputF32, snapshot, snapshotAll, type F32Tensor } from '../validate.js';
 
 // One letter per axis (d0, d1, ...) so that any rank passes expectTensor's rank check; a tensor whose
 // shape is not an array gets [] and expectTensor reports it.
@@ -49,8 +49,7 @@ export function gelu(x: F32Tensor, out?: Float32Array): F32Tensor {
  */
 export function geluBackward(dy: F32Tensor, x: F32Tensor, out?: Float32Array): F32Tensor {
   const op = 'geluBackward';
-  dy = snapshot(dy);
-  x = snapshot(x);
+  [dy, x] = snapshotAll(dy, x);
   const letters = axisLetters(dy);
   const shape = expectTensor(op, 'dy', dy, 'float32', letters);
   expectTensor(op, 'x', x, 'float32', letters, Object.fromEntries(letters.map((l, i) => [l, shape[i]])));

@@ -12,7 +12,7 @@
  */
 import { native, type Seed } from '../native.js';
 import { describe } from '../errors.js';
-import { expectNumber, expectSeed, expectTensor, type F32Tensor } from '../validate.js';
+import { expectEps, expectSeed, expectTensor, snapshot, snapshotAll, type F32Tensor } from '../validate.js';
 import { downloadF32, expectDevice, onCuda, type Device } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { gumbelSoftmaxST as cudaGumbelSoftmaxST, gumbelSoftmaxSTBackward as cudaGumbelSoftmaxSTBackward } from '../cuda/tokenOps.js';
@@ -27,10 +27,7 @@ export interface GumbelSoftmaxSTOptions {
 }
 
 function checkTau(op: string, tau: unknown): number {
-  const t = expectNumber(op, 'tau', tau, { gt: 0 });
-  if (!(Math.fround(t) > 0) || !Number.isFinite(Math.fround(t)))
-    throw new RangeError(`${op}: expected tau to be a finite number > 0 (as float32), received ${t}`);
-  return t;
+  return expectEps(op, 'tau', tau); // finite and > 0, also as float32 (the kernels take a float tau)
 }
 
 /**
@@ -46,6 +43,7 @@ function checkTau(op: string, tau: unknown): number {
 export function gumbelSoftmaxST(logits: F32Tensor, opts: GumbelSoftmaxSTOptions = {}): { hard: F32Tensor; soft: F32Tensor } {
   const op = 'gumbelSoftmaxST';
   if (typeof opts !== 'object' || opts === null) throw new TypeError(`${op}: expected opts to be an object, received ${describe(opts)}`);
+  logits = snapshot(logits); // data / shape read once
   const [B, N] = expectTensor(op, 'logits', logits, 'float32', ['B', 'N', 'C'], { C: 2 }) as [number, number, number];
   const tau = checkTau(op, opts.tau ?? 1);
   const seed = expectSeed(op, 'seed', opts.seed ?? 0);
@@ -76,6 +74,7 @@ export function gumbelSoftmaxST(logits: F32Tensor, opts: GumbelSoftmaxSTOptions 
 export function gumbelSoftmaxSTBackward(dhard: F32Tensor, soft: F32Tensor, opts: { tau?: number; device?: Device } = {}): F32Tensor {
   const op = 'gumbelSoftmaxSTBackward';
   if (typeof opts !== 'object' || opts === null) throw new TypeError(`${op}: expected opts to be an object, received ${describe(opts)}`);
+  [dhard, soft] = snapshotAll(dhard, soft);
   const [B, N] = expectTensor(op, 'dhard', dhard, 'float32', ['B', 'N']) as [number, number];
   expectTensor(op, 'soft', soft, 'float32', ['B', 'N'], { B, N });
   const tau = checkTau(op, opts.tau ?? 1);

@@ -11,7 +11,7 @@
  */
 import { native, type Seed } from '../native.js';
 import { describe } from '../errors.js';
-import { expectInt, expectSeed, expectTensor, type F32Tensor, type I32Tensor, type U8Tensor } from '../validate.js';
+import { expectInt, expectSeed, expectTensor, snapshot, type F32Tensor, type I32Tensor, type U8Tensor } from '../validate.js';
 import { downloadI32, expectDevice, onCuda, type Device } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { gumbelTopK as cudaGumbelTopK } from '../cuda/tokenOps.js';
@@ -86,7 +86,9 @@ export function gumbelTopK(logits: F32Tensor, k: number, opts: GumbelTopKOptions
   const noise = opts.noise ?? true;
   if (typeof noise !== 'boolean') throw new TypeError(`${op}: expected noise to be a boolean, received ${describe(noise)}`);
   const device = expectDevice(op, opts.device);
-  const { B, N, mask } = gumbelTopKDims(op, logits, k, opts.active);
+  logits = snapshot(logits); // each input's data / shape read once
+  const active = opts.active;
+  const { B, N, mask } = gumbelTopKDims(op, logits, k, active === undefined ? undefined : snapshot(active));
   if (device === 'cuda') {
     const data = onCuda((own) => {
       const act = mask === null ? undefined : own(upload({ data: mask, shape: [B, N] }));

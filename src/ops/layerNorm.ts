@@ -12,7 +12,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectEps, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectEps, expectTensor, outputF32, snapshotAll, type F32Tensor } from '../validate.js';
 
 export interface LayerNormOptions {
   /** Added to the variance; finite and > 0 (also as float32). Default 1e-6 (SPEC §2). */
@@ -91,6 +91,7 @@ function checkEps(op: string, eps: unknown): number {
 export function layerNorm(x: F32Tensor, w: F32Tensor, b: F32Tensor, opts: LayerNormOptions = {}): LayerNormOutput {
   const op = 'layerNorm';
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object, received ${describe(opts)}`);
+  [x, w, b] = snapshotAll(x, w, b); // each input's data / shape read once
   const [R, C] = expectTensor(op, 'x', x, 'float32', ['R', 'C']) as [number, number];
   expectTensor(op, 'w', w, 'float32', ['C'], { C });
   expectTensor(op, 'b', b, 'float32', ['C'], { C });
@@ -119,6 +120,7 @@ export function layerNorm(x: F32Tensor, w: F32Tensor, b: F32Tensor, opts: LayerN
 export function layerNormBackward(dy: F32Tensor, x: F32Tensor, w: F32Tensor, mean: F32Tensor, rstd: F32Tensor, opts: LayerNormBackwardOptions = {}): LayerNormGrads {
   const op = 'layerNormBackward';
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object, received ${describe(opts)}`);
+  [dy, x, w, mean, rstd] = snapshotAll(dy, x, w, mean, rstd);
   const [R, C] = expectTensor(op, 'dy', dy, 'float32', ['R', 'C']) as [number, number];
   expectTensor(op, 'x', x, 'float32', ['R', 'C'], { R, C });
   expectTensor(op, 'w', w, 'float32', ['C'], { C });

@@ -8,7 +8,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectNumber, expectTensor, outputF32, snapshot, snapshotAll, type F32Tensor } from '../validate.js';
 
 /** Elementwise activation fused into the GEMM epilogue ('gelu' is the exact erf GELU). */
 export type Activation = 'none' | 'relu' | 'gelu';
@@ -77,6 +77,7 @@ export function matmul(a: F32Tensor, b: F32Tensor, opts: MatmulOptions = {}): F3
   const transA = opts.transA ?? false, transB = opts.transB ?? false;
   if (typeof transA !== 'boolean') throw typeError(op, `expected opts.transA to be a boolean, received ${describe(transA)}`);
   if (typeof transB !== 'boolean') throw typeError(op, `expected opts.transB to be a boolean, received ${describe(transB)}`);
+  [a, b] = snapshotAll(a, b); // each input's data / shape read once
   const { M, N, K } = matmulDims(op, a, b, transA, transB);
   const bias = vectorN(op, 'opts.bias', opts.bias, N);
   const colScale = vectorN(op, 'opts.colScale', opts.colScale, N);
@@ -85,9 +86,11 @@ export function matmul(a: F32Tensor, b: F32Tensor, opts: MatmulOptions = {}): F3
     throw rangeError(op, `expected opts.activation to be 'none', 'relu' or 'gelu', received ${describe(activation)}`);
   const alpha = opts.alpha === undefined ? 1 : expectNumber(op, 'opts.alpha', opts.alpha);
   let residual: Float32Array | undefined;
-  if (opts.residual !== undefined) {
-    expectTensor(op, 'opts.residual', opts.residual, 'float32', ['M', 'N'], { M, N });
-    residual = opts.residual.data;
+  const res = opts.residual;
+  if (res !== undefined) {
+    const r = snapshot(res);
+    expectTensor(op, 'opts.residual', r, 'float32', ['M', 'N'], { M, N });
+    residual = r.data;
   }
   const out = outputF32(op, 'opts.out', opts.out, M * N);
   noOverlap(op, out, a.data, 'a');

@@ -9,7 +9,7 @@
  * upload -> run -> download, same result type; it throws (never falls back) when no device is usable.
  */
 import { native, type NativeDeviceTensor } from '../native.js';
-import { expectNumber, expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectNumber, expectTensor, outputF32, snapshotAll, type F32Tensor } from '../validate.js';
 import { describe, typeError } from '../errors.js';
 import { upload, type DeviceTensor } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
@@ -78,6 +78,7 @@ export function policyAttentionDims(op: string, q: F32Tensor, k: F32Tensor, v: F
 export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, opts: PolicyAttentionOptions = {}): F32Tensor {
   const op = 'policyAttention';
   opts = optionsOrEmpty(op, opts);
+  [q, k, v, policy] = snapshotAll(q, k, v, policy); // each input's data / shape read once
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
   if (expectDevice(op, opts.device) === 'cuda') {
@@ -107,6 +108,7 @@ export function policyAttention(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy
 export function policyAttentionBackward(q: F32Tensor, k: F32Tensor, v: F32Tensor, policy: F32Tensor, dout: F32Tensor, opts: { eps?: number; device?: 'cpu' | 'cuda' } = {}): PolicyAttentionGrads {
   const op = 'policyAttentionBackward';
   opts = optionsOrEmpty(op, opts);
+  [q, k, v, policy, dout] = snapshotAll(q, k, v, policy, dout);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);
@@ -137,6 +139,7 @@ export async function policyAttentionAsync(q: F32Tensor, k: F32Tensor, v: F32Ten
   const caller = new Error();
   const op = 'policyAttentionAsync';
   opts = optionsOrEmpty(op, opts);
+  [q, k, v, policy] = snapshotAll(q, k, v, policy); // each input's data / shape read once
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   const o = outputF32(op, 'out', opts.out, B * H * N * Dh);
   if (expectDevice(op, opts.device) === 'cuda') {
@@ -173,6 +176,7 @@ export async function policyAttentionBackwardAsync(q: F32Tensor, k: F32Tensor, v
   const caller = new Error();
   const op = 'policyAttentionBackwardAsync';
   opts = optionsOrEmpty(op, opts);
+  [q, k, v, policy, dout] = snapshotAll(q, k, v, policy, dout);
   const { B, H, N, Dh, eps } = policyAttentionDims(op, q, k, v, policy, opts.eps ?? 1e-6);
   expectTensor(op, 'dout', dout, 'float32', ['B', 'H', 'N', 'Dh'], { B, H, N, Dh });
   const g = grads(B, H, N, Dh);

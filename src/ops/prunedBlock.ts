@@ -3,6 +3,9 @@
  *   x [B,N,D] f32, idx [B,K] int32 (no duplicates; null = all tokens), one block's weights -> out [B,N,D]
  *   X = x[b, idx[b,:]];  z = X + ls1 * proj(MHSA(LN1(X)));  y = z + ls2 * fc2(GELU(fc1(LN2(z))))
  *   out = x with rows idx replaced by y; attention runs over the K gathered tokens only.
+ * Variable length (`opts.offsets`, FlashAttention's cu_seqlens): row b runs on its own K_b tokens
+ * idx[offsets[b] .. offsets[b+1]) of a packed int32 idx [offsets[B]], no padding; the result of row b equals
+ * the block run on that row alone (bit for bit on the ref kernel).
  * LayerNorm eps 1e-6 by default, exact (erf) GELU, qkv with bias, H heads of Dh = D/H, scale 1/sqrt(Dh).
  * `device: 'cuda'` runs the block on the GPU in float32 (src/cuda/prunedBlock.ts): upload -> run -> download,
  * same result; it throws (never falls back) when no device is usable.
@@ -11,7 +14,7 @@ import { native, type NativeDeviceTensor } from '../native.js';
 import { upload } from '../cuda/deviceTensor.js';
 import { expectDevice, onCuda } from '../cuda/hostBridge.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { checkIndices, expectEps, expectInt, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, checkOffsets, expectEps, expectInt, expectTensor, outputF32, snapshotAll, snapshotWeights, type F32Tensor, type I32Tensor } from '../validate.js';
 
 /** One block's SPEC §8 tensor names without the `blocks.{i}.` prefix, in kernel order. */
 export const PRUNED_BLOCK_WEIGHT_NAMES = [
@@ -37,6 +40,11 @@ export interface PrunedBlockOptions {
    * and FP32 sums, as the engine's precision 'bf16'; LayerNorm and softmax in FP32). Needs AVX-512 BF16.
    */
   precision?: 'fp32' | 'bf16';
+  /**
+   * Variable length, CPU only: Int32Array [B+1] row offsets into a packed idx int32 [offsets[B]] (offsets[0] = 0,
+   * row lengths offsets[b+1] − offsets[b] in [0, N]); row b runs on idx[offsets[b] .. offsets[b+1]) alone.
+   */
+  offsets?: Int32Array;
 }
 
 export interface PrunedBlockDims {
@@ -62,10 +70,14 @@ function weightShape(name: PrunedBlockWeightName): readonly string[] {
 }
 
 /** Validates x, idx, weights and heads; returns the sizes (F from `mlp.fc1.bias`). Shared with the TF.js kernel. */
-export function prunedBlockDims(op: string, x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, heads: number): PrunedBlockDims {
+export function prunedBlockDims(op: string, x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, heads: number, offsets?: unknown): PrunedBlockDims {
   const [B, N, D] = expectTensor(op, 'x', x, 'float32', ['B', 'N', 'D']) as [number, number, number];
   let K = N;
-  if (idx !== null) {
+  if (offsets !== undefined) {
+    if (idx === null) throw rangeError(op, 'expected idx (the packed row indices, int32 [K]) with opts.offsets, received null');
+    [K] = expectTensor(op, 'idx', idx, 'int32', ['K']) as [number];
+    checkIndices(op, 'idx', idx.data, B, K, N, true, checkOffsets(op, 'opts.offsets', offsets, B, N, K));
+  } else if (idx !== null) {
     [, K] = expectTensor(op, 'idx', idx, 'int32', ['B', 'K'], { B }) as [number, number];
     if (K > N) throw rangeError(op, `expected K <= N, received idx [${B},${K}] for N=${N}`);
     checkIndices(op, 'idx', idx.data, B, K, N, true);
@@ -93,13 +105,19 @@ function nativeWeights(weights: PrunedBlockWeights): Record<string, Float32Array
   return w;
 }
 
-function prepare(op: string, x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions) {
+// Validates the call; returns the inputs read once (data / shape of x, idx and each weight: validation, the kernel
+// and the result see the same arrays even if they are getters) with the sizes and options.
+function prepare(op: string, x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions) {
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {heads, out?, lnEps?}, received ${describe(opts)}`);
-  const dims = prunedBlockDims(op, x, idx, weights, opts.heads);
+  const [x, idx] = snapshotAll(x0, idx0);
+  const weights = snapshotWeights(weights0, PRUNED_BLOCK_WEIGHT_NAMES);
+  const dims = prunedBlockDims(op, x, idx, weights, opts.heads, opts.offsets);
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
   const { B, N, D } = dims;
   const out = outputF32(op, 'out', opts.out, B * N * D);
-  return { dims, lnEps, out, w: nativeWeights(weights), cuda: expectDevice(op, opts.device) === 'cuda' };
+  const cuda = expectDevice(op, opts.device) === 'cuda';
+  if (cuda && opts.offsets !== undefined) throw rangeError(op, "opts.offsets (variable length) runs on the CPU; on the device use cuda.prunedBlock with its offsets option");
+  return { x, idx, weights, dims, lnEps, out, w: nativeWeights(weights), cuda };
 }
 
 function precisionOf(p: unknown): 'fp32' | 'bf16' {
@@ -135,8 +153,8 @@ function launchCuda(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWei
  * @example
  * const y = prunedBlock({ data: x, shape: [1, 4101, 384] }, { data: keep, shape: [1, 2872] }, blockWeights, { heads: 6 });
  */
-export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): F32Tensor {
-  const { dims, lnEps, out, w, cuda } = prepare('prunedBlock', x, idx, weights, opts);
+export function prunedBlock(x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions): F32Tensor {
+  const { x, idx, weights, dims, lnEps, out, w, cuda } = prepare('prunedBlock', x0, idx0, weights0, opts);
   const { B, N, K, D, H } = dims;
   if (cuda) {
     const r = launchCuda(x, idx, weights, H, lnEps);
@@ -147,7 +165,7 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
     }
     return { data: out, shape: [B, N, D] };
   }
-  native().prunedBlock(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps, precisionOf(opts.precision));
+  native().prunedBlock(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps, precisionOf(opts.precision), opts.offsets);
   return { data: out, shape: [B, N, D] };
 }
 
@@ -161,11 +179,11 @@ export function prunedBlock(x: F32Tensor, idx: I32Tensor | null, weights: Pruned
  * @example
  * const y = await prunedBlockAsync(x, idx, blockWeights, { heads: 6 });
  */
-export async function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weights: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
+export async function prunedBlockAsync(x0: F32Tensor, idx0: I32Tensor | null, weights0: PrunedBlockWeights, opts: PrunedBlockOptions): Promise<F32Tensor> {
   // Created before the native call so that its stack points at the caller, not at the libuv callback (STYLE §6).
   const err = new Error('prunedBlockAsync failed');
   // async: a bad argument rejects the Promise (as policyAttentionAsync does) instead of throwing here.
-  const { dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x, idx, weights, opts);
+  const { x, idx, weights, dims, lnEps, out, w, cuda } = prepare('prunedBlockAsync', x0, idx0, weights0, opts);
   const { B, N, K, D, H } = dims;
   if (cuda) {
     const r = launchCuda(x, idx, weights, H, lnEps);
@@ -182,7 +200,7 @@ export async function prunedBlockAsync(x: F32Tensor, idx: I32Tensor | null, weig
     );
   }
   return native()
-    .prunedBlockAsync(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps)
+    .prunedBlockAsync(x.data, idx === null ? null : idx.data, out, B, N, K, D, H, w, lnEps, undefined, opts.offsets)
     .then(
       (): F32Tensor => ({ data: out, shape: [B, N, D] }),
       (e: unknown) => {

@@ -6,7 +6,7 @@
  * `{ device: 'cuda' }` runs the same op on the GPU (upload, src/cuda/tokenOps.ts, download); same result.
  */
 import { native } from '../native.js';
-import { checkIndices, expectTensor, outputF32, type F32Tensor, type I32Tensor } from '../validate.js';
+import { checkIndices, expectTensor, outputF32, snapshotAll, type F32Tensor, type I32Tensor } from '../validate.js';
 import { gatherTokensDims, type DeviceOptions, type GatherDims } from './gatherTokens.js';
 import { downloadF32, expectDevice, expectOptions, onCuda } from '../cuda/hostBridge.js';
 import { upload } from '../cuda/deviceTensor.js';
@@ -34,6 +34,7 @@ export function scatterTokensDims(op: string, base: F32Tensor, idx: I32Tensor, s
  */
 export function scatterTokens(base: F32Tensor, idx: I32Tensor, src: F32Tensor, out?: Float32Array, opts?: DeviceOptions): F32Tensor {
   const op = 'scatterTokens';
+  [base, idx, src] = snapshotAll(base, idx, src); // each input's data / shape read once
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const { B, N, K, D } = scatterTokensDims(op, base, idx, src);
   const o = outputF32(op, 'out', out, B * N * D);
@@ -51,6 +52,7 @@ export function scatterTokens(base: F32Tensor, idx: I32Tensor, src: F32Tensor, o
  */
 export function scatterTokensBackward(dout: F32Tensor, idx: I32Tensor, opts?: DeviceOptions): { dbase: F32Tensor; dsrc: F32Tensor } {
   const op = 'scatterTokensBackward';
+  [dout, idx] = snapshotAll(dout, idx);
   const device = expectDevice(op, expectOptions<DeviceOptions>(op, opts).device);
   const { B, N, K, D } = gatherTokensDims(op, dout, idx);
   checkIndices(op, 'idx', idx.data, B, K, N, true);

@@ -6,7 +6,7 @@
  * on the thread count. The avx2 variant uses a polynomial exp (~1.5 ulp) and a float32 row sum.
  */
 import { native } from '../native.js';
-import { expectTensor, outputF32, type F32Tensor } from '../validate.js';
+import { expectTensor, outputF32, snapshot, type F32Tensor } from '../validate.js';
 
 /**
  * Softmax over the last axis of a rank-2 tensor.
@@ -19,6 +19,7 @@ import { expectTensor, outputF32, type F32Tensor } from '../validate.js';
  *   const y = softmaxRows({ data: new Float32Array([1, 2, 3, 0, 0, 0]), shape: [2, 3] });
  */
 export function softmaxRows(x: F32Tensor, out?: Float32Array): F32Tensor {
+  x = snapshot(x); // data / shape read once
   const [R, C] = expectTensor('softmax', 'x', x, 'float32', ['R', 'C']) as [number, number];
   const y = outputF32('softmax', 'out', out, R * C);
   native().softmax(x.data, y, R, C);

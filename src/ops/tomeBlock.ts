@@ -21,7 +21,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectEps, expectInt, expectNumber, outputF32, type F32Tensor } from '../validate.js';
+import { expectEps, expectInt, expectNumber, outputF32, snapshot, snapshotWeights, type F32Tensor } from '../validate.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlockDims, type PrunedBlockWeights } from './prunedBlock.js';
 
 /** Which part of the block runs on the merged tokens. */
@@ -154,7 +154,10 @@ export function tomeBlockDims(op: string, x: F32Tensor, weights: PrunedBlockWeig
   return { B, T, D, H, F, P0, grid, ratio, merged: tomeMergeCount(Tu, ratio, grid) };
 }
 
-function prepare(op: string, x: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions) {
+// Validates the call; returns x and the weights read once (see prunedBlock's prepare) with the sizes and options.
+function prepare(op: string, x0: F32Tensor, weights0: PrunedBlockWeights, opts: TomeBlockOptions) {
+  const x = snapshot(x0);
+  const weights = snapshotWeights(weights0, PRUNED_BLOCK_WEIGHT_NAMES);
   const dims = tomeBlockDims(op, x, weights, opts);
   const lnEps = opts.lnEps === undefined ? 1e-6 : expectEps(op, 'lnEps', opts.lnEps);
   const { B, T, D } = dims;
@@ -167,7 +170,7 @@ function prepare(op: string, x: F32Tensor, weights: PrunedBlockWeights, opts: To
   }
   const w: Record<string, Float32Array> = {};
   for (const name of PRUNED_BLOCK_WEIGHT_NAMES) w[name] = weights[name].data;
-  return { dims, lnEps, out, map, w };
+  return { x, dims, lnEps, out, map, w };
 }
 
 /**
@@ -188,8 +191,8 @@ function prepare(op: string, x: F32Tensor, weights: PrunedBlockWeights, opts: To
  * // ToMe for SD: 2-D split over the 16x16 patch grid after P0 = 19 protected tokens, 70% of them merged
  * const z = tomeBlock({ data: x2, shape: [1, 275, 384] }, blockWeights, { heads: 6, protectedTokens: 19, mode: 'mhsa', mergeRatio: 0.7, grid: [16, 16] });
  */
-export function tomeBlock(x: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions): F32Tensor {
-  const { dims, lnEps, out, map, w } = prepare('tomeBlock', x, weights, opts);
+export function tomeBlock(x0: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions): F32Tensor {
+  const { x, dims, lnEps, out, map, w } = prepare('tomeBlock', x0, weights, opts);
   const { B, T, D, H, P0, grid, ratio } = dims;
   native().tomeBlock(x.data, out, map, B, T, D, H, P0, w, opts.mode, ratio, lnEps, grid?.[0] ?? 0, grid?.[1] ?? 0);
   return { data: out, shape: [B, T, D] };
@@ -204,8 +207,8 @@ export function tomeBlock(x: F32Tensor, weights: PrunedBlockWeights, opts: TomeB
  * @example
  * const y = await tomeBlockAsync(x, blockWeights, { heads: 6, protectedTokens: 5, mode: 'mhsa+mlp', ratio: 0.5 });
  */
-export function tomeBlockAsync(x: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions): Promise<F32Tensor> {
-  const { dims, lnEps, out, map, w } = prepare('tomeBlockAsync', x, weights, opts);
+export function tomeBlockAsync(x0: F32Tensor, weights: PrunedBlockWeights, opts: TomeBlockOptions): Promise<F32Tensor> {
+  const { x, dims, lnEps, out, map, w } = prepare('tomeBlockAsync', x0, weights, opts);
   const { B, T, D, H, P0, grid, ratio } = dims;
   return native()
     .tomeBlockAsync(x.data, out, map, B, T, D, H, P0, w, opts.mode, ratio, lnEps, grid?.[0] ?? 0, grid?.[1] ?? 0)

@@ -12,7 +12,7 @@
  */
 import { native } from '../native.js';
 import { describe, rangeError, typeError } from '../errors.js';
-import { expectEps, expectTensor, type F32Tensor } from '../validate.js';
+import { expectEps, expectTensor, snapshotAll, snapshotWeights, type F32Tensor } from '../validate.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, prunedBlockDims, type PrunedBlockDims, type PrunedBlockWeightName, type PrunedBlockWeights } from './prunedBlock.js';
 
 export interface VitBlockOptions {
@@ -32,6 +32,10 @@ export function vitBlockSavedFloats(d: VitBlockDims): number {
 }
 
 interface Prepared {
+  /** The inputs as read once (what the kernel must be given). */
+  x: F32Tensor;
+  policy: F32Tensor | null;
+  weights: PrunedBlockWeights;
   dims: VitBlockDims;
   lnEps: number;
   attnEps: number;
@@ -39,8 +43,11 @@ interface Prepared {
 }
 
 /** Validates x, policy, weights and opts (shared with the TF.js kernels); returns the sizes and eps values. */
-export function vitBlockPrepare(op: string, x: F32Tensor, policy: F32Tensor | null, weights: PrunedBlockWeights, opts: VitBlockOptions): Prepared {
+export function vitBlockPrepare(op: string, x0: F32Tensor, policy0: F32Tensor | null, weights0: PrunedBlockWeights, opts: VitBlockOptions): Prepared {
   if (typeof opts !== 'object' || opts === null) throw typeError(op, `expected opts to be an object {heads, lnEps?, attnEps?}, received ${describe(opts)}`);
+  // each input's data / shape read once: validation, the kernel and the result see the same arrays
+  const [x, policy] = snapshotAll(x0, policy0);
+  const weights = snapshotWeights(weights0, PRUNED_BLOCK_WEIGHT_NAMES);
   const { B, N, D, H, F } = prunedBlockDims(op, x, null, weights, opts.heads);
   if (policy !== null) {
     expectTensor(op, 'policy', policy, 'float32', ['B', 'N'], { B, N });
@@ -54,7 +61,7 @@ export function vitBlockPrepare(op: string, x: F32Tensor, policy: F32Tensor | nu
     throw rangeError(op, `expected attnEps to be a finite number >= 0, received ${describe(attnEps)}`);
   const w: Record<string, Float32Array> = {};
   for (const name of PRUNED_BLOCK_WEIGHT_NAMES) w[name] = weights[name].data;
-  return { dims: { B, N, D, H, F }, lnEps, attnEps, w };
+  return { x, policy, weights, dims: { B, N, D, H, F }, lnEps, attnEps, w };
 }
 
 /**
@@ -69,9 +76,10 @@ export function vitBlockPrepare(op: string, x: F32Tensor, policy: F32Tensor | nu
  * @example
  *   const { y, saved } = vitBlock(x, null, blockWeights, { heads: 3 });
  */
-export function vitBlock(x: F32Tensor, policy: F32Tensor | null, weights: PrunedBlockWeights, opts: VitBlockOptions): { y: F32Tensor; saved: F32Tensor } {
+export function vitBlock(x0: F32Tensor, policy0: F32Tensor | null, weights: PrunedBlockWeights, opts: VitBlockOptions): { y: F32Tensor; saved: F32Tensor } {
   const op = 'vitBlock';
-  const p = vitBlockPrepare(op, x, policy, weights, opts);
+  const p = vitBlockPrepare(op, x0, policy0, weights, opts);
+  const { x, policy } = p;
   const { B, N, D, H } = p.dims;
   const y = new Float32Array(B * N * D), saved = new Float32Array(vitBlockSavedFloats(p.dims));
   native().vitBlock(x.data, policy?.data ?? null, p.w, y, saved, B, N, D, H, p.lnEps, p.attnEps);
@@ -97,9 +105,11 @@ export interface VitBlockGrads {
  * @example
  *   const { dx, grads } = vitBlockBackward(dy, x, null, blockWeights, saved, { heads: 3 });
  */
-export function vitBlockBackward(dy: F32Tensor, x: F32Tensor, policy: F32Tensor | null, weights: PrunedBlockWeights, saved: F32Tensor, opts: VitBlockOptions): VitBlockGrads {
+export function vitBlockBackward(dy: F32Tensor, x0: F32Tensor, policy0: F32Tensor | null, weights0: PrunedBlockWeights, saved: F32Tensor, opts: VitBlockOptions): VitBlockGrads {
   const op = 'vitBlockBackward';
-  const p = vitBlockPrepare(op, x, policy, weights, opts);
+  const p = vitBlockPrepare(op, x0, policy0, weights0, opts);
+  const { x, policy, weights } = p;
+  [dy, saved] = snapshotAll(dy, saved);
   const { B, N, D, H } = p.dims;
   expectTensor(op, 'dy', dy, 'float32', ['B', 'N', 'D'], { B, N, D });
   expectTensor(op, 'saved', saved, 'float32', ['S'], { S: vitBlockSavedFloats(p.dims) });

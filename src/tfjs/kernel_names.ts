@@ -111,3 +111,18 @@ export interface VitBlockAttrs {
 export const VitBlockGrad = 'Reg4pruVitBlockGrad';
 /** dy, x, policy?, weights, saved -> [dx, ...the 14 weight gradients in PRUNED_BLOCK_WEIGHT_NAMES order, dpolicy?] */
 export type VitBlockGradInputs = NamedTensorInfoMap;
+
+export const UpscaleBlock = 'Reg4pruUpscaleBlock';
+/**
+ * x float32 [B,h,w,C], the five scale-block weights by SPEC §8 name ('conv1.weight' [C,O,2,2], 'conv1.bias' [O],
+ * 'conv2.weight' [O,1,3,3], 'norm.weight' [O], 'norm.bias' [O]) -> [y float32 [B,2h,2w,O], saved float32
+ * [B*2h*2w*(O+2)]]; saved is kept for the gradient (outputsToSave).
+ */
+export type UpscaleBlockInputs = NamedTensorInfoMap;
+export interface UpscaleBlockAttrs {
+  lnEps: number;
+}
+
+export const UpscaleBlockGrad = 'Reg4pruUpscaleBlockGrad';
+/** dy, x, the five weights, saved -> [dx, ...the five weight gradients in UPSCALE_WEIGHT_NAMES order] */
+export type UpscaleBlockGradInputs = NamedTensorInfoMap;

@@ -14,6 +14,7 @@
  * | layerNorm       | x, w, b                                | exact (one fused backward pass)            |
  * | gelu            | x                                      | exact: dy (Phi(x) + x phi(x))              |
  * | vitBlock        | x, policy, all 14 weights              | exact, one fused native backward           |
+ * | upscaleBlock    | x, all 5 weights                       | exact, one fused native backward           |
  * Integer inputs (idx, masks) get zero gradients, as TF.js's own index inputs do.
  *
  * Registration is lazy: the first op call registers the kernels for the default backends (cpu, wasm,
@@ -24,8 +25,9 @@ import { engine, getBackend, getKernel, tensor1d, Tensor, type DataType, type Na
 import { describe, typeError } from '../errors.js';
 import type { Seed } from '../native.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES, type PrunedBlockWeightName } from '../ops/prunedBlock.js';
+import { UPSCALE_WEIGHT_LETTERS, UPSCALE_WEIGHT_NAMES, type UpscaleWeightName } from '../ops/upscaleBlock.js';
 import { expectInt, expectNumber, expectSeed } from '../validate.js';
-import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens, VitBlock } from './kernel_names.js';
+import { GatherTokens, Gelu, GumbelSoftmaxST, GumbelTopK, LayerNorm, PolicyAttention, PrunedBlock, ScatterTokens, UpscaleBlock, VitBlock } from './kernel_names.js';
 import { registerReg4pruKernels } from './register.js';
 
 export { registerReg4pruKernels, unregisterReg4pruKernels, isReg4pruRegistered, DEFAULT_BACKENDS, KERNEL_NAMES } from './register.js';
@@ -307,4 +309,34 @@ export function vitBlock(x: Tensor3D, weights: Readonly<Record<PrunedBlockWeight
   } finally {
     placeholder?.dispose();
   }
+}
+
+/**
+ * One EoMT mask-head scale block as a single differentiable op (SPEC §2), forward and backward in native code,
+ * channels-last: ConvTranspose2d 2x2 stride 2 (+ bias) → exact GELU → depthwise 3x3 (zero padding 1, no bias) →
+ * LayerNorm2d (over the channels per pixel). Differentiable in x and all five weights. The forward keeps the
+ * pre-GELU map and the LayerNorm statistics for the backward (GELU and the depthwise 3x3 are recomputed).
+ * @param x tf.Tensor float32 [B,h,w,C] (NHWC)
+ * @param weights the block's five float32 tensors by SPEC §8 name without `upscale.{j}.`: `conv1.weight` [C,O,2,2]
+ *   (PyTorch ConvTranspose2d layout [in,out,kh,kw]), `conv1.bias` [O], `conv2.weight` [O,1,3,3], `norm.weight` [O],
+ *   `norm.bias` [O]
+ * @param opts `lnEps` (default 1e-6, > 0)
+ * @returns tf.Tensor float32 [B,2h,2w,O]
+ * @throws TypeError for a non-tensor, a wrong dtype or rank, a missing weight; RangeError for a shape mismatch or a
+ *   bad eps
+ * @example
+ * const up = tfops.upscaleBlock(grid, upscaleWeights); // [2,16,16,192] -> [2,32,32,192]
+ */
+export function upscaleBlock(x: Tensor4D, weights: Readonly<Record<UpscaleWeightName, Tensor>>, opts: { lnEps?: number } = {}): Tensor4D {
+  const op = 'upscaleBlock';
+  const o = expectOpts(op, opts);
+  const inputs: NamedTensorMap = { x: expectTf(op, 'x', x, ['float32'], ['B', 'h', 'w', 'C']) };
+  if (typeof weights !== 'object' || weights === null) throw typeError(op, `expected weights to be an object of tf.Tensors, received ${describe(weights)}`);
+  for (const name of UPSCALE_WEIGHT_NAMES) inputs[name] = expectTf(op, `weights['${name}']`, weights[name], ['float32'], UPSCALE_WEIGHT_LETTERS[name]);
+  const lnEps = o.lnEps === undefined ? 1e-6 : expectNumber(op, 'lnEps', o.lnEps, { gt: 0 });
+  ready(UpscaleBlock);
+  const [y, saved] = engine().runKernel<Tensor[]>(UpscaleBlock, inputs, { lnEps }) as [Tensor4D, Tensor];
+  // The gradient keeps its own reference to saved (outputsToSave), so the caller never sees it.
+  saved.dispose();
+  return y;
 }

@@ -38,6 +38,9 @@ import { scatterTokensGradConfig } from './gradients/ScatterTokens_grad.js';
 import { vitBlockConfig } from './kernels/VitBlock.js';
 import { vitBlockGradConfig as vitBlockGradKernelConfig } from './kernels/VitBlockGrad.js';
 import { vitBlockGradConfig } from './gradients/VitBlock_grad.js';
+import { upscaleBlockConfig } from './kernels/UpscaleBlock.js';
+import { upscaleBlockGradConfig as upscaleBlockGradKernelConfig } from './kernels/UpscaleBlockGrad.js';
+import { upscaleBlockGradConfig } from './gradients/UpscaleBlock_grad.js';
 
 /** Backends registered when none are named: TF.js cpu, wasm, and tfjs-node ('tensorflow'). */
 export const DEFAULT_BACKENDS: readonly string[] = Object.freeze(['cpu', 'wasm', 'tensorflow']);
@@ -53,13 +56,14 @@ export const KERNEL_CONFIGS: readonly KernelConfig[] = Object.freeze([
   layerNormConfig, layerNormGradKernelConfig,
   geluConfig, geluGradKernelConfig,
   vitBlockConfig, vitBlockGradKernelConfig,
+  upscaleBlockConfig, upscaleBlockGradKernelConfig,
 ]);
 
 /** Every reg4pru gradient. gumbelTopK gives zeros; prunedBlock throws (see gradients/). */
 export const GRAD_CONFIGS: readonly GradConfig[] = Object.freeze([
   gatherTokensGradConfig, scatterTokensGradConfig, policyAttentionGradConfig,
   gumbelSoftmaxSTGradConfig, gumbelTopKGradConfig, prunedBlockGradConfig,
-  layerNormGradConfig, geluGradConfig, vitBlockGradConfig,
+  layerNormGradConfig, geluGradConfig, vitBlockGradConfig, upscaleBlockGradConfig,
 ]);
 
 /** The reg4pru kernel names (all start with `Reg4pru`). */

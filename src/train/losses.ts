@@ -176,21 +176,26 @@ export function deepSupervisionLoss(outs: readonly DecodedOutput[], targets: rea
 }
 
 /**
- * Ratio loss (SPEC §4 eq. 2): 1/(B·S) Σ_b Σ_s (ρ_s − mean_τ P_τ^{b,s})².
+ * Ratio loss (SPEC §4 eq. 2): 1/(B·S) Σ_b Σ_s (ρ_s − mean_τ P_τ^{b,s})², or with `over: 'batch'` (dynamic per-image
+ * keep, SViT) 1/S Σ_s (ρ_s − mean_{b,τ} P_τ^{b,s})²: only the batch's mean keep is held at ρ_s, images may differ.
  * @param keep hard keep decisions float32 [B,S,N] (straight-through gradient from gumbelSoftmaxST), or a
  *   list of S tensors [B,N] (stacked on axis 1).
  * @param rhos target keep ratios ρ_s (cumulative), length S.
+ * @param opts `over`: 'image' (default, eq. 2) or 'batch' (the batch mean per stage).
  * @returns a scalar.
  * @throws {RangeError} when rhos does not have S entries. {TypeError} on a wrong rank.
  */
-export function ratioLoss(keep: tf.Tensor | readonly tf.Tensor[], rhos: readonly number[]): tf.Scalar {
+export function ratioLoss(keep: tf.Tensor | readonly tf.Tensor[], rhos: readonly number[], opts: { over?: 'image' | 'batch' } = {}): tf.Scalar {
   const op = 'ratioLoss';
   return tf.tidy(() => {
     const k = Array.isArray(keep) ? tf.stack(keep as tf.Tensor[], 1) : (keep as tf.Tensor);
     if (k.rank !== 3) throw typeError(op, `keep must be [B,S,N] (or S tensors [B,N]), got rank ${k.rank}`);
     const S = k.shape[1];
     if (rhos.length !== S) throw rangeError(op, `rhos must have S=${S} entries, got ${rhos.length}`);
-    const diff = tf.sub(tf.tensor2d([...rhos], [1, S]), tf.mean(tf.cast(k, 'float32'), 2));
+    const over = opts.over ?? 'image';
+    if (over !== 'image' && over !== 'batch') throw rangeError(op, `over must be 'image' or 'batch', got ${String(over)}`);
+    const kf = tf.cast(k, 'float32');
+    const diff = tf.sub(tf.tensor2d([...rhos], [1, S]), over === 'image' ? tf.mean(kf, 2) : tf.mean(kf, [0, 2]).reshape([1, S]));
     return tf.mean(tf.square(diff)) as tf.Scalar;
   });
 }

@@ -18,9 +18,16 @@
  * EMA: e ← d_k e + (1 − d_k) p after the k-th optimiser step (k = 1, 2, …), with the usual warm-up
  * d_k = min(decay, (1 + k) / (10 + k)) (TF's ExponentialMovingAverage num_updates rule; off with
  * `warmup: false`), decay 0.9999. Without the warm-up a short run's EMA would stay at the initial weights.
+ *
+ * On the `cpu` backend both updates run as one native in-place pass per parameter (src/ops/optimizerStep.ts),
+ * bit-identical to the TF.js composition below it, which every other backend (and `native: false`) uses: the
+ * composition allocates a dozen whole-parameter tensors per step, whose fresh pages and garbage were about a
+ * sixth of a training step of preset tiny.
  */
 import * as tf from '@tensorflow/tfjs';
 import { rangeError } from '../errors.js';
+import { adamwStep, emaStep } from '../ops/optimizerStep.js';
+import { f32Values, isCpuBackend, ownedF32Values } from '../tfjs/backend/cpuData.js';
 import { lrAt, paramInfo, type LrSchedule, type ParamInfo } from './schedule.js';
 
 export interface AdamWOptions {
@@ -37,6 +44,14 @@ export interface AdamWOptions {
   eps?: number;
   /** Overrides the group / scale / decay of a parameter (default `paramInfo(name, L, llrd)`). */
   info?: (name: string) => ParamInfo;
+  /** The native in-place update on the cpu backend (true); false: the TF.js composition everywhere. */
+  native?: boolean;
+}
+
+// The values of a tensor for the native update (read only): float32 on a cpu-like backend, else undefined.
+function cpuF32Values(g: tf.Tensor): Float32Array | undefined {
+  const backend: unknown = tf.backend();
+  return isCpuBackend(backend) ? f32Values(backend, g) : undefined;
 }
 
 /** AdamW over named variables (SPEC §8 names). */
@@ -46,6 +61,7 @@ export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
+  readonly native: boolean;
   /** Optimiser steps taken so far. */
   step = 0;
   readonly info: Readonly<Record<string, ParamInfo>>;
@@ -66,6 +82,7 @@ export class AdamW {
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
+    this.native = opts.native ?? true;
     if (!(this.weightDecay >= 0 && Number.isFinite(this.weightDecay))) throw rangeError(op, `expected weightDecay >= 0, received ${this.weightDecay}`);
     if (!(this.beta1 >= 0 && this.beta1 < 1) || !(this.beta2 >= 0 && this.beta2 < 1)) throw rangeError(op, `expected betas in [0, 1), received ${this.beta1}, ${this.beta2}`);
     if (!(this.eps > 0)) throw rangeError(op, `expected eps > 0, received ${this.eps}`);
@@ -106,6 +123,13 @@ export class AdamW {
       if (g.size !== p.size) throw rangeError('AdamW.apply', `gradient of '${name}' has ${g.size} elements, the variable ${p.size}`);
       const info = this.info[name]!;
       const lr = lrAt(this.step, info.group, this.schedule) * info.lrScale;
+      if (this.native) {
+        const gv = cpuF32Values(g), pv = ownedF32Values(p), mv = ownedF32Values(this.m[name]!), vv = ownedF32Values(this.v[name]!);
+        if (gv && pv && mv && vv) {
+          adamwStep(pv, gv, mv, vv, { lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, decay: info.decay, t });
+          continue;
+        }
+      }
       tf.tidy(() => {
         const gg = g.reshape(p.shape);
         const m = tf.add(tf.mul(this.beta1, this.m[name]!), tf.mul(1 - this.beta1, gg));
@@ -207,6 +231,8 @@ export class GradAccumulator {
 export class Ema {
   readonly decay: number;
   readonly warmup: boolean;
+  /** The native in-place update on the cpu backend (see AdamW's `native`). */
+  readonly native: boolean;
   /** Updates done so far. */
   updates = 0;
   private readonly params: Record<string, tf.Variable>;
@@ -214,11 +240,12 @@ export class Ema {
 
   /**
    * @param params name → variable (the shadow starts as a copy)
-   * @param opts decay in [0, 1] (0.9999), warmup (true)
+   * @param opts decay in [0, 1] (0.9999), warmup (true), native (true: the in-place native update on the cpu backend)
    */
-  constructor(params: Record<string, tf.Variable>, opts: { decay?: number; warmup?: boolean } = {}) {
+  constructor(params: Record<string, tf.Variable>, opts: { decay?: number; warmup?: boolean; native?: boolean } = {}) {
     this.decay = opts.decay ?? 0.9999;
     this.warmup = opts.warmup ?? true;
+    this.native = opts.native ?? true;
     if (!(this.decay >= 0 && this.decay <= 1)) throw rangeError('Ema', `expected decay in [0, 1], received ${this.decay}`);
     this.params = { ...params };
     for (const [name, p] of Object.entries(params)) this.shadow[name] = tf.variable(p.clone(), false);
@@ -235,6 +262,13 @@ export class Ema {
     const d = this.nextDecay();
     for (const [name, p] of Object.entries(this.params)) {
       const e = this.shadow[name]!;
+      if (this.native) {
+        const ev = ownedF32Values(e), pv = cpuF32Values(p);
+        if (ev && pv && ev !== pv) {
+          emaStep(ev, pv, d);
+          continue;
+        }
+      }
       tf.tidy(() => e.assign(tf.add(tf.mul(d, e), tf.mul(1 - d, p))));
     }
     this.updates++;

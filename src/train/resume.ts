@@ -21,7 +21,7 @@ export const RESUME_FILE = 'resume.safetensors';
 const KEY = 'reg4pru.resume';
 const VERSION = 1;
 
-export const RUN_SPEC_KEYS = ['config', 'data', 'samples', 'dataSeed', 'routing', 'policy', 'keep', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'ratioWeight', 'lambdaPol', 'tau', 'augment', 'seed', 'maxSteps'] as const;
+export const RUN_SPEC_KEYS = ['config', 'data', 'samples', 'dataSeed', 'routing', 'policy', 'keep', 'dynamic', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'ratioWeight', 'lambdaPol', 'tau', 'augment', 'seed', 'maxSteps'] as const;
 /** The options that define a run (everything but weights, output folder, stopAfter and callbacks): the
  * trainer's own option fields, one declaration. */
 export type RunSpec = Pick<TrainRunOptions, (typeof RUN_SPEC_KEYS)[number]>;

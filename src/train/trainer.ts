@@ -4,7 +4,8 @@
  * warmup, poly decay) → EMA; a JSONL metrics log, checkpoints, progress callbacks.
  *
  * Loss of one micro-batch: the deep-supervision set loss over every decode point (losses.ts) plus
- *  - policy 'ratio': ratioWeight · ratioLoss(keep, ρ_s = keep^(s+1)),
+ *  - policy 'ratio': ratioWeight · ratioLoss(keep, ρ_s = keep^(s+1)); with `dynamic` (SViT's per-image keep) the
+ *    hard decisions keep a patch at score >= dynamic.threshold and the loss holds only the batch mean at ρ_s,
  *  - 'informed-mask|distance|edges': policyLoss(p_s, T, λ_pol = 8) with p_s = l0 − l1 of the predictor's
  *    keep logits (σ(p_s) = softmax(l)[keep], the keep score) and T = policyTargetsBatch(masks, kind),
  *  - 'none': nothing (the model runs without policy masking).
@@ -56,6 +57,12 @@ export interface TrainRunOptions {
   policy?: TrainPolicy;
   /** Base keep ratio ρ of the ratio loss (default 0.7). */
   keep?: number;
+  /**
+   * Dynamic per-image keep (SViT; the engine's keep 'dynamic'): the Gumbel-ST hard decisions keep a patch when its
+   * score passes `threshold` in (0, 1) (forwardTrain's threshold), and the ratio loss targets the batch's mean keep
+   * per stage (ratioLoss over 'batch') instead of each image's. null / omitted: fixed-ratio training.
+   */
+  dynamic?: { threshold: number } | null;
   epochs?: number;
   /** Micro-batch size (default 2). */
   batch?: number;
@@ -194,6 +201,9 @@ export async function train(opts: TrainRunOptions | TrainResumeOptions): Promise
   if (!TRAIN_POLICIES.includes(policy)) throw rangeError('train', `expected policy in ${TRAIN_POLICIES.join('|')}, received ${String(policy)}`);
   const keep = o.keep ?? 0.7;
   if (!(keep > 0 && keep <= 1)) throw rangeError('train', `expected keep in (0, 1], received ${keep}`);
+  const dynamic = o.dynamic ?? null;
+  if (dynamic !== null && (typeof dynamic !== 'object' || typeof dynamic.threshold !== 'number' || !(dynamic.threshold > 0 && dynamic.threshold < 1)))
+    throw rangeError('train', `expected dynamic to be { threshold in (0, 1) } or null, received ${JSON.stringify(dynamic)}`);
   const schedule = routeSchedule(o.routing ?? 'random');
   const src = await openDataset(o, config);
   if (src.n < 1) throw rangeError('train', 'the training set is empty');
@@ -229,11 +239,11 @@ export async function train(opts: TrainRunOptions | TrainResumeOptions): Promise
     files.checkpoint = path.join(o.out, 'checkpoint.safetensors');
     files.ema = path.join(o.out, 'ema.safetensors');
     files.summary = path.join(o.out, 'summary.json');
-    const start = { type: 'start', date: new Date().toISOString(), config, data: o.data, samples: src.n, routing: schedule.kind, policy, keep, epochs, batch, accum, lr: o.lr ?? 2e-4, weightDecay: o.weightDecay ?? 0.05, llrd: o.llrd ?? 0.8, ema: o.ema ?? 0.9999, warmup, totalSteps, seed, backend: tf.getBackend() };
+    const start = { type: 'start', date: new Date().toISOString(), config, data: o.data, samples: src.n, routing: schedule.kind, policy, keep, ...(dynamic ? { dynamic } : {}), epochs, batch, accum, lr: o.lr ?? 2e-4, weightDecay: o.weightDecay ?? 0.05, llrd: o.llrd ?? 0.8, ema: o.ema ?? 0.9999, warmup, totalSteps, seed, backend: tf.getBackend() };
     if (resumed) appendFileSync(files.metrics, JSON.stringify({ type: 'resume', date: start.date, step: resumed.pos.step, micro: resumed.pos.micro }) + '\n');
     else writeFileSync(files.metrics, JSON.stringify(start) + '\n');
   }
-  const meta = (epoch: number) => ({ 'reg4pru.train': JSON.stringify({ epoch, step: opt.step, routing: schedule.kind, policy, keep, seed }) });
+  const meta = (epoch: number) => ({ 'reg4pru.train': JSON.stringify({ epoch, step: opt.step, routing: schedule.kind, policy, keep, ...(dynamic ? { dynamic } : {}), seed }) });
   const saveAll = (epoch: number) => {
     if (o.out === undefined) return;
     saveCheckpoint(files.checkpoint!, config, model.exportWeights(), meta(epoch));
@@ -311,14 +321,14 @@ export async function train(opts: TrainRunOptions | TrainResumeOptions): Promise
         const target = targetKind ? policyTargetsBatch(masks, H, W, [gh, gw], targetKind) : null;
         let vals = { seg: 0, ratio: 0, pol: 0 };
         const { value, grads } = tf.variableGrads(() => {
-          const out = model.forwardTrain(images, { route, policy: mode, tau: o.tau ?? 1, seed: fseed, fullResolution: false });
+          const out = model.forwardTrain(images, { route, policy: mode, tau: o.tau ?? 1, seed: fseed, fullResolution: false, ...(dynamic ? { threshold: dynamic.threshold } : {}) });
           const [h, w] = out.decoded[0]!.maskLogits.shape.slice(2) as [number, number];
           const targets = masks.map((m) => vesselTargets(m, H, W, h, w));
           const seg = deepSupervisionLoss(out.decoded, targets);
           let total: tf.Scalar = seg;
           vals = { seg: seg.dataSync()[0]!, ratio: 0, pol: 0 };
           if (mode === 'ratio' && out.keep) {
-            const r = ratioLoss(out.keep, rhos);
+            const r = ratioLoss(out.keep, rhos, { over: dynamic ? 'batch' : 'image' });
             vals.ratio = r.dataSync()[0]!;
             total = tf.add(total, tf.mul(o.ratioWeight ?? 1, r));
           } else if (mode === 'informed' && out.keepLogits && target) {

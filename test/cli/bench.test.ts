@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { BENCH_CONFIGS, readAccuracy, runBench, selectConfigs, throughputStats, type BenchReport } from '../../src/cli/commands/bench.js';
+import { BENCH_CONFIGS, readAccuracy, runBench, selectConfigs, throughputStats, timeRoundRobin, type BenchReport } from '../../src/cli/commands/bench.js';
+import { modelConfig } from '../../src/index.js';
 import { UsageError } from '../../src/cli/common.js';
 import { main } from '../../src/cli/program.js';
 import { captureIo, fakeFactory } from './helpers.js';
@@ -57,10 +58,54 @@ describe('bench: configurations and statistics', () => {
   });
 });
 
+describe('timeRoundRobin: the harness loop', () => {
+  it('runs warm-up then timed rounds, each round every runner once starting one further on, each run timed alone', async () => {
+    const log: string[] = [];
+    const runner = (name: string, ms: number) => async () => {
+      log.push(name);
+      await new Promise((r) => setTimeout(r, ms));
+    };
+    const ticks: Array<[number, number]> = [], rounds: number[] = [];
+    const t = await timeRoundRobin([runner('a', 0), runner('b', 60), runner('c', 0)], {
+      warmup: 1, iters: 3, onRun: (i, round) => ticks.push([i, round]), onRound: (round) => rounds.push(round),
+    });
+    expect(log.join('')).toBe('abc' + 'bca' + 'cab' + 'abc');
+    expect(ticks.slice(0, 4)).toEqual([[0, 0], [1, 0], [2, 0], [1, 1]]);
+    expect(rounds).toEqual([0, 1, 2, 3]);
+    expect(t.map((x) => [x.warmupMs.length, x.timingsMs.length])).toEqual([[1, 3], [1, 3], [1, 3]]);
+    // each sample is that runner's own run: b sleeps 60 ms, a and c return at once (medians: robust to a stall)
+    const median = (v: number[]) => [...v].sort((x, y) => x - y)[1]!;
+    expect(Math.min(...t[1]!.timingsMs)).toBeGreaterThanOrEqual(55);
+    expect(median(t[0]!.timingsMs)).toBeLessThan(55);
+    expect(median(t[2]!.timingsMs)).toBeLessThan(55);
+  });
+});
+
+describe('bench/model/engine.bench.ts on the harness loop', () => {
+  it('times every configuration (and ONNX Runtime when it loads) in one round-robin, ratios from that run', async () => {
+    const { run } = await import('../../bench/model/engine.bench.js');
+    const config = modelConfig('tiny', { D: 32, H: 2, L: 4, Q: 4, Bq: 2, R: 1, stageBlocks: [1, 2], image: [64, 64] });
+    const rows = await run({ quick: true, config, iters: 2, warmup: 1, peak: 100 });
+    const ort = rows.find((r) => r.impl.startsWith('onnxruntime'));
+    const ours = rows.filter((r) => r !== ort);
+    expect(ours[0]!.impl).toMatch(/^unpruned \[/);
+    expect(ours.some((r) => /^keep 0\.7 \[/.test(r.impl))).toBe(true);
+    for (const r of rows) {
+      expect(r.timing.iterations).toBe(2);
+      expect(r.timing.medianMs).toBeGreaterThan(0);
+      expect(r.shape).toBe('D=32 L=4 64x64 B=1 Np=16');
+    }
+    expect(ours[0]!.speedup).toBe(1);
+    // the ORT ratio in each note is ORT's median over the row's, both from this run
+    if (ort) for (const r of ours) expect(r.note).toContain(`${(ort.timing.medianMs / r.timing.medianMs).toFixed(2)}x vs ORT`);
+    else for (const r of ours) expect(r.note).not.toContain('vs ORT');
+  });
+});
+
 describe('bench: report and plot (stand-in session)', () => {
   it('times the configurations round-robin (each round runs every one, in a rotating order)', async () => {
     const dir = tmp();
-    const order: Array<number | null> = [];
+    const order: Array<number | 'dynamic' | null> = [];
     const inner = fakeFactory();
     const factory: Parameters<typeof runBench>[2] = async (source, opts) => {
       const s = await inner(source, opts);
@@ -139,7 +184,7 @@ describe('bench: report and plot (stand-in session)', () => {
 
   it('--round-keep m reaches every pruned session (not the unpruned or ToMe ones) and the JSON protocol', async () => {
     const dir = tmp();
-    const seen: Array<{ keep: number | null | undefined; roundKeep?: number }> = [];
+    const seen: Array<{ keep: number | 'dynamic' | null | undefined; roundKeep?: number }> = [];
     const base = fakeFactory();
     const factory: Parameters<typeof main>[2] = async (source, opts) => {
       seen.push({ keep: opts.keep, roundKeep: opts.roundKeep });

@@ -29,7 +29,8 @@ describe('reg4pru eval --configs', () => {
     }
     // the same numbers as evaluating each configuration alone
     const one = await evaluate(ckpt, { data: 'synthetic', samples: 2, keep: 0.7 });
-    expect(map['prune-0.7']).toEqual({ ap: one.final.ap, dice: one.final.dice });
+    expect(map['prune-0.7']).toEqual({ ap: one.final.ap, dice: one.final.dice, kept: one.kept });
+    expect(one.kept!.map((k) => [k.block, k.min, k.max])).toEqual([[1, 11, 11], [2, 8, 8]]); // pruned rows carry their kept patches
     const tome = await evaluate(ckpt, { data: 'synthetic', samples: 2, keep: null, tome: { mode: 'mhsa', mergeRatio: 0.5 } });
     expect(map['tome-mhsa-0.5']).toEqual({ ap: tome.final.ap, dice: tome.final.dice });
     expect(io.text().out).toMatch(/tome-mhsa-0\.5/);

@@ -15,7 +15,7 @@ export function captureIo(): Io & { text(): { out: string; err: string } } {
 
 export const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
-export function fakeFactory(calls: Array<{ keep: number | null; tome?: unknown; batches: number[] }> = []): SessionFactory {
+export function fakeFactory(calls: Array<{ keep: number | 'dynamic' | null; tome?: unknown; batches: number[] }> = []): SessionFactory {
   return async (source, opts) => {
     if (typeof source === 'string') throw new Error('fake session: checkpoints not supported');
     if (opts.tome) throw new Error('ToMe is not supported by this session');

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { InferenceSession, roundKeepCount, getThreads, modelConfig, randomWeights, saveCheckpoint, setKernel, setThreads, type ModelConfig } from '../../src/index.js';
+import { InferenceSession, roundKeepCount, modelConfig, randomWeights, saveCheckpoint, type ModelConfig } from '../../src/index.js';
 import { eomtForwardRef, keepCount, roundKeepRef } from '../reference/eomtForward.js';
 import { native } from '../../src/native.js';
-import { cpuVariants, expectClose, randn, rng, threadCounts } from '../reference/helpers.js';
+import { cpuVariants, expectClose, randn, rng, threadCounts, withKernelAsync } from '../reference/helpers.js';
 
 const CFG_A: ModelConfig = modelConfig('tiny', {
   D: 16, H: 2, L: 6, patch: 8, image: [32, 32], R: 2, Q: 3, Bq: 2, classes: 1, stageBlocks: [1, 3], selectorWidth: 4,
@@ -23,19 +23,6 @@ const CFG_B: ModelConfig = modelConfig('tiny', {
 });
 
 const ATOL = 2e-4, RTOL = 1e-3;
-
-/** Runs fn with kernel + threads forced, restored afterwards (withKernel is not async-safe). */
-async function withKernelAsync<T>(variant: 'ref' | 'avx2' | 'avx512', threads: number, fn: () => Promise<T>): Promise<T> {
-  const pt = getThreads();
-  setKernel(variant);
-  setThreads(threads);
-  try {
-    return await fn();
-  } finally {
-    setKernel('auto');
-    setThreads(pt);
-  }
-}
 
 describe('roundKeep', () => {
   it('roundKeepCount matches the search transcription for every k, prefix and multiple', () => {

@@ -25,7 +25,15 @@ describe('InferenceSession.create errors', () => {
     [{ keep: 0 }, RangeError, /options\.keep/],
     [{ keep: 1.5 }, RangeError, /options\.keep/],
     [{ keep: Number.NaN }, RangeError, /options\.keep/],
-    [{ keep: '0.7' }, TypeError, /options\.keep/],
+    [{ keep: '0.7' }, RangeError, /options\.keep to be a number in \(0, 1\], 'dynamic' or null, received string '0\.7'/],
+    [{ keep: true }, TypeError, /options\.keep/],
+    [{ keep: 'dynamic', threshold: 1.5 }, RangeError, /options\.threshold in \[0, 1\], received 1\.5/],
+    [{ keep: 'dynamic', threshold: '0.5' }, TypeError, /options\.threshold/],
+    [{ keep: 'dynamic', minKeep: 0 }, RangeError, /options\.minKeep to be an integer >= 1, received 0/],
+    [{ keep: 'dynamic', minKeep: 2.5 }, RangeError, /options\.minKeep/],
+    [{ keep: 0.7, threshold: 0.5 }, RangeError, /apply to keep 'dynamic' only/],
+    [{ keep: 'dynamic', roundKeep: 8 }, RangeError, /roundKeep applies to fixed keep ratios/],
+    [{ keep: 'dynamic', tome: { mode: 'mhsa', mergeRatio: 0.5 } }, RangeError, /cannot be combined/],
     [{ device: 'tpu' }, RangeError, /options\.device/],
     [{ tome: { mode: 'x', mergeRatio: 0.5 } }, RangeError, /options\.tome\.mode/],
     [{ tome: { mode: 'mhsa', mergeRatio: 1 } }, RangeError, /options\.tome\.mergeRatio/],
@@ -67,6 +75,15 @@ describe('InferenceSession.create errors', () => {
     expect(() => new Native(JSON.stringify({ ...CFG, L: 'four' }), W, { keep: null })).toThrow(/config\.L/);
     expect(() => new Native(JSON.stringify(CFG), null as unknown as Record<string, Float32Array>, { keep: null })).toThrow(/weights/);
     expect(() => new Native(JSON.stringify(CFG), W, { keep: 2 })).toThrow(/options\.keep/);
+    // keep 'dynamic' at the binding: the same rules as in TS
+    const bad = (o: object) => () => new Native(JSON.stringify(CFG), W, o as { keep: null });
+    expect(bad({ keep: 'dynamik' })).toThrow(/options\.keep to be a number in \(0, 1\], 'dynamic' or null, received 'dynamik'/);
+    expect(bad({ keep: 'dynamic', threshold: -0.1 })).toThrow(/options\.threshold in \[0, 1\]/);
+    expect(bad({ keep: 'dynamic', threshold: 'x' })).toThrow(TypeError);
+    expect(bad({ keep: 'dynamic', minKeep: 0 })).toThrow(/options\.minKeep to be an integer >= 1/);
+    expect(bad({ keep: 0.7, minKeep: 3 })).toThrow(/apply to keep 'dynamic' only/);
+    expect(bad({ keep: 'dynamic', roundKeep: 8 })).toThrow(/roundKeep applies to fixed keep ratios/);
+    expect(bad({ keep: 'dynamic', tome: { mode: 'mhsa', mergeRatio: 0.5 } })).toThrow(/cannot be combined/);
   });
 });
 

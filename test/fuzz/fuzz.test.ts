@@ -96,7 +96,7 @@ function isCleanError(e: unknown): boolean {
 
 describe('fuzz: native entry points reject malformed calls cleanly', () => {
   for (const spec of SPECS) {
-    it(`${spec.fn}`, async () => {
+    it(`${spec.label ?? spec.fn}`, async () => {
       const fn = (native() as unknown as Record<string, (...a: unknown[]) => unknown>)[spec.fn];
       expect(typeof fn).toBe('function');
       const r = rng(spec.fn.length * 977);

@@ -9,13 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  PRUNED_BLOCK_WEIGHT_NAMES, gatherTokens, gatherTokensBackward, gelu, layerNorm, matmul, modelConfig, policyAttention, policyAttentionAsync,
-  policyAttentionBackward, policyAttentionBackwardAsync, prunedBlock, prunedBlockAsync, type PrunedBlockWeights,
+  PRUNED_BLOCK_WEIGHT_NAMES, cuda, gatherTokens, gatherTokensBackward, gelu, geluBackward, gumbelSoftmaxST, gumbelSoftmaxSTBackward, gumbelTopK, layerNorm,
+  layerNormBackward, matmul, modelConfig, policyAttention, policyAttentionAsync, policyAttentionBackward, policyAttentionBackwardAsync, prunedBlock,
+  prunedBlockAsync, scatterTokens, scatterTokensBackward, softmaxRows, tomeBlock, tomeBlockAsync, type PrunedBlockWeights,
 } from '../../src/index.js';
+import { vitBlock, vitBlockBackward } from '../../src/ops/vitBlock.js';
+import { UPSCALE_WEIGHT_NAMES, upscaleBlock, upscaleBlockBackward, type UpscaleBlockWeights } from '../../src/ops/upscaleBlock.js';
 import { native } from '../../src/native.js';
 import { main } from '../../src/cli/program.js';
 import { captureIo, fakeFactory } from '../cli/helpers.js';
-import { randn, rng } from '../reference/helpers.js';
+import { randn, randu, rng } from '../reference/helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'r4p-reliab-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -115,6 +118,14 @@ describe('one lnEps rule', () => {
     for (const n of PRUNED_BLOCK_WEIGHT_NAMES) wn[n] = w[n].data;
     expect(() => native().prunedBlock(x.data, null, new Float32Array(4 * D), 1, 4, 4, D, H, wn, 1e-50)).toThrow(/^prunedBlock: expected lnEps to be a finite number > 0 \(as float32\)/);
   });
+  it('cuda.prunedBlock and its binding apply the same rule (checked before the DeviceTensors, so without a device too)', () => {
+    const rule = /^cudaPrunedBlock: expected (opts\.)?lnEps to be a finite number > 0 \(as float32\), received /;
+    for (const bad of [1e-50, 0, -1, Infinity, NaN, 1e39]) {
+      expect(() => cuda.prunedBlock(null as never, null, {} as never, { heads: H, lnEps: bad })).toThrow(rule);
+      expect(() => native().cudaPrunedBlock(null as never, null, {}, H, bad, false)).toThrow(rule);
+    }
+    expect(() => native().cudaPrunedBlock(null as never, null, {}, H, 1e-6, false)).toThrow(/^cudaPrunedBlock: expected x to be a DeviceTensor/);
+  });
 });
 
 describe('inputs are read once', () => {
@@ -126,6 +137,83 @@ describe('inputs are read once', () => {
     expect(y.data.length).toBe(2);
     expect(y.shape).toEqual([2]);
   });
+
+  // Every tensor input of every op as a pair of getters: the first read of `data` / `shape` gives the valid
+  // value, any later read a longer array and another shape. An op that reads an input twice either fails
+  // (validated one array, handed the kernel another) or returns a result whose length and shape disagree.
+  type Tensor = { data: Float32Array | Int32Array | Uint8Array; shape: number[] };
+  const reads: Array<{ name: string; data: number; shape: number; }> = [];
+  function once<T extends Tensor>(name: string, t: T): T {
+    const c = { name, data: 0, shape: 0 };
+    reads.push(c);
+    const Ctor = t.data.constructor as new (n: number) => T['data'];
+    const other = new Ctor(t.data.length + 3);
+    return { get data() { return ++c.data === 1 ? t.data : other; }, get shape() { return ++c.shape === 1 ? t.shape : [...t.shape, 1]; } } as T;
+  }
+  const f32 = (shape: number[], seed: number): { data: Float32Array; shape: number[] } => t(randn(shape.reduce((a, b) => a * b, 1), rng(seed)), shape);
+  const i32 = (data: number[], shape: number[]) => ({ data: Int32Array.from(data), shape });
+  const onceWeights = (seed: number): PrunedBlockWeights => {
+    const w = blockWeights(seed) as unknown as Record<string, Tensor>;
+    const o: Record<string, Tensor> = {};
+    for (const n of PRUNED_BLOCK_WEIGHT_NAMES) o[n] = once(`weights['${n}']`, w[n]!);
+    return o as unknown as PrunedBlockWeights;
+  };
+  // scale block: x [1,2,3,C=2] -> [1,4,6,O=3]
+  const upShapes: Record<string, number[]> = { 'conv1.weight': [2, 3, 2, 2], 'conv1.bias': [3], 'conv2.weight': [3, 1, 3, 3], 'norm.weight': [3], 'norm.bias': [3] };
+  const upWeights = (seed: number, wrap: boolean): UpscaleBlockWeights => {
+    const o: Record<string, Tensor> = {};
+    for (const [i, n] of UPSCALE_WEIGHT_NAMES.entries()) o[n] = wrap ? once(`weights['${n}']`, f32(upShapes[n]!, seed + i)) : f32(upShapes[n]!, seed + i);
+    return o as unknown as UpscaleBlockWeights;
+  };
+  const attn = () => ({ q: once('q', f32([1, 2, 3, 4], 21)), k: once('k', f32([1, 2, 3, 4], 22)), v: once('v', f32([1, 2, 3, 4], 23)), p: once('policy', t(new Float32Array([1, 0, 1]), [1, 3])) });
+  const outputs = (r: unknown): Array<{ data: ArrayLike<number>; shape: readonly number[] }> => {
+    if (r !== null && typeof r === 'object' && 'data' in r && 'shape' in r) return [r as { data: ArrayLike<number>; shape: readonly number[] }];
+    return Object.values(r as object).flatMap((v) => (v === null ? [] : outputs(v)));
+  };
+  const cases: Record<string, () => unknown> = {
+    gatherTokens: () => gatherTokens(once('x', f32([2, 5, 3], 1)), once('idx', i32([0, 4, 1, 1], [2, 2]))),
+    gatherTokensBackward: () => gatherTokensBackward(once('dout', f32([2, 2, 3], 2)), once('idx', i32([0, 4, 1, 1], [2, 2])), 5),
+    scatterTokens: () => scatterTokens(once('base', f32([2, 5, 3], 3)), once('idx', i32([0, 4, 1, 2], [2, 2])), once('src', f32([2, 2, 3], 4))),
+    scatterTokensBackward: () => scatterTokensBackward(once('dout', f32([2, 5, 3], 5)), once('idx', i32([0, 4, 1, 2], [2, 2]))),
+    gumbelTopK: () => gumbelTopK(once('logits', f32([2, 5], 6)), 2, { active: once('active', { data: new Uint8Array(10).fill(1), shape: [2, 5] }) }),
+    gumbelSoftmaxST: () => gumbelSoftmaxST(once('logits', f32([2, 5, 2], 7))),
+    gumbelSoftmaxSTBackward: () => gumbelSoftmaxSTBackward(once('dhard', f32([2, 5], 8)), once('soft', t(randu(10, rng(9)), [2, 5]))),
+    layerNorm: () => layerNorm(once('x', f32([3, 4], 10)), once('w', f32([4], 11)), once('b', f32([4], 12))),
+    layerNormBackward: () => layerNormBackward(once('dy', f32([3, 4], 13)), once('x', f32([3, 4], 14)), once('w', f32([4], 15)), once('mean', f32([3], 16)), once('rstd', t(randu(3, rng(17), 0.5, 2), [3]))),
+    gelu: () => gelu(once('x', f32([2, 3], 18))),
+    geluBackward: () => geluBackward(once('dy', f32([2, 3], 19)), once('x', f32([2, 3], 20))),
+    matmul: () => matmul(once('a', f32([2, 3], 24)), once('b', f32([3, 4], 25)), { residual: once('opts.residual', f32([2, 4], 26)) }),
+    softmaxRows: () => softmaxRows(once('x', f32([2, 3], 27))),
+    policyAttention: () => { const { q, k, v, p } = attn(); return policyAttention(q, k, v, p); },
+    policyAttentionBackward: () => { const { q, k, v, p } = attn(); return policyAttentionBackward(q, k, v, p, once('dout', f32([1, 2, 3, 4], 28))); },
+    policyAttentionAsync: () => { const { q, k, v, p } = attn(); return policyAttentionAsync(q, k, v, p); },
+    policyAttentionBackwardAsync: () => { const { q, k, v, p } = attn(); return policyAttentionBackwardAsync(q, k, v, p, once('dout', f32([1, 2, 3, 4], 29))); },
+    prunedBlock: () => prunedBlock(once('x', f32([1, 4, D], 30)), once('idx', i32([3, 1], [1, 2])), onceWeights(31), { heads: H }),
+    prunedBlockAsync: () => prunedBlockAsync(once('x', f32([1, 4, D], 32)), once('idx', i32([3, 1], [1, 2])), onceWeights(33), { heads: H }),
+    tomeBlock: () => tomeBlock(once('x', f32([1, 5, D], 34)), onceWeights(35), { heads: H, protectedTokens: 1, mode: 'mhsa', ratio: 0.5 }),
+    tomeBlockAsync: () => tomeBlockAsync(once('x', f32([1, 5, D], 36)), onceWeights(37), { heads: H, protectedTokens: 1, mode: 'mhsa+mlp', ratio: 0.5 }),
+    vitBlock: () => vitBlock(once('x', f32([1, 4, D], 38)), once('policy', t(new Float32Array([1, 0, 1, 1]), [1, 4])), onceWeights(39), { heads: H }),
+    vitBlockBackward: () => {
+      const x = f32([1, 4, D], 40), pol = t(new Float32Array([1, 0.5, 1, 0]), [1, 4]), w = blockWeights(41);
+      const { saved } = vitBlock(x, pol, w, { heads: H });
+      return vitBlockBackward(once('dy', f32([1, 4, D], 42)), once('x', x), once('policy', pol), onceWeights(41), once('saved', { data: saved.data, shape: [...saved.shape] }), { heads: H });
+    },
+    upscaleBlock: () => upscaleBlock(once('x', f32([1, 2, 3, 2], 43)), upWeights(44, true)),
+    upscaleBlockBackward: () => {
+      const x = f32([1, 2, 3, 2], 50);
+      const { saved } = upscaleBlock(x, upWeights(51, false));
+      return upscaleBlockBackward(once('dy', f32([1, 4, 6, 3], 56)), once('x', x), upWeights(51, true), once('saved', { data: saved.data, shape: [...saved.shape] }));
+    },
+  };
+  for (const [op, call] of Object.entries(cases)) {
+    it(`${op} reads each input's data and shape once`, async () => {
+      reads.length = 0;
+      const r = await call();
+      expect(reads.length).toBeGreaterThan(0);
+      for (const c of reads) expect({ input: c.name, data: c.data, shape: c.shape }).toEqual({ input: c.name, data: 1, shape: 1 });
+      for (const o of outputs(r)) expect(o.data.length).toBe(o.shape.reduce((a, b) => a * b, 1));
+    });
+  }
 });
 
 describe('prunedBlockAsync and a changed idx', () => {

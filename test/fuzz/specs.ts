@@ -28,6 +28,8 @@ export interface ValidCall {
 
 export interface FuzzSpec {
   fn: string;
+  /** The test's name when one binding has several specs (default fn). */
+  label?: string;
   /** A valid call with small random sizes. */
   valid: (r: () => number) => ValidCall;
   /** The binding returns a Promise (the valid call's result is awaited). */
@@ -99,9 +101,10 @@ function blockWeights(r: () => number, D: number, F: number): Record<string, Flo
   };
 }
 
-function badWeights(good: Record<string, Float32Array>): Array<[string, unknown]> {
+// Bad forms of a weights object: for each of `names` missing, one element too long, a Float64Array, a number.
+function badWeights(good: Record<string, Float32Array>, names = ['attn.qkv.weight', 'ls2.gamma', 'mlp.fc1.bias', 'norm1.weight']): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
-  for (const name of ['attn.qkv.weight', 'ls2.gamma', 'mlp.fc1.bias', 'norm1.weight']) {
+  for (const name of names) {
     const missing = { ...good };
     delete missing[name];
     out.push([`missing ${name}`, missing]);
@@ -178,6 +181,36 @@ SPECS.push(
           { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1], ['H NaN', NaN], ['H string', '2']] },
           { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1, Infinity] }],
         noAlias: [[2, 1]],
+      };
+    },
+  },
+  {
+    fn: 'prunedBlock',
+    label: 'prunedBlock (varlen offsets)',
+    valid: (r) => {
+      const B = small(r, 1, 3), H = pick(r, H_CHOICES), N = small(r, 2, 9);
+      const D = H * small(r, 1, 4), F = small(r, 1, 12);
+      // row 0 holds >= 2 tokens, so that the fuzzer's duplicate (idx[1] = idx[0]) is within one row
+      const lens = Array.from({ length: B }, (_, b) => (b === 0 ? small(r, 2, N) : small(r, 0, N)));
+      const offsets = new Int32Array(B + 1);
+      lens.forEach((k, b) => (offsets[b + 1] = offsets[b]! + k));
+      const K = offsets[B]!;
+      const idx = new Int32Array(K);
+      lens.forEach((k, b) => idx.set(randIndices(1, N, k, r), offsets[b]!));
+      const w = blockWeights(r, D, F);
+      const with_ = (f: (o: Int32Array) => void) => { const o = Int32Array.from(offsets); f(o); return o; };
+      const sab = new Int32Array(new SharedArrayBuffer(offsets.byteLength));
+      sab.set(offsets);
+      return {
+        args: [randn(B * N * D, r), idx, new Float32Array(B * N * D), B, N, K, D, H, w, 1e-6, 'fp32', offsets],
+        slots: [{ kind: 'f32' }, { kind: 'i32', indexRange: N, noDuplicates: true }, { kind: 'f32' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' },
+          { kind: 'custom', bad: [['H=0', 0], ['H=D+1', D + 1]] }, { kind: 'custom', bad: badWeights(w) }, { kind: 'number', bad: [NaN, -1] },
+          { kind: 'custom', bad: [['precision 1', 1], ['precision null', null], ['precision x', 'x']] },
+          { kind: 'custom', bad: [['offsets Float32Array', Float32Array.from(offsets)], ['offsets [B]', offsets.slice(0, B)], ['offsets plain array', Array.from(offsets)],
+            ['offsets[0] = 1', with_((o) => (o[0] = 1))], ['offsets row -1', with_((o) => (o[1] = -1))], ['offsets row N+1', with_((o) => (o[1] = N + 1))],
+            ['offsets[B] != K', with_((o) => (o[B] = K - 1))], ['offsets on a SharedArrayBuffer', sab]] }],
+        noAlias: [[2, 1], [2, 11]],
+        optionalLast: true,
       };
     },
   },
@@ -355,6 +388,45 @@ SPECS.push(
   },
 );
 
+// ---- upscaleBlock (TF.js training graph): one mask-head scale block, forward and backward
+function upscaleCall(r: () => number) {
+  const B = small(r, 1, 2), h = small(r, 1, 4), w = small(r, 1, 4), C = small(r, 1, 5), O = small(r, 1, 5);
+  const wt = (): Record<string, Float32Array> => ({
+    'conv1.weight': randn(C * O * 4, r, 0.3), 'conv1.bias': randn(O, r, 0.2), 'conv2.weight': randn(O * 9, r, 0.3),
+    'norm.weight': randu(O, r, 0.5, 1.5), 'norm.bias': randn(O, r, 0.2),
+  });
+  return { B, h, w, C, O, X: B * h * w * C, Y: 4 * B * h * w * O, S: 4 * B * h * w * (O + 2), wt };
+}
+const UPSCALE_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'norm.weight', 'norm.bias'];
+const DIMS5: Slot[] = [{ kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }, { kind: 'dim' }];
+SPECS.push(
+  {
+    fn: 'upscaleBlock',
+    valid: (r) => {
+      const { B, h, w, C, O, X, Y, S, wt } = upscaleCall(r);
+      const weights = wt();
+      return {
+        args: [randn(X, r), weights, new Float32Array(Y), new Float32Array(S), B, h, w, C, O, 1e-6],
+        slots: [{ kind: 'f32' }, { kind: 'custom', bad: badWeights(weights, UPSCALE_NAMES) }, { kind: 'f32' }, { kind: 'f32' }, ...DIMS5, EPS_BAD],
+        noAlias: [[2, 0], [3, 0], [3, 2]],
+      };
+    },
+  },
+  {
+    fn: 'upscaleBlockBackward',
+    valid: (r) => {
+      const { B, h, w, C, O, X, Y, S, wt } = upscaleCall(r);
+      const weights = wt(), grads = wt();
+      return {
+        args: [randn(Y, r), randn(X, r), weights, randn(S, r), new Float32Array(X), grads, B, h, w, C, O],
+        slots: [{ kind: 'f32' }, { kind: 'f32' }, { kind: 'custom', bad: badWeights(weights, UPSCALE_NAMES) }, { kind: 'f32' }, { kind: 'f32' },
+          { kind: 'custom', bad: badWeights(grads, UPSCALE_NAMES) }, ...DIMS5],
+        noAlias: [[4, 1], [4, 0], [4, 3]],
+      };
+    },
+  },
+);
+
 // ---- binaryBroadcast (the native TF.js backend's Add/Sub/Mul/RealDiv): size / sa / sb are integer lists
 /** Row-major element strides of `size`, with the axes in `bcast` broadcast (stride 0); and the operand length. */
 function bcastStrides(size: number[], bcast: boolean[]): { strides: number[]; length: number } {
@@ -399,6 +471,6 @@ SPECS.push({
 // ---- the async bindings: same arguments and checks as their sync forms (the binding validates on the JS
 // thread before queueing, so a bad call throws there; the TS wrappers turn that into a rejection)
 for (const [sync, async] of [['policyAttention', 'policyAttentionAsync'], ['policyAttentionBackward', 'policyAttentionBackwardAsync'], ['prunedBlock', 'prunedBlockAsync'], ['tomeBlock', 'tomeBlockAsync']] as const) {
-  const base = SPECS.find((s) => s.fn === sync)!;
-  SPECS.push({ fn: async, valid: base.valid, async: true });
+  for (const base of SPECS.filter((s) => s.fn === sync))
+    SPECS.push({ fn: async, ...(base.label ? { label: base.label.replace(sync, async) } : {}), valid: base.valid, async: true });
 }

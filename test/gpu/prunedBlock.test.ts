@@ -160,6 +160,47 @@ describeGpu('cuda prunedBlock', () => {
   });
 });
 
+describeGpu('cuda prunedBlock: variable-length rows (offsets)', () => {
+  // rows of 7, 0 and 19 tokens of N = 19 (Dh 12) and of 211 / 97 of 300 (Dh 64: the tensor-core path in BF16)
+  const VARLEN = [{ N: 19, D: 24, H: 2, F: 40, lens: [7, 0, 19] }, { N: 300, D: 128, H: 2, F: 512, lens: [211, 97] }];
+  for (const v of VARLEN) {
+    it(`float32 and bfloat16 weights match the CPU varlen op: lens ${v.lens.join('/')} of N=${v.N}`, () => {
+      const B = v.lens.length, r = rng(v.N + v.D);
+      const x = randn(B * v.N * v.D, r);
+      const offsets = new Int32Array(B + 1);
+      v.lens.forEach((k, b) => (offsets[b + 1] = offsets[b]! + k));
+      const idx = new Int32Array(offsets[B]!);
+      v.lens.forEach((k, b) => idx.set(randIndices(1, v.N, k, r), offsets[b]!));
+      const w = randomBlockWeights(v.D, v.F, v.D + 3);
+      const X = { data: x, shape: [B, v.N, v.D] }, I = { data: idx, shape: [idx.length] };
+      const od = cuda.upload({ data: offsets, shape: [B + 1] }), id = cuda.upload(I);
+      for (const dtype of ['float32', 'bfloat16'] as const) {
+        const wr = dtype === 'float32' ? w : roundWeights(w);
+        const want = prunedBlock(X, I, wr, { heads: v.H, offsets });
+        const xd = cuda.upload(X), wd = cuda.uploadBlockWeights(wr, { dtype });
+        try {
+          const got = take(cuda.prunedBlock(xd, id, wd, { heads: v.H, offsets: od, maxLen: Math.max(...v.lens) }));
+          if (dtype === 'float32') expectClose(got, want.data, 5e-5, 2e-4, 'f32 vs CPU varlen');
+          else expectRelNorm(got.map((g, i) => g - x[i]!), want.data.map((g, i) => g - x[i]!), 3e-2, 'bf16 vs CPU varlen');
+        } finally {
+          xd.free();
+          cuda.freeBlockWeights(wd);
+        }
+      }
+      // bad offsets: the CPU binding's message, from the device check
+      const bad = cuda.upload({ data: Int32Array.from([0, 7, 6, idx.length]).subarray(0, B + 1), shape: [B + 1] });
+      const xd = cuda.upload(X), wd = cuda.uploadBlockWeights(w);
+      try {
+        if (B === 3) expect(() => cuda.prunedBlock(xd, id, wd, { heads: v.H, offsets: bad })).toThrow(/row lengths offsets\[2\] - offsets\[1\] in \[0, N=19\]/);
+        expect(() => cuda.prunedBlock(xd, null, wd, { heads: v.H, offsets: od })).toThrow(/with opts\.offsets/);
+      } finally {
+        for (const t of [bad, xd, od, id]) t.free();
+        cuda.freeBlockWeights(wd);
+      }
+    });
+  }
+});
+
 describe('cuda prunedBlock: argument checks without touching the device', () => {
   const c = CASES[0]!;
   const { x, idx, w } = inputs(c);
@@ -169,6 +210,8 @@ describe('cuda prunedBlock: argument checks without touching the device', () => 
     expect(() => n.cudaPrunedBlock(x as never, null, {}, 1, 1e-6, false)).toThrow(/cudaPrunedBlock: expected x to be a DeviceTensor, received Float32Array/);
     expect(() => n.cudaPrunedBlock(x as never, null, [] as never, 1, 1e-6, false)).toThrow(TypeError);
     expect(() => (n.cudaPrunedBlock as (...a: unknown[]) => unknown)(x)).toThrow(/expected 6 arguments/);
+    expect(() => (n.cudaPrunedBlock as (...a: unknown[]) => unknown)(x, null, {}, 1, 1e-6, false, new Int32Array(2))).toThrow(/cudaPrunedBlock: expected offsets to be a DeviceTensor/);
+    expect(() => (n.cudaPrunedBlock as (...a: unknown[]) => unknown)(x, null, {}, 1, 1e-6, false, null, 3)).toThrow(/maxLen applies to variable-length rows/);
   });
   it('the TS wrapper names missing weights, bad heads and lnEps', () => {
     expect(() => cuda.prunedBlock(X as never, null, {} as never, { heads: 1 })).toThrow(/weights\['norm1\.weight'\]/);
@@ -176,6 +219,7 @@ describe('cuda prunedBlock: argument checks without touching the device', () => 
     expect(() => cuda.prunedBlock(X as never, null, {} as never, { heads: 1.5 })).toThrow(/opts\.heads/);
     expect(() => cuda.prunedBlock(X as never, null, {} as never, { heads: 1, lnEps: 0 })).toThrow(/lnEps/);
     expect(() => cuda.prunedBlock(X as never, null, {} as never, null as never)).toThrow(TypeError);
+    expect(() => cuda.prunedBlock(X as never, null, {} as never, { heads: 1, offsets: new Int32Array(2) as never })).toThrow(/weights|offsets/);
   });
   it("device must be 'cpu' or 'cuda'", () => {
     expect(() => prunedBlock(X, I, w, { heads: c.H, device: 'gpu' as never })).toThrow(/expected device to be 'cpu' or 'cuda'/);

@@ -103,7 +103,7 @@ describe.skipIf(gpu.ok)('without a CUDA device', () => {
     expectNoDevice(() => native().cudaTimerStart(), 'cudaTimerStart');
     expectNoDevice(() => native().cudaTimerStop(), 'cudaTimerStop');
     expectNoDevice(() => native().cudaFlushL2(), 'cudaFlushL2');
-    expectNoDevice(() => cuda.cudaTime(() => undefined), 'cudaSynchronize');
+    expectNoDevice(() => cuda.cudaTime(() => undefined), 'cudaTime'); // named after the op the user called
   });
 
   it("host ops with device: 'cuda' throw an Error with the reason (after validating their inputs)", () => {

@@ -155,6 +155,31 @@ describe.skipIf(!has512)('avx512 ops give the avx2 bits', () => {
     }
   });
 
+  it('the engine head on odd shapes: D not a multiple of 16, Q > 16, a x3 resize whose width leaves a scalar tail', async () => {
+    // D = 44 (16-, 8- and 4-channel pieces in the depthwise+LN and mask-logit kernels), Q = 18 (two query blocks), patch 12 on 36 x 60: the
+    // 12 x 20 mask map resized x3 to 60 columns (60 = 7 * 8 + 4: the AVX2 tail handled as there)
+    const cfg = modelConfig('tiny', { D: 44, H: 2, L: 3, Q: 18, Bq: 1, R: 0, patch: 12, stageBlocks: [1], image: [36, 60], classes: 2 });
+    const weights = randomWeights(cfg, 6);
+    const img = randn(2 * 3 * 36 * 60, rng(9));
+    const s = await InferenceSession.create({ config: cfg, weights });
+    try {
+      const out: { semantic: Float32Array; maskLogits: Float32Array; classLogits: Float32Array }[] = [];
+      for (const v of ['avx2', 'avx512'] as const) {
+        setKernel(v);
+        try {
+          const r = await s.run({ data: img, shape: [2, 3, 36, 60] });
+          out.push({ semantic: r.semantic.data, maskLogits: r.maskLogits.data, classLogits: r.classLogits.data });
+        } finally {
+          setKernel('auto');
+        }
+      }
+      for (const k of ['maskLogits', 'classLogits', 'semantic'] as const) expect(sameBits(out[0]![k], out[1]![k]), k).toBe(true);
+      expect(out[0]!.maskLogits.some((v) => v !== 0)).toBe(true);
+    } finally {
+      s.dispose();
+    }
+  });
+
   it('tomeBlock (1-D and 2-D splits, both modes)', () => {
     const B = 2, P0 = 5, gh = 6, gw = 7, T = P0 + gh * gw, D = 32, H = 2, F = 64;
     const x = randn(B * T * D, rng(77));
@@ -177,7 +202,8 @@ describe.skipIf(has512)('avx512 variant', () => {
 describe('prunedBlock precision bf16 (BF16 GEMM + BF16 attention operands, FP32 sums)', () => {
   const hasBf16 = has512 && info().cpu.bf16;
   it.skipIf(!hasBf16)('stays within BF16 rounding of the float64 reference, and is not the FP32 result', () => {
-    for (const [B, N, K, D, H, F, nullIdx] of [[2, 19, 7, 24, 3, 40, false], [1, 130, 97, 64, 2, 256, false], [1, 65, 65, 48, 3, 96, true], [1, 300, 211, 128, 2, 256, false]] as const) {
+    for (const [B, N, K, D, H, F, nullIdx] of [[2, 19, 7, 24, 3, 40, false], [1, 130, 97, 64, 2, 256, false], [1, 65, 65, 48, 3, 96, true], [1, 300, 211, 128, 2, 256, false], [1, 1130, 1090, 32, 1, 64, false]] as const) {
+      // the last case: K > 1024 keys, three softmax chunks of the attention core (512 keys each), the last partial
       const r = rng(N * 3 + K + D);
       const x = randn(B * N * D, r);
       const idxData = nullIdx ? null : randIndices(B, N, K, r);

@@ -177,7 +177,8 @@ describe('prunedBlock errors', () => {
     expect(() => native().prunedBlock(x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, 'w' as unknown as Record<string, Float32Array>, 1e-6)).toThrow(TypeError);
     const nb = native();
     expect(() => Reflect.apply(nb.prunedBlock, nb, [x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6, 1])).toThrow(/expected precision to be a string/);
-    expect(() => Reflect.apply(nb.prunedBlock, nb, [x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6, 'fp32', 1])).toThrow(/10 arguments/);
+    expect(() => Reflect.apply(nb.prunedBlock, nb, [x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6, 'fp32', 1])).toThrow(/expected offsets to be/);
+    expect(() => Reflect.apply(nb.prunedBlock, nb, [x.data, idx.data, new Float32Array(B * N * D), B, N, K, D, H, nw, 1e-6, 'fp32', null, 1])).toThrow(/10 arguments/);
   });
 
   it('async: bad arguments reject the Promise with the class (the binding itself throws on the JS thread)', async () => {

@@ -25,8 +25,14 @@ import type { PrunedBlockWeights } from '../../src/ops/prunedBlock.js';
 export type Weights = Record<string, ArrayLike<number>>;
 
 export interface EomtRefOptions {
-  /** Base keep ratio rho in (0, 1], or null for no pruning (policy predictors not run). */
-  keep: number | null;
+  /**
+   * Base keep ratio rho in (0, 1], 'dynamic' (per image: the active patches with score >= threshold, at least
+   * min(minKeep, active) of them by score), or null for no pruning (policy predictors not run).
+   */
+  keep: number | 'dynamic' | null;
+  /** keep 'dynamic': the score threshold (default 0.5) and the floor (default 1). */
+  threshold?: number;
+  minKeep?: number;
   /** Decode after each of blocks L-Bq-1 ... L-1 (paper Fig. 5) as well. */
   perBlock: boolean;
   /** Also return the patch rows of the full map after every block (tests of stale rows). */
@@ -62,8 +68,12 @@ export interface EomtRefResult {
   classLogits: Float64Array;
   /** Low-resolution mask logits of the final block [B,Q,4gh,4gw] (before the bilinear resize). */
   maskLogits: Float64Array;
-  /** Per stage s: active patch indices (0..Np-1, ascending) [B,k_s] flattened; empty when keep is null. */
+  /** Per stage s: active patch indices (0..Np-1, ascending) [B,k_s] flattened; empty when keep is null or 'dynamic'. */
   keptPerStage: Int32Array[];
+  /** Per stage s and image b: its active patch indices (ascending); every pruning mode. */
+  keptLists: Int32Array[][];
+  /** keep 'dynamic': the smallest |score - threshold| over every scored active patch (near 0: float32 may decide otherwise). */
+  thresholdMargin?: number;
   /** With `trace`: entry i = patch rows of the full map after block i, [B,Np,D]. */
   patchTrace?: Float64Array[];
   /** With `tome`: the smallest matching margin over all blocks (near 0 = a float32 run may merge differently). */
@@ -325,11 +335,15 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
   const { gh, gw, Np } = patchGrid(cfg);
   const [Hi, Wi] = cfg.image;
   const keep = opts.keep;
-  if (keep !== null && !(keep > 0 && keep <= 1)) throw new Error(`eomtForwardRef: keep must be in (0, 1], got ${keep}`);
+  const dynamic = keep === 'dynamic';
+  if (keep !== null && !dynamic && !(keep > 0 && keep <= 1)) throw new Error(`eomtForwardRef: keep must be in (0, 1] or 'dynamic', got ${keep}`);
+  const threshold = opts.threshold ?? 0.5, minKeep = opts.minKeep ?? 1;
+  let thresholdMargin = Infinity;
   if (images.length !== B * 3 * Hi * Wi) throw new Error(`eomtForwardRef: images length ${images.length} != B*3*${Hi}*${Wi}`);
   const S = keep === null ? 0 : cfg.stageBlocks.length;
-  const ks = Array.from({ length: S }, (_, s) => roundKeepRef(keepCount(keep!, s, Np), 1 + cfg.R, Np, opts.roundKeep ?? 1));
+  const ks = dynamic ? [] : Array.from({ length: S }, (_, s) => roundKeepRef(keepCount(keep as number, s, Np), 1 + cfg.R, Np, opts.roundKeep ?? 1));
   const keptPerStage = ks.map((k) => new Int32Array(B * k));
+  const keptLists: Int32Array[][] = Array.from({ length: S }, () => []);
   const M = 4 * gh * 4 * gw;
   const semantic = new Float64Array(B * C * Hi * Wi);
   const classLogits = new Float64Array(B * Q * (C + 1));
@@ -375,10 +389,29 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
       const base = (hasQ ? Q : 0) + P; // first patch row
       if (s >= 0) {
         const scores = policyScoresRef(x, base, Np, cfg, w, s);
-        const pick = topKActiveRef(scores, active, ks[s]!);
+        let k: number, pass = -1;
+        if (dynamic) {
+          // the patches passing the threshold, or the floor's top ones when fewer pass
+          let act = 0;
+          pass = 0;
+          for (let n = 0; n < Np; n++) {
+            if (!active[n]) continue;
+            act++;
+            if (scores[n]! >= threshold) pass++;
+            thresholdMargin = Math.min(thresholdMargin, Math.abs(scores[n]! - threshold));
+          }
+          k = Math.max(pass, Math.min(minKeep, act));
+        } else {
+          k = ks[s]!;
+        }
+        // dynamic with enough passing patches: exactly those, written as the filter it is
+        const pick = dynamic && k === pass
+          ? Int32Array.from({ length: Np }, (_, n) => n).filter((n) => active[n] && scores[n]! >= threshold)
+          : topKActiveRef(scores, active, k);
         active.fill(0);
         for (const n of pick) active[n] = 1;
-        keptPerStage[s]!.set(pick, b * ks[s]!);
+        if (!dynamic) keptPerStage[s]!.set(pick, b * k);
+        keptLists[s]!.push(pick);
       }
       // idx: queries, cls, registers, active patches, ascending in sequence order.
       const idx: number[] = [];
@@ -408,5 +441,5 @@ export function eomtForwardRef(cfg: ModelConfig, w: Weights, images: ArrayLike<n
     }
   }
   if (perBlock) semantic.set(perBlock[perBlock.length - 1]!.semantic);
-  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, ...(patchTrace ? { patchTrace } : {}), ...(opts.tome ? { tomeMargin } : {}) };
+  return { semantic, ...(perBlock ? { perBlock } : {}), classLogits, maskLogits, keptPerStage, keptLists, ...(dynamic ? { thresholdMargin } : {}), ...(patchTrace ? { patchTrace } : {}), ...(opts.tome ? { tomeMargin } : {}) };
 }

@@ -130,6 +130,19 @@ export function withKernel<T>(variant: 'ref' | 'avx2' | 'avx512' | 'auto', threa
   }
 }
 
+/** withKernel for an async fn (the variant and thread count stay forced until it settles). */
+export async function withKernelAsync<T>(variant: 'ref' | 'avx2' | 'avx512', threads: number, fn: () => Promise<T>): Promise<T> {
+  const pt = getThreads();
+  setKernel(variant);
+  setThreads(threads);
+  try {
+    return await fn();
+  } finally {
+    setKernel('auto');
+    setThreads(pt);
+  }
+}
+
 /** The thread counts to test: 1 and the machine's count (at least 2, so the split is exercised). */
 export function threadCounts(): number[] {
   return [1, Math.max(2, getThreads())];

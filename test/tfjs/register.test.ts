@@ -20,10 +20,10 @@ describe('registration', () => {
     }
   });
 
-  it('sixteen kernels, all prefixed Reg4pru', () => {
+  it('eighteen kernels, all prefixed Reg4pru', () => {
     expect([...tfops.KERNEL_NAMES].sort()).toEqual(
       ['GatherTokens', 'GatherTokensGrad', 'ScatterTokens', 'ScatterTokensGrad', 'PolicyAttention', 'PolicyAttentionGrad', 'PrunedBlock', 'GumbelTopK', 'GumbelSoftmaxST', 'GumbelSoftmaxSTGrad',
-        'LayerNorm', 'LayerNormGrad', 'Gelu', 'GeluGrad', 'VitBlock', 'VitBlockGrad']
+        'LayerNorm', 'LayerNormGrad', 'Gelu', 'GeluGrad', 'VitBlock', 'VitBlockGrad', 'UpscaleBlock', 'UpscaleBlockGrad']
         .map((n) => `Reg4pru${n}`)
         .sort(),
     );
@@ -36,7 +36,7 @@ describe('registration', () => {
     });
     for (const b of tfops.DEFAULT_BACKENDS) expect(isReg4pruRegistered(b), b).toBe(true);
     expect(tfops.DEFAULT_BACKENDS).toEqual(['cpu', 'wasm', 'tensorflow']);
-    for (const name of ['Reg4pruGatherTokens', 'Reg4pruScatterTokens', 'Reg4pruPolicyAttention', 'Reg4pruGumbelSoftmaxST', 'Reg4pruGumbelTopK', 'Reg4pruPrunedBlock', 'Reg4pruVitBlock'])
+    for (const name of ['Reg4pruGatherTokens', 'Reg4pruScatterTokens', 'Reg4pruPolicyAttention', 'Reg4pruGumbelSoftmaxST', 'Reg4pruGumbelTopK', 'Reg4pruPrunedBlock', 'Reg4pruVitBlock', 'Reg4pruUpscaleBlock'])
       expect(tf.getGradient(name), name).toBeDefined();
   });
 

@@ -47,6 +47,23 @@ describe('ratioLoss (eq. 2)', () => {
     for (let i = 0; i < 16; i++) expect(g[i]).toBeCloseTo((-2 * dev[Math.floor(i / 4)]) / 16, 6);
     expect(() => ratioLoss(keep, [0.5])).toThrow(/rhos/);
   });
+
+  it("over 'batch' (dynamic keep): only the batch mean per stage is held at ρ_s; value and gradient", () => {
+    // same keep: batch means per stage s0 (.5 + 1)/2 = .75, s1 (.25 + .5)/2 = .375; rhos [.7, .49]
+    // squares: .05² + .115² = .0025 + .013225 = .015725; / S = 2 -> .0078625
+    const keep = tf.tensor3d([1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0], [2, 2, 4]);
+    const rhos = [0.7, 0.49];
+    expect(ratioLoss(keep, rhos, { over: 'batch' }).dataSync()[0]).toBeCloseTo(0.0078625, 7);
+    // d/dP_{b,s,τ} = −2 (ρ_s − mean_s) / (B · N · S): the same for both images of a stage
+    const g = tf.grad((k: tf.Tensor) => ratioLoss(k, rhos, { over: 'batch' }))(keep).dataSync();
+    const dev = [-0.05, 0.115];
+    for (let i = 0; i < 16; i++) expect(g[i]).toBeCloseTo((-2 * dev[Math.floor(i / 4) % 2]!) / 16, 7);
+    // images far apart around the right mean: no loss over the batch, a loss per image
+    const split = tf.tensor3d([1, 1, 1, 1, 0, 0, 0, 0], [2, 1, 4]);
+    expect(ratioLoss(split, [0.5], { over: 'batch' }).dataSync()[0]).toBeCloseTo(0, 7);
+    expect(ratioLoss(split, [0.5]).dataSync()[0]).toBeCloseTo(0.25, 7);
+    expect(() => ratioLoss(keep, rhos, { over: 'pixel' as 'batch' })).toThrow(/over/);
+  });
 });
 
 describe('policyLoss (eq. 6)', () => {

@@ -32,7 +32,8 @@ const jobs = Math.max(1, Number.parseInt(process.env.EMU_JOBS ?? '1', 10) || 1);
 const out = path.join(root, 'build-emu', asan ? 'asan' : 'plain');
 mkdirSync(out, { recursive: true });
 
-const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'gemm.cu', 'pruned_block.cu',
+const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'policy_attention_bwd_simt.cu',
+  'policy_attention_bwd_mma.cu', 'gemm.cu', 'pruned_block.cu',
   'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu'];
 const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];

@@ -150,17 +150,14 @@ void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, u
 }
 
 // ---------------------------------------------------------------- prunedBlock
-void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
-                 bool in_place, uint64_t seed) {
-  Rng r(seed);
-  auto x = randn(size_t(B * N * D), r);
-  std::vector<int32_t> idx(static_cast<size_t>(B * K));
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int32_t> p(static_cast<size_t>(N));
-    for (int64_t i = 0; i < N; ++i) p[size_t(i)] = int32_t(i);
-    for (int64_t i = N - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(r.u() * double(i + 1)) % size_t(i + 1)]);
-    for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
-  }
+// A random permutation of 0..N-1 (Fisher-Yates).
+std::vector<int32_t> permutation(int64_t N, Rng& r) {
+  std::vector<int32_t> p(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) p[size_t(i)] = int32_t(i);
+  for (int64_t i = N - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(r.u() * double(i + 1)) % size_t(i + 1)]);
+  return p;
+}
+std::vector<std::vector<float>> block_weights(int64_t D, int64_t F, DType wt, Rng& r) {
   std::vector<std::vector<float>> w = {
       randn(size_t(D), r, 0.1f), randn(size_t(D), r, 0.1f), randn(size_t(3 * D * D), r, 1.f / std::sqrt(float(D))),
       randn(size_t(3 * D), r, 0.1f), randn(size_t(D * D), r, 1.f / std::sqrt(float(D))), randn(size_t(D), r, 0.1f),
@@ -171,12 +168,121 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   for (auto& v : w[7]) v += 1.f;
   if (wt == DType::BF16)
     for (auto& v : w) round_bf(v);
+  return w;
+}
+BlockWeights host_weights(const std::vector<std::vector<float>>& w, int64_t D, int64_t H, int64_t F) {
+  return BlockWeights{w[0].data(), w[1].data(), w[2].data(), w[3].data(), w[4].data(), w[5].data(), w[6].data(),
+                      w[7].data(), w[8].data(), w[9].data(), w[10].data(), w[11].data(), w[12].data(), w[13].data(), D, H, F};
+}
+// out - x against the reference: FP32 close_ratio, BF16 rel-L2 of the update (rows outside idx must be x exactly).
+void compare_block(const std::string& name, const std::vector<float>& got, const std::vector<float>& want,
+                   const std::vector<float>& x, bool fp32) {
+  char buf[160];
+  if (fp32) {
+    const double e = close_ratio(got, want, 5e-5, 2e-4);
+    std::snprintf(buf, sizeof(buf), "max err/(5e-5+2e-4|ref|) = %.3g", e);
+    report(name, e <= 1, buf);
+    return;
+  }
+  std::vector<float> dg(got.size()), dw(got.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    dg[i] = got[i] - x[i];
+    dw[i] = want[i] - x[i];
+  }
+  const double e = rel_l2(dg, dw);
+  std::snprintf(buf, sizeof(buf), "rel-L2 of out - x %.3g (tol 3e-2)", e);
+  report(name, e <= 3e-2, buf);
+}
+
+// Variable-length rows (PrunedBlockDevArgs::offsets): row b runs on its own lens[b] tokens (0 allowed) against the
+// CPU ref with the same offsets; then bad offsets and an index error inside a row, with the CPU binding's messages.
+void check_block_varlen(const std::vector<int64_t>& lens, int64_t N, int64_t D, int64_t H, int64_t F, DType wt, int64_t max_len,
+                        uint64_t seed) {
+  Rng r(seed);
+  const int64_t B = int64_t(lens.size());
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> off(size_t(B + 1), 0), idx;
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<int32_t> p = permutation(N, r);
+    idx.insert(idx.end(), p.begin(), p.begin() + lens[size_t(b)]);
+    off[size_t(b + 1)] = off[size_t(b)] + int32_t(lens[size_t(b)]);
+  }
+  const int64_t K = off[size_t(B)];
+  auto w = block_weights(D, F, wt, r);
+  std::vector<float> want(x.size());
+  PrunedBlockArgs ra{};
+  ra.x = x.data(); ra.idx = idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K; ra.offsets = off.data();
+  ra.w = host_weights(w, D, H, F);
+  ra.ln_eps = 1e-6f;
+  pruned_block_fwd_ref(ra);
+  std::vector<void*> wd;
+  for (auto& v : w) wd.push_back(dev(v, wt));
+  void* xd = dev(x, DType::F32);
+  void *id = nullptr, *od = dev_empty(x.size(), DType::F32), *offd = nullptr;
+  cuda::device_alloc(&id, idx.size() * 4);
+  std::memcpy(id, idx.data(), idx.size() * 4);
+  cuda::device_alloc(&offd, off.size() * 4);
+  std::memcpy(offd, off.data(), off.size() * 4);
+  cuda::PrunedBlockDevArgs a{};
+  a.x = xd; a.x_dtype = DType::F32; a.idx = static_cast<const int32_t*>(id); a.out = od;
+  a.B = B; a.N = N; a.K = K; a.offsets = static_cast<const int32_t*>(offd); a.max_len = max_len;
+  a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13], wt, D, H, F};
+  a.ln_eps = 1e-6f;
+  std::string name = std::string("prunedBlock varlen w=") + (wt == DType::BF16 ? "bf16" : "f32") + " N=" + std::to_string(N) +
+                     " D=" + std::to_string(D) + " H=" + std::to_string(H) + " maxLen=" + std::to_string(max_len) + " lens";
+  for (int64_t l : lens) name += " " + std::to_string(l);
+  const Status s = cuda::pruned_block_fwd(a);
+  if (!s.ok()) report(name, false, s.message);
+  else compare_block(name, host(od, x.size(), DType::F32), want, x, wt == DType::F32);
+  // errors: the offsets first (CPU binding order), then an index inside row 1 (position k of that row)
+  auto expect_error = [&](const std::string& what, const std::string& want_msg) {
+    const Status st = cuda::pruned_block_fwd(a);
+    report(name + " " + what, !st.ok() && st.code == StatusCode::kRangeError && st.message == want_msg, st.message);
+  };
+  auto set_off = [&](const std::vector<int32_t>& o) { std::memcpy(offd, o.data(), o.size() * 4); };
+  std::vector<int32_t> bad = off;
+  bad[0] = 1;
+  set_off(bad);
+  expect_error("offsets[0] = 1", "cudaPrunedBlock: expected offsets[0] = 0, received 1");
+  bad = off;
+  bad[size_t(B)] = int32_t(K - 1);
+  set_off(bad);
+  expect_error("offsets[B] = K-1", "cudaPrunedBlock: expected offsets[B=" + std::to_string(B) + "] to equal the index count " +
+                                       std::to_string(K) + ", received " + std::to_string(K - 1));
+  set_off(off);
+  if (B >= 2 && lens[1] >= 2) {
+    const int32_t keep = idx[size_t(off[1] + 1)];
+    idx[size_t(off[1] + 1)] = int32_t(N);
+    std::memcpy(id, idx.data(), idx.size() * 4);
+    expect_error("idx[1][1] = N", "cudaPrunedBlock: idx[1][1] = " + std::to_string(N) + " is out of range [0, " + std::to_string(N) + ")");
+    idx[size_t(off[1] + 1)] = idx[size_t(off[1])];
+    std::memcpy(id, idx.data(), idx.size() * 4);
+    expect_error("idx duplicate in row 1", "cudaPrunedBlock: idx has duplicate index " + std::to_string(idx[size_t(off[1])]) +
+                                               " in row 1 at positions 0 and 1");
+    idx[size_t(off[1] + 1)] = keep;
+  }
+  for (void* p : wd) cuda::device_free(p);
+  cuda::device_free(xd);
+  cuda::device_free(od);
+  cuda::device_free(id);
+  cuda::device_free(offd);
+}
+
+void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t F, DType wt, DType xt, bool null_idx,
+                 bool in_place, uint64_t seed) {
+  Rng r(seed);
+  auto x = randn(size_t(B * N * D), r);
+  std::vector<int32_t> idx(static_cast<size_t>(B * K));
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<int32_t> p = permutation(N, r);
+    for (int64_t k = 0; k < K; ++k) idx[size_t(b * K + k)] = null_idx ? int32_t(k) : p[size_t(k)];
+  }
+  auto w = block_weights(D, F, wt, r);
   if (xt == DType::BF16) round_bf(x);
   std::vector<float> want(x.size());
   PrunedBlockArgs ra{};
   ra.x = x.data(); ra.idx = null_idx ? nullptr : idx.data(); ra.out = want.data(); ra.B = B; ra.N = N; ra.K = K;
-  ra.w = BlockWeights{w[0].data(), w[1].data(), w[2].data(), w[3].data(), w[4].data(), w[5].data(), w[6].data(),
-                      w[7].data(), w[8].data(), w[9].data(), w[10].data(), w[11].data(), w[12].data(), w[13].data(), D, H, F};
+  ra.w = host_weights(w, D, H, F);
   ra.ln_eps = 1e-6f;
   pruned_block_fwd_ref(ra);
   std::vector<void*> wd;
@@ -191,31 +297,13 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   a.B = B; a.N = N; a.K = K;
   a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13], wt, D, H, F};
   a.ln_eps = 1e-6f;
-  char name[160], buf[160];
+  char name[160];
   std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s",
                 wt == DType::BF16 ? "bf16" : "f32", xt == DType::BF16 ? "bf16" : "f32", (long long)B, (long long)N,
                 (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "");
   const Status s = cuda::pruned_block_fwd(a);
-  if (!s.ok()) {
-    report(name, false, s.message);
-  } else {
-    const auto got = host(od, x.size(), xt);
-    if (wt == DType::F32 && xt == DType::F32) {
-      const double e = close_ratio(got, want, 5e-5, 2e-4);
-      std::snprintf(buf, sizeof(buf), "max err/(5e-5+2e-4|ref|) = %.3g", e);
-      report(name, e <= 1, buf);
-    } else {
-      std::vector<float> dg(got.size()), dw(got.size());
-      for (size_t i = 0; i < got.size(); ++i) {
-        dg[i] = got[i] - x[i];
-        dw[i] = want[i] - x[i];
-      }
-      // rows outside idx must be x exactly (bf16 output of a bf16 x is exact too)
-      const double e = rel_l2(dg, dw);
-      std::snprintf(buf, sizeof(buf), "rel-L2 of out - x %.3g (tol 3e-2)", e);
-      report(name, e <= 3e-2, buf);
-    }
-  }
+  if (!s.ok()) report(name, false, s.message);
+  else compare_block(name, host(od, x.size(), xt), want, x, wt == DType::F32 && xt == DType::F32);
   // index errors (same messages as the CPU binding)
   if (!null_idx && K >= 2) {
     const int32_t keep = idx[size_t(K - 1)];
@@ -273,6 +361,10 @@ int main(int argc, char** argv) {
       check_block(2, 13, 13, 16, 2, 24, wt, DType::F32, true, false, 23);
       check_block(1, 70, 50, 128, 2, 256, wt, DType::F32, false, true, 24);
       check_block(1, 70, 50, 128, 2, 256, wt, DType::BF16, false, false, 25);
+      // variable length: tails, an empty row, a full row; SIMT Dh 12 and (BF16) the tensor-core Dh 64 path
+      check_block_varlen({7, 12}, 19, 24, 2, 40, wt, 0, 26);
+      check_block_varlen({5, 0, 13}, 13, 16, 2, 24, wt, 13, 27);
+      check_block_varlen({50, 70, 9}, 70, 128, 2, 256, wt, 70, 28);
     }
   }
   if (only.empty() || only == "tokens") token_checks();

@@ -21,11 +21,11 @@ namespace r4p {
 namespace {
 struct Avx2Tiles {
   static constexpr int RMAX = attn::RMAX;
-  static void scores(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-    attn::dispatch_rows<attn::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+  static void scores(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
+    attn::dispatch_rows<attn::ScoresF>(R, a, lda, Dh, xt, ngroups, s, lds);
   }
-  static void pv(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
-    attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo);
+  static void pv(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
+    attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo, lds);
   }
   static void softmax(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp, const float* polt, int64_t jd) {
     attn_softmax_step(s, n, ngroups, m, l, o, Dp, polt, jd);
@@ -35,7 +35,7 @@ struct Avx2Tiles {
 
 size_t attention_core_scratch_floats(const AttentionCoreArgs& a) {
   const int64_t Dh = a.Dh, Dp = attn::pad8(Dh);
-  return static_cast<size_t>(Dh * KT + KT * Dp + KT + QS * Dh + QS * Dp + 2 * QS + kAttnRowsMax * KT + Dp + 64);
+  return static_cast<size_t>(CT * attn_tile_floats(Dh, Dp) + CK + QS * Dh + QS * Dp + 2 * QS + kAttnRowsMax * CK + Dp + 64);
 }
 
 size_t attention_core_packed_floats(const AttentionCoreArgs& a) {
@@ -74,10 +74,10 @@ void attention_core_rows(const AttentionCoreArgs& a, int64_t i0, int64_t i1, flo
 }
 
 static void scores_avx2(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-  attn::dispatch_rows<attn::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+  attn::dispatch_rows<attn::ScoresF>(R, a, lda, Dh, xt, ngroups, s, int64_t{KT});
 }
 static void pv_avx2(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
-  attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo);
+  attn::dispatch_rows<attn::PvF>(R, p, n, xr, Dp, o, ldo, int64_t{KT});
 }
 
 AttnTileFns attention_tile_fns() {

@@ -13,11 +13,11 @@ namespace {
 struct Avx512Tiles {
   static constexpr int RMAX = attn512::RMAX;
   static_assert(RMAX <= kAttnRowsMax && QS % RMAX == 0, "super-block rows must split into micro-blocks");
-  static void scores(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-    attn512::dispatch_rows<attn512::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+  static void scores(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
+    attn512::dispatch_rows<attn512::ScoresF>(R, a, lda, Dh, xt, ngroups, s, lds);
   }
-  static void pv(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
-    attn512::dispatch_rows<attn512::PvF>(R, p, n, xr, Dp, o, ldo);
+  static void pv(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
+    attn512::dispatch_rows<attn512::PvF>(R, p, n, xr, Dp, o, ldo, lds);
   }
   static void softmax(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp, const float* polt, int64_t jd) {
     attn512::softmax_step(s, n, ngroups, m, l, o, Dp, polt, jd);
@@ -26,11 +26,11 @@ struct Avx512Tiles {
 }  // namespace
 
 void attention_tiles_scores_avx512(int R, const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-  attn512::dispatch_rows<attn512::ScoresF>(R, a, lda, Dh, xt, ngroups, s);
+  attn512::dispatch_rows<attn512::ScoresF>(R, a, lda, Dh, xt, ngroups, s, int64_t{KT});
 }
 
 void attention_tiles_pv_avx512(int R, const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
-  attn512::dispatch_rows<attn512::PvF>(R, p, n, xr, Dp, o, ldo);
+  attn512::dispatch_rows<attn512::PvF>(R, p, n, xr, Dp, o, ldo, int64_t{KT});
 }
 
 void attention_core_rows_avx512(const AttentionCoreArgs& a, int64_t i0, int64_t i1, float* scratch) {

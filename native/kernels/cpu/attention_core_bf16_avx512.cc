@@ -1,6 +1,7 @@
 // attention_core_bf16_avx512.cc: the flash-attention core (attention_core.h; SPEC §4 / §5) with BF16 operands
 // and FP32 sums (AVX512_BF16 vdpbf16ps), the attention of the BF16 inference path. The same algorithm as
-// attention_core_impl.h (QS-row super-blocks, KT = 64-key tiles, online softmax in FP32 with the AVX-512 step),
+// attention_core_impl.h (QS-row super-blocks, CK-key chunks of KT = 64-key tiles, one online-softmax step per
+// chunk in FP32 with the AVX-512 step),
 // with three roundings to BF16 (round to nearest even): the scaled q rows, the packed K and V tiles, and the
 // probabilities p before P.V (the row sum l is taken from the FP32 p, as FlashAttention's BF16 kernels do).
 // Packed tile layout (32-bit cells, attention_core_packed_floats covers it):
@@ -28,9 +29,9 @@ constexpr int KT2 = KT / 2;
 inline int64_t half_up(int64_t d) { return (d + 1) / 2; }
 inline int64_t tile_cells(int64_t Dh, int64_t Dp) { return half_up(Dh) * KT + KT2 * Dp; }
 
-// s[r*KT + jl] = sum_p dot(q cell (r, p), k cell (p, jl)) for r < R, jl < 16*ngroups.
+// s[r*lds + jl] = sum_p dot(q cell (r, p), k cell (p, jl)) for r < R, jl < 16*ngroups.
 template <int R>
-inline void scores(const float* qc, int64_t Dh2, const float* kc, int ngroups, float* s) {
+inline void scores(const float* qc, int64_t Dh2, const float* kc, int ngroups, float* s, int64_t lds) {
   for (int g = 0; g < ngroups; g += 2) {
     const bool two = g + 1 < ngroups;
     __m512 a0[R], a1[R];
@@ -47,15 +48,16 @@ inline void scores(const float* qc, int64_t Dh2, const float* kc, int ngroups, f
       }
     }
     for (int r = 0; r < R; ++r) {
-      _mm512_storeu_ps(s + r * KT + g * 16, a0[r]);
-      if (two) _mm512_storeu_ps(s + r * KT + g * 16 + 16, a1[r]);
+      _mm512_storeu_ps(s + r * lds + g * 16, a0[r]);
+      if (two) _mm512_storeu_ps(s + r * lds + g * 16 + 16, a1[r]);
     }
   }
 }
 
-// o[r*ldo + c] += sum_jp dot(p cell (r, jp), v cell (jp, c)) for r < R, c < Dp (a multiple of 8).
+// o[r*ldo + c] += sum_jp dot(p cell (r, jp), v cell (jp, c)) for r < R, c < Dp (a multiple of 8); p cells of
+// row r at pc + r*ldp.
 template <int R>
-inline void pv(const float* pc, int npairs, const float* vc, int64_t Dp, float* o, int64_t ldo) {
+inline void pv(const float* pc, int npairs, const float* vc, int64_t Dp, float* o, int64_t ldo, int64_t ldp) {
   for (int64_t c = 0; c < Dp; c += 32) {
     const int64_t w = std::min<int64_t>(32, Dp - c);
     const __mmask16 m0 = bf16_tail_mask(static_cast<int>(std::min<int64_t>(16, w)));
@@ -70,7 +72,7 @@ inline void pv(const float* pc, int npairs, const float* vc, int64_t Dp, float* 
       const __m512bh v1 = (__m512bh)_mm512_maskz_loadu_ps(m1, vc + jp * Dp + c + 16);
 #pragma GCC unroll 12
       for (int r = 0; r < R; ++r) {
-        const __m512bh pb = (__m512bh)_mm512_set1_ps(pc[r * KT2 + jp]);
+        const __m512bh pb = (__m512bh)_mm512_set1_ps(pc[r * ldp + jp]);
         a0[r] = _mm512_dpbf16_ps(a0[r], pb, v0);
         a1[r] = _mm512_dpbf16_ps(a1[r], pb, v1);
       }
@@ -84,11 +86,15 @@ inline void pv(const float* pc, int npairs, const float* vc, int64_t Dp, float* 
 
 template <int R>
 struct ScoresF {
-  static void run(const float* qc, int64_t Dh2, const float* kc, int ngroups, float* s) { scores<R>(qc, Dh2, kc, ngroups, s); }
+  static void run(const float* qc, int64_t Dh2, const float* kc, int ngroups, float* s, int64_t lds) {
+    scores<R>(qc, Dh2, kc, ngroups, s, lds);
+  }
 };
 template <int R>
 struct PvF {
-  static void run(const float* pc, int npairs, const float* vc, int64_t Dp, float* o, int64_t ldo) { pv<R>(pc, npairs, vc, Dp, o, ldo); }
+  static void run(const float* pc, int npairs, const float* vc, int64_t Dp, float* o, int64_t ldo, int64_t ldp) {
+    pv<R>(pc, npairs, vc, Dp, o, ldo, ldp);
+  }
 };
 
 // Cells of BF16 pairs of x[0..n) (n <= KT, zero pad) into dst [ceil(n/2)] (cvtne2ps keeps the order).
@@ -148,13 +154,13 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
   const int64_t Dh = a.Dh, Dh2 = half_up(Dh), Dp = attn::pad8(Dh), Nk = a.Nk, tc = tile_cells(Dh, Dp);
   const bool has_pol = a.policy != nullptr;
   float* polt = scratch;
-  float* qc = polt + KT;
+  float* qc = polt + CK;
   float* o = qc + QS * Dh2;
   float* m = o + QS * Dp;
   float* l = m + QS;
   float* s = l + QS;
-  float* pc = s + RMAX * KT;
-  float* qrow = pc + RMAX * KT2;  // one scaled q row in FP32 (Dh + 1 floats)
+  float* pc = s + RMAX * CK;
+  float* qrow = pc + RMAX * (CK / 2);  // one scaled q row in FP32 (Dh + 1 floats)
   const float cst = (has_pol && Nk > 0) ? a.eps / static_cast<float>(Nk) : 0.f;
   const float* vsum = packed + ((Nk + KT - 1) / KT) * tc;
   alignas(64) uint16_t qb[2 * 512 + 64];
@@ -173,28 +179,33 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
     std::fill(o, o + nq * Dp, 0.f);
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + nq, 0.f);
-    int64_t t = 0;
-    for (int64_t j0 = 0; j0 < Nk; j0 += KT, ++t) {
-      const int n = static_cast<int>(std::min<int64_t>(KT, Nk - j0));
-      const int ngroups = (n + 15) / 16;
-      const float* kt = packed + t * tc;
-      const float* vt = kt + Dh2 * KT;
+    // chunks of CK keys as attention_core_impl.h: scores tile by tile, one softmax step per row and chunk
+    for (int64_t c0 = 0; c0 < Nk; c0 += CK) {
+      const int nc = static_cast<int>(std::min<int64_t>(CK, Nk - c0));
+      const int nt = (nc + KT - 1) / KT, cgroups = (nc + 15) / 16;
+      const float* ct = packed + (c0 / KT) * tc;
       if (has_pol) {
-        for (int j = 0; j < n; ++j) polt[j] = a.policy[j0 + j];
-        for (int j = n; j < KT; ++j) polt[j] = 0.f;
+        for (int j = 0; j < nc; ++j) polt[j] = a.policy[c0 + j];
+        for (int j = nc; j < cgroups * 16; ++j) polt[j] = 0.f;
       }
       for (int64_t r0 = 0; r0 < nq; r0 += RMAX) {
         const int R = static_cast<int>(std::min<int64_t>(RMAX, nq - r0));
-        attn512::dispatch_rows<ScoresF>(R, qc + r0 * Dh2, Dh2, kt, ngroups, s);
+        for (int t = 0; t < nt; ++t) {
+          const int n = std::min(KT, nc - t * KT);
+          attn512::dispatch_rows<ScoresF>(R, qc + r0 * Dh2, Dh2, ct + t * tc, (n + 15) / 16, s + t * KT, CK);
+        }
         for (int r = 0; r < R; ++r) {
           const int64_t row = r0 + r;
-          const int64_t jd = s0 + row + a.diag_offset - j0;
-          float* sr = s + r * KT;
-          attn512::softmax_step(sr, n, ngroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
-          for (int j = ngroups * 16; j < KT; ++j) sr[j] = 0.f;
-          p_cells(sr, pc + r * KT2);
+          const int64_t jd = s0 + row + a.diag_offset - c0;
+          float* sr = s + r * CK;
+          attn512::softmax_step(sr, nc, cgroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
+          for (int j = cgroups * 16; j < nt * KT; ++j) sr[j] = 0.f;
+          for (int t = 0; t < nt; ++t) p_cells(sr + t * KT, pc + r * (CK / 2) + t * KT2);
         }
-        attn512::dispatch_rows<PvF>(R, pc, (n + 1) / 2, vt, Dp, o + r0 * Dp, Dp);
+        for (int t = 0; t < nt; ++t) {
+          const int n = std::min(KT, nc - t * KT);
+          attn512::dispatch_rows<PvF>(R, pc + t * KT2, (n + 1) / 2, ct + t * tc + Dh2 * KT, Dp, o + r0 * Dp, Dp, CK / 2);
+        }
       }
     }
     attn_write_rows(a, s0, nq, o, Dp, m, l, vsum, cst);

@@ -6,17 +6,17 @@
 //
 // Algorithm (per call, single-threaded): query rows are taken QS at a time (a "super-block": its
 // scaled Q rows, running max m, running sum l and output accumulator O [QS][Dp] live in scratch).
-// For each key tile of KT = 64 keys (tiles start at absolute multiples of 64, so the summation order
-// of a row never depends on the caller's row split), K is packed transposed and V copied with a
-// padded stride, then reused by every R-row micro-block of the super-block:
-//   s = (scale q) k^T (register-blocked), tile max -> m_new, rescale O and l by exp(m_old - m_new),
-//   p = exp(s - m_new) * M (policy lane, 1 on the self-loop), l += sum p, O += p V.
+// For each chunk of CK = 512 keys (KT = 64-key tiles; chunks and tiles start at absolute multiples of
+// their size, so the summation order of a row never depends on the caller's row split), K is packed
+// transposed and V copied with a padded stride, tile by tile, then reused by every R-row micro-block
+// of the super-block:
+//   s = (scale q) k^T over the chunk (register-blocked, tile by tile), chunk max -> m_new, rescale O and
+//   l by exp(m_old - m_new), p = exp(s - m_new) * M (policy lane, 1 on the self-loop), l += sum p,
+//   O += p V (tile by tile, keys ascending).
 // No Nq x Nk buffer exists. Packing: the rows entry points pack each tile themselves (~Dh*KT per tile
 // against QS*KT*Dh FMAs, hence QS = 192); the rows_packed ones read tiles that attention_core_pack_avx2
 // laid out once for the whole head, so a caller running many row ranges per head packs each head once
 // per thread (K/V read from L2 / L3 as whole 32 KiB tiles).
-// Where the time goes (AVX2, Dh = 64, one core): the two FMA micro-kernels run at ~96% of the FMA peak;
-// the softmax is ~13% of the total (the exp ~9%), which puts the core at ~84% of peak.
 //
 // Numerics with a policy: the max runs over ALL keys (masked ones included) exactly as the formula
 // says. The eps/Nk * colsum(V) and eps terms are not relative to the max, so they are added once at
@@ -39,6 +39,13 @@ namespace {
 
 using attn::KT;
 constexpr int64_t QS = 192;  // query rows per super-block (a multiple of every Tiles::RMAX)
+// Keys per softmax chunk (a multiple of KT): the scores of a micro-block's rows over a whole chunk are
+// computed first (tile by tile), then ONE online-softmax step runs per row and chunk (max, rescale, exp,
+// sum), then P.V tile by tile. With 64-key steps the per-step row max, the scalar rescale and the O
+// rescale were a third of the attention's time; a 512-key chunk pays them once per 512 keys, and
+// [RMAX][CK] scores (24 KiB) stay in L1/L2. Chunks start at absolute multiples of CK.
+constexpr int64_t CK = 512;
+constexpr int64_t CT = CK / KT;  // tiles per chunk
 
 // One row's online-softmax step on a tile: s (16*ngroups scores, n valid) becomes p in place.
 // polt: the policy tile (0 past n) or null; jd: the tile-local self-loop key (outside [0,KT) = none).
@@ -47,9 +54,11 @@ inline void attn_softmax_step(float* s, int n, int ngroups, float* m, float* l, 
   const int width = ngroups * 16;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int j = n; j < width; ++j) s[j] = ninf;
-  __m256 vmax = _mm256_set1_ps(ninf);
-  for (int j = 0; j < width; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(s + j));
-  const float tmax = vec::hmax_ps(vmax);
+  // four running maxima over the 8-key groups g = j/8 (group g into accumulator g % 4): a short
+  // dependency chain; the avx512 step keeps the same assignment, so both give the same bits
+  __m256 vmx[4] = {_mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf)};
+  for (int j = 0; j < width; j += 8) vmx[(j >> 3) & 3] = _mm256_max_ps(vmx[(j >> 3) & 3], _mm256_loadu_ps(s + j));
+  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm256_max_ps(vmx[0], vmx[1]), _mm256_max_ps(vmx[2], vmx[3])));
   const float m_old = *m;
   const float m_new = std::max(m_old, tmax);
   if (!(m_new > ninf)) {  // all scores -inf (or NaN inputs): nothing to add from this tile
@@ -116,20 +125,19 @@ inline bool attn_needs_colsum(const AttentionCoreArgs& a) {
   return a.policy != nullptr && a.Nk > 0 && a.eps / static_cast<float>(a.Nk) != 0.f;
 }
 
-// packed == null: pack each tile into scratch as it comes.
+// packed == null: pack each chunk's tiles into scratch as they come.
 template <class Tiles>
 void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1, float* scratch) {
   const int64_t Dh = a.Dh, Dp = attn::pad8(Dh), Nk = a.Nk, tf = attn_tile_floats(Dh, Dp);
   const bool has_pol = a.policy != nullptr;
-  float* kt_own = scratch;
-  float* vr_own = kt_own + Dh * KT;
-  float* polt = vr_own + KT * Dp;
-  float* qs = polt + KT;
+  float* tiles_own = scratch;  // CT packed tiles (unpacked path)
+  float* polt = tiles_own + CT * tf;
+  float* qs = polt + CK;
   float* o = qs + QS * Dh;
   float* m = o + QS * Dp;
   float* l = m + QS;
   float* s = l + QS;
-  float* vsum_own = s + kAttnRowsMax * KT;
+  float* vsum_own = s + kAttnRowsMax * CK;
 
   const float cst = (has_pol && Nk > 0) ? a.eps / static_cast<float>(Nk) : 0.f;
   const float* vsum = vsum_own;
@@ -151,32 +159,36 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + nq, 0.f);
 
-    int64_t t = 0;
-    for (int64_t j0 = 0; j0 < Nk; j0 += KT, ++t) {
-      const int n = static_cast<int>(std::min<int64_t>(KT, Nk - j0));
-      const int ngroups = (n + 15) / 16;
-      const float* kt = kt_own;
-      const float* vr = vr_own;
-      if (packed) {
-        kt = packed + t * tf;
-        vr = kt + Dh * KT;
-      } else {
-        attn::pack_t(a.k, a.ldk, j0, n, Dh, kt_own);
-        attn::pack_rows(a.v, a.ldv, j0, n, Dh, Dp, vr_own);
-      }
+    for (int64_t c0 = 0; c0 < Nk; c0 += CK) {
+      const int nc = static_cast<int>(std::min<int64_t>(CK, Nk - c0));
+      const int nt = (nc + KT - 1) / KT, cgroups = (nc + 15) / 16;
+      const float* ct = packed ? packed + (c0 / KT) * tf : tiles_own;
+      if (!packed)
+        for (int t = 0; t < nt; ++t) {
+          const int n = std::min(KT, nc - t * KT);
+          float* kt = tiles_own + t * tf;
+          attn::pack_t(a.k, a.ldk, c0 + t * KT, n, Dh, kt);
+          attn::pack_rows(a.v, a.ldv, c0 + t * KT, n, Dh, Dp, kt + Dh * KT);
+        }
       if (has_pol) {
-        for (int j = 0; j < n; ++j) polt[j] = a.policy[j0 + j];
-        for (int j = n; j < KT; ++j) polt[j] = 0.f;
+        for (int j = 0; j < nc; ++j) polt[j] = a.policy[c0 + j];
+        for (int j = nc; j < cgroups * 16; ++j) polt[j] = 0.f;
       }
       for (int64_t r0 = 0; r0 < nq; r0 += Tiles::RMAX) {
         const int R = static_cast<int>(std::min<int64_t>(Tiles::RMAX, nq - r0));
-        Tiles::scores(R, qs + r0 * Dh, Dh, Dh, kt, ngroups, s);
+        for (int t = 0; t < nt; ++t) {
+          const int n = std::min(KT, nc - t * KT);
+          Tiles::scores(R, qs + r0 * Dh, Dh, Dh, ct + t * tf, (n + 15) / 16, s + t * KT, CK);
+        }
         for (int r = 0; r < R; ++r) {
           const int64_t row = r0 + r;
-          const int64_t jd = s0 + row + a.diag_offset - j0;
-          Tiles::softmax(s + r * KT, n, ngroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
+          const int64_t jd = s0 + row + a.diag_offset - c0;
+          Tiles::softmax(s + r * CK, nc, cgroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
         }
-        Tiles::pv(R, s, n, vr, Dp, o + r0 * Dp, Dp);
+        for (int t = 0; t < nt; ++t) {
+          const int n = std::min(KT, nc - t * KT);
+          Tiles::pv(R, s + t * KT, n, ct + t * tf + Dh * KT, Dp, o + r0 * Dp, Dp, CK);
+        }
       }
     }
 

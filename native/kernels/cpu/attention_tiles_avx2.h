@@ -6,7 +6,8 @@
 //                score row block is R broadcast-q FMAs against 16 contiguous keys per step;
 //   xr [KT][Dp]  a tile of rows copied with a padded stride Dp = Dh rounded up to 8 (pad = 0), so the
 //                P·V product needs no masked loads;
-//   s  [R][KT]   scores / probabilities of an R-row micro-block.
+//   s  [R][lds]  scores / probabilities of an R-row micro-block (lds = KT in the backward, the softmax
+//                chunk width in the forward core).
 // Micro-kernels use R <= 6 rows x 2 vectors = 12 accumulators (+ 2 loads + 1 broadcast < 16 ymm).
 // Every row's arithmetic is the same whatever R is (one accumulator per row and 8-key lane, d in
 // order), so results do not depend on how rows are grouped: thread-count independence for free.
@@ -111,9 +112,9 @@ inline void pack_rows(const float* x, int64_t ld, int64_t j0, int n, int64_t Dh,
   }
 }
 
-// s[r*KT + jl] = sum_d a[r*lda + d] * xt[d*KT + jl] for r < R, jl < 16*ngroups.
+// s[r*lds + jl] = sum_d a[r*lda + d] * xt[d*KT + jl] for r < R, jl < 16*ngroups.
 template <int R>
-inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
   for (int g = 0; g < ngroups; ++g) {
     __m256 acc0[R], acc1[R];
     for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
@@ -127,15 +128,15 @@ inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int
       }
     }
     for (int r = 0; r < R; ++r) {
-      _mm256_storeu_ps(s + r * KT + g * 16, acc0[r]);
-      _mm256_storeu_ps(s + r * KT + g * 16 + 8, acc1[r]);
+      _mm256_storeu_ps(s + r * lds + g * 16, acc0[r]);
+      _mm256_storeu_ps(s + r * lds + g * 16 + 8, acc1[r]);
     }
   }
 }
 
-// o[r*ldo + c] += sum_{j<n} p[r*KT + j] * xr[j*Dp + c] for r < R, c < Dp (Dp multiple of 8).
+// o[r*ldo + c] += sum_{j<n} p[r*lds + j] * xr[j*Dp + c] for r < R, c < Dp (Dp multiple of 8).
 template <int R>
-inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
+inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
   int64_t c = 0;
   for (; c + 16 <= Dp; c += 16) {
     __m256 acc0[R], acc1[R];
@@ -146,7 +147,7 @@ inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int
     for (int j = 0; j < n; ++j) {
       const __m256 v0 = _mm256_loadu_ps(xr + j * Dp + c), v1 = _mm256_loadu_ps(xr + j * Dp + c + 8);
       for (int r = 0; r < R; ++r) {
-        const __m256 pb = _mm256_broadcast_ss(p + r * KT + j);
+        const __m256 pb = _mm256_broadcast_ss(p + r * lds + j);
         acc0[r] = _mm256_fmadd_ps(pb, v0, acc0[r]);
         acc1[r] = _mm256_fmadd_ps(pb, v1, acc1[r]);
       }
@@ -161,7 +162,7 @@ inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int
     for (int r = 0; r < R; ++r) acc[r] = _mm256_loadu_ps(o + r * ldo + c);
     for (int j = 0; j < n; ++j) {
       const __m256 v0 = _mm256_loadu_ps(xr + j * Dp + c);
-      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * KT + j), v0, acc[r]);
+      for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * lds + j), v0, acc[r]);
     }
     for (int r = 0; r < R; ++r) _mm256_storeu_ps(o + r * ldo + c, acc[r]);
   }
@@ -181,13 +182,15 @@ inline void dispatch_rows(int R, Args&&... args) {
 }
 template <int R>
 struct ScoresF {
-  static void run(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-    scores<R>(a, lda, Dh, xt, ngroups, s);
+  static void run(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
+    scores<R>(a, lda, Dh, xt, ngroups, s, lds);
   }
 };
 template <int R>
 struct PvF {
-  static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) { pv<R>(p, n, xr, Dp, o, ldo); }
+  static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
+    pv<R>(p, n, xr, Dp, o, ldo, lds);
+  }
 };
 
 }  // namespace

@@ -21,9 +21,9 @@ namespace {
 using attn::KT;
 constexpr int RMAX = 12;  // rows per micro-block (<= kAttnRowsMax)
 
-// s[r*KT + jl] = sum_d a[r*lda + d] * xt[d*KT + jl] for r < R, jl < 16*ngroups (16-key groups, as avx2).
+// s[r*lds + jl] = sum_d a[r*lda + d] * xt[d*KT + jl] for r < R, jl < 16*ngroups (16-key groups, as avx2).
 template <int R>
-inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
+inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
   int g = 0;
   for (; g + 2 <= ngroups; g += 2) {  // 32 keys: two zmm per row
     __m512 acc0[R], acc1[R];
@@ -39,8 +39,8 @@ inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int
       }
     }
     for (int r = 0; r < R; ++r) {
-      _mm512_storeu_ps(s + r * KT + g * 16, acc0[r]);
-      _mm512_storeu_ps(s + r * KT + g * 16 + 16, acc1[r]);
+      _mm512_storeu_ps(s + r * lds + g * 16, acc0[r]);
+      _mm512_storeu_ps(s + r * lds + g * 16 + 16, acc1[r]);
     }
   }
   if (g < ngroups) {  // a last group of 16 keys
@@ -52,15 +52,15 @@ inline void scores(const float* a, int64_t lda, int64_t Dh, const float* xt, int
 #pragma GCC unroll 12
       for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + d]), k0, acc[r]);
     }
-    for (int r = 0; r < R; ++r) _mm512_storeu_ps(s + r * KT + g * 16, acc[r]);
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(s + r * lds + g * 16, acc[r]);
   }
 }
 
-// o[r*ldo + c] += sum_{j<n} p[r*KT + j] * xr[j*Dp + c] for r < R, c < Dp (Dp a multiple of 8).
+// o[r*ldo + c] += sum_{j<n} p[r*lds + j] * xr[j*Dp + c] for r < R, c < Dp (Dp a multiple of 8).
 // Two separate accumulator arrays, not acc[R][W]: with a 2-D array GCC 12 stored every accumulator to the
 // stack on each key step (24 stores per 24 FMAs; measured 3x slower than the score kernel).
 template <int R>
-inline void pv32(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {  // 32 columns
+inline void pv32(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {  // 32 columns
   __m512 a0[R], a1[R];
   for (int r = 0; r < R; ++r) {
     a0[r] = _mm512_loadu_ps(o + r * ldo);
@@ -70,7 +70,7 @@ inline void pv32(const float* p, int n, const float* xr, int64_t Dp, float* o, i
     const __m512 v0 = _mm512_loadu_ps(xr + j * Dp), v1 = _mm512_loadu_ps(xr + j * Dp + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const __m512 pb = _mm512_set1_ps(p[r * KT + j]);
+      const __m512 pb = _mm512_set1_ps(p[r * lds + j]);
       a0[r] = _mm512_fmadd_ps(pb, v0, a0[r]);
       a1[r] = _mm512_fmadd_ps(pb, v1, a1[r]);
     }
@@ -82,26 +82,26 @@ inline void pv32(const float* p, int n, const float* xr, int64_t Dp, float* o, i
 }
 
 template <int R>  // 16 columns, or the first 8 of them (mask 0x00FF)
-inline void pv16(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, __mmask16 m) {
+inline void pv16(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds, __mmask16 m) {
   __m512 a0[R];
   for (int r = 0; r < R; ++r) a0[r] = _mm512_maskz_loadu_ps(m, o + r * ldo);
   for (int j = 0; j < n; ++j) {
     const __m512 v0 = _mm512_maskz_loadu_ps(m, xr + j * Dp);
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) a0[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[r * KT + j]), v0, a0[r]);
+    for (int r = 0; r < R; ++r) a0[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[r * lds + j]), v0, a0[r]);
   }
   for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(o + r * ldo, m, a0[r]);
 }
 
 template <int R>
-inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) {
+inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
   int64_t c = 0;
-  for (; c + 32 <= Dp; c += 32) pv32<R>(p, n, xr + c, Dp, o + c, ldo);
+  for (; c + 32 <= Dp; c += 32) pv32<R>(p, n, xr + c, Dp, o + c, ldo, lds);
   if (c + 16 <= Dp) {
-    pv16<R>(p, n, xr + c, Dp, o + c, ldo, 0xFFFF);
+    pv16<R>(p, n, xr + c, Dp, o + c, ldo, lds, 0xFFFF);
     c += 16;
   }
-  if (c < Dp) pv16<R>(p, n, xr + c, Dp, o + c, ldo, 0x00FF);  // 8 columns left
+  if (c < Dp) pv16<R>(p, n, xr + c, Dp, o + c, ldo, lds, 0x00FF);  // 8 columns left
 }
 
 // attn::exp_ps on 16 lanes: the same operations in the same order (and operand order, for NaN), so each
@@ -133,13 +133,15 @@ inline void softmax_step(float* s, int n, int ngroups, float* m, float* l, float
   const int width = ngroups * 16;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int j = n; j < width; ++j) s[j] = ninf;
-  __m256 vmax = _mm256_set1_ps(ninf);
+  // the AVX2 step's four running maxima (8-key group g into accumulator g % 4)
+  __m256 vmx[4] = {_mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf)};
   for (int j = 0; j < width; j += 16) {
     const __m512 z = _mm512_loadu_ps(s + j);
-    vmax = _mm256_max_ps(vmax, _mm512_castps512_ps256(z));
-    vmax = _mm256_max_ps(vmax, _mm512_extractf32x8_ps(z, 1));
+    const int g = (j >> 3) & 3;  // 0 or 2
+    vmx[g] = _mm256_max_ps(vmx[g], _mm512_castps512_ps256(z));
+    vmx[g + 1] = _mm256_max_ps(vmx[g + 1], _mm512_extractf32x8_ps(z, 1));
   }
-  const float tmax = vec::hmax_ps(vmax);
+  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm256_max_ps(vmx[0], vmx[1]), _mm256_max_ps(vmx[2], vmx[3])));
   const float m_old = *m;
   const float m_new = std::max(m_old, tmax);
   if (!(m_new > ninf)) {  // all scores -inf (or NaN inputs): nothing to add from this tile
@@ -173,13 +175,15 @@ inline void softmax_step(float* s, int n, int ngroups, float* m, float* l, float
 
 template <int R>
 struct ScoresF {
-  static void run(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s) {
-    scores<R>(a, lda, Dh, xt, ngroups, s);
+  static void run(const float* a, int64_t lda, int64_t Dh, const float* xt, int ngroups, float* s, int64_t lds) {
+    scores<R>(a, lda, Dh, xt, ngroups, s, lds);
   }
 };
 template <int R>
 struct PvF {
-  static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo) { pv<R>(p, n, xr, Dp, o, ldo); }
+  static void run(const float* p, int n, const float* xr, int64_t Dp, float* o, int64_t ldo, int64_t lds) {
+    pv<R>(p, n, xr, Dp, o, ldo, lds);
+  }
 };
 
 // Runtime R (1..RMAX) -> template instance.

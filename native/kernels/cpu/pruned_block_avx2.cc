@@ -15,6 +15,9 @@
 //   6. fc1      gemm + bias + exact GELU -> wide [B*K,F]
 //   7. fc2      gemm per batch row: out[b, idx[b,k]] = z + ls2 * (wide W_fc2^T + b_fc2); the scatter is
 //               fused into the residual write (c_rows = idx).
+// Variable length (a.offsets, ops.h): batch row b owns the packed scratch rows [offsets[b], offsets[b+1]);
+// phases 1, 2, 5, 6 run over all M = offsets[B] rows at once, attention runs per (b, head) over that row's
+// K_b tokens only (no padding: the B*H*K row split becomes one over sum_b H*K_b rows), phases 4 and 7 per b.
 // In-place (out == x) is safe: x's rows idx are read only in phases 1 and 4, and phase 7, the only
 // writer, runs after both; its residual is z, not x. Rows not in idx are untouched in place and
 // copied once (only those rows) otherwise.
@@ -67,10 +70,12 @@ struct PhaseTimer : PhaseClock<8> {
 
 // out = x on the rows not in idx (out != x). Rows in idx are written by fc2.
 void copy_untouched_rows(const PrunedBlockArgs& a, int64_t D) {
-  const int64_t N = a.N, K = a.K;
+  const int64_t N = a.N;
   std::vector<uint8_t> hit(static_cast<size_t>(a.B * N), 0);
-  for (int64_t b = 0; b < a.B; ++b)
-    for (int64_t k = 0; k < K; ++k) hit[b * N + a.idx[b * K + k]] = 1;
+  for (int64_t b = 0; b < a.B; ++b) {
+    const int32_t* row = a.idx + pruned_block_row_start(a, b);
+    for (int64_t k = 0, K = pruned_block_row_len(a, b); k < K; ++k) hit[b * N + row[k]] = 1;
+  }
   const size_t row_bytes = static_cast<size_t>(D) * sizeof(float);
   parallel_for(a.B * N, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
@@ -78,12 +83,30 @@ void copy_untouched_rows(const PrunedBlockArgs& a, int64_t D) {
   });
 }
 
+// The batch row owning packed scratch row r (r < M): r / K, or the varlen segment holding r.
+int64_t row_batch(const PrunedBlockArgs& a, int64_t r) {
+  if (!a.offsets) return r / a.K;
+  return (std::upper_bound(a.offsets + 1, a.offsets + a.B + 1, static_cast<int32_t>(r)) - (a.offsets + 1));
+}
+
 Status run(const PrunedBlockArgs& a) {
   const BlockWeights& w = a.w;
-  const int64_t B = a.B, N = a.N, K = a.K, D = w.D, H = w.H, F = w.F;
+  const int64_t B = a.B, N = a.N, D = w.D, H = w.H, F = w.F;
   if (H <= 0 || D % H != 0) return range_error("prunedBlock: D must be a multiple of H, received D=", D, " H=", H);
-  if (!a.idx && K != N) return range_error("prunedBlock: idx = null requires K = N, received K=", K, " N=", N);
-  const int64_t Dh = D / H, M = B * K, W = std::max<int64_t>(3 * D, F);
+  if (!a.idx && a.K != N) return range_error("prunedBlock: idx = null requires K = N, received K=", a.K, " N=", N);
+  if (a.offsets && !a.idx) return range_error("prunedBlock: offsets (variable length) require idx");
+  // K: the longest row (sizes the attention scratch); M: packed rows of every batch row.
+  int64_t K = a.K, M = B * a.K;
+  if (a.offsets) {
+    K = 0;
+    for (int64_t b = 0; b < B; ++b) K = std::max(K, pruned_block_row_len(a, b));
+    M = a.offsets[B];
+  }
+  if (M == 0) {  // varlen with no tokens at all: out = x
+    if (a.out != a.x) std::memcpy(a.out, a.x, static_cast<size_t>(B * N * D) * sizeof(float));
+    return Status::Ok();
+  }
+  const int64_t Dh = D / H, W = std::max<int64_t>(3 * D, F);
   PhaseTimer timer;
 
   // All scratch from one per-calling-thread buffer, reused by the next call (runtime/scratch.h): t, z, wide,
@@ -96,7 +119,7 @@ Status run(const PrunedBlockArgs& a) {
   const auto round16 = [](size_t n) { return (n + 15) / 16 * 16; };
   const size_t scratch_floats = round16(attention_core_scratch_floats(proto));
   const size_t packed_floats = round16(attention_core_packed_floats(proto));
-  const int nth_attn = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (B * H * K + 191) / 192)));
+  const int nth_attn = std::max(1, static_cast<int>(std::min<int64_t>(ThreadPool::instance().threads(), (H * M + 191) / 192)));
   const size_t md = round16(static_cast<size_t>(M * D)), mw = round16(static_cast<size_t>(M * W));
   thread_local ScratchBuffer tls_block(size_t{256} << 20);
   float* const arena = tls_block.get(2 * md + mw + nth_attn * (scratch_floats + packed_floats));
@@ -118,8 +141,8 @@ Status run(const PrunedBlockArgs& a) {
   layer_norm_rows(
       M, D,
       [&](int64_t r) {
-        const int64_t b = r / K, k = r % K;
-        const int64_t n = a.idx ? a.idx[r] : k;
+        const int64_t b = row_batch(a, r);
+        const int64_t n = a.idx ? a.idx[r] : r - b * K;
         return a.x + (b * N + n) * D;
       },
       t.get(), w.norm1_w, w.norm1_b, a.ln_eps);
@@ -138,12 +161,13 @@ Status run(const PrunedBlockArgs& a) {
   timer.lap(2);
 
   // 3. attention over (b, head, query row) -> t [M,D], head h in columns [h*Dh, (h+1)*Dh).
-  // The B*H*K rows are split evenly into one contiguous range per thread (a head's cost is the same
-  // for every row); each thread packs a head's K/V once when its range enters the head, then runs
-  // the core on chunks of <= rb rows. The core's result per row does not depend on the chunking.
+  // The H*M rows (batch row b's segment [H*start_b, H*(start_b + K_b)), head-major inside) are split
+  // evenly into one contiguous range per thread (a head's cost is the same for every row of a batch row);
+  // each thread packs a head's K/V once when its range enters the head, then runs the core on chunks of
+  // <= rb rows. The core's result per row does not depend on the chunking.
   {
     const int64_t rb = 192;  // rows per core call: one super-block of the core
-    const int64_t rows_total = B * H * K;
+    const int64_t rows_total = H * M;
     proto.q = wide.get(); proto.k = wide.get() + D; proto.v = wide.get() + 2 * D; proto.out = t.get();
     const AttnKernel attn_kernel = attention_core_kernel();  // on this thread: it knows the matmul precision
     const int nth = nth_attn;
@@ -157,14 +181,16 @@ Status run(const PrunedBlockArgs& a) {
           int64_t packed_bh = -1;
           const double cpu0 = timer.on ? thread_cpu_ms() : 0.0;
           for (int64_t g = g0; g < g1;) {
-            const int64_t bh = g / K, i0 = g % K, i1 = std::min({K, i0 + rb, i0 + (g1 - g)});
-            const int64_t hd = bh % H, b = bh / H;
+            const int64_t b = row_batch(a, g / H), start = pruned_block_row_start(a, b), Kb = pruned_block_row_len(a, b);
+            const int64_t local = g - H * start, hd = local / Kb;
+            const int64_t bh = b * H + hd, i0 = local % Kb, i1 = std::min({Kb, i0 + rb, i0 + (g1 - g)});
             AttentionCoreArgs c = proto;
-            const int64_t off = b * K * 3 * D + hd * Dh;
+            c.Nq = c.Nk = Kb;
+            const int64_t off = start * 3 * D + hd * Dh;
             c.q = wide.get() + off;
             c.k = wide.get() + off + D;
             c.v = wide.get() + off + 2 * D;
-            c.out = t.get() + b * K * D + hd * Dh;
+            c.out = t.get() + start * D + hd * Dh;
             if (bh != packed_bh) {
               attention_core_pack(attn_kernel, c, pk);
               packed_bh = bh;
@@ -180,14 +206,16 @@ Status run(const PrunedBlockArgs& a) {
 
   // 4. z = x[idx] + ls1 * (t W_proj^T + b_proj), residual read through r_rows (one gemm per batch row)
   for (int64_t b = 0; b < B; ++b) {
+    const int64_t start = pruned_block_row_start(a, b), Kb = pruned_block_row_len(a, b);
+    if (Kb == 0) continue;
     GemmArgs g;
-    g.M = K; g.N = D; g.K = D;
-    g.A = t.get() + b * K * D; g.lda = D;
+    g.M = Kb; g.N = D; g.K = D;
+    g.A = t.get() + start * D; g.lda = D;
     g.B = w.proj_w; g.ldb = D; g.transB = true; g.packed_b = w.proj_p;
-    g.C = z.get() + b * K * D; g.ldc = D;
+    g.C = z.get() + start * D; g.ldc = D;
     g.bias = w.proj_b;
     g.col_scale = w.ls1;
-    g.residual = a.x + b * N * D; g.ldr = D; g.r_rows = a.idx ? a.idx + b * K : nullptr;
+    g.residual = a.x + b * N * D; g.ldr = D; g.r_rows = a.idx ? a.idx + start : nullptr;
     R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(4);
@@ -211,14 +239,16 @@ Status run(const PrunedBlockArgs& a) {
 
   // 7. out[b, idx] = z + ls2 * (hidden W_fc2^T + b_fc2): scatter fused into the residual write
   for (int64_t b = 0; b < B; ++b) {
+    const int64_t start = pruned_block_row_start(a, b), Kb = pruned_block_row_len(a, b);
+    if (Kb == 0) continue;
     GemmArgs g;
-    g.M = K; g.N = D; g.K = F;
-    g.A = wide.get() + b * K * F; g.lda = F;
+    g.M = Kb; g.N = D; g.K = F;
+    g.A = wide.get() + start * F; g.lda = F;
     g.B = w.fc2_w; g.ldb = F; g.transB = true; g.packed_b = w.fc2_p;
-    g.C = a.out + b * N * D; g.ldc = D; g.c_rows = a.idx ? a.idx + b * K : nullptr;
+    g.C = a.out + b * N * D; g.ldc = D; g.c_rows = a.idx ? a.idx + start : nullptr;
     g.bias = w.fc2_b;
     g.col_scale = w.ls2;
-    g.residual = z.get() + b * K * D; g.ldr = D;
+    g.residual = z.get() + start * D; g.ldr = D;
     R4P_RETURN_IF_ERROR(gemm(g));
   }
   timer.lap(7);
@@ -228,7 +258,7 @@ Status run(const PrunedBlockArgs& a) {
 
 }  // namespace
 
-// x [B,N,D], idx [B,K] | null, weights (BlockWeights) -> out [B,N,D]; out may alias x.
+// x [B,N,D], idx [B,K] | null (or packed [offsets[B]] with offsets [B+1]), weights -> out [B,N,D]; out may alias x.
 Status pruned_block_fwd_avx2(const PrunedBlockArgs& a) {
   try {
     return run(a);

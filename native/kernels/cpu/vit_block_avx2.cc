@@ -16,12 +16,8 @@
 namespace r4p {
 namespace {
 
-void pool_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n > 0) parallel_for(n, grain, fn);
-}
-
 const VitBlockKernels kPoolKernels{gemm,     layer_norm_fwd,       layer_norm_bwd,       gelu_fwd,
-                                   gelu_bwd, policy_attention_fwd, policy_attention_bwd, pool_range};
+                                   gelu_bwd, policy_attention_fwd, policy_attention_bwd, glue_pool_range};
 
 }  // namespace
 

@@ -111,6 +111,13 @@ struct PrunedBlockDevArgs {
   // of range is still never dereferenced: it is reported as a kDevErrIndexRange device error (RangeError at
   // the next synchronisation) and its row maps to row 0 of its batch row.
   bool idx_trusted = false;
+  // Variable length (kernels/ops.h PrunedBlockArgs::offsets, FlashAttention's cu_seqlens): offsets [B+1] int32 ON THE
+  // DEVICE, idx then the packed [K] list (K = offsets[B], the total), batch row b running on its own K_b = offsets[b+1]
+  // - offsets[b] tokens (0..N; 0 leaves the row as x) with attention over that row's tokens only. Checked on the device
+  // with idx (offsets[0] = 0, row lengths in [0, N], offsets[B] = K). max_len: the longest row when the caller knows it
+  // (sizes the attention grid), 0 = N (the bound; CTAs past a row's length exit at once).
+  const int32_t* offsets = nullptr;
+  int64_t max_len = 0;
 };
 Status pruned_block_fwd(const PrunedBlockDevArgs& a);
 

@@ -1,6 +1,7 @@
 // check.cuh: CUDA-call checking for .cu files only (includes cuda_runtime.h). Turns a cudaError_t into
 // the Status contract of cuda_runtime_api.h: "<op>: <cudaErrorName>: <message>", out-of-memory as
-// kOutOfMemory. Also the device-side half of the DeviceError record.
+// kOutOfMemory. Also the launchers' shared checks (16-byte alignment, the dynamic shared memory opt-in) and the
+// device-side half of the DeviceError record.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -8,6 +9,13 @@
 
 #include "common/status.h"
 #include "kernels/cuda/cuda_runtime_api.h"
+
+// Evaluates a CUDA runtime call; on failure returns its Status from the enclosing function.
+#define R4P_CUDA_TRY(op, call)                                          \
+  do {                                                                  \
+    cudaError_t r4p_cuda_err_ = (call);                                 \
+    if (r4p_cuda_err_ != cudaSuccess) return ::r4p::cuda::cuda_status((op), r4p_cuda_err_); \
+  } while (0)
 
 namespace r4p::cuda {
 
@@ -35,6 +43,27 @@ inline unsigned grid_for(int64_t work, int64_t per_block, int64_t cap = int64_t(
   return static_cast<unsigned>(g);
 }
 
+// True when ptr is 16-byte aligned (the cp.async and vector paths' condition).
+inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
+
+// Before launching `kernel` with `smem` bytes of dynamic shared memory: above the default 48 KiB, raises the
+// kernel's limit, or returns kUnavailable "<op>: <what> needs N bytes of shared memory per block, the device
+// allows M (Dh = ..)" when the device cannot. (Not the launch itself: native/dev/cuda_emu rewrites launches in
+// .cu files only.)
+template <typename Kernel>
+Status allow_dynamic_smem(Kernel kernel, size_t smem, const char* op, const char* what, int Dh) {
+  if (smem <= 48 * 1024) return Status::Ok();
+  int dev = 0, optin = 0;
+  R4P_CUDA_TRY(op, cudaGetDevice(&dev));
+  R4P_CUDA_TRY(op, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (smem > size_t(optin))
+    return Status::Make(StatusCode::kUnavailable, detail::concat(op, ": ", what, " needs ", smem,
+                                                                 " bytes of shared memory per block, the device allows ",
+                                                                 optin, " (Dh = ", Dh, ")"));
+  R4P_CUDA_TRY(op, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  return Status::Ok();
+}
+
 #if defined(__CUDACC__) || defined(R4P_CUDA_EMU)  // R4P_CUDA_EMU: native/dev/cuda_emu
 // First reporter wins: code is swapped from 0 with atomicCAS, then the details written. The host reads
 // the record only after the stream is idle, so the non-atomic detail writes are complete by then.
@@ -52,10 +81,3 @@ __device__ __forceinline__ void report_device_error(DeviceError* rec, int32_t co
 #endif
 
 }  // namespace r4p::cuda
-
-// Evaluates a CUDA runtime call; on failure returns its Status from the enclosing function.
-#define R4P_CUDA_TRY(op, call)                                          \
-  do {                                                                  \
-    cudaError_t r4p_cuda_err_ = (call);                                 \
-    if (r4p_cuda_err_ != cudaSuccess) return ::r4p::cuda::cuda_status((op), r4p_cuda_err_); \
-  } while (0)

@@ -130,19 +130,9 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc(GemmK p) {
     for (int kk = 0; kk < kBK / 16; ++kk) {
       uint32_t a[4][4], b[4][2];
 #pragma unroll
-      for (int mt = 0; mt < 4; ++mt) {
-        const bf16* pa = At + (wm * 64 + mt * 16 + g) * kLDS + kk * 16 + 2 * t;
-        a[mt][0] = dev::ld32(pa);
-        a[mt][1] = dev::ld32(pa + 8 * kLDS);
-        a[mt][2] = dev::ld32(pa + 8);
-        a[mt][3] = dev::ld32(pa + 8 * kLDS + 8);
-      }
+      for (int mt = 0; mt < 4; ++mt) dev::frag_a<kLDS>(a[mt], At, wm * 64 + mt * 16, kk * 16, g, t);
 #pragma unroll
-      for (int nt = 0; nt < 4; ++nt) {
-        const bf16* pb = Wt + (wn * 32 + nt * 8 + g) * kLDS + kk * 16 + 2 * t;
-        b[nt][0] = dev::ld32(pb);
-        b[nt][1] = dev::ld32(pb + 8);
-      }
+      for (int nt = 0; nt < 4; ++nt) dev::frag_b<kLDS>(b[nt], Wt, wn * 32 + nt * 8, kk * 16, g, t);
 #pragma unroll
       for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
@@ -208,7 +198,6 @@ __global__ void __launch_bounds__(kSimtThreads) gemm_simt(GemmK p) {
 }
 
 bool is_float_type(DType t) { return t == DType::F32 || t == DType::BF16; }
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
 
 }  // namespace
 

@@ -10,6 +10,10 @@
 // (b, h) is computed once by a two-pass deterministic reduction, so the eps/N term costs nothing per key.
 // q, k, v and out are addressed by (batch, head, row) strides in elements, so the kernels read
 // [B,H,N,Dh] tensors and the head slices of a qkv buffer [B*K, 3D] alike (no per-head copy).
+// Variable length (cu_seqlens, FlashAttention's varlen): batch b's sequence is rows cu_seqlens[b] ..
+// cu_seqlens[b+1] of the packed row axis (its row 0 at row offset cu_seqlens[b] * s_n, the batch strides unused),
+// N = the longest sequence (the grid); CTAs past their sequence exit at once. Plain softmax only (policy null,
+// eps 0, no row statistics): prunedBlock's attention over images that keep different token counts.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -35,7 +39,18 @@ struct AttnFwdParams {
   const float* vsum;              // [B*H*Dh]; required when eps != 0 (attention_fwd computes it)
   int B, H, N, Dh;
   float scale, eps;
+  const int32_t* cu_seqlens;      // [B+1] device, or null (every batch row has N rows)
 };
+
+// Batch b's row count and the row offset of its first row (0 without cu_seqlens).
+__device__ __forceinline__ int attn_seq_len(const AttnFwdParams& p, int b, int64_t* first) {
+  if (!p.cu_seqlens) {
+    *first = 0;
+    return p.N;
+  }
+  *first = p.cu_seqlens[b];
+  return p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+}
 
 // Contiguous [B,H,N,Dh] strides.
 inline void attn_set_bhnd(AttnFwdParams& p) {

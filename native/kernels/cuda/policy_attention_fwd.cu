@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "kernels/cuda/attention_ops.h"
+#include "kernels/cuda/attention_tiles.cuh"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/policy_attention.cuh"
 #include "kernels/cuda/tc_common.cuh"
@@ -72,6 +73,7 @@ __global__ void vsum_reduce_kernel(const float* partial, float* vsum, int BH, in
 
 // ---------------------------------------------------------------- SIMT kernel
 constexpr int kSimtBR = 32, kSimtBC = 32, kSimtRW = 4, kSimtThreads = 256;
+static_assert(kSimtBC == 32, "a key tile is one warp wide: lane = key (dev::simt_scores, dev::simt_accumulate)");
 
 size_t simt_smem_bytes(int Dh) {
   return sizeof(float) * (size_t(kSimtBR) * Dh + size_t(kSimtBC) * (Dh + 1) + size_t(kSimtBC) * Dh +
@@ -83,7 +85,7 @@ template <typename T, int NDV>
 __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
   R4P_DYNAMIC_SMEM(smraw);
   float* sm = reinterpret_cast<float*>(smraw);
-  const int Dh = p.Dh, N = p.N, ldk = Dh + 1;
+  const int Dh = p.Dh, ldk = Dh + 1;
   float* Qs = sm;                           // [BR][Dh]   broadcast reads
   float* Ks = Qs + kSimtBR * Dh;            // [BC][Dh+1] lane = key: odd stride, conflict-free
   float* Vs = Ks + kSimtBC * ldk;           // [BC][Dh]   lane = column
@@ -92,9 +94,12 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int i0 = blockIdx.x * kSimtBR;
-  const T* qb = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* kb = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+  int64_t r0;  // first row of batch b (varlen)
+  const int N = attn_seq_len(p, b, &r0);
+  if (i0 >= N) return;  // varlen: past this sequence (block-uniform, before any barrier)
+  const T* qb = static_cast<const T*>(p.q) + b * p.q_sb + r0 * p.q_sn + h * p.q_sh;
+  const T* kb = static_cast<const T*>(p.k) + b * p.k_sb + r0 * p.k_sn + h * p.k_sh;
+  const T* vb = static_cast<const T*>(p.v) + b * p.v_sb + r0 * p.v_sn + h * p.v_sh;
   const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
 
   for (int e = tid; e < kSimtBR * Dh; e += kSimtThreads) {
@@ -126,13 +131,7 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
     const int j = j0 + lane;
     const bool jv = j < N;
     float s[kSimtRW];
-#pragma unroll
-    for (int r = 0; r < kSimtRW; ++r) s[r] = 0.f;
-    for (int d = 0; d < Dh; ++d) {
-      const float kv = Ks[lane * ldk + d];
-#pragma unroll
-      for (int r = 0; r < kSimtRW; ++r) s[r] = fmaf(Qs[(w * kSimtRW + r) * Dh + d], kv, s[r]);
-    }
+    dev::simt_scores<kSimtRW>(s, Qs, Dh, Ks, ldk, Dh, w, lane);
 #pragma unroll
     for (int r = 0; r < kSimtRW; ++r) {
       const int i = i0 + w * kSimtRW + r;
@@ -152,15 +151,7 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
       for (int c = 0; c < NDV; ++c) acc[r][c] *= alpha;
     }
     __syncwarp();
-    for (int jj = 0; jj < kSimtBC; ++jj) {
-#pragma unroll
-      for (int c = 0; c < NDV; ++c) {
-        const int d = lane + 32 * c;
-        const float vv = d < Dh ? Vs[jj * Dh + d] : 0.f;
-#pragma unroll
-        for (int r = 0; r < kSimtRW; ++r) acc[r][c] = fmaf(Ps[(w * kSimtRW + r) * kSimtBC + jj], vv, acc[r][c]);
-      }
-    }
+    dev::simt_accumulate<kSimtRW, NDV>(acc, Ps + w * kSimtRW * kSimtBC, Vs, Dh, Dh, lane);
   }
 
   const float c_eps = p.eps / float(N);
@@ -176,7 +167,7 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
       if (d >= Dh) continue;
       float o = acc[r][c];
       if (p.eps != 0.f) o = fmaf(c_eps, p.vsum[int64_t(bh) * Dh + d], o);
-      dev::st_f(p.out, p.out_bf16, b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn + d, o * inv);
+      dev::st_f(p.out, p.out_bf16, b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn + d, o * inv);
     }
     if (lane == 0) {
       const int64_t row = int64_t(bh) * N + i;
@@ -195,17 +186,10 @@ constexpr size_t mma_smem_bytes() {
   return sizeof(bf16) * size_t(kMmaBR + 4 * kMmaBC) * (DH + 8) + sizeof(float) * 2 * kMmaBC;
 }
 
-// Copies rows [r0, r0 + 64) x DH of a BF16 matrix (row stride sn elements) into a [64][DH+8] tile with
-// 16-byte cp.async; rows >= N are zero-filled.
+// Rows [r0, r0 + 64) x DH of a BF16 matrix (row stride sn elements) -> a [64][DH+8] tile; rows >= N zero-filled.
 template <int DH>
 __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t sn, int r0, int N, int tid) {
-  constexpr int CPR = DH / 8;  // 16-byte chunks per row
-  constexpr int LD = DH + 8;
-  for (int c = tid; c < 64 * CPR; c += kMmaThreads) {
-    const int r = c / CPR, col = (c % CPR) * 8, row = r0 + r;
-    const bool ok = row < N;
-    dev::cp_async16(dst + r * LD + col, ok ? src + int64_t(row) * sn + col : src, ok ? 16 : 0);
-  }
+  dev::tile_async<DH, 64, kMmaThreads>(dst, src, sn, r0, N, tid);
 }
 
 template <int DH>
@@ -220,13 +204,15 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   bf16* Vs = Ks + 2 * kMmaBC * LD;                    // [2][64][LD]
   float* pols = reinterpret_cast<float*>(Vs + 2 * kMmaBC * LD);  // [2][64]
 
-  const int N = p.N;
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int i0 = blockIdx.x * kMmaBR;
-  const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + h * p.v_sh;
+  int64_t r0;  // first row of batch b (varlen)
+  const int N = attn_seq_len(p, b, &r0);
+  if (i0 >= N) return;  // varlen: past this sequence (block-uniform, before any barrier or cp.async)
+  const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + r0 * p.q_sn + h * p.q_sh;
+  const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + r0 * p.k_sn + h * p.k_sh;
+  const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + r0 * p.v_sn + h * p.v_sh;
   const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
   const int ntiles = (N + kMmaBC - 1) / kMmaBC;
 
@@ -244,18 +230,12 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   int arg[2] = {0, 0};
 
   for (int jt = 0; jt < ntiles; ++jt) {
-    const int st = jt & 1;
-    if (jt + 1 < ntiles) {
-      const int ns = (jt + 1) & 1, j1 = (jt + 1) * kMmaBC;
+    const int st = jt & 1, ns = st ^ 1, j1 = (jt + 1) * kMmaBC;
+    dev::next_tile(jt + 1 < ntiles, [&] {
       load_tile_async<DH>(Ks + ns * kMmaBC * LD, kb, p.k_sn, j1, N, tid);
       load_tile_async<DH>(Vs + ns * kMmaBC * LD, vb, p.v_sn, j1, N, tid);
       if (tid < kMmaBC) pols[ns * kMmaBC + tid] = (pol && j1 + tid < N) ? pol[j1 + tid] : 1.f;
-      dev::cp_async_commit();
-      dev::cp_async_wait<1>();  // everything but the tile just issued has landed
-    } else {
-      dev::cp_async_wait<0>();
-    }
-    __syncthreads();
+    });
 
     const bf16* Kt = Ks + st * kMmaBC * LD;
     const bf16* Vt = Vs + st * kMmaBC * LD;
@@ -264,19 +244,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
 
     // S = Q K^T for this warp's 16 rows x 64 keys.
     float s[NT][4];
-#pragma unroll
-    for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-    for (int kc = 0; kc < KC; ++kc) {
-      const bf16* qa = Qs + (16 * w + g) * LD + kc * 16 + 2 * t;
-      const uint32_t a[4] = {dev::ld32(qa), dev::ld32(qa + 8 * LD), dev::ld32(qa + 8), dev::ld32(qa + 8 * LD + 8)};
-#pragma unroll
-      for (int n = 0; n < NT; ++n) {
-        const bf16* kp = Kt + (n * 8 + g) * LD + kc * 16 + 2 * t;
-        const uint32_t bb[2] = {dev::ld32(kp), dev::ld32(kp + 8)};
-        dev::mma_bf16(s[n], a, bb);
-      }
-    }
+    dev::mma_scores<LD, NT, KC>(s, Qs, 16 * w, Kt, g, t);
 
     // Scale, drop keys past N, tile max + first argmax per row (j ascending within the lane).
     float tmax[2] = {-INFINITY, -INFINITY};
@@ -325,19 +293,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     }
 
     // O += P V: P (BF16) from the score registers, V column pairs from shared memory.
-#pragma unroll
-    for (int kc = 0; kc < kMmaBC / 16; ++kc) {
-      const uint32_t a[4] = {dev::pack_bf16(s[2 * kc][0], s[2 * kc][1]), dev::pack_bf16(s[2 * kc][2], s[2 * kc][3]),
-                             dev::pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                             dev::pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3])};
-      const bf16* vp = Vt + (kc * 16 + 2 * t) * LD + g;
-#pragma unroll
-      for (int dn = 0; dn < DT; ++dn) {
-        const bf16* v0 = vp + dn * 8;
-        const uint32_t bb[2] = {dev::pack2(v0, v0 + LD), dev::pack2(v0 + 8 * LD, v0 + 9 * LD)};
-        dev::mma_bf16(o[dn], a, bb);
-      }
-    }
+    dev::mma_accumulate<LD, kMmaBC / 16, DT>(o, s, Vt, g, t);
     __syncthreads();  // this stage is refilled two iterations on
   }
 
@@ -348,7 +304,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     const int i = rr ? row_hi : row_lo;
     if (i >= N) continue;
     const float inv = 1.f / Z;
-    const int64_t ob = b * p.o_sb + h * p.o_sh + int64_t(i) * p.o_sn;
+    const int64_t ob = b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn;
 #pragma unroll
     for (int dn = 0; dn < DT; ++dn)
 #pragma unroll
@@ -368,7 +324,6 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
 }
 
 // ---------------------------------------------------------------- launch helpers
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
 
 // Tensor-core path preconditions: BF16, supported DH, every row start 16-byte aligned.
 bool mma_ok(const AttnFwdParams& p) {
@@ -383,16 +338,7 @@ bool mma_ok(const AttnFwdParams& p) {
 template <typename Kernel>
 Status launch_with_smem(Kernel kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                         const AttnFwdParams& p, const char* op) {
-  if (smem > 48 * 1024) {
-    int dev = 0, optin = 0;
-    R4P_CUDA_TRY(op, cudaGetDevice(&dev));
-    R4P_CUDA_TRY(op, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (smem > size_t(optin))
-      return Status::Make(StatusCode::kUnavailable,
-                          detail::concat(op, ": attention needs ", smem, " bytes of shared memory per block, the device allows ",
-                                         optin, " (Dh = ", p.Dh, ")"));
-    R4P_CUDA_TRY(op, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  }
+  R4P_RETURN_IF_ERROR(allow_dynamic_smem(kernel, smem, op, "attention", p.Dh));
   kernel<<<grid, block, smem, stream>>>(p);
   return launch_status(op);
 }
@@ -433,6 +379,8 @@ Status attention_fwd(AttnFwdParams p, float* vsum_scratch, float* vsum_partial, 
   if (p.Dh < 1 || p.Dh > 256)
     return range_error(op, ": the CUDA kernels support Dh in [1, 256], received Dh=", p.Dh);
   if (p.N < 1 || p.B < 1 || p.H < 1) return Status::Ok();
+  if (p.cu_seqlens && (p.policy || p.eps != 0.f || p.row_max || p.row_den || p.row_arg))
+    return internal_error(op, ": variable-length attention (cu_seqlens) is plain softmax only (no policy, eps, row statistics)");
   if (int64_t(p.B) * p.H > 65535)
     return range_error(op, ": the CUDA kernels support B*H <= 65535, received B*H=", int64_t(p.B) * p.H);
   if (p.eps != 0.f && p.vsum == nullptr) {

@@ -4,6 +4,9 @@
 //   x [B,N,D], idx [B,K] int32 (null = all tokens) -> out [B,N,D]; X = x[b, idx[b,:]] (M = B*K rows)
 //   z = X + ls1 * (MHSA(LN1(X)) W_proj^T + b_proj);  y = z + ls2 * (GELU(LN2(z) W_fc1^T + b_fc1) W_fc2^T + b_fc2)
 //   out = x with rows idx replaced by y.
+// Variable length (a.offsets, device [B+1]): idx is the packed [K] list, batch row b's tokens at offsets[b] ..
+// offsets[b+1]; the M = K packed rows run stages 1-7 as one matrix (the row map carries each row's batch row), and
+// the attention takes the offsets as its cu_seqlens, so no row attends to another image's tokens.
 // Stages, all on the library stream:
 //   0. idx check (device): range and duplicates; the first bad position is read back synchronously and
 //      reported with the CPU op's message. It also writes rows[m] = b*N + idx[b,k] (absolute x rows).
@@ -24,6 +27,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cuda/attention_ops.h"
 #include "kernels/cuda/check.cuh"
@@ -38,12 +42,40 @@ namespace {
 constexpr const char* kOp = "cudaPrunedBlock";
 
 // ---------------------------------------------------------------- idx check (two passes)
+// Packed position e's batch row: e / K, or with varlen offsets the largest b with offsets[b] <= e (skips empty
+// rows); offsets out of order (reported by offsets_check first) still give some b in [0, B).
+__device__ __forceinline__ int row_of(const int32_t* off, int B, int K, int64_t e) {
+  if (!off) return int(e / K);
+  int lo = 0, hi = B - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (off[mid] <= e) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+__device__ __forceinline__ int64_t row_start(const int32_t* off, int b, int K) { return off ? off[b] : int64_t(b) * K; }
+
+// Varlen offsets: the lowest bad position into bad[2]: 0 when offsets[0] != 0, b + 1 when row b's length is outside
+// [0, N], B + 1 when offsets[B] != K (the CPU binding's order).
+__global__ void offsets_check(const int32_t* off, int B, int N, int K, int32_t* bad) {
+  const int e = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (e > B) return;
+  if (e == 0 && off[0] != 0) atomicMin(&bad[2], 0);
+  if (e == B && off[B] != K) atomicMin(&bad[2], B + 1);
+  if (e < B) {
+    const int64_t len = int64_t(off[e + 1]) - off[e];
+    if (len < 0 || len > N) atomicMin(&bad[2], e + 1);
+  }
+}
+
 // Pass 1: out-of-range positions (min linear position into bad[0]); first[b*N + v] = min k with idx[b,k] = v;
-// rows[e] = b*N + v (or 0 for a bad value: never used, the launcher stops first).
-__global__ void idx_check_pass1(const int32_t* idx, int B, int N, int K, int32_t* first, int32_t* rows, int32_t* bad) {
+// rows[e] = b*N + v (or 0 for a bad value: never used, the launcher stops first). M = packed positions.
+__global__ void idx_check_pass1(const int32_t* idx, const int32_t* off, int64_t M, int B, int N, int K, int32_t* first,
+                                int32_t* rows, int32_t* bad) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= int64_t(B) * K) return;
-  const int b = int(e / K), k = int(e % K);
+  if (e >= M) return;
+  const int b = row_of(off, B, K, e), k = int(e - row_start(off, b, K));
   const int32_t v = idx[e];
   if (v < 0 || v >= N) {
     atomicMin(&bad[0], int32_t(e));
@@ -54,23 +86,25 @@ __global__ void idx_check_pass1(const int32_t* idx, int B, int N, int K, int32_t
   rows[e] = b * N + v;
 }
 // Pass 2: a position whose value was seen at a lower k of the same row is a duplicate (min into bad[1]).
-__global__ void idx_check_pass2(const int32_t* idx, int B, int N, int K, const int32_t* first, int32_t* bad) {
+__global__ void idx_check_pass2(const int32_t* idx, const int32_t* off, int64_t M, int B, int N, int K,
+                                const int32_t* first, int32_t* bad) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= int64_t(B) * K) return;
-  const int b = int(e / K), k = int(e % K);
+  if (e >= M) return;
+  const int b = row_of(off, B, K, e), k = int(e - row_start(off, b, K));
   const int32_t v = idx[e];
   if (v < 0 || v >= N) return;
   if (first[int64_t(b) * N + v] != k) atomicMin(&bad[1], int32_t(e));
 }
 
 // Trusted idx (PrunedBlockDevArgs::idx_trusted): the row map only; a bad value is reported on the device.
-__global__ void idx_rows_trusted(const int32_t* idx, int B, int N, int K, int32_t* rows, DeviceError* rec) {
+__global__ void idx_rows_trusted(const int32_t* idx, const int32_t* off, int64_t M, int B, int N, int K, int32_t* rows,
+                                 DeviceError* rec) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= int64_t(B) * K) return;
-  const int b = int(e / K);
+  if (e >= M) return;
+  const int b = row_of(off, B, K, e);
   const int32_t v = idx[e];
   const bool ok = v >= 0 && v < N;
-  if (!ok) report_device_error(rec, kDevErrIndexRange, kOpPrunedBlock, b, e % K, v, N);
+  if (!ok) report_device_error(rec, kDevErrIndexRange, kOpPrunedBlock, b, e - row_start(off, b, K), v, N);
   rows[e] = b * N + (ok ? v : 0);
 }
 
@@ -107,17 +141,32 @@ Status launch_ln(const void* x, bool x_bf16, const int32_t* rows, int64_t M, int
   return launch_status(kOp);
 }
 
-// The check's first failing position (bad_range / bad_dup: minimal linear positions b*K + k, INT_MAX = none)
-// as the CPU binding's RangeError message (the lower position wins, as in its row-major scan).
-Status idx_report(const int32_t* idx, const int32_t* first, int32_t bad_range, int32_t bad_dup, int64_t K, int64_t N) {
+// The check's first failing position (bad_range / bad_dup: minimal packed positions, INT_MAX = none) as the CPU
+// binding's RangeError message (the lower position wins, as in its row-major scan); varlen rows from off_h.
+Status idx_report(const int32_t* idx, const int32_t* first, int32_t bad_range, int32_t bad_dup, int64_t K, int64_t N,
+                  const std::vector<int32_t>& off_h) {
   const int64_t e = bad_range < bad_dup ? bad_range : bad_dup;
-  const int64_t b = e / K, k = e % K;
+  int64_t b = off_h.empty() ? e / K : 0;
+  if (!off_h.empty())
+    while (b + 2 < int64_t(off_h.size()) && off_h[size_t(b + 1)] <= e) ++b;
+  const int64_t k = e - (off_h.empty() ? b * K : off_h[size_t(b)]);
   int32_t v = 0;
   R4P_RETURN_IF_ERROR(download(&v, idx + e, sizeof(v)));
   if (bad_range < bad_dup) return range_error(kOp, ": idx[", b, "][", k, "] = ", v, " is out of range [0, ", N, ")");
   int32_t k1 = 0;
   R4P_RETURN_IF_ERROR(download(&k1, first + b * N + v, sizeof(k1)));
   return range_error(kOp, ": idx has duplicate index ", v, " in row ", b, " at positions ", k1, " and ", k);
+}
+
+// The offsets check's first failing position (offsets_check) as the CPU binding's message.
+Status offsets_report(const std::vector<int32_t>& off, int32_t pos, int64_t B, int64_t N, int64_t K) {
+  if (pos == 0) return range_error(kOp, ": expected offsets[0] = 0, received ", off[0]);
+  if (pos <= B) {
+    const int64_t b = pos - 1;
+    return range_error(kOp, ": expected row lengths offsets[", b + 1, "] - offsets[", b, "] in [0, N=", N, "], received ",
+                       off[size_t(b + 1)], " - ", off[size_t(b)], " = ", int64_t(off[size_t(b + 1)]) - off[size_t(b)]);
+  }
+  return range_error(kOp, ": expected offsets[B=", B, "] to equal the index count ", K, ", received ", off[size_t(B)]);
 }
 
 struct Scratch {
@@ -131,13 +180,16 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   R4P_RETURN_IF_ERROR(ensure_ready(kOp));
   const BlockWeightsDev& w = a.w;
   const int64_t B = a.B, N = a.N, K = a.K, D = w.D, H = w.H, F = w.F;
-  if (B < 1 || N < 1 || K < 1 || D < 1 || H < 1 || F < 1 || K > N)
-    return range_error(kOp, ": expected B, N, K, D, H, F >= 1 and K <= N, received B=", B, " N=", N, " K=", K, " D=", D,
-                       " H=", H, " F=", F);
+  const bool varlen = a.offsets != nullptr;
+  if (B < 1 || N < 1 || K < 1 || D < 1 || H < 1 || F < 1 || K > (varlen ? B * N : N))
+    return range_error(kOp, ": expected B, N, K, D, H, F >= 1 and K <= ", varlen ? "B*N" : "N", ", received B=", B, " N=", N,
+                       " K=", K, " D=", D, " H=", H, " F=", F);
+  if (varlen && !a.idx) return range_error(kOp, ": expected idx (the packed row indices) with offsets, received null");
+  if (a.max_len < 0 || a.max_len > N) return range_error(kOp, ": expected maxLen in [0, N=", N, "], received ", a.max_len);
   if (D % H != 0) return range_error(kOp, ": expected D to be a multiple of H, received D=", D, " H=", H);
   if (!a.idx && K != N) return range_error(kOp, ": expected K = N when idx is null, received K=", K, " N=", N);
   if (D / H > 256) return range_error(kOp, ": the CUDA kernels support Dh = D/H <= 256, received Dh=", D / H);
-  if (B * N > INT_MAX || B * K * std::max<int64_t>(3 * D, F) > (int64_t(1) << 40) || B * H > 65535 || 3 * D > INT_MAX)
+  if (B * N > INT_MAX || (varlen ? K : B * K) * std::max<int64_t>(3 * D, F) > (int64_t(1) << 40) || B * H > 65535 || 3 * D > INT_MAX)
     return range_error(kOp, ": sizes too large for the CUDA kernels (B*N < 2^31, B*H <= 65535), received B=", B,
                        " N=", N, " K=", K, " D=", D);
   if (a.x_dtype != DType::F32 && a.x_dtype != DType::BF16)
@@ -151,7 +203,7 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   const bool tc = w.dtype == DType::BF16, x_bf16 = a.x_dtype == DType::BF16, wbf = tc;
   const DType act_t = tc ? DType::BF16 : DType::F32;  // dtype of t, qkv, att, h
   const size_t es = dtype_size(act_t);
-  const int64_t M = B * K, wide = std::max<int64_t>(3 * D, F);
+  const int64_t M = varlen ? K : B * K, wide = std::max<int64_t>(3 * D, F);
 
   // Scratch: [rows M i32][first B*N i32][bad 2 i32, padded to 16 B] then 256-byte aligned blocks:
   // t [M,D], wide [M,max(3D,F)] (qkv, later h), att [M,D] (act dtype), z [M,D] f32.
@@ -177,22 +229,32 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   // 0. idx check + row map (with idx = null every row map stays null: row m of batch b is x row b*N + m,
   //    and K = N makes that the identity over [B*N]).
   if (a.idx && a.idx_trusted) {
-    idx_rows_trusted<<<grid_for(M, 256, INT_MAX), 256, 0, stream>>>(a.idx, int(B), int(N), int(K), rows,
+    idx_rows_trusted<<<grid_for(M, 256, INT_MAX), 256, 0, stream>>>(a.idx, a.offsets, M, int(B), int(N), int(K), rows,
                                                                      device_error_record());
     R4P_RETURN_IF_ERROR(launch_status(kOp));
   } else if (a.idx) {
     R4P_CUDA_TRY(kOp, cudaMemsetAsync(first, 0x7f, sizeof(int32_t) * size_t(B * N), stream));
-    R4P_CUDA_TRY(kOp, cudaMemsetAsync(bad, 0x7f, 2 * sizeof(int32_t), stream));  // 0x7f7f7f7f > any position
+    R4P_CUDA_TRY(kOp, cudaMemsetAsync(bad, 0x7f, 3 * sizeof(int32_t), stream));  // 0x7f7f7f7f > any position
+    if (varlen) {
+      offsets_check<<<grid_for(B + 1, 256, INT_MAX), 256, 0, stream>>>(a.offsets, int(B), int(N), int(K), bad);
+      R4P_RETURN_IF_ERROR(launch_status(kOp));
+    }
     const unsigned blocks = grid_for(M, 256, INT_MAX);
-    idx_check_pass1<<<blocks, 256, 0, stream>>>(a.idx, int(B), int(N), int(K), first, rows, bad);
+    idx_check_pass1<<<blocks, 256, 0, stream>>>(a.idx, a.offsets, M, int(B), int(N), int(K), first, rows, bad);
     R4P_RETURN_IF_ERROR(launch_status(kOp));
-    idx_check_pass2<<<blocks, 256, 0, stream>>>(a.idx, int(B), int(N), int(K), first, bad);
+    idx_check_pass2<<<blocks, 256, 0, stream>>>(a.idx, a.offsets, M, int(B), int(N), int(K), first, bad);
     R4P_RETURN_IF_ERROR(launch_status(kOp));
-    int32_t badh[2] = {0, 0};
+    int32_t badh[3] = {0, 0, 0};
     R4P_RETURN_IF_ERROR(download(badh, bad, sizeof(badh)));  // waits for the stream: the one sync of the op
     constexpr int32_t kNone = 0x7f7f7f7f;                    // the memset value: no bad position
+    std::vector<int32_t> off_h;
+    if (varlen && (badh[0] != kNone || badh[1] != kNone || badh[2] != kNone)) {
+      off_h.resize(size_t(B + 1));
+      R4P_RETURN_IF_ERROR(download(off_h.data(), a.offsets, off_h.size() * sizeof(int32_t)));
+    }
+    if (badh[2] != kNone) return offsets_report(off_h, badh[2], B, N, K);  // the offsets first, as the CPU binding
     if (badh[0] != kNone || badh[1] != kNone)
-      return idx_report(a.idx, first, badh[0] == kNone ? INT_MAX : badh[0], badh[1] == kNone ? INT_MAX : badh[1], K, N);
+      return idx_report(a.idx, first, badh[0] == kNone ? INT_MAX : badh[0], badh[1] == kNone ? INT_MAX : badh[1], K, N, off_h);
   }
 
   // Out of place: rows not in idx come from x (the fc2 epilogue overwrites the rows in idx afterwards).
@@ -217,14 +279,15 @@ Status pruned_block_fwd(const PrunedBlockDevArgs& a) {
   p.k = qkvc + es * size_t(D);
   p.v = qkvc + es * size_t(2 * D);
   p.in_bf16 = tc;
-  p.q_sb = p.k_sb = p.v_sb = K * 3 * D;
+  p.q_sb = p.k_sb = p.v_sb = varlen ? 0 : K * 3 * D;  // varlen: rows addressed through cu_seqlens
   p.q_sh = p.k_sh = p.v_sh = Dh;
   p.q_sn = p.k_sn = p.v_sn = 3 * D;
   p.policy = nullptr;
   p.out = att; p.out_bf16 = tc;
-  p.o_sb = K * D; p.o_sh = Dh; p.o_sn = D;
+  p.o_sb = varlen ? 0 : K * D; p.o_sh = Dh; p.o_sn = D;
   p.row_max = p.row_den = nullptr; p.row_arg = nullptr; p.vsum = nullptr;
-  p.B = int(B); p.H = int(H); p.N = int(K); p.Dh = int(Dh);
+  p.B = int(B); p.H = int(H); p.N = int(varlen ? (a.max_len > 0 ? a.max_len : N) : K); p.Dh = int(Dh);
+  p.cu_seqlens = a.offsets;
   p.scale = float(1.0 / std::sqrt(double(Dh)));
   p.eps = 0.f;
   R4P_RETURN_IF_ERROR(attention_fwd(p, nullptr, nullptr, stream, kOp));

@@ -69,6 +69,39 @@ __device__ __forceinline__ uint32_t pack2(const bf16* lo, const bf16* hi) {
 // Two adjacent BF16 (4-byte aligned) -> one register.
 __device__ __forceinline__ uint32_t ld32(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
+// The mma operand fragments (layout above) read from a row-major BF16 shared-memory tile with row stride LD:
+//   frag_a:    A = the 16x16 block at rows r0.., columns c0..
+//   frag_b:    B[k][n] = tile[n0 + n][c0 + k]   (a [n][k] tile: K rows for Q K^T)
+//   frag_b_kn: B[k][n] = tile[r0 + k][c0 + n]   (a [k][n] tile: V rows for P V, column pairs)
+template <int LD>
+__device__ __forceinline__ void frag_a(uint32_t a[4], const bf16* tile, int r0, int c0, int g, int t) {
+  const bf16* pa = tile + (r0 + g) * LD + c0 + 2 * t;
+  a[0] = ld32(pa);
+  a[1] = ld32(pa + 8 * LD);
+  a[2] = ld32(pa + 8);
+  a[3] = ld32(pa + 8 * LD + 8);
+}
+template <int LD>
+__device__ __forceinline__ void frag_b(uint32_t b[2], const bf16* tile, int n0, int c0, int g, int t) {
+  const bf16* pb = tile + (n0 + g) * LD + c0 + 2 * t;
+  b[0] = ld32(pb);
+  b[1] = ld32(pb + 8);
+}
+template <int LD>
+__device__ __forceinline__ void frag_b_kn(uint32_t b[2], const bf16* tile, int r0, int c0, int g, int t) {
+  const bf16* p0 = tile + (r0 + 2 * t) * LD + c0 + g;
+  b[0] = pack2(p0, p0 + LD);
+  b[1] = pack2(p0 + 8 * LD, p0 + 9 * LD);
+}
+// The A fragment of k-chunk c from the FP32 C fragments of n-tiles 2c and 2c+1, rounded to BF16 (the register
+// trick above: P or dA straight from the score registers).
+__device__ __forceinline__ void frag_a_from_c(uint32_t a[4], const float* c0, const float* c1) {
+  a[0] = pack_bf16(c0[0], c0[1]);
+  a[1] = pack_bf16(c0[2], c0[3]);
+  a[2] = pack_bf16(c1[0], c1[1]);
+  a[3] = pack_bf16(c1[2], c1[3]);
+}
+
 // d += a (16x16 bf16) * b (16x8 bf16), FP32 accumulators.
 __device__ __forceinline__ void mma_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -110,6 +143,19 @@ __device__ __forceinline__ void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(n));
 #endif
+}
+
+// Rows [r0, r0 + R) x DH of a BF16 matrix with row stride sn (elements) -> a [R][DH+8] shared-memory tile by
+// 16-byte cp.async from the THREADS threads of the block; rows >= N are zero-filled. Needs DH % 8 == 0 and
+// 16-byte aligned rows. The caller commits and waits.
+template <int DH, int R, int THREADS>
+__device__ __forceinline__ void tile_async(bf16* dst, const bf16* src, int64_t sn, int r0, int N, int tid) {
+  constexpr int CPR = DH / 8, LD = DH + 8;  // 16-byte chunks per row; +16 bytes per row: conflict-free fragments
+  for (int c = tid; c < R * CPR; c += THREADS) {
+    const int r = c / CPR, col = (c % CPR) * 8, row = r0 + r;
+    const bool ok = row < N;
+    cp_async16(dst + r * LD + col, ok ? src + int64_t(row) * sn + col : src, ok ? 16 : 0);
+  }
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

@@ -11,13 +11,9 @@
 namespace r4p {
 namespace {
 
-void serial_range(int64_t n, int64_t /*grain*/, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n > 0) fn(0, n);
-}
-
 const VitBlockKernels kRefKernels{gemm_ref,         layer_norm_fwd_ref,       layer_norm_bwd_ref,
                                   gelu_fwd_ref,     gelu_bwd_ref,             policy_attention_fwd_ref,
-                                  policy_attention_bwd_ref, serial_range};
+                                  policy_attention_bwd_ref, glue_serial_range};
 
 }  // namespace
 

@@ -6,7 +6,9 @@
  * awaited `session.run`), so the JSON keeps every raw timing and the spread (median, p10, p90,
  * mean ± std of images/s). Configurations: no pruning; pruning at base keep 0.9…0.5; ToMe around MHSA
  * and around MHSA+MLP at merge ratio 0.7…0.4 (reported unavailable, with the engine's reason, when the
- * session rejects the `tome` option). Speedup = median images/s over the unpruned median.
+ * session rejects the `tome` option); on request (`--keep dynamic[:τ[:minKeep]]` or `--configs dynamic-0.5`)
+ * SViT's dynamic per-image keep at threshold τ. Speedup = median images/s over the unpruned median. Every
+ * pruned configuration also reports its kept patches per stage (mean, min, max over the images of its runs).
  *
  * Defaults are a CPU run that ends in a few minutes (preset small at its 512² input, 3 + 10 runs);
  * `--paper` is the paper's 1024², 20 + 200. The JSON says which protocol ran. `--against onnxruntime`
@@ -17,22 +19,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { info, setThreads } from '../../runtime.js';
-import type { ModelConfig } from '../../model/config.js';
+import { patchGrid, type ModelConfig } from '../../model/config.js';
 import {
   UsageError, defaultSessionFactory, parseIntOption, printTable, println, processIo, randomNormal, resolveModel,
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
+import { isDynamic, parseKeepSpec, type KeepSpec } from '../keep.js';
+import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
 import { writeApThroughputPlot, type PlotPoint } from '../plot.js';
 
-export type BenchMethod = 'unpruned' | 'pruning' | 'tome-mhsa' | 'tome-mhsa+mlp';
+export type BenchMethod = 'unpruned' | 'pruning' | 'tome-mhsa' | 'tome-mhsa+mlp' | 'dynamic';
 
 export interface BenchConfig {
-  /** 'unpruned', 'prune-0.7', 'tome-mhsa-0.5', 'tome-mhsa+mlp-0.4': the keys of the --accuracy file. */
+  /** 'unpruned', 'prune-0.7', 'tome-mhsa-0.5', 'tome-mhsa+mlp-0.4', 'dynamic-0.5': the keys of the --accuracy file. */
   label: string;
   method: BenchMethod;
-  /** Base keep ratio (pruning) or merge ratio (ToMe); null for the unpruned model. */
+  /** Base keep ratio (pruning), merge ratio (ToMe) or threshold τ (dynamic); null for the unpruned model. */
   ratio: number | null;
+  /** method 'dynamic': the floor of kept patches per stage (default 1). */
+  minKeep?: number;
 }
 
 export const KEEP_RATIOS = [0.9, 0.8, 0.7, 0.6, 0.5] as const;
@@ -45,7 +51,22 @@ export const BENCH_CONFIGS: readonly BenchConfig[] = [
   ...MERGE_RATIOS.map((r): BenchConfig => ({ label: `tome-mhsa+mlp-${r}`, method: 'tome-mhsa+mlp', ratio: r })),
 ];
 
-const METHOD_NAMES: Record<BenchMethod, string> = { unpruned: 'no pruning', pruning: 'pruning', 'tome-mhsa': 'ToMe (MHSA)', 'tome-mhsa+mlp': 'ToMe (MHSA+MLP)' };
+const METHOD_NAMES: Record<BenchMethod, string> = { unpruned: 'no pruning', pruning: 'pruning', 'tome-mhsa': 'ToMe (MHSA)', 'tome-mhsa+mlp': 'ToMe (MHSA+MLP)', dynamic: 'dynamic keep' };
+
+/** The configuration of one keep spec: 'prune-<ρ>' (a listed ratio or any other), 'dynamic-<τ>[-min<m>]', or 'unpruned'. */
+export function keepConfig(k: KeepSpec): BenchConfig {
+  if (k === null) return BENCH_CONFIGS[0]!;
+  if (isDynamic(k)) return { label: `dynamic-${k.threshold}${k.minKeep > 1 ? `-min${k.minKeep}` : ''}`, method: 'dynamic', ratio: k.threshold, ...(k.minKeep > 1 ? { minKeep: k.minKeep } : {}) };
+  return BENCH_CONFIGS.find((c) => c.method === 'pruning' && c.ratio === k) ?? { label: `prune-${k}`, method: 'pruning', ratio: k };
+}
+
+/** A 'dynamic', 'dynamic-<τ>' or 'dynamic-<τ>-min<m>' label as its configuration; undefined for other names. */
+function dynamicLabel(name: string): BenchConfig | undefined {
+  const m = /^dynamic(?:-([\d.]+))?(?:-min(\d+))?$/.exec(name);
+  if (!m) return undefined;
+  const k = parseKeepSpec(`dynamic:${m[1] ?? '0.5'}${m[2] === undefined ? '' : `:${m[2]}`}`, '--configs');
+  return keepConfig(k);
+}
 
 /** `--configs` groups besides single labels. */
 const GROUPS: Record<string, (c: BenchConfig) => boolean> = {
@@ -61,19 +82,24 @@ const GROUPS: Record<string, (c: BenchConfig) => boolean> = {
  * canonical order; 'unpruned' is always included (it is the speedup reference).
  * @throws UsageError for an unknown name
  */
-export function selectConfigs(names: string[] | undefined): BenchConfig[] {
-  if (names === undefined || names.length === 0) return [...BENCH_CONFIGS];
+export function selectConfigs(names: string[] | undefined, keeps: readonly KeepSpec[] = []): BenchConfig[] {
+  const extra = keeps.map(keepConfig);
+  if ((names === undefined || names.length === 0) && extra.length === 0) return [...BENCH_CONFIGS];
   const chosen = new Set<string>(['unpruned']);
-  for (const raw of names) {
+  for (const raw of names ?? []) {
     const name = raw.trim();
     if (name === '') continue;
     const group = GROUPS[name];
     const byLabel = BENCH_CONFIGS.find((c) => c.label === name);
+    const dyn = dynamicLabel(name);
     if (group) BENCH_CONFIGS.filter(group).forEach((c) => chosen.add(c.label));
     else if (byLabel) chosen.add(byLabel.label);
-    else throw new UsageError(`--configs: unknown configuration '${name}'; expected ${Object.keys(GROUPS).join(', ')} or one of ${BENCH_CONFIGS.map((c) => c.label).join(', ')}`);
+    else if (dyn) extra.push(dyn);
+    else throw new UsageError(`--configs: unknown configuration '${name}'; expected ${Object.keys(GROUPS).join(', ')}, dynamic[-<threshold>][-min<n>] or one of ${BENCH_CONFIGS.map((c) => c.label).join(', ')}`);
   }
-  return BENCH_CONFIGS.filter((c) => chosen.has(c.label));
+  const listed = BENCH_CONFIGS.filter((c) => chosen.has(c.label) || extra.some((e) => e.label === c.label));
+  const others = extra.filter((e, i) => !BENCH_CONFIGS.some((c) => c.label === e.label) && extra.findIndex((f) => f.label === e.label) === i);
+  return [...listed, ...others];
 }
 
 export interface ThroughputStats {
@@ -103,6 +129,45 @@ export function throughputStats(timingsMs: number[], batch = 1): ThroughputStats
   return { median: quantile(ips, 0.5), p10: quantile(ips, 0.1), p90: quantile(ips, 0.9), mean, std, medianMs: quantile(ms, 0.5), meanMs: ms.reduce((s, v) => s + v, 0) / ms.length };
 }
 
+/** Raw per-run milliseconds of one runner of timeRoundRobin. */
+export interface RunTimings {
+  warmupMs: number[];
+  timingsMs: number[];
+}
+
+export interface RoundRobinOptions {
+  /** Untimed rounds first. */
+  warmup: number;
+  /** Timed rounds. */
+  iters: number;
+  /** After each run: the runner's index and the round (0-based, warm-up rounds first). */
+  onRun?: (index: number, round: number) => void;
+  /** After each round (0-based, warm-up rounds first). */
+  onRound?: (round: number) => void;
+}
+
+/**
+ * The harness's timing loop (SPEC §6), shared by `reg4pru bench`, `bench --against onnxruntime` and
+ * bench/model/engine.bench.ts: `warmup` untimed rounds, then `iters` timed rounds; each round runs every runner
+ * once, the starting runner rotating from round to round (round r starts at runner r mod n), so background load
+ * on a shared machine falls on all of them alike; each run is timed alone (performance.now around one awaited
+ * call). Returns every runner's raw timings in the runners' order.
+ */
+export async function timeRoundRobin(runners: ReadonlyArray<() => Promise<unknown>>, opts: RoundRobinOptions): Promise<RunTimings[]> {
+  const out: RunTimings[] = runners.map(() => ({ warmupMs: [], timingsMs: [] }));
+  for (let round = 0; round < opts.warmup + opts.iters; round++) {
+    for (let k = 0; k < runners.length; k++) {
+      const i = (round + k) % runners.length;
+      const t0 = performance.now();
+      await runners[i]!();
+      (round < opts.warmup ? out[i]!.warmupMs : out[i]!.timingsMs).push(performance.now() - t0);
+      opts.onRun?.(i, round);
+    }
+    opts.onRound?.(round);
+  }
+  return out;
+}
+
 export interface BenchResult extends BenchConfig {
   status: 'ok' | 'unavailable';
   /** Why the configuration did not run (the engine's message). */
@@ -112,6 +177,8 @@ export interface BenchResult extends BenchConfig {
   stats?: ThroughputStats;
   /** Median images/s over the unpruned median. */
   speedup?: number;
+  /** Pruned configurations: kept patches per stage over the images of every run (mean, min, max). */
+  kept?: StageKept[];
   ap?: number;
   dice?: number;
 }
@@ -148,6 +215,8 @@ export interface BenchOptions extends ModelChoice {
   /** SPEC §6 as in the paper: 1024², 20 warm-up + 200 timed (explicit flags still win). */
   paper?: boolean;
   configs?: string[];
+  /** --keep: keep specs (ratios, 'dynamic[:τ[:minKeep]]') to time beside unpruned (with --configs: added to them). */
+  keep?: Array<KeepSpec | string>;
   threads?: number;
   /** Output folder for throughput.json (+ ap_vs_throughput.svg/.png). */
   out?: string;
@@ -177,6 +246,7 @@ export const PAPER_PROTOCOL = { image: 1024, warmup: 20, iters: 200 };
 function sessionOptions(c: BenchConfig, precision: 'fp32' | 'bf16', roundKeep: number): SessionOptions {
   if (c.method === 'unpruned') return { keep: null, device: 'cpu', precision };
   if (c.method === 'pruning') return roundKeep > 1 ? { keep: c.ratio, device: 'cpu', precision, roundKeep } : { keep: c.ratio, device: 'cpu', precision };
+  if (c.method === 'dynamic') return { keep: 'dynamic', threshold: c.ratio!, minKeep: c.minKeep ?? 1, device: 'cpu', precision };
   return { keep: null, device: 'cpu', precision, tome: { mode: c.method === 'tome-mhsa' ? 'mhsa' : 'mhsa+mlp', mergeRatio: c.ratio! } };
 }
 
@@ -201,7 +271,7 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   const warmup = opts.warmup ?? (paper ? PAPER_PROTOCOL.warmup : BENCH_DEFAULTS.warmup);
   const iters = opts.iters ?? (paper ? PAPER_PROTOCOL.iters : BENCH_DEFAULTS.iters);
   if (iters < 1) throw new UsageError(`--iters: expected at least 1, received ${iters}`);
-  const configs = selectConfigs(opts.configs);
+  const configs = selectConfigs(opts.configs, (opts.keep ?? []).map((k) => (typeof k === 'string' ? parseKeepSpec(k) : k)));
   const accuracy = opts.accuracy === undefined ? undefined : readAccuracy(opts.accuracy);
   const outDir = path.resolve(opts.out ?? 'reg4pru-bench');
   const precision = opts.precision ?? 'fp32';
@@ -215,12 +285,12 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
   // Every configuration's session is created first, then they are timed round-robin (one run of each per
   // round, the order rotating each round), so background load on a shared machine falls on all of them
   // alike instead of on whichever ran while it lasted.
-  const live: Array<{ c: BenchConfig; session: Session; warmupMs: number[]; timingsMs: number[] }> = [];
+  const live: Array<{ c: BenchConfig; session: Session; kept: KeptTokenStats; calls: number }> = [];
   try {
     for (const c of configs) {
       try {
         const session = await createSession(model.source, sessionOptions(c, precision, opts.roundKeep ?? 1));
-        live.push({ c, session, warmupMs: [], timingsMs: [] });
+        live.push({ c, session, kept: new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks), calls: 0 });
       } catch (e) {
         if (!c.method.startsWith('tome')) throw e;
         const reason = (e as Error).message;
@@ -235,16 +305,17 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
       throw new UsageError(`--image ${opts.image}: the checkpoint's model input is ${config.image[0]}x${config.image[1]} (use --image with --preset only)`);
     const [H, W] = config.image;
     input = { data: randomNormal(3 * H * W, opts.seed ?? 0), shape: [1, 3, H, W] };
-    for (let round = 0; round < warmup + iters; round++) {
-      for (let k = 0; k < live.length; k++) {
-        const x = live[(round + k) % live.length]!;
-        const t0 = performance.now();
-        await x.session.run(input);
-        (round < warmup ? x.warmupMs : x.timingsMs).push(performance.now() - t0);
-        progress.tick(1, x.c.label);
-      }
-    }
-    for (const x of live) results.push({ ...x.c, status: 'ok', warmupMs: x.warmupMs, timingsMs: x.timingsMs, stats: throughputStats(x.timingsMs) });
+    const x0 = input;
+    // kept token counts from the timed rounds only (each runner runs once per round: its call count is the round + 1)
+    const runner = (x: (typeof live)[number]) => async () => {
+      const r = await x.session.run(x0);
+      if (++x.calls > warmup) x.kept.add(r.kept);
+    };
+    const timed = await timeRoundRobin(live.map(runner), { warmup, iters, onRun: (i) => progress.tick(1, live[i]!.c.label) });
+    live.forEach((x, i) => {
+      const kept = x.kept.summary();
+      results.push({ ...x.c, status: 'ok', ...timed[i]!, stats: throughputStats(timed[i]!.timingsMs), ...(kept.length ? { kept } : {}) });
+    });
     results.sort((p, q) => configs.indexOf(configs.find((c) => c.label === p.label)!) - configs.indexOf(configs.find((c) => c.label === q.label)!));
   } finally {
     progress.stop();
@@ -294,11 +365,11 @@ export function printBenchTable(report: BenchReport, io: Io): void {
   const p = report.protocol;
   const hasAp = report.results.some((r) => r.ap !== undefined);
   println(io.out, `\nreg4pru bench: ${report.model.source}; ${p.image[0]}x${p.image[1]}, ${p.precision}, batch 1, ${p.warmup} warm-up + ${p.iters} timed, threads ${String((report.machine.reg4pru as { cpu?: { threads?: number } }).cpu?.threads ?? '?')}`);
-  const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', ...(hasAp ? ['AP'] : [])];
+  const header = ['config', 'method', 'img/s median', 'p10', 'p90', 'mean ± std', 'ms/img', 'speedup', 'kept per stage', ...(hasAp ? ['AP'] : [])];
   const rows = report.results.map((r) =>
     r.stats
-      ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, ...(hasAp ? [f(r.ap, 4)] : [])]
-      : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', ...(hasAp ? [''] : [])],
+      ? [r.label, METHOD_NAMES[r.method], f(r.stats.median), f(r.stats.p10), f(r.stats.p90), `${f(r.stats.mean)} ± ${f(r.stats.std)}`, f(r.stats.medianMs, 1), r.speedup === undefined ? '-' : `${r.speedup.toFixed(2)}x`, formatKept(r.kept ?? []), ...(hasAp ? [f(r.ap, 4)] : [])]
+      : [r.label, METHOD_NAMES[r.method], 'unavailable', '', '', '', '', '', '', ...(hasAp ? [''] : [])],
   );
   printTable(io.out, header, rows);
   const missing = report.results.filter((r) => r.status === 'unavailable');
@@ -318,7 +389,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--warmup <n>', `untimed runs per configuration (default ${BENCH_DEFAULTS.warmup}; ${PAPER_PROTOCOL.warmup} with --paper)`, parseIntOption('--warmup', 0))
     .option('--iters <n>', `timed runs per configuration (default ${BENCH_DEFAULTS.iters}; ${PAPER_PROTOCOL.iters} with --paper)`, parseIntOption('--iters', 1))
     .option('--paper', 'the paper protocol: 1024x1024, 20 warm-up + 200 timed')
-    .option('--configs <list>', 'comma-separated labels or groups (all, prune, tome, tome-mhsa, tome-mhsa+mlp); unpruned always runs', (v: string) => v.split(','))
+    .option('--configs <list>', 'comma-separated labels or groups (all, prune, tome, tome-mhsa, tome-mhsa+mlp, dynamic-<threshold>); unpruned always runs', (v: string) => v.split(','))
+    .option('--keep <list>', "comma-separated keep ratios or 'dynamic[:threshold[:minKeep]]' (SViT's per-image keep) to time beside unpruned (added to --configs)", (v: string) => v.split(',').map((k) => parseKeepSpec(k)))
     .option('--threads <n>', 'CPU threads of the native kernels', parseIntOption('--threads', 1, 256))
     .option('--seed <n>', 'seed of the random weights and input', parseIntOption('--seed', 0))
     .option('--out <dir>', 'output folder for throughput.json and the plot', 'reg4pru-bench')

@@ -24,7 +24,7 @@ import {
   CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { BENCH_DEFAULTS, selectConfigs, throughputStats, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
+import { BENCH_DEFAULTS, selectConfigs, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
 
 export interface OrtBenchRow {
   label: string;
@@ -130,15 +130,12 @@ export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSessi
       { row: rows[0]!, run: () => ortSession!.run(feeds) },
       ...ours.map(({ c, s }) => ({ row: rows.find((r) => r.label === c.label)!, run: () => s.run({ data: input, shape: [1, 3, H, W] }) })),
     ];
-    for (let round = 0; round < warmup + iters; round++) {
-      for (let k = 0; k < runners.length; k++) {
-        const { row, run } = runners[(round + k) % runners.length]!;
-        const t0 = performance.now();
-        await run();
-        if (round >= warmup) row.timingsMs.push(performance.now() - t0);
-      }
-      progress.tick(1, round < warmup ? 'warm-up' : 'timed');
-    }
+    const timed = await timeRoundRobin(runners.map((r) => r.run), {
+      warmup,
+      iters,
+      onRound: (round) => progress.tick(1, round < warmup ? 'warm-up' : 'timed'),
+    });
+    runners.forEach((r, i) => r.row.timingsMs.push(...timed[i]!.timingsMs));
   } finally {
     progress.stop();
     for (const { s } of ours) s.dispose();

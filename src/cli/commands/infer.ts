@@ -12,25 +12,29 @@
  * Outcomes per input: processed; skipped (an output exists and --overwrite is off); failed (unreadable,
  * empty, not PNG/JPEG/TIFF, name clash, engine error), each reported by name; the run goes on. The
  * summary (stdout + summary.json in --output) has counts and images/s (processed images over the
- * wall time of the whole run: decode, inference, encode).
+ * wall time of the whole run: decode, inference, encode), and when pruning the kept patches per stage (mean, min,
+ * max over the model inputs; `--keep dynamic[:τ[:minKeep]]` keeps a different count per input).
  */
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { setThreads } from '../../runtime.js';
 import {
-  UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, println, resolveKeep, processIo, resolveModel,
+  UsageError, defaultSessionFactory, parseFloatOption, parseIntOption, println, processIo, resolveModel,
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { BadInputError, decodeImage, type FitMode, type Piece } from '../images.js';
 import { ImageJob, outputNames, writeOutputs } from '../segment.js';
+import { keepSessionOptions, keepText, resolveKeepSpec, type KeepSpec } from '../keep.js';
+import { KeptTokenStats, formatKept, type StageKept } from '../../engine/keptStats.js';
+import { patchGrid } from '../../model/config.js';
 
 export interface InferOptions extends ModelChoice {
   input: string;
   output: string;
-  /** A keep ratio, null (unpruned), or the raw --keep string ('none' or a number). */
-  keep?: number | string | null;
+  /** A keep ratio, dynamic keep, null (unpruned), or the raw --keep string ('none', a number, 'dynamic[:τ[:minKeep]]'). */
+  keep?: KeepSpec | string;
   batch?: number;
   threshold?: number;
   overwrite?: boolean;
@@ -57,7 +61,9 @@ export interface InferSummary {
   tool: 'reg4pru infer';
   date: string;
   model: string;
-  keep: number | null;
+  keep: KeepSpec;
+  /** When pruning: kept patches per stage over the model inputs (mean, min, max). */
+  kept?: StageKept[];
   batch: number;
   threshold: number;
   processed: number;
@@ -89,7 +95,7 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
   if (!existsSync(inDir) || !statSync(inDir).isDirectory()) throw new UsageError(`--input: '${opts.input}' is not a directory`);
   if (inDir === outDir) throw new UsageError('--output must differ from --input (outputs would be read as inputs next time)');
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--output: '${opts.output}' exists and is not a directory`);
-  const batch = opts.batch ?? 1, threshold = opts.threshold ?? 0.5, keep = resolveKeep(opts.keep, null);
+  const batch = opts.batch ?? 1, threshold = opts.threshold ?? 0.5, keep = resolveKeepSpec(opts.keep, null);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch: expected an integer >= 1, received ${batch}`);
   if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold: expected a number in [0, 1], received ${threshold}`);
   const forced: FitMode | undefined = opts.resize ? 'resize' : opts.tile ? 'tile' : undefined;
@@ -112,7 +118,8 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     .sort();
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'bf16') throw new UsageError(`--precision: expected 'fp32' or 'bf16', received '${String(precision)}'`);
-  const session: Session = await createSession(model.source, { keep, device: 'cpu', precision });
+  const session: Session = await createSession(model.source, { ...keepSessionOptions(keep), device: 'cpu', precision });
+  const kept = new KeptTokenStats(patchGrid(session.config).Np, session.config.stageBlocks);
   const [h, w] = session.config.image;
   const C = session.config.classes;
   const items: InferItem[] = [];
@@ -134,7 +141,9 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     let sem: { data: Float32Array; shape: number[] };
     try {
       const ts = performance.now();
-      sem = (await session.run({ data, shape: [group.length, 3, h, w] })).semantic;
+      const r = await session.run({ data, shape: [group.length, 3, h, w] });
+      sem = r.semantic;
+      kept.add(r.kept);
       engineMs += performance.now() - ts;
       tiles += group.length;
     } catch (e) {
@@ -201,6 +210,7 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
     date: new Date().toISOString(),
     model: model.label,
     keep,
+    ...(kept.summary().length ? { kept: kept.summary() } : {}),
     batch,
     threshold,
     processed: count('processed'),
@@ -219,7 +229,8 @@ export async function runInfer(opts: InferOptions, io: Io = processIo(), createS
 
 export function printInferSummary(s: InferSummary, outDir: string, io: Io): void {
   println(io.out, `reg4pru infer: ${s.processed} processed, ${s.skipped} skipped, ${s.failed} failed in ${s.seconds.toFixed(2)} s ` +
-    `(${s.imagesPerSecond.toFixed(2)} images/s; ${s.tiles} model inputs, ${s.engineSeconds.toFixed(2)} s in the engine; keep ${s.keep ?? 'none'}, batch ${s.batch})`);
+    `(${s.imagesPerSecond.toFixed(2)} images/s; ${s.tiles} model inputs, ${s.engineSeconds.toFixed(2)} s in the engine; ${keepText(s.keep)}, batch ${s.batch})`);
+  if (s.kept) println(io.out, `kept patches per stage (mean % of Np [min–max]): ${formatKept(s.kept)}`);
   for (const i of s.items) if (i.status !== 'processed') println(io.out, `  ${i.status}: ${i.file}: ${i.reason ?? ''}`);
   println(io.out, `summary: ${path.join(outDir, 'summary.json')}`);
 }
@@ -234,7 +245,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--seed <n>', 'seed of --preset random weights', parseIntOption('--seed', 0))
     .requiredOption('--input <dir>', 'folder of input images')
     .requiredOption('--output <dir>', 'folder for the outputs (created if missing)')
-    .option('--keep <ratio>', "base keep ratio in (0, 1], or 'none' for the unpruned model (default none)")
+    .option('--keep <ratio>', "base keep ratio in (0, 1], 'dynamic[:threshold[:minKeep]]' (per-image keep), or 'none' for the unpruned model (default none)")
     .option('--batch <n>', 'model inputs (tiles or resized images) per engine call', parseIntOption('--batch', 1, 4096), 1)
     .option('--threshold <t>', 'mask threshold on the probability', parseFloatOption('--threshold', 0, 1), 0.5)
     .option('--overwrite', 'replace existing outputs (default: skip those inputs)')

@@ -6,6 +6,9 @@
  * `--init FILE` starts from our checkpoint (its config is the model unless --preset / --image /
  * --model-config are given, which must then agree with it) or from a timm DINOv2 state dict in
  * safetensors (imported into the --preset/--model-config model by `importDinov2`).
+ * `--keep dynamic[:τ]` trains for SViT's dynamic per-image keep (the engine's keep 'dynamic'): the same Gumbel-ST
+ * policies with the hard decision at keep score >= τ (default 0.5), and a ratio loss on the batch's mean keep per
+ * stage, targeting `--keep-mean` ρ (default 0.7), instead of each image's.
  * `--stop-after N` cuts the run after optimiser step N (the schedule stays the full run's) and writes
  * resume.safetensors; `--resume DIR` continues the run in DIR with its own options (src/train/resume.ts): only
  * --out, --stop-after and --quiet may be given with it, and --out defaults to DIR.
@@ -22,6 +25,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { train, TRAIN_POLICIES, type TrainPolicy, type TrainSummary } from '../../train/trainer.js';
 import type { RouteScheduleKind } from '../../routing/schedule.js';
 import { RESUME_FILE } from '../../train/resume.js';
+import { isDynamic, parseKeepSpec, type KeepSpec } from '../keep.js';
 
 export interface TrainCliOptions {
   data?: string;
@@ -30,7 +34,10 @@ export interface TrainCliOptions {
   modelConfig?: string;
   routing: RouteScheduleKind;
   policy: TrainPolicy;
-  keep: number;
+  /** ρ of the ratio loss, or dynamic keep (its threshold; the target is keepMean). */
+  keep: KeepSpec | string;
+  /** With --keep dynamic: the ρ that the batch-mean ratio loss targets (default 0.7). */
+  keepMean?: number;
   epochs: number;
   batch: number;
   accum: number;
@@ -57,7 +64,7 @@ export interface TrainCliOptions {
 }
 
 // Options that only the run itself defines: refused next to --resume.
-const RUN_OPTIONS = ['data', 'preset', 'image', 'modelConfig', 'routing', 'policy', 'keep', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'samples', 'maxSteps', 'seed', 'init'];
+const RUN_OPTIONS = ['data', 'preset', 'image', 'modelConfig', 'routing', 'policy', 'keep', 'keepMean', 'epochs', 'batch', 'accum', 'lr', 'weightDecay', 'llrd', 'ema', 'warmup', 'samples', 'maxSteps', 'seed', 'init'];
 const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 async function runResume(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
@@ -87,8 +94,22 @@ function initWeights(o: TrainCliOptions, config: ModelConfig): InitWeights {
   }
 }
 
+/** --keep and --keep-mean as the trainer's keep (ρ) and dynamic options. */
+function trainKeep(o: TrainCliOptions): { keep: number; dynamic: { threshold: number } | null } {
+  const k = typeof o.keep === 'string' ? parseKeepSpec(o.keep) : o.keep;
+  if (k === null) throw new UsageError("--keep: training needs a keep ratio in (0, 1] or 'dynamic[:threshold]' (use --policy none to train without policies)");
+  if (!isDynamic(k)) {
+    if (o.keepMean !== undefined) throw new UsageError("--keep-mean applies to --keep dynamic (a fixed --keep is itself the ratio loss's target)");
+    return { keep: k, dynamic: null };
+  }
+  if (k.minKeep !== 1) throw new UsageError("--keep: the floor of 'dynamic:<threshold>:<minKeep>' is an inference option; train with 'dynamic[:threshold]'");
+  if (!(k.threshold > 0 && k.threshold < 1)) throw new UsageError(`--keep: expected the training threshold of 'dynamic:<threshold>' in (0, 1), received ${k.threshold}`);
+  return { keep: o.keepMean ?? 0.7, dynamic: { threshold: k.threshold } };
+}
+
 export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSummary, 'model' | 'emaWeights'>> {
   if (o.resume !== undefined) return runResume(o, io);
+  const { keep, dynamic } = trainKeep(o);
   if (o.data === undefined) throw new UsageError("--data: required ('synthetic' or a FIVES folder) unless --resume is given");
   if (o.data !== 'synthetic' && !existsSync(o.data)) throw new UsageError(`--data: expected 'synthetic' or a FIVES folder, no such path '${o.data}'`);
   const m = await resolveModel({ preset: o.preset, image: o.image, modelConfig: o.modelConfig, seed: o.seed });
@@ -105,7 +126,7 @@ export async function runTrain(o: TrainCliOptions, io: Io): Promise<Omit<TrainSu
   let progress: ReturnType<typeof createProgress> | null = null;
   let lossEma = NaN;
   const r = await train({
-    config, weights: init?.weights, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep: o.keep, epochs: o.epochs,
+    config, weights: init?.weights, data: o.data, samples: o.samples, routing: o.routing, policy: o.policy, keep, dynamic, epochs: o.epochs,
     batch: o.batch, accum: o.accum, lr: o.lr, weightDecay: o.weightDecay, llrd: o.llrd, ema: o.ema, warmup: o.warmup, seed: o.seed,
     maxSteps: o.maxSteps, out: o.out, stopAfter: o.stopAfter,
     onMicro: (done, total, loss) => {
@@ -140,7 +161,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option('--model-config <file>', 'JSON of ModelConfig fields overriding the preset')
     .addOption(new Option('--routing <kind>', 'token routing during training').choices(['none', 'fixed', 'random']).default('random'))
     .addOption(new Option('--policy <loss>', 'policy loss').choices([...TRAIN_POLICIES]).default('ratio'))
-    .option('--keep <rho>', 'base keep ratio of the ratio loss', parseFloatOption('--keep', 0, 1, { exclusiveMin: true }), 0.7)
+    .option('--keep <rho|dynamic[:t]>', "base keep ratio of the ratio loss, or 'dynamic[:threshold]' (per-image keep: hard decisions at score >= threshold, batch-mean ratio loss)", '0.7')
+    .option('--keep-mean <rho>', 'with --keep dynamic: the mean keep ratio the ratio loss targets (default 0.7)', parseFloatOption('--keep-mean', 0, 1, { exclusiveMin: true }))
     .option('--epochs <n>', 'epochs', parseIntOption('--epochs', 1), 1)
     .option('--batch <n>', 'micro-batch size', parseIntOption('--batch', 1), 2)
     .option('--accum <n>', 'micro-batches per optimiser step', parseIntOption('--accum', 1), 1)

@@ -13,19 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { PrunedBlockWeightName } from '../../ops/prunedBlock.js';
 import { PRUNED_BLOCK_WEIGHT_NAMES } from '../../ops/prunedBlock.js';
 import { policyAttention, vitBlock } from '../../tfjs/ops.js';
-import { gelu, layerNorm, linear, modelFusion } from './layers.js';
+import { gelu, layerNorm, linear, modelFusion, prefixedWeights } from './layers.js';
 
 export type BlockWeights = Readonly<Record<PrunedBlockWeightName, tf.Tensor>>;
 
 /** Block i's tensors keyed without the `blocks.{i}.` prefix. */
 export function blockWeights(w: Readonly<Record<string, tf.Tensor>>, i: number): BlockWeights {
-  const out = {} as Record<PrunedBlockWeightName, tf.Tensor>;
-  for (const n of PRUNED_BLOCK_WEIGHT_NAMES) {
-    const t = w[`blocks.${i}.${n}`];
-    if (t === undefined) throw new Error(`EomtModel: missing weight 'blocks.${i}.${n}'`);
-    out[n] = t;
-  }
-  return out;
+  return prefixedWeights(w, `blocks.${i}.`, PRUNED_BLOCK_WEIGHT_NAMES);
 }
 
 /** MHSA of `h` [B,T,D] with H heads; `policy` [B,T] switches to SPEC §4 policy attention. */

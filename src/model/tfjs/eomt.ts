@@ -37,8 +37,15 @@ export type { Decoded } from './decoder.js';
 export type PolicyMode = 'ratio' | 'informed' | 'none';
 
 export interface InferenceOptions {
-  /** Base keep ratio ρ in (0, 1] (stage s keeps floor(ρ^(s+1)·Np + 0.5) patches), or null: no pruning. */
-  keep?: number | null;
+  /**
+   * Base keep ratio ρ in (0, 1] (stage s keeps floor(ρ^(s+1)·Np + 0.5) patches), 'dynamic' (per image: the
+   * active patches with keep score >= `threshold`, at least min(`minKeep`, active); each image runs alone), or
+   * null: no pruning.
+   */
+  keep?: number | 'dynamic' | null;
+  /** keep 'dynamic': score threshold in [0, 1] (default 0.5) and floor, an integer >= 1 (default 1). */
+  threshold?: number;
+  minKeep?: number;
   /** Decode after each of blocks L−Bq−1 … L−1 too (default false). */
   perBlock?: boolean;
   /** Use the fused native `tfops.prunedBlock` for the blocks (default true; false: TF.js gather/block/scatter). */
@@ -54,8 +61,10 @@ export interface InferenceOutput {
   maskLogits: tf.Tensor4D;
   /** With perBlock: semantic maps of every decode point, blocks ascending. */
   perBlock?: Array<{ block: number; semantic: tf.Tensor4D }>;
-  /** Active patch indices after each stage, int32 [B,k_s] ascending (empty when not pruning). */
+  /** Active patch indices after each stage, int32 [B,k_s] ascending (empty when not pruning or with keep 'dynamic'). */
   keptPerStage: tf.Tensor2D[];
+  /** Patches kept after each stage by each image, [S][B] (empty when not pruning). */
+  keptCounts: number[][];
 }
 
 export interface TrainOptions {
@@ -65,6 +74,12 @@ export interface TrainOptions {
   policy?: PolicyMode;
   /** Gumbel-Softmax temperature (default 1). */
   tau?: number;
+  /**
+   * Keep threshold θ in (0, 1) of the hard decision (default 0.5: argmax): a patch is kept when l0 − l1 + g0 − g1 >=
+   * logit(θ), i.e. the keep logit is shifted by −logit(θ) before the Gumbel-Softmax, so that without noise the
+   * decision is the engine's keep 'dynamic' test softmax(l)[0] >= θ at any temperature.
+   */
+  threshold?: number;
   /** Seed of this forward's Gumbel noise and route subset (non-negative integer, default 0). */
   seed?: number;
   /** Also return the patch rows of the full map after every block (tests; default false). */
@@ -112,6 +127,22 @@ export function stageKeepCount(rho: number, s: number, Np: number): number {
 }
 
 let nextId = 0;
+
+/** The per-image outputs of keep 'dynamic' concatenated along the batch (keptPerStage empty; counts per image). */
+function concatOutputs(outs: InferenceOutput[]): InferenceOutput {
+  const cat = <T extends tf.Tensor>(ts: T[]): T => tf.concat(ts, 0) as T;
+  const out: InferenceOutput = {
+    semantic: cat(outs.map((o) => o.semantic)),
+    classLogits: cat(outs.map((o) => o.classLogits)),
+    maskLogits: cat(outs.map((o) => o.maskLogits)),
+    keptPerStage: [],
+    keptCounts: outs[0]!.keptCounts.map((_, s) => outs.map((o) => o.keptCounts[s]![0]!)),
+  };
+  if (outs[0]!.perBlock) out.perBlock = outs[0]!.perBlock.map((p, i) => ({ block: p.block, semantic: cat(outs.map((o) => o.perBlock![i]!.semantic)) }));
+  // the per-image tensors (a set: the last decode point's map is also `semantic`)
+  tf.dispose([...new Set(outs.flatMap((o) => [o.semantic, o.classLogits, o.maskLogits, ...o.keptPerStage, ...(o.perBlock ?? []).map((p) => p.semantic)]))]);
+  return out;
+}
 
 /**
  * The tensors a tf.tidy callback hands back (as a flat list: tidy moves them to the caller's scope, so
@@ -218,8 +249,38 @@ export class EomtModel {
     const op = 'EomtModel.forwardInference';
     this.checkImages(op, images);
     const keep = opts.keep ?? null;
-    if (keep !== null && (typeof keep !== 'number' || !(keep > 0 && keep <= 1))) throw rangeError(op, `expected keep in (0, 1] or null, received ${describe(keep)}`);
+    if (keep !== null && keep !== 'dynamic' && (typeof keep !== 'number' || !(keep > 0 && keep <= 1))) throw rangeError(op, `expected keep in (0, 1], 'dynamic' or null, received ${describe(keep)}`);
     const perBlock = opts.perBlock ?? false, fused = opts.fused ?? true;
+    const { Np } = patchGrid(this.config);
+    if (keep !== 'dynamic') return this.inferBatch(images, keep === null ? null : (s) => stageKeepCount(keep, s, Np), perBlock, fused);
+    const threshold = opts.threshold ?? 0.5, minKeep = opts.minKeep ?? 1;
+    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw rangeError(op, `expected threshold in [0, 1], received ${describe(threshold)}`);
+    if (!Number.isInteger(minKeep) || minKeep < 1) throw rangeError(op, `expected minKeep to be an integer >= 1, received ${describe(minKeep)}`);
+    // k_b = max(#{active: score >= threshold}, min(minKeep, #active)), read back per stage
+    const dynamicK = (_s: number, score: tf.Tensor2D, active: tf.Tensor2D | null): number => {
+      const sc = score.dataSync(), act = active?.dataSync();
+      let pass = 0, n = 0;
+      for (let j = 0; j < sc.length; j++) {
+        if (act && !act[j]) continue;
+        n++;
+        if (sc[j]! >= threshold) pass++;
+      }
+      return Math.max(pass, Math.min(minKeep, n));
+    };
+    // Each image alone (its own kept counts; the native engine runs them as variable-length rows of one batch).
+    const outs = Array.from({ length: images.shape[0] }, (_, b) => {
+      const one = images.slice([b, 0, 0, 0], [1, -1, -1, -1]);
+      try {
+        return this.inferBatch(one, dynamicK, perBlock, fused);
+      } finally {
+        one.dispose();
+      }
+    });
+    return concatOutputs(outs);
+  }
+
+  /** The inference loop over one batch whose stage s keeps `keepK(s, score [B,Np], active)` patches per image (null: unpruned). */
+  private inferBatch(images: tf.Tensor4D, keepK: ((s: number, score: tf.Tensor2D, active: tf.Tensor2D | null) => number) | null, perBlock: boolean, fused: boolean): InferenceOutput {
     const cfg = this.config, w = this.weights;
     const { L, Q, Bq, R, H } = cfg;
     const P = 1 + R;
@@ -241,10 +302,10 @@ export class EomtModel {
       for (let i = 0; i < L; i++) {
         if (i === L - Bq && !hasQ) prependQueries();
         const base = (hasQ ? Q : 0) + P;
-        const s = keep === null ? -1 : cfg.stageBlocks.indexOf(i);
+        const s = keepK === null ? -1 : cfg.stageBlocks.indexOf(i);
         if (s >= 0) {
           const score = keepScore(predictorLogits(x.slice([0, base, 0], [B, Np, cfg.D]), s, w));
-          activeIdx = gumbelTopK(score, stageKeepCount(keep!, s, Np), active === null ? { noise: false } : { noise: false, active });
+          activeIdx = gumbelTopK(score, keepK!(s, score, active), active === null ? { noise: false } : { noise: false, active });
           active = tf.oneHot(activeIdx, Np).sum(1).cast('float32') as tf.Tensor2D;
           keptPerStage.push(activeIdx);
         }
@@ -263,7 +324,8 @@ export class EomtModel {
         decodes.push(decode(x, L - 1, cfg, w));
       }
       const last = decodes[decodes.length - 1]!;
-      const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage };
+      const keptCounts = keptPerStage.map((k) => Array.from({ length: B }, () => k.shape[1]));
+      const out: InferenceOutput = { semantic: last.semantic, classLogits: last.classLogits, maskLogits: last.maskLogits, keptPerStage, keptCounts };
       if (perBlock) out.perBlock = decodes.map((d) => ({ block: d.block, semantic: d.semantic }));
       result = out;
       return escaping([out.semantic, out.classLogits, out.maskLogits, ...keptPerStage, ...(out.perBlock ?? []).map((p) => p.semantic)]);
@@ -298,6 +360,9 @@ export class EomtModel {
     if (typeof tau !== 'number' || !(tau > 0) || !Number.isFinite(tau)) throw rangeError(op, `expected tau to be a finite number > 0, received ${describe(tau)}`);
     const seed = opts.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw rangeError(op, `expected seed to be a non-negative safe integer, received ${describe(seed)}`);
+    const theta = opts.threshold ?? 0.5;
+    if (typeof theta !== 'number' || !(theta > 0 && theta < 1)) throw rangeError(op, `expected threshold in (0, 1), received ${describe(theta)}`);
+    const shift = Math.log(theta / (1 - theta)); // logit(θ); 0 at the default
     const P = 1 + R;
     const { Np } = patchGrid(cfg);
     const firstDecode = Math.max(0, L - Bq - 1);
@@ -340,7 +405,8 @@ export class EomtModel {
         const s = usePolicy ? cfg.stageBlocks.indexOf(i) : -1;
         if (s >= 0) {
           const logits = predictorLogits(fullMap().slice([0, base, 0], [B, Np, D]), s, w);
-          const hard = gumbelSoftmaxST(logits, { tau, seed: mixSeed(seed, s + 1) });
+          const shifted = shift === 0 ? logits : (tf.sub(logits, tf.tensor1d([shift, 0])) as tf.Tensor3D);
+          const hard = gumbelSoftmaxST(shifted, { tau, seed: mixSeed(seed, s + 1) });
           Pol = Pol === null ? hard : (tf.mul(Pol, hard) as tf.Tensor2D);
           keeps.push(Pol);
           logitsPerStage.push(logits);

@@ -7,21 +7,23 @@
  * tfops.gelu (one kernel forward, one backward; the stock composition costs ~8 kernels each way there).
  * Other backends (tfjs-node, webgl, wasm) keep the stock composition, which they run natively; so do
  * inputs the fused ops do not take (non-float32, broadcast-shaped w / b). `setModelFusion` switches the fused
- * ops off (benchmarks compare the paths; tests compare the fused block with its composition).
+ * ops off (benchmarks compare the paths; tests compare the fused block and scale block with their compositions).
  */
 import * as tf from '@tensorflow/tfjs';
 import { gelu as fusedGelu, layerNorm as fusedLayerNorm } from '../../tfjs/ops.js';
 
 export const LN_EPS = 1e-6;
 
-/** Which fused native ops the model takes on the `cpu` backend (both on by default). */
+/** Which fused native ops the model takes on the `cpu` backend (all on by default). */
 export interface ModelFusion {
   /** tfops.layerNorm / tfops.gelu instead of their stock compositions. */
   layers: boolean;
   /** tfops.vitBlock (one op per ViT block, forward and backward) instead of the block's composition (block.ts). */
   block: boolean;
+  /** tfops.upscaleBlock (one op per mask-head scale block, forward and backward) instead of its composition (upscale.ts). */
+  upscale: boolean;
 }
-const fusion: ModelFusion = { layers: true, block: true };
+const fusion: ModelFusion = { layers: true, block: true, upscale: true };
 
 /** The current fusion switches. */
 export function modelFusion(): Readonly<ModelFusion> {
@@ -34,13 +36,27 @@ export function modelFusion(): Readonly<ModelFusion> {
  */
 export function setModelFusion(f: Partial<ModelFusion>): ModelFusion {
   const prev = { ...fusion };
-  for (const k of ['layers', 'block'] as const) {
+  for (const k of ['layers', 'block', 'upscale'] as const) {
     const v = f[k];
     if (v === undefined) continue;
     if (typeof v !== 'boolean') throw new TypeError(`setModelFusion: expected ${k} to be a boolean, received ${typeof v}`);
     fusion[k] = v;
   }
   return prev;
+}
+
+/**
+ * The tensors `prefix + name` of the model's weights keyed by `name` (one block's or scale block's weights, the
+ * convention of the fused ops); throws naming the first missing weight.
+ */
+export function prefixedWeights<N extends string>(w: Readonly<Record<string, tf.Tensor>>, prefix: string, names: readonly N[]): Record<N, tf.Tensor> {
+  const out = {} as Record<N, tf.Tensor>;
+  for (const n of names) {
+    const t = w[`${prefix}${n}`];
+    if (t === undefined) throw new Error(`EomtModel: missing weight '${prefix}${n}'`);
+    out[n] = t;
+  }
+  return out;
 }
 
 /** `x W^T + b` over the last axis; W [out, in]. */

@@ -5,6 +5,7 @@
  * without copying. Anything that is not a float32 tensor on a cpu-like backend makes the caller fall back
  * to the stock kernel, so the replacement is never less general than the original.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { DataType, TensorInfo } from '@tensorflow/tfjs';
 
 /** The part of `MathBackendCPU` the native kernels use (structural, so no import of the backend package). */
@@ -28,6 +29,28 @@ export function f32Values(backend: CpuBackendLike, t: TensorInfo): Float32Array 
   if (t.dtype !== 'float32') return undefined;
   const v = backend.data.get(t.dataId).values;
   return v instanceof Float32Array ? v : undefined;
+}
+
+/**
+ * The float32 values of a variable on the cpu backend, for an in-place update (src/train/optimizer.ts), or
+ * undefined when it is not float32 on a cpu-like backend. TF.js tensors share storage (a clone or reshape of
+ * a variable holds the same array, counted by the backend's refCount): when anything else holds this
+ * variable's array, the variable first gets a private copy, so the update changes the variable alone.
+ */
+export function ownedF32Values(v: tf.Variable): Float32Array | undefined {
+  const backend: unknown = tf.backend();
+  if (!isCpuBackend(backend) || v.dtype !== 'float32') return undefined;
+  const refCount: unknown = Reflect.get(backend, 'refCount');
+  if (typeof refCount !== 'function') return undefined;
+  const shared = (refCount as (id: object) => number).call(backend, v.dataId) > 1;
+  if (shared) {
+    const values = f32Values(backend, v);
+    if (values === undefined) return undefined;
+    const copy = tf.tensor(Float32Array.from(values), v.shape, 'float32');
+    v.assign(copy);
+    copy.dispose();
+  }
+  return f32Values(backend, v);
 }
 
 /** Number of elements of a shape. */

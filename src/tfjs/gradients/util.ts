@@ -1,7 +1,7 @@
 /**
  * Small shared pieces of the reg4pru gradient functions.
  */
-import { zeros, type Tensor } from '@tensorflow/tfjs';
+import { engine, zeros, type GradConfig, type NamedTensorMap, type Tensor } from '@tensorflow/tfjs';
 
 /** The upstream gradient of a single-output kernel (TF.js passes a Tensor, or an array for several outputs). */
 export function single(dy: Tensor | Tensor[]): Tensor {
@@ -22,4 +22,20 @@ export function several(dy: Tensor | Tensor[]): Tensor[] {
  */
 export function integerInputGrad(t: Tensor): () => Tensor {
   return () => zeros(t.shape, 'float32');
+}
+
+/**
+ * The gradFunc of a fused training op whose forward returns [y, saved] (inputsToSave: `savedInputs`,
+ * outputsToSave: [false, true]) and whose gradient kernel `gradKernel` takes dy, the saved inputs and `saved` and
+ * returns one gradient per name of `gradNames`, in that order. The gradient kernel runs once, when gradFunc is
+ * called, not in the per-input closures (each closure runs in its own tidy); saved's upstream gradient is ignored.
+ */
+export function savedOutputGradFunc(gradKernel: string, savedInputs: readonly string[], gradNames: readonly string[]): GradConfig['gradFunc'] {
+  return (dy, saved, attrs) => {
+    const inputs: NamedTensorMap = { dy: several(dy)[0]! };
+    savedInputs.forEach((name, i) => (inputs[name] = saved[i]!));
+    inputs.saved = saved[savedInputs.length]!;
+    const outs = engine().runKernel<Tensor[]>(gradKernel, inputs, attrs) as Tensor[];
+    return Object.fromEntries(gradNames.map((name, i) => [name, () => outs[i]!]));
+  };
 }

@@ -81,4 +81,36 @@ describe('EomtModel.forwardInference', () => {
     tf.dispose([images, a.semantic, a.classLogits, a.maskLogits, ...a.keptPerStage]);
     model.dispose();
   });
+
+  it("keep 'dynamic': equals InferenceSession (variable-length batch) and eomtForwardRef, kept counts per image", async () => {
+    const model = EomtModel.create(CFG, weights);
+    // a threshold whose decisions float32 takes like float64 and that gives the two images different counts
+    const tau = [0.5, 0.45, 0.55, 0.4, 0.6].find((t) => {
+      const r = eomtForwardRef(CFG, weights, data, B, { keep: 'dynamic', threshold: t, perBlock: false });
+      return r.thresholdMargin! > 1e-4 && r.keptLists.some((l) => l[0]!.length !== l[1]!.length);
+    });
+    expect(tau).toBeDefined();
+    const ref = eomtForwardRef(CFG, weights, data, B, { keep: 'dynamic', threshold: tau!, minKeep: 2, perBlock: true });
+    const session = await InferenceSession.create({ config: CFG, weights }, { keep: 'dynamic', threshold: tau!, minKeep: 2 });
+    const nat = await session.run({ data, shape: [B, 3, Hi, Wi] }, { perBlock: true });
+    session.dispose();
+    const images = tf.tensor4d(data, [B, 3, Hi, Wi]);
+    for (const fused of [true, false]) {
+      const before = tf.memory().numTensors;
+      const out = model.forwardInference(images, { keep: 'dynamic', threshold: tau!, minKeep: 2, perBlock: true, fused });
+      const tag = `dynamic fused=${fused}`;
+      expect(out.keptCounts).toEqual(ref.keptLists.map((l) => l.map((k) => k.length)));
+      expect(out.keptCounts.flat()).toEqual(Array.from(nat.kept!.data));
+      expect(out.semantic.shape).toEqual([B, 1, Hi, Wi]);
+      expectClose(out.semantic.dataSync(), ref.semantic, ATOL, RTOL, `${tag} semantic vs ref`);
+      expectClose(out.semantic.dataSync(), nat.semantic.data, ATOL, RTOL, `${tag} semantic vs native`);
+      expectClose(out.classLogits.dataSync(), nat.classLogits.data, ATOL, RTOL, `${tag} classLogits vs native`);
+      out.perBlock!.forEach((p, i) => expectClose(p.semantic.dataSync(), nat.perBlock![i]!.semantic.data, ATOL, RTOL, `${tag} perBlock ${p.block} vs native`));
+      tf.dispose([out.semantic, out.classLogits, out.maskLogits, ...out.perBlock!.map((p) => p.semantic)]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    expect(() => model.forwardInference(images, { keep: 'dynamic', threshold: 2 })).toThrow(/threshold/);
+    images.dispose();
+    model.dispose();
+  });
 });

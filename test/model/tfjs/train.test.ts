@@ -89,6 +89,27 @@ describe('EomtModel.forwardTrain', () => {
     images.dispose();
   });
 
+  it('threshold θ (dynamic keep): the same noise, stricter θ keeps a subset; θ = 0.5 is the default; bad θ throws', () => {
+    const { model, images } = setup();
+    const stage0 = (theta?: number) => {
+      const out = model.forwardTrain(images, { policy: 'ratio', seed: 5, ...(theta === undefined ? {} : { threshold: theta }) });
+      return { keep: out.keep!.slice([0, 0, 0], [B, 1, Np]).dataSync(), logits: out.keepLogits!.slice([0, 0, 0, 0], [B, 1, Np, 2]).dataSync() };
+    };
+    const base = stage0(), half = stage0(0.5), lo = stage0(0.2), hi = stage0(0.8);
+    expect(half.keep).toEqual(base.keep);
+    expect(lo.logits).toEqual(base.logits); // θ moves the decision, not the stage-0 predictor
+    const sum = (a: ArrayLike<number>) => Array.from(a).reduce((p, v) => p + v, 0);
+    for (let i = 0; i < B * Np; i++) {
+      expect(hi.keep[i]!).toBeLessThanOrEqual(base.keep[i]!);
+      expect(base.keep[i]!).toBeLessThanOrEqual(lo.keep[i]!);
+    }
+    expect(sum(lo.keep)).toBeGreaterThan(sum(hi.keep));
+    expect(() => model.forwardTrain(images, { threshold: 0 })).toThrow(/threshold/);
+    expect(() => model.forwardTrain(images, { threshold: 1 })).toThrow(/threshold/);
+    model.dispose();
+    images.dispose();
+  });
+
   it('no policy, no route: the final decode equals the unpruned inference forward', () => {
     const { model, images } = setup(4);
     const tr = model.forwardTrain(images, { policy: 'none' });

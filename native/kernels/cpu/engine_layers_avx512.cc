@@ -1,0 +1,229 @@
+// engine_layers_avx512.cc: see engine_layers_avx512.h.
+#include "kernels/cpu/engine_layers_avx512.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "kernels/cpu/vec_math_avx2.h"
+#include "kernels/cpu/vec_math_avx512.h"
+
+namespace r4p::engine {
+
+namespace {
+
+// Transposes 16 rows r[0..15] of 16 floats in registers: r[i] lane j -> r[j] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  // r[4a + b] now holds, in 128-bit lane L, element b of rows 4a..4a+3's lane-L quads; combine lanes
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);        // lanes 0,2 of r[i], 0,2 of r[i+4]
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);    // lanes 1,3
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+  }
+}
+
+constexpr int kQb = 16;  // queries per register block (16 accumulators of 16 pixels)
+
+// Q rows (<= 16) x 16 pixels; ut: the pixels' values transposed, ut[d*16 + i] = up[(p+i)*D + d].
+template <int QB>
+inline void mask_block(const float* emb, int64_t D, const float* ut, float* out, int64_t ldo, __mmask16 m) {
+  __m512 acc[QB];
+  for (int q = 0; q < QB; ++q) acc[q] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < D; ++d) {
+    const __m512 u = _mm512_loadu_ps(ut + d * 16);
+#pragma GCC unroll 16
+    for (int q = 0; q < QB; ++q) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(emb[q * D + d]), u, acc[q]);
+  }
+  for (int q = 0; q < QB; ++q) _mm512_mask_storeu_ps(out + q * ldo, m, acc[q]);
+}
+
+template <int QB>
+struct MaskBlockF {
+  static void run(const float* emb, int64_t D, const float* ut, float* out, int64_t ldo, __mmask16 m) {
+    mask_block<QB>(emb, D, ut, out, ldo, m);
+  }
+};
+
+void mask_rows(int qb, const float* emb, int64_t D, const float* ut, float* out, int64_t ldo, __mmask16 m) {
+  switch (qb) {
+    case 1: MaskBlockF<1>::run(emb, D, ut, out, ldo, m); break;
+    case 2: MaskBlockF<2>::run(emb, D, ut, out, ldo, m); break;
+    case 3: MaskBlockF<3>::run(emb, D, ut, out, ldo, m); break;
+    case 4: MaskBlockF<4>::run(emb, D, ut, out, ldo, m); break;
+    case 5: MaskBlockF<5>::run(emb, D, ut, out, ldo, m); break;
+    case 6: MaskBlockF<6>::run(emb, D, ut, out, ldo, m); break;
+    case 7: MaskBlockF<7>::run(emb, D, ut, out, ldo, m); break;
+    case 8: MaskBlockF<8>::run(emb, D, ut, out, ldo, m); break;
+    case 9: MaskBlockF<9>::run(emb, D, ut, out, ldo, m); break;
+    case 10: MaskBlockF<10>::run(emb, D, ut, out, ldo, m); break;
+    case 11: MaskBlockF<11>::run(emb, D, ut, out, ldo, m); break;
+    case 12: MaskBlockF<12>::run(emb, D, ut, out, ldo, m); break;
+    case 13: MaskBlockF<13>::run(emb, D, ut, out, ldo, m); break;
+    case 14: MaskBlockF<14>::run(emb, D, ut, out, ldo, m); break;
+    case 15: MaskBlockF<15>::run(emb, D, ut, out, ldo, m); break;
+    default: MaskBlockF<16>::run(emb, D, ut, out, ldo, m); break;
+  }
+}
+
+}  // namespace
+
+void mask_logits_avx512(const float* emb, int64_t Q, int64_t D, const float* up, int64_t p0, int64_t p1, float* out,
+                        int64_t ldo, float* ut) {
+  const int64_t D16 = D & ~int64_t(15);
+  for (int64_t p = p0; p < p1; p += 16) {
+    const int np = static_cast<int>(std::min<int64_t>(16, p1 - p));
+    const __mmask16 m = vec512::tail_mask(np);
+    for (int64_t d0 = 0; d0 < D16; d0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = i < np ? _mm512_loadu_ps(up + (p + i) * D + d0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(ut + (d0 + i) * 16, r[i]);
+    }
+    for (int64_t d = D16; d < D; ++d)
+      for (int i = 0; i < 16; ++i) ut[d * 16 + i] = i < np ? up[(p + i) * D + d] : 0.f;
+    for (int64_t q0 = 0; q0 < Q; q0 += kQb)
+      mask_rows(static_cast<int>(std::min<int64_t>(kQb, Q - q0)), emb + q0 * D, D, ut, out + q0 * ldo + p, ldo, m);
+  }
+}
+
+void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
+                                        const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  // 16 channels per step; the 8-lane running sums of the AVX2 row kernel are kept as they are (each zmm
+  // adds its low then its high half), the last < 16 channels are that kernel's 8-wide steps (masked tail)
+  const int64_t D16 = D & ~int64_t(15), D8 = D & ~int64_t(7);
+  const int tail = static_cast<int>(D - D8);
+  const __m256i tm = vec::tail_mask(tail);
+  const float invD = 1.f / static_cast<float>(D);
+  for (int64_t x = 0; x < w; ++x) {
+    float* o = out + (y * w + x) * D;
+    const float* src[9];
+    const float* ker[9];
+    int nt = 0;
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t yy = y + i - 1;
+      if (yy < 0 || yy >= h) continue;
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t xx = x + j - 1;
+        if (xx < 0 || xx >= w) continue;
+        src[nt] = in + (yy * w + xx) * D;
+        ker[nt] = wt + (i * 3 + j) * D;
+        ++nt;
+      }
+    }
+    __m256 sum = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c < D16; c += 16) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int t = 0; t < nt; ++t) acc = _mm512_fmadd_ps(_mm512_loadu_ps(ker[t] + c), _mm512_loadu_ps(src[t] + c), acc);
+      _mm512_storeu_ps(o + c, acc);
+      sum = _mm256_add_ps(sum, _mm512_castps512_ps256(acc));
+      sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(acc, 1));
+    }
+    for (; c < D8; c += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
+      _mm256_storeu_ps(o + c, acc);
+      sum = _mm256_add_ps(sum, acc);
+    }
+    if (tail) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int t = 0; t < nt; ++t)
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
+      _mm256_maskstore_ps(o + D8, tm, acc);
+      sum = _mm256_add_ps(sum, acc);
+    }
+    const float mean = vec::hsum_ps(sum) * invD;
+    const __m512 vm = _mm512_set1_ps(mean);
+    const __m256 vm8 = _mm512_castps512_ps256(vm);
+    __m256 sq = _mm256_setzero_ps();
+    for (c = 0; c < D16; c += 16) {
+      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(o + c), vm);
+      sq = _mm256_fmadd_ps(_mm512_castps512_ps256(d), _mm512_castps512_ps256(d), sq);
+      const __m256 dh = _mm512_extractf32x8_ps(d, 1);
+      sq = _mm256_fmadd_ps(dh, dh, sq);
+    }
+    for (; c < D8; c += 8) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), vm8);
+      sq = _mm256_fmadd_ps(d, d, sq);
+    }
+    if (tail) {
+      const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), _mm256_castsi256_ps(tm));
+      sq = _mm256_fmadd_ps(d, d, sq);
+    }
+    const __m512 rs = _mm512_set1_ps(1.f / std::sqrt(vec::hsum_ps(sq) * invD + eps));
+    const __m256 rs8 = _mm512_castps512_ps256(rs);
+    for (c = 0; c < D16; c += 16) {
+      const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(o + c), vm), rs);
+      _mm512_storeu_ps(o + c, _mm512_fmadd_ps(d, _mm512_loadu_ps(norm_w + c), _mm512_loadu_ps(norm_b + c)));
+    }
+    for (; c < D8; c += 8) {
+      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(o + c), vm8), rs8);
+      _mm256_storeu_ps(o + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(norm_w + c), _mm256_loadu_ps(norm_b + c)));
+    }
+    if (tail) {
+      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), rs8);
+      _mm256_maskstore_ps(o + D8, tm, _mm256_fmadd_ps(d, _mm256_maskload_ps(norm_w + D8, tm), _mm256_maskload_ps(norm_b + D8, tm)));
+    }
+  }
+}
+
+bool lerp_taps_fit_avx512(const int32_t* lo, const int32_t* hi, int64_t n) {
+  for (int64_t x = 0; x < n; x += 16) {
+    const int64_t e = std::min<int64_t>(n, x + 16);
+    for (int64_t i = x; i < e; ++i)
+      if (lo[i] < lo[x] || lo[i] - lo[x] >= 32 || hi[i] < lo[x] || hi[i] - lo[x] >= 32) return false;
+  }
+  return true;
+}
+
+void lerp_sigmoid_avx512(const float* row, const int32_t* lo, const int32_t* hi, const float* t, int64_t n, float* sig) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  const int64_t n8 = n & ~int64_t(7);  // the AVX2 kernel's vector part; the rest scalar, as there
+  for (int64_t x = 0; x < n8; x += 16) {
+    const __mmask16 m = vec512::tail_mask(static_cast<int>(std::min<int64_t>(16, n8 - x)));
+    const int32_t base = lo[x];
+    const __m512i vb = _mm512_set1_epi32(base), zero = _mm512_setzero_si512();
+    const __m512i il = _mm512_max_epi32(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, lo + x), vb), zero);
+    const __m512i ih = _mm512_max_epi32(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, hi + x), vb), zero);
+    const __m512 w0 = _mm512_loadu_ps(row + base), w1 = _mm512_loadu_ps(row + base + 16);
+    const __m512 a = _mm512_permutex2var_ps(w0, il, w1);
+    const __m512 b = _mm512_permutex2var_ps(w0, ih, w1);
+    const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, t + x), _mm512_sub_ps(b, a), a);
+    const __m512 e = vec512::exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    _mm512_mask_storeu_ps(sig + x, m, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+  }
+  for (int64_t x = n8; x < n; ++x) {
+    const float a = row[lo[x]], v = a + t[x] * (row[hi[x]] - a);
+    sig[x] = 1.f / (1.f + std::exp(-v));
+  }
+}
+
+void axpy_avx512(float a, const float* s, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(a);
+  for (int64_t x = 0; x < n; x += 16) {
+    const __mmask16 m = vec512::tail_mask(static_cast<int>(std::min<int64_t>(16, n - x)));
+    _mm512_mask_storeu_ps(y + x, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, s + x), _mm512_maskz_loadu_ps(m, y + x)));
+  }
+}
+
+}  // namespace r4p::engine
