@@ -90,7 +90,7 @@ export const STUDY_DEFAULTS: StudyConfig = {
   name: 'reg4pru small-scale reproduction',
   seeds: [0, 1, 2],
   model: { preset: 'tiny', image: [256, 256] },
-  pretrain: { samples: 512, steps: 640, batch: 2, accum: 1, lr: 1e-3, llrd: 1, weightDecay: 0.05, ema: 0.99, warmup: [20, 40], layerScale: 1, seed: 1000, runs: 2 },
+  pretrain: { samples: 512, steps: 320, batch: 2, accum: 2, lr: 1e-3, llrd: 1, weightDecay: 0.05, ema: 0.99, warmup: [20, 40], layerScale: 0.1, seed: 1000, runs: 3 },
   second: { images: 80, size: [512, 512], seed: 7 },
   finetune: { data: 'synthetic', samples: 128, steps: 200, batch: 2, accum: 1, lr: 5e-4, llrd: 0.8, weightDecay: 0.05, ema: 0.99, warmup: [15, 30], keep: 0.7, arms: STUDY_ARMS },
   eval: { samples: 32, keeps: [0.9, 0.8, 0.6, 0.5], tomeRatios: [0.7, 0.6, 0.5, 0.4], batch: 4, tokenImages: 8 },

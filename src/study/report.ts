@@ -73,10 +73,9 @@ function setupSection(r: StudyResults): string {
 - **Pretraining (the DINOv2 stand-in)**: an unpruned model from random weights, ${p.steps} optimiser steps of batch ${p.batch}x${p.accum}
   (one lr schedule, cut into ${p.runs} run${p.runs > 1 ? 's that continue one another' : ''} to stay within the per-run budget) on
   ${p.samples} synthetic images (first generator), lr ${p.lr}, LLRD ${p.llrd}, warmup [${p.warmup.join(', ')}], EMA ${p.ema}, seed ${p.seed},
-  **LayerScale initialised to ${p.layerScale}** in every block (timm/DINOv2 use 1e-5; our own default is 0.1). With 1e-5 and a short
-  run the blocks leave the tokens as they are (see the next section), so a stale token equals a fresh one and the effect the paper
-  studies cannot appear; LayerScale ${p.layerScale} lets every block add an update of the size of the token from the first step on.
-  Its EMA weights start every arm.
+  **LayerScale initialised to ${p.layerScale}** in every block (timm/DINOv2 use 1e-5). With 1e-5 and a short run the blocks leave the
+  tokens as they are (see the next section), so a stale token equals a fresh one and the effect the paper studies cannot appear; the
+  next section measures how much the pretrained blocks change the tokens. Its EMA weights start every arm.
 - **Fine-tuning arms** (from the pretrained EMA weights, each with seeds [${c.seeds.join(', ')}]): ${f.arms.map((a) => `\`${a.name}\` (${a.label})`).join(', ')};
   ${f.steps} steps of batch ${f.batch}x${f.accum} on ${f.data === 'synthetic' ? `${f.samples} synthetic images of the first generator (the pretraining distribution, as the paper pre-trains and fine-tunes on FIVES)` : 'the second source\'s train split'},
   lr ${f.lr}, LLRD ${f.llrd}, warmup [${f.warmup.join(', ')}], EMA ${f.ema}; the policy loss L_pol uses the distance-transform target,
@@ -91,8 +90,8 @@ function setupSection(r: StudyResults): string {
   configuration, round-robin, 2 threads, FP32 (the paper: H100, BF16, 1024², 20 + 200). The study runs at nice 19 on a shared
   2-core machine, so absolute images/s are indicative; the round-robin order spreads background load over all configurations.
 - **Scale**: the budget is about 4 CPU hours on this 2-core machine with every run at most 15 CPU minutes. ${stepCost(r)} Pretraining
-  gets ${p.runs} runs' worth of steps (a shorter pretraining stayed on the loss plateau where the model predicts no vessel), each of the
-  ${f.arms.length * c.seeds.length} fine-tuning runs ${f.steps} steps; the model stays at a
+  gets ${p.steps * p.batch * p.accum} images in ${p.runs} runs (the model must first leave the loss plateau where it predicts no vessel,
+  which took about 500 images in our pilots), each of the ${f.arms.length * c.seeds.length} fine-tuning runs ${f.steps * f.batch * f.accum} images; the model stays at a
   ViT geometry (${m.L} blocks, stages every 3) with ${Np} tokens, because smaller grids leave too few tokens for three nested stages.`;
 }
 
