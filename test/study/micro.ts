@@ -3,7 +3,7 @@ export const MICRO_STUDY = {
   name: 'micro',
   seeds: [0],
   model: { preset: 'tiny', D: 16, H: 2, L: 8, patch: 8, image: [32, 32], R: 2, Q: 3, Bq: 2, stageBlocks: [1, 3, 5] },
-  pretrain: { samples: 8, steps: 4, warmup: [1, 1] },
+  pretrain: { samples: 8, steps: 4, warmup: [1, 1], runs: 2 }, // two pieces, whatever the default split
   second: { images: 10, size: [64, 64] },
   finetune: {
     samples: 8, steps: 6, warmup: [1, 1],
