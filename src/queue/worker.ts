@@ -12,7 +12,8 @@
  *   with BullMQ's "stalled more than allowable limit" reason, never dropped);
  * - `close()` (SIGTERM / SIGINT in the CLI) stops taking jobs and waits for the current ones;
  * - Redis going away pauses the worker; it reconnects and carries on (with Redis's append-only file on,
- *   no job is lost across a Redis restart).
+ *   no job is lost across a Redis restart); a completion whose reply the outage swallowed is still
+ *   reported as completed (src/queue/lostCompletion.ts).
  * Outputs are only ever renamed into place whole, so a retried or duplicated job rewrites identical files.
  */
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { removeStaleTemps, writeFileAtomic } from './atomicWrite.js';
 import { Batcher } from './batcher.js';
 import { checkQueueName, connectRedis, QueueError } from './connection.js';
 import type { ImageJobData, ImageJobResult } from './jobs.js';
+import { findLostCompletion, missingLockJobId } from './lostCompletion.js';
 import { SessionCache } from './model.js';
 
 export interface WorkerOptions {
@@ -165,15 +167,31 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     maxStalledCount: opts.maxStalled ?? 5,
     autorun: false,
   });
+  const queue = new Queue<ImageJobData, ImageJobResult>(opts.queue, { connection: conn });
+  queue.on('error', () => {});
+  const reported = new Set<string>();
+  const reportCompleted = (jobId: string, file: string, result: ImageJobResult) => {
+    if (reported.has(jobId)) return;
+    reported.add(jobId);
+    completed++;
+    emit({ type: 'completed', id: jobId, file, result });
+  };
+  const lookups = new Set<Promise<void>>();
   let lastError = '';
   worker.on('error', (e) => {
+    const lostId = missingLockJobId(e.message);
+    if (lostId !== null && !reported.has(lostId)) {
+      const p = findLostCompletion(queue, lostId, id)
+        .then((c) => { if (c) reportCompleted(c.id, c.file, c.result); })
+        .catch(() => undefined) // Redis away again: the job's state is Redis's to keep; only the log line is at stake
+        .finally(() => lookups.delete(p));
+      lookups.add(p);
+      return;
+    }
     if (e.message !== lastError) note(`worker: ${e.message}`); // once per distinct error, not per retry
     lastError = e.message;
   });
-  worker.on('completed', (job, result) => {
-    completed++;
-    emit({ type: 'completed', id: job.id ?? '', file: job.data.file, result });
-  });
+  worker.on('completed', (job, result) => reportCompleted(job.id ?? '', job.data.file, result));
   worker.on('failed', (job, err) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
@@ -197,6 +215,7 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     closing ??= (async () => {
       if (poll) clearInterval(poll);
       await worker.close(); // waits for the jobs in flight
+      while (lookups.size > 0) await Promise.all([...lookups]);
       await sessions.dispose();
       conn.disconnect();
       const s = stats();
@@ -214,8 +233,6 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     void close().catch(() => undefined);
   });
   if (opts.exitWhenEmpty) {
-    const queue = new Queue(opts.queue, { connection: conn });
-    queue.on('error', () => {});
     let busy = false;
     poll = setInterval(() => {
       if (busy || closing) return;
