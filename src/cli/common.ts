@@ -40,6 +40,11 @@ export function printTable(stream: Writable, header: string[], rows: string[][])
   for (const r of rows) println(stream, line(r));
 }
 
+/** A table cell for a number: `v.toFixed(digits)`, or '-' when it is missing or not finite. */
+export function fixedOrDash(v: number | undefined, digits: number): string {
+  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
+}
+
 export function println(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }

@@ -17,14 +17,15 @@
  * runs ./benchOrt.ts instead: the exported model in ONNX Runtime beside ours, round-robin. `--device cuda`
  * runs ./benchCuda.ts: the CUDA engine, CUDA-event timing, `--batch 1,8`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../io/atomicFile.js';
 import { Command, Option } from 'commander';
 import { info, setThreads } from '../../runtime.js';
 import { patchGrid, type ModelConfig } from '../../model/config.js';
 import {
-  UsageError, defaultSessionFactory, parseIntOption, printTable, println, processIo, randomNormal, resolveModel,
+  UsageError, defaultSessionFactory, parseIntOption, fixedOrDash, printTable, println, processIo, randomNormal, resolveModel,
   type CommandContext, type Io, type ModelChoice, type Session, type SessionFactory, type SessionOptions,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
@@ -414,14 +415,12 @@ export async function runBench(opts: BenchOptions, io: Io = processIo(), createS
     if (points.length === 0) println(io.err, 'warning: no measured configuration has an --accuracy entry: no plot written');
     else Object.assign(report.files, await (await import('../plot.js')).writeApThroughputPlot(points, path.join(outDir, 'ap_vs_throughput'), `AP vs throughput (${H}x${W}, CPU ${precision})`));
   }
-  writeFileSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomicSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
   printBenchTable(report, io);
   return report;
 }
 
-function f(v: number | undefined, d = 2): string {
-  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d);
-}
+const f = (v: number | undefined, d = 2): string => fixedOrDash(v, d);
 
 export function printBenchTable(report: BenchReport, io: Io): void {
   const p = report.protocol;

@@ -18,14 +18,15 @@
  * a CPU run. Each result also prints as one line `THROUGHPUT impl=reg4pru ... img_s=<median> ms=<median>`,
  * the format bench/gpu/torch_eomt.py prints for PyTorch, so a GPU run can put the two side by side.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../io/atomicFile.js';
 import { cudaAvailable } from '../../cuda/deviceTensor.js';
 import { datasheetBf16Tflops } from '../../cuda/peak.js';
 import { forwardFlops } from '../../engine/flops.js';
 import type { ModelConfig } from '../../model/config.js';
 import { info } from '../../runtime.js';
-import { CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory } from '../common.js';
+import { CommandError, UsageError, fixedOrDash, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { PAPER_PROTOCOL, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
 
@@ -177,14 +178,12 @@ export async function runBenchCuda(opts: BenchOptions, io: Io, createSession: Se
     results,
     files: { json: path.join(outDir, 'throughput-cuda.json') },
   };
-  writeFileSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomicSync(report.files.json, JSON.stringify(report, null, 2) + '\n');
   printCudaBenchTable(report, io);
   return report;
 }
 
-function f(v: number | undefined, d = 2): string {
-  return v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d);
-}
+const f = (v: number | undefined, d = 2): string => fixedOrDash(v, d);
 
 export function printCudaBenchTable(report: CudaBenchReport, io: Io): void {
   const p = report.protocol;

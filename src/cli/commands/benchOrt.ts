@@ -10,9 +10,10 @@
  * is compared with the engine's unpruned one (max abs difference, printed and in the JSON). Reports ms
  * per image (median, p10, p90), images/s and the speedup over ONNX Runtime (ORT median ms / ours).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../io/atomicFile.js';
 import { loadCheckpoint } from '../../checkpoint/checkpoint.js';
 import { eomtToOnnx } from '../../export/eomtOnnx.js';
 import { writeFileAtomic } from '../../export/exportOnnx.js';
@@ -21,7 +22,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { randomWeights } from '../../model/weights.js';
 import { info, setThreads } from '../../runtime.js';
 import {
-  CommandError, UsageError, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory,
+  CommandError, UsageError, fixedOrDash, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
 import { BENCH_DEFAULTS, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
@@ -155,12 +156,12 @@ export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSessi
     rows,
     file: path.join(outDir, 'throughput-vs-onnxruntime.json'),
   };
-  writeFileSync(report.file, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomicSync(report.file, JSON.stringify(report, null, 2) + '\n');
   printOrtTable(report, io);
   return report;
 }
 
-const f = (v: number | undefined, d = 1) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
+const f = (v: number | undefined, d = 1): string => fixedOrDash(v, d);
 
 export function printOrtTable(r: OrtBenchReport, io: Io): void {
   const p = r.protocol;
