@@ -179,6 +179,18 @@ engine::SessionOptions parse_options(Napi::Env env, const Napi::Value& v, bool* 
   return o;
 }
 
+// One named weight of an options object: a Float32Array of exactly `n` finite elements, kept alive with the session.
+const float* weight_view(Napi::Env env, Napi::Object weights, const std::string& key, const std::string& what, int64_t n,
+                         std::vector<Napi::ObjectReference>* refs) {
+  Napi::Value t = weights.Get(key);
+  View<float> view = f32_view(env, t, kOp, what);
+  if (static_cast<int64_t>(view.length) != n) throw_range(env, kOp, ": expected ", what, " to have ", n, " elements, received ", view.length);
+  for (size_t k = 0; k < view.length; ++k)
+    if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
+  refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+  return view.data;
+}
+
 // options.superpatch = {width: c, patch: p (= the model's), threshold?, weights: {conv1/2/3 .weight/.bias}} (src/model/
 // superpatch.ts): views of the six Float32Arrays, shapes checked, references kept with the model's weights.
 void parse_superpatch(Napi::Env env, const Napi::Value& v, const engine::EngineConfig& c, engine::SessionOptions* o,
@@ -212,14 +224,7 @@ void parse_superpatch(Napi::Env env, const Napi::Value& v, const engine::EngineC
   const float** dst[6] = {&s.conv1_w, &s.conv1_b, &s.conv2_w, &s.conv2_b, &s.conv3_w, &s.conv3_b};
   for (int i = 0; i < 6; ++i) {
     const std::string what = std::string("options.superpatch.weights['") + shapes[i].first + "']";
-    Napi::Value t = weights.As<Napi::Object>().Get(shapes[i].first);
-    View<float> view = f32_view(env, t, kOp, what);
-    if (static_cast<int64_t>(view.length) != shapes[i].second)
-      throw_range(env, kOp, ": expected ", what, " to have ", shapes[i].second, " elements, received ", view.length);
-    for (size_t k = 0; k < view.length; ++k)
-      if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
-    *dst[i] = view.data;
-    refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+    *dst[i] = weight_view(env, weights.As<Napi::Object>(), shapes[i].first, what, shapes[i].second, refs);
   }
 }
 
@@ -262,14 +267,7 @@ void parse_exits(Napi::Env env, const Napi::Value& v, const engine::EngineConfig
     std::vector<const float*>* dst[4] = {&e.norm_w, &e.norm_b, &e.fc_w, &e.fc_b};
     for (int i = 0; i < 4; ++i) {
       const std::string what = "options.earlyExit.weights['" + parts[i].first + "']";
-      Napi::Value t = weights.As<Napi::Object>().Get(parts[i].first);
-      View<float> view = f32_view(env, t, kOp, what);
-      if (static_cast<int64_t>(view.length) != parts[i].second)
-        throw_range(env, kOp, ": expected ", what, " to have ", parts[i].second, " elements, received ", view.length);
-      for (size_t k = 0; k < view.length; ++k)
-        if (!std::isfinite(view.data[k])) throw_range(env, kOp, ": expected ", what, " to be finite, received ", view.data[k], " at [", k, "]");
-      dst[i]->push_back(view.data);
-      refs->push_back(Napi::Persistent(t.As<Napi::Object>()));
+      dst[i]->push_back(weight_view(env, weights.As<Napi::Object>(), parts[i].first, what, parts[i].second, refs));
     }
   }
 }
