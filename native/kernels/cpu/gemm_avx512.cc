@@ -23,6 +23,15 @@ namespace {
 
 constexpr int64_t MR = 14, NR = 32;
 
+// Both cache lines of the B panel row 32 k steps ahead (4 KiB, ~450 cycles of FMAs): in the engine the weights
+// come from DRAM on a GEMM's first row block, and one line 16 steps ahead (the earlier choice) left half of each
+// row to the hardware prefetcher. 1-4% on the engine's GEMM shapes with B evicted from the caches before each
+// call (2 threads); no change to the results.
+__attribute__((always_inline)) inline void prefetch_b_row(const float* Bp) {
+  _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * NR), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * NR + 16), _MM_HINT_T0);
+}
+
 // acc[r*NR + c] (+)= sum_k Ap[k*MR + r] * Bp[k*NR + c]: one FMA chain per element, k ascending; with
 // load != 0 the chains continue from acc (see gemm_driver.h). With 32 architectural zmm registers the
 // compiler keeps all 28 accumulators in registers (checked in the disassembly: no stack traffic in the
@@ -41,7 +50,7 @@ __attribute__((always_inline)) inline void micro_14x32_body(int64_t K, const flo
   }
   for (int64_t k = 0; k < K; ++k) {
     const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-    _mm_prefetch(reinterpret_cast<const char*>(Bp + 512), _MM_HINT_T0);
+    prefetch_b_row(Bp);
 #pragma GCC unroll 14
     for (int r = 0; r < MR; ++r) {
       const __m512 av = _mm512_set1_ps(Ap[r]);
@@ -167,7 +176,7 @@ struct Bf16Kern {
     }
     for (int64_t k = 0; k < Kr; ++k) {
       const __m512bh b0 = (__m512bh)_mm512_load_ps(Bp), b1 = (__m512bh)_mm512_load_ps(Bp + 16);
-      _mm_prefetch(reinterpret_cast<const char*>(Bp + 512), _MM_HINT_T0);
+      prefetch_b_row(Bp);
 #pragma GCC unroll 14
       for (int r = 0; r < MR; ++r) {
         const __m512bh av = (__m512bh)_mm512_set1_ps(Ap[r]);
