@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { StudyArm, StudyConfig } from './config.js';
 import { evalId, ftId, planStudy, resultFile, studyPaths, type PlannedRun } from './plan.js';
+import type { OthersBenchResult, OthersResult, PolicyRunResult } from './others.js';
 import { readResult } from './results.js';
 import type { BenchRunResult, DataResult, EvalResult, PretrainResult, RunResultBase, SourceName, TrainResult } from './runs.js';
 
@@ -32,6 +33,10 @@ export interface StudyResults {
   ft: Map<string, TrainResult>;
   evals: Map<string, EvalResult>;
   bench?: BenchRunResult;
+  /** Issue 17's systems (./others.ts): the superpatch policy, the per-seed evaluations, their throughput. */
+  policy?: PolicyRunResult;
+  others: Map<string, OthersResult>;
+  othersBench?: OthersBenchResult;
   /** Every finished run's result, in plan order. */
   all: RunResultBase[];
 }
@@ -39,7 +44,7 @@ export interface StudyResults {
 /** Reads every finished run's result file. @throws StudyError for a file of another configuration */
 export function loadStudyResults(out: string, cfg: StudyConfig): StudyResults {
   const plan = planStudy(cfg);
-  const r: StudyResults = { cfg, plan, ft: new Map(), evals: new Map(), all: [] };
+  const r: StudyResults = { cfg, plan, ft: new Map(), evals: new Map(), others: new Map(), all: [] };
   for (const run of plan) {
     if (!existsSync(resultFile(studyPaths(out), run.id))) continue;
     const x = readResult<RunResultBase>(out, cfg, run)!;
@@ -50,7 +55,10 @@ export function loadStudyResults(out: string, cfg: StudyConfig): StudyResults {
     }
     else if (run.kind === 'finetune') r.ft.set(run.id, x as TrainResult);
     else if (run.kind === 'eval') r.evals.set(run.id, x as EvalResult);
-    else r.bench = x as BenchRunResult;
+    else if (run.kind === 'bench') r.bench = x as BenchRunResult;
+    else if (run.kind === 'policy') r.policy = x as PolicyRunResult;
+    else if (run.kind === 'others') r.others.set(run.id, x as OthersResult);
+    else r.othersBench = x as OthersBenchResult;
   }
   return r;
 }

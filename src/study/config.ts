@@ -72,8 +72,25 @@ export interface StudyConfig {
     tokenImages: number;
   };
   bench: { warmup: number; iters: number };
+  /**
+   * The other pruning systems of issue 17 on one fine-tuned arm, every seed (./others.ts): SViT's dynamic keep at a
+   * threshold, STEP superpatches (one CNN policy, trained once on the synthetic set) and STEP early exits (heads
+   * trained per checkpoint, its backbone frozen), alone and with the arm's pruning; null: not run.
+   */
+  others: OthersConfig | null;
   /** Training writes its resume state every this many optimiser steps. */
   chunkSteps: number;
+}
+
+export interface OthersConfig {
+  /** The (pruned) arm whose checkpoints are evaluated. */
+  arm: string;
+  /** Dynamic keep: keep-score threshold. */
+  dynamic: number;
+  /** Superpatch policy training (reg4pru train-policy's loop) and its merge threshold. */
+  superpatch: { steps: number; samples: number; width: number; threshold: number };
+  /** Early-exit heads (reg4pru train-exits' loop): after these blocks, trained per seed; exit threshold. */
+  exits: { blocks: number[]; steps: number; samples: number; threshold: number };
 }
 
 export const STUDY_ARMS: StudyArm[] = [
@@ -95,6 +112,11 @@ export const STUDY_DEFAULTS: StudyConfig = {
   finetune: { data: 'synthetic', samples: 128, steps: 200, batch: 2, accum: 1, lr: 5e-4, llrd: 0.8, weightDecay: 0.05, ema: 0.99, warmup: [15, 30], keep: 0.7, arms: STUDY_ARMS },
   eval: { samples: 32, keeps: [0.9, 0.8, 0.6, 0.5], tomeRatios: [0.7, 0.6, 0.5, 0.4], batch: 4, tokenImages: 8 },
   bench: { warmup: 5, iters: 30 },
+  others: {
+    arm: 'random-ratio', dynamic: 0.5,
+    superpatch: { steps: 200, samples: 64, width: 16, threshold: 0.5 },
+    exits: { blocks: [5, 8], steps: 100, samples: 32, threshold: 0.9 },
+  },
   chunkSteps: 20,
 };
 
@@ -183,4 +205,22 @@ function checkStudyConfig(c: StudyConfig): void {
   if (!Number.isInteger(c.bench.warmup) || c.bench.warmup < 0) fail('bench.warmup', 'an integer >= 0', c.bench.warmup);
   if (!Number.isInteger(c.bench.iters) || c.bench.iters < 1) fail('bench.iters', 'an integer >= 1', c.bench.iters);
   if (!Number.isInteger(c.chunkSteps) || c.chunkSteps < 1) fail('chunkSteps', 'an integer >= 1', c.chunkSteps);
+  if (c.others !== null) checkOthers(c);
+}
+
+function checkOthers(c: StudyConfig): void {
+  const o = c.others!;
+  if (!isObj(o) || !isObj(o.superpatch) || !isObj(o.exits)) fail('others', 'null or {arm, dynamic, superpatch: {...}, exits: {...}}', o);
+  if (!c.finetune.arms.some((a) => a.name === o.arm && a.prune)) fail('others.arm', `a pruned arm of finetune.arms (${c.finetune.arms.filter((a) => a.prune).map((a) => a.name).join(', ')})`, o.arm);
+  const unit = (name: string, v: number) => {
+    if (!(v >= 0 && v <= 1)) fail(name, 'in [0, 1]', v);
+  };
+  unit('others.dynamic', o.dynamic);
+  unit('others.superpatch.threshold', o.superpatch.threshold);
+  unit('others.exits.threshold', o.exits.threshold);
+  for (const [name, v] of [['superpatch.steps', o.superpatch.steps], ['superpatch.samples', o.superpatch.samples], ['superpatch.width', o.superpatch.width], ['exits.steps', o.exits.steps], ['exits.samples', o.exits.samples]] as const)
+    if (!Number.isInteger(v) || v < 1) fail(`others.${name}`, 'an integer >= 1', v);
+  const L = studyModel(c).L, b = o.exits.blocks;
+  if (!Array.isArray(b) || b.length < 1 || !b.every((x, i) => Number.isInteger(x) && x >= 0 && x < L && (i === 0 || x > b[i - 1]!)))
+    fail('others.exits.blocks', `ascending block indices in [0, ${L})`, b);
 }

@@ -9,6 +9,11 @@
  *                            ratios; ToMe on the unpruned arm) and its token statistics
  *   bench                    throughput of every configuration (reg4pru bench's harness, round-robin), on
  *                            the first seed's unpruned checkpoint, once that exists
+ * and with `others` (issue 17's systems, ./others.ts), after every seed's arms:
+ *   superpatch-policy        STEP's superpatch CNN policy, trained once on the synthetic set
+ *   others-<arm>-s<seed>     early-exit heads for that checkpoint, then dynamic keep, superpatches and exits
+ *                            (alone and with the arm's pruning) evaluated on both sources
+ *   bench-others             their throughput on the first seed's checkpoint of the arm
  * Seeds run one after another (all arms of seed 0 first), so a partial study already has whole seeds.
  * `runs/<id>.json` is each run's result (small; committed); `work/<id>/` holds checkpoints, resume state
  * and logs (large; not committed).
@@ -16,7 +21,7 @@
 import path from 'node:path';
 import type { StudyArm, StudyConfig } from './config.js';
 
-export type RunKind = 'data' | 'pretrain' | 'finetune' | 'eval' | 'bench';
+export type RunKind = 'data' | 'pretrain' | 'finetune' | 'eval' | 'bench' | 'policy' | 'others' | 'othersBench';
 
 export interface PlannedRun {
   id: string;
@@ -31,6 +36,8 @@ export interface PlannedRun {
 
 export const ftId = (arm: string, seed: number) => `ft-${arm}-s${seed}`;
 export const evalId = (arm: string, seed: number) => `eval-${arm}-s${seed}`;
+export const othersId = (arm: string, seed: number) => `others-${arm}-s${seed}`;
+export const POLICY_RUN = 'superpatch-policy';
 
 /** Every run of the study, in execution order. */
 export function planStudy(c: StudyConfig): PlannedRun[] {
@@ -50,6 +57,12 @@ export function planStudy(c: StudyConfig): PlannedRun[] {
     }
     if (si === 0) runs.push({ id: 'bench', kind: 'bench', deps: [ftId(base.name, seed)] });
   });
+  if (c.others) {
+    const arm = c.finetune.arms.find((a) => a.name === c.others!.arm)!;
+    runs.push({ id: POLICY_RUN, kind: 'policy', deps: [] });
+    for (const seed of c.seeds) runs.push({ id: othersId(arm.name, seed), kind: 'others', arm, seed, deps: [ftId(arm.name, seed), POLICY_RUN, 'data-second'] });
+    runs.push({ id: 'bench-others', kind: 'othersBench', arm, seed: c.seeds[0], deps: [othersId(arm.name, c.seeds[0]!)] });
+  }
   return runs;
 }
 

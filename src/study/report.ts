@@ -13,6 +13,8 @@ import { apThroughputSpec, writeVegaLite, type PlotPoint } from '../cli/plot.js'
 import { studyModel, type StudyArm, type StudyConfig } from './config.js';
 import { armEvals, armTrains, depthStats, difference, finalStats, loadStudyResults, meanStd, throughput, type MeanStd, type StudyResults } from './aggregate.js';
 import { curvesFigure, depthFigure, movingAverage, tokenFigure, type DepthPoint, type LossPoint, type TokenPoint } from './figures.js';
+import { num, pct, SOURCE_TITLE, table } from './format.js';
+import { othersSection } from './othersReport.js';
 import { SOURCES, type SourceName } from './runs.js';
 import type { TokenStats } from './tokens.js';
 
@@ -36,15 +38,6 @@ export interface ReportOptions {
   report?: string;
   command?: string;
 }
-
-const SOURCE_TITLE: Record<SourceName, string> = {
-  synthetic: 'synthetic test split (first generator)',
-  second: 'FIVES-layout folder of the second generator (test split, read by the FIVES loader)',
-};
-
-const pct = (m: MeanStd, seeds: number) => (m.n === 0 ? 'pending' : `${(100 * m.mean).toFixed(1)} ± ${(100 * m.std).toFixed(1)}${m.n < seeds ? ` (n=${m.n})` : ''}`);
-const num = (v: number | undefined, d = 1) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
-const table = (header: string[], rows: string[][]) => [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 /** The label of the configuration an arm is scored at in Table 1. */
 const tableLabel = (arm: StudyArm, keep: number) => (arm.prune ? `prune-${keep}` : 'unpruned');
@@ -340,6 +333,8 @@ ${SOURCES.map((s) => table1(r, s)).join('\n\n')}
 ${depthSection(r, figs)}
 
 ${throughputSection(r, figs)}
+
+${othersSection(r)}
 
 ## Training curves
 

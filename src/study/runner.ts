@@ -15,6 +15,7 @@ import { useNativeBackend } from '../tfjs/backend/native_backend.js';
 import type { StudyConfig } from './config.js';
 import { planStudy, resultFile, studyPaths } from './plan.js';
 import { runBenchRun, runData, runEval, runFinetune, runPretrain, runSpecOf, type RunContext, type RunResultBase } from './runs.js';
+import { runOthers, runOthersBench, runPolicy } from './others.js';
 import { readResult, StudyError } from './results.js';
 import { writeStudyReport } from './report.js';
 import { processAlive } from '../io/processAlive.js';
@@ -57,7 +58,10 @@ function takeLock(out: string): () => void {
   };
 }
 
-const EXECUTE = { data: runData, pretrain: runPretrain, finetune: runFinetune, eval: runEval, bench: runBenchRun } as const;
+const EXECUTE = {
+  data: runData, pretrain: runPretrain, finetune: runFinetune, eval: runEval, bench: runBenchRun,
+  policy: runPolicy, others: runOthers, othersBench: runOthersBench,
+} as const;
 
 /**
  * Runs the study (see the file comment).

@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Io } from '../cli/common.js';
-import { runBench } from '../cli/commands/bench.js';
+import { runBench, type BenchReport } from '../cli/commands/bench.js';
 import { loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { listFives } from '../data/fives.js';
 import { mixSeed } from '../data/sample.js';
@@ -17,6 +17,7 @@ import { syntheticDataset } from '../data/synthetic.js';
 import { writeSyntheticFives } from '../data/syntheticFives.js';
 import { evaluate, type EvaluateOptions } from '../eval/evaluate.js';
 import type { BlockMetrics } from '../eval/metrics.js';
+import type { StageKept } from '../engine/keptStats.js';
 import { randomWeights } from '../model/weights.js';
 import { train, type TrainRunOptions } from '../train/trainer.js';
 import { readResumePosition } from '../train/resume.js';
@@ -109,6 +110,7 @@ export interface BenchRow {
   p10?: number;
   p90?: number;
   speedup?: number;
+  kept?: StageKept[];
 }
 
 export interface BenchRunResult extends RunResultBase {
@@ -130,7 +132,7 @@ const cpuNow = () => {
 };
 
 /** CPU and wall time of `f`. */
-async function timed<T>(f: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
+export async function timed<T>(f: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
   const c0 = cpuNow(), t0 = performance.now();
   const value = await f();
   return { value, cpuMs: cpuNow() - c0, wallMs: performance.now() - t0 };
@@ -152,6 +154,12 @@ export function runSpecOf(cfg: StudyConfig, run: PlannedRun): unknown {
     case 'finetune': return { ...pre, ...second, finetune: ft, arm: run.arm, seed: run.seed };
     case 'eval': return { ...pre, second: cfg.second, finetune: ft, arm: run.arm, seed: run.seed, eval: cfg.eval };
     case 'bench': return { model: cfg.model, bench: cfg.bench, keeps: [cfg.finetune.keep, ...cfg.eval.keeps], tome: cfg.eval.tomeRatios };
+    case 'policy': {
+      const m = studyModel(cfg);
+      return { image: m.image, patch: m.patch, superpatch: cfg.others?.superpatch };
+    }
+    case 'others': return { ...pre, finetune: ft, arm: run.arm, seed: run.seed, second: cfg.second, eval: { samples: cfg.eval.samples, batch: cfg.eval.batch }, others: cfg.others };
+    case 'othersBench': return { model: cfg.model, bench: cfg.bench, keep: cfg.finetune.keep, others: cfg.others, arm: run.arm, seed: run.seed };
   }
 }
 
@@ -207,11 +215,12 @@ function tokenImages(cfg: StudyConfig) {
   return syntheticDataset(cfg.eval.tokenImages, mixSeed(0, 3), m.image);
 }
 
-/** Evaluates one checkpoint or weights on one source. */
-async function evalOn(ctx: RunContext, model: string | Parameters<typeof evaluate>[0], source: SourceName, o: Pick<EvaluateOptions, 'keep' | 'tome' | 'perBlock'>): Promise<{ m: ConfigMetrics; images: number }> {
+/** Evaluates one checkpoint or weights on one source (kept: tokens per stage / merged / halted, when any). */
+export async function evalOn(ctx: RunContext, model: string | Parameters<typeof evaluate>[0], source: SourceName,
+  o: Pick<EvaluateOptions, 'keep' | 'tome' | 'perBlock' | 'threshold' | 'superpatch' | 'earlyExit'>): Promise<{ m: ConfigMetrics; images: number; kept?: StageKept[] }> {
   const data = source === 'synthetic' ? { data: 'synthetic', samples: ctx.cfg.eval.samples } : { data: ctx.paths.second, split: 'test' as const };
   const r = await evaluate(model, { ...data, ...o, batch: ctx.cfg.eval.batch });
-  return { m: r.perBlock ? { final: r.final, perBlock: r.perBlock } : { final: r.final }, images: r.images };
+  return { m: r.perBlock ? { final: r.final, perBlock: r.perBlock } : { final: r.final }, images: r.images, ...(r.kept ? { kept: r.kept } : {}) };
 }
 
 export async function runData(ctx: RunContext, run: PlannedRun, base: RunResultBase): Promise<DataResult> {
@@ -296,16 +305,22 @@ export async function runEval(ctx: RunContext, run: PlannedRun, base: RunResultB
   return { ...base, cpuMs: t.cpuMs, wallMs: t.wallMs, arm, seed, ...t.value };
 }
 
+/** The harness's results as the study keeps them (kept counts per stage when the configuration prunes, merges or exits). */
+export function benchRows(results: BenchReport['results']): BenchRow[] {
+  return results.map((x): BenchRow => ({
+    label: x.label, method: x.method, ratio: x.ratio, status: x.status, ...(x.reason ? { reason: x.reason } : {}),
+    ...(x.stats ? { median: x.stats.median, p10: x.stats.p10, p90: x.stats.p90, speedup: x.speedup } : {}),
+    ...(x.kept?.length ? { kept: x.kept } : {}),
+  }));
+}
+
 export async function runBenchRun(ctx: RunContext, run: PlannedRun, base: RunResultBase): Promise<BenchRunResult> {
   const cfg = ctx.cfg;
   const checkpoint = emaFile(ctx.paths, run.deps[0]!);
   const configs = ['unpruned', ...[cfg.finetune.keep, ...cfg.eval.keeps].map((k) => `prune-${k}`), ...cfg.eval.tomeRatios.flatMap((r) => [`tome-mhsa-${r}`, `tome-mhsa+mlp-${r}`])];
   const t = await timed(() => runBench({ checkpoint, warmup: cfg.bench.warmup, iters: cfg.bench.iters, configs, out: workDir(ctx.paths, run.id), quiet: true }, ctx.io));
   const r = t.value;
-  const rows = r.results.map((x): BenchRow => ({
-    label: x.label, method: x.method, ratio: x.ratio, status: x.status, ...(x.reason ? { reason: x.reason } : {}),
-    ...(x.stats ? { median: x.stats.median, p10: x.stats.p10, p90: x.stats.p90, speedup: x.speedup } : {}),
-  }));
+  const rows = benchRows(r.results);
   return {
     ...base, cpuMs: t.cpuMs, wallMs: t.wallMs, checkpoint: path.relative(ctx.paths.out, checkpoint), protocol: r.protocol,
     machine: { cpu: r.machine.cpu, cores: r.machine.cores, node: r.machine.node }, rows,

@@ -1,4 +1,4 @@
-/** The micro study of the tests: a model of 16 tokens, one seed, two arms of 6 steps, pieces of 2 steps. */
+/** The micro study of the tests: a model of 16 tokens, one seed, two arms of 6 steps, pieces of 2 steps, issue 17's systems on one arm. */
 export const MICRO_STUDY = {
   name: 'micro',
   seeds: [0],
@@ -14,5 +14,6 @@ export const MICRO_STUDY = {
   },
   eval: { samples: 4, tokenImages: 2, keeps: [0.9, 0.5], tomeRatios: [0.5] },
   bench: { warmup: 0, iters: 1 },
+  others: { arm: 'random-ratio', superpatch: { steps: 2, samples: 4, width: 4 }, exits: { blocks: [2, 5], steps: 2, samples: 2 } },
   chunkSteps: 2,
 };

@@ -35,7 +35,8 @@ describe('reg4pru study (micro config)', () => {
     const io = captureIo();
     const s = await runStudy({ out: whole, config: cfg, io });
     expect(s.pending).toEqual([]);
-    expect(s.ran).toEqual(['data-second', 'pretrain-1', 'pretrain', 'ft-unpruned-s0', 'eval-unpruned-s0', 'ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench']);
+    expect(s.ran).toEqual(['data-second', 'pretrain-1', 'pretrain', 'ft-unpruned-s0', 'eval-unpruned-s0', 'ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench',
+      'superpatch-policy', 'others-random-ratio-s0', 'bench-others']);
     expect(readdirSync(path.join(whole, 'runs')).sort()).toEqual(s.ran.map((id) => `${id}.json`).sort());
     const again = await runStudy({ out: whole, config: cfg, io });
     expect(again.ran).toEqual([]);
@@ -53,10 +54,10 @@ describe('reg4pru study (micro config)', () => {
     expect(readFileSync(path.join(cut, 'study.lock'), 'utf8').trim()).toBe(String(child.pid)); // stale lock of a dead runner
 
     const s = await runStudy({ out: cut, config: cfg, io: captureIo() });
-    expect(s.ran).toEqual(['ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench']);
+    expect(s.ran).toEqual(['ft-random-ratio-s0', 'eval-random-ratio-s0', 'bench', 'superpatch-policy', 'others-random-ratio-s0', 'bench-others']);
     expect(existsSync(path.join(cut, 'study.lock'))).toBe(false);
     for (const f of readdirSync(path.join(whole, 'runs'))) {
-      if (f === 'bench.json') continue; // timings
+      if (f === 'bench.json' || f === 'bench-others.json') continue; // timings
       expect(comparable(path.join(cut, 'runs', f)), f).toEqual(comparable(path.join(whole, 'runs', f)));
     }
     // the killed run's log repeats step 3; its curve keeps one point per step
@@ -76,7 +77,14 @@ describe('reg4pru study (micro config)', () => {
       expect(readFileSync(path.join(figs, `${f}.png`)).subarray(1, 4).toString(), f).toBe('PNG');
     }
     const md = readFileSync(report, 'utf8');
-    expect(md).toContain('8 of 8 runs finished');
+    expect(md).toContain('11 of 11 runs finished');
+    // issue 17's systems: one row per configuration on each source, with the measured AP and throughput
+    const others = md.slice(md.indexOf('## Other pruning systems'), md.indexOf('## Training curves'));
+    for (const row of ['not pruned (same checkpoint)', 'SViT dynamic keep, threshold 0.5', 'STEP superpatches, threshold 0.5 + Reg4Pru pruning, keep 0.7', 'STEP early exits, threshold 0.9'])
+      expect(others.match(new RegExp(`\\| ${row.replace(/[.+()]/g, '\\$&')} \\| \\d+\\.\\d ± 0\\.0 \\| \\d+\\.\\d ± 0\\.0 \\|`, 'g'))?.length, row).toBe(2);
+    const o = JSON.parse(readFileSync(path.join(whole, 'runs', 'others-random-ratio-s0.json'), 'utf8')) as { sources: Record<string, Record<string, { kept?: Array<{ stage: unknown }> }>> };
+    expect(o.sources.second!['exit-0.9']!.kept!.map((k) => k.stage)).toEqual(['exit', 'exit']);
+    expect(o.sources.synthetic!['superpatch-0.5+prune-0.7']!.kept!.map((k) => k.stage)).toEqual(['merge', 0, 1, 2]);
     expect(md).toContain('![Fig. 1, synthetic](repro/fig1-synthetic.png)');
     // a run file's number, changed by hand, shows up in the regenerated report
     const evalFile = path.join(whole, 'runs', 'eval-random-ratio-s0.json');
