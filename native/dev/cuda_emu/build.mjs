@@ -85,7 +85,7 @@ if (engineMode) {
   sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_engine_test.cc'),
     path.join(here, 'emu_engine_modes_test.cc'));
 } else {
-  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'));
+  sources.push(path.join(here, 'emu.cc'), path.join(here, 'emu_graph.cc'), path.join(here, 'emu_test.cc'), path.join(here, 'emu_token_test.cc'), path.join(here, 'emu_runtime_test.cc'));
 }
 // ISA flags for the intrinsics files only, as CMakeLists.txt
 const isaFlags = (f) => f.endsWith('_avx2.cc') ? ['-mavx2', '-mfma', '-mf16c']

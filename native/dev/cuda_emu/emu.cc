@@ -5,6 +5,7 @@
 // with 0xFF bytes (NaN as float / bfloat16, -1 as int32), so a kernel that reads memory nothing wrote, or
 // leaves an output element unwritten, shows up as NaN in the comparisons; built with AddressSanitizer
 // (build.mjs default) any access outside an allocation aborts the run.
+#include <atomic>
 #include <barrier>
 #include <chrono>
 #include <map>
@@ -264,6 +265,8 @@ size_t live_allocations() {
   std::lock_guard<std::mutex> l(g_mem_mu);
   return g_allocs.size();
 }
+static std::atomic<size_t> g_host_allocs{0};
+size_t host_allocations() { return g_host_allocs.load(); }
 }  // namespace emu
 
 const char* cudaGetErrorName(cudaError_t e) {
@@ -339,6 +342,7 @@ cudaError_t cudaFree(void* p) {
 }
 
 cudaError_t cudaMallocHost(void** p, size_t n) {
+  emu::g_host_allocs.fetch_add(1);
   *p = std::malloc(n ? n : 1);
   return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }

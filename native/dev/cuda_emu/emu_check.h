@@ -124,3 +124,5 @@ inline void expect_status(const std::string& what, const Status& s) {
 // emu_token_test.cc: gatherTokens / scatterTokens (+ grads), gumbelTopK, gumbelSoftmaxST (+ grad) and the
 // device-error path; adds its failures to emu_check::g_fail.
 void token_checks();
+// emu_runtime_test.cc: the runtime's two-phase download and the reuse of its pinned staging buffers.
+void runtime_checks();

@@ -426,7 +426,10 @@ int main(int argc, char** argv) {
     check_block_engine(2, 37, 29, 64, 2, 128, false, 29);  // pruned, Dh 32 (tensor-core attention)
     check_block_engine(2, 21, 21, 64, 2, 128, true, 30);   // all tokens
   }
-  if (named.empty() || has("tokens")) token_checks();
+  if (named.empty() || has("tokens")) {
+    token_checks();
+    runtime_checks();
+  }
   std::printf("%s: %d failure(s)\n", g_fail ? "FAILED" : "PASSED", g_fail);
   return g_fail ? 1 : 0;
 }

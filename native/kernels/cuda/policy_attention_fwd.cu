@@ -6,7 +6,8 @@
 // Two kernels, one contract:
 //   attn_fwd_mma<DH>  BF16, DH in {32, 64, 128}: a CTA of 4 warps owns 64 query rows (16 per warp), streams
 //       key/value tiles of 64 rows through shared memory (cp.async, double-buffered), S = Q K^T and O += P V
-//       on tensor cores (mma.sync m16n8k16, FP32 accumulators); P stays in registers (C -> A fragment).
+//       on tensor cores (mma.sync m16n8k16, FP32 accumulators); P stays in registers (C -> A fragment); its
+//       softmax runs in log2 units (scores times scale * log2 e, exp2), one multiply per score fewer than expf.
 //   attn_fwd_simt<T, NDV>  FP32 (or BF16 with any Dh <= 256): a CTA of 8 warps owns 32 query rows (4 per
 //       warp), key tiles of 32 (lane = key) in shared memory as float; scores and P V in FP32 FMA, expf.
 // Online softmax over key tiles: running max m (raw scores, masked keys included, as the SPEC's max over all
@@ -180,6 +181,9 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
 
 // ---------------------------------------------------------------- tensor-core kernel (BF16)
 constexpr int kMmaBR = 64, kMmaBC = 64, kMmaThreads = 128;
+// exp(x) = exp2(x log2 e): the scores are scaled by scale * log2 e once, so each exponential is one exp2 (MUFU.EX2)
+// without the multiply __expf adds; row_max goes out multiplied back by ln 2.
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
 template <int DH>
 constexpr size_t mma_smem_bytes() {
@@ -226,8 +230,9 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   float o[DT][4];
 #pragma unroll
   for (int dn = 0; dn < DT; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};
+  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};  // running max in log2 units (scale2), running sum
   int arg[2] = {0, 0};
+  const float scale2 = p.scale * kLog2e;
 
   for (int jt = 0; jt < ntiles; ++jt) {
     const int st = jt & 1, ns = st ^ 1, j1 = (jt + 1) * kMmaBC;
@@ -246,7 +251,8 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     float s[NT][4];
     dev::mma_scores<LD, NT, KC>(s, Qs, 16 * w, Kt, g, t);
 
-    // Scale, drop keys past N, tile max + first argmax per row (j ascending within the lane).
+    // Scale (into log2 units: exp2 below needs no multiply of its own), drop keys past N, tile max + first argmax
+    // per row (j ascending within the lane).
     float tmax[2] = {-INFINITY, -INFINITY};
     int targ[2] = {INT_MAX, INT_MAX};
 #pragma unroll
@@ -254,7 +260,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int rr = e >> 1, j = j0 + n * 8 + 2 * t + (e & 1);
-        const float x = j < N ? s[n][e] * p.scale : -INFINITY;
+        const float x = j < N ? s[n][e] * scale2 : -INFINITY;
         s[n][e] = x;
         if (x > tmax[rr]) {
           tmax[rr] = x;
@@ -267,7 +273,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
       dev::quad_argmax(tmax[rr], targ[rr]);
       const float mn = fmaxf(mrow[rr], tmax[rr]);
       if (tmax[rr] > mrow[rr]) arg[rr] = targ[rr];
-      alpha[rr] = (mrow[rr] == -INFINITY) ? 0.f : __expf(mrow[rr] - mn);
+      alpha[rr] = (mrow[rr] == -INFINITY) ? 0.f : exp2f(mrow[rr] - mn);
       mrow[rr] = mn;
     }
     float lsum[2] = {0.f, 0.f};
@@ -278,7 +284,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
         const int rr = e >> 1, jl = n * 8 + 2 * t + (e & 1), j = j0 + jl;
         const int i = rr ? row_hi : row_lo;
         const float mask = (j == i) ? 1.f : pt[jl];
-        const float pv = j < N ? __expf(s[n][e] - mrow[rr]) * mask : 0.f;
+        const float pv = j < N ? exp2f(s[n][e] - mrow[rr]) * mask : 0.f;
         s[n][e] = pv;
         lsum[rr] += pv;
       }
@@ -316,7 +322,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
       }
     if (t == 0) {
       const int64_t row = int64_t(bh) * N + i;
-      if (p.row_max) p.row_max[row] = mrow[rr];
+      if (p.row_max) p.row_max[row] = mrow[rr] * kLn2;  // back to the scaled scores' units
       if (p.row_den) p.row_den[row] = Z;
       if (p.row_arg) p.row_arg[row] = arg[rr];
     }

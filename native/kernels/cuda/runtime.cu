@@ -36,8 +36,20 @@ struct Runtime {
   void* l2_buf = nullptr;
   size_t l2_bytes = 0;
   unsigned l2_fill = 0;
-  std::mutex mu;  // guards err_host and the L2 buffer (downloads may finish on worker threads)
+  // Pinned staging buffers of finished downloads, kept for the next ones (cudaMallocHost costs a driver call and
+  // cudaFreeHost synchronises the whole device): at most kPinnedKeepCount buffers, kPinnedKeepBytes in all.
+  struct Pinned {
+    void* p;
+    size_t cap;
+  };
+  std::vector<Pinned> pinned_free;
+  size_t pinned_free_bytes = 0;
+  std::mutex mu;  // guards err_host, the L2 buffer and the pinned buffers (downloads may finish on worker threads)
 };
+
+constexpr size_t kPinnedKeepCount = 8;
+constexpr size_t kPinnedKeepBytes = size_t(256) << 20;
+constexpr size_t kPinnedGranule = size_t(64) << 10;
 
 Runtime& rt() {
   static Runtime* r = new Runtime();
@@ -296,15 +308,52 @@ Status synchronize() {
 // ---------------------------------------------------------------- two-phase download
 struct PendingDownload {
   void* pinned = nullptr;  // bytes of data, then (16-byte aligned) one DeviceError
+  size_t cap = 0;          // the staging buffer's size (>= err_offset + sizeof(DeviceError))
   size_t bytes = 0;
   size_t err_offset = 0;
   cudaEvent_t done = nullptr;
 };
 
+// A pinned buffer of at least `need` bytes: the smallest kept one that fits, else a new one (64 KiB granules).
+static cudaError_t pinned_take(size_t need, void** p, size_t* cap) {
+  Runtime& r = rt();
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    size_t best = r.pinned_free.size();
+    for (size_t i = 0; i < r.pinned_free.size(); ++i)
+      if (r.pinned_free[i].cap >= need && (best == r.pinned_free.size() || r.pinned_free[i].cap < r.pinned_free[best].cap)) best = i;
+    if (best < r.pinned_free.size()) {
+      *p = r.pinned_free[best].p;
+      *cap = r.pinned_free[best].cap;
+      r.pinned_free_bytes -= *cap;
+      r.pinned_free.erase(r.pinned_free.begin() + static_cast<std::ptrdiff_t>(best));
+      return cudaSuccess;
+    }
+  }
+  *cap = (need + kPinnedGranule - 1) / kPinnedGranule * kPinnedGranule;
+  return cudaMallocHost(p, *cap);
+}
+
+// Keeps the buffer for a later download, or frees it when the pool is full. A copy still in flight into it is
+// harmless: every copy into a staging buffer is on the runtime's one stream, so a later download's copy lands after
+// it and is waited for before its bytes are read; and cudaFreeHost waits for the device.
+static void pinned_give(void* p, size_t cap) {
+  Runtime& r = rt();
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (r.pinned_free.size() < kPinnedKeepCount && r.pinned_free_bytes + cap <= kPinnedKeepBytes) {
+      r.pinned_free.push_back({p, cap});
+      r.pinned_free_bytes += cap;
+      return;
+    }
+  }
+  cudaFreeHost(p);
+}
+
 static void release_pending(PendingDownload* h) {
   if (h == nullptr) return;
   if (h->done) cudaEventDestroy(h->done);
-  if (h->pinned) cudaFreeHost(h->pinned);
+  if (h->pinned) pinned_give(h->pinned, h->cap);
   cudaGetLastError();
   delete h;
 }
@@ -322,7 +371,7 @@ Status download_begin(const void* src, size_t bytes, PendingDownload** out) {
     release_pending(h);
     return s;
   };
-  cudaError_t e = cudaMallocHost(&h->pinned, h->err_offset + sizeof(DeviceError));
+  cudaError_t e = pinned_take(h->err_offset + sizeof(DeviceError), &h->pinned, &h->cap);
   if (e != cudaSuccess) {
     h->pinned = nullptr;
     return fail(cuda_status("download (pinned staging)", e));

@@ -243,4 +243,6 @@ namespace emu {
 // The emulated device allocations, for tests: whether [p, p + n) lies inside one live allocation.
 bool is_device_range(const void* p, size_t n);
 size_t live_allocations();
+// cudaMallocHost calls so far (pinned host buffers), for the runtime's staging-buffer reuse test.
+size_t host_allocations();
 }  // namespace emu
