@@ -12,7 +12,7 @@ import { cuda, cudaAvailable, policyAttention, type DeviceTensor } from '../../s
 import { randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
-import { gemmPeak, peakNote } from './attnLib.js';
+import { gemmPeak, gemmWithTile, peakNote } from './attnLib.js';
 import { deviceSummary, gpuTime } from './lib.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
@@ -22,6 +22,15 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     op: 'linear (BF16 GEMM ceiling)', shape: `${peak.size}^3`, impl: 'cuda bfloat16 mma.sync', timing: peak.timing,
     flops: 2 * peak.size ** 3, peakShare: 1, note: peakNote(peak.tflops, peak.tflops),
   });
+  // The tensor-core tiles side by side (the ceiling above is the default choice: 128x128 at this size).
+  for (const tile of ['128', '256', '64'] as const) {
+    const g = gemmWithTile(tile, opts.quick);
+    const dims = { '64': '64x128', '128': '128x128', '256': '128x256' }[tile];
+    rows.push({
+      op: 'linear (BF16 GEMM)', shape: `${g.size}^3`, impl: `cuda bfloat16 mma.sync, ${dims} tiles`, timing: g.timing,
+      flops: 2 * g.size ** 3, peakShare: g.tflops / peak.tflops, speedup: g.tflops / peak.tflops, note: peakNote(g.tflops, peak.tflops),
+    });
+  }
   const H = 6, Dh = 64;
   for (const N of [4101, 2871])
     for (const B of opts.quick ? [1] : [1, 8]) {

@@ -13,10 +13,8 @@ import { gpuTime } from './lib.js';
 
 let peakCache: { tflops: number; timing: Timing; size: number } | undefined;
 
-/** TFLOP/s of cuda.linear at size^3 in BF16 (bf16 output), median of the repeats; cached per process. */
-export function gemmPeak(quick: boolean): { tflops: number; timing: Timing; size: number } {
-  if (peakCache) return peakCache;
-  const size = quick ? 4096 : 8192;
+/** cuda.linear at size^3 in BF16 (bf16 output) on random data: its timing and TFLOP/s. */
+function timeGemm(size: number, quick: boolean): { tflops: number; timing: Timing; size: number } {
   const fill = (n: number, seed: number) => {
     const a = new Float32Array(n);
     let s = seed >>> 0;
@@ -30,11 +28,31 @@ export function gemmPeak(quick: boolean): { tflops: number; timing: Timing; size
   const W = cuda.upload({ data: fill(size * size, 2), shape: [size, size] }, { dtype: 'bfloat16' });
   try {
     const timing = gpuTime(() => cuda.linear(A, W).free(), { quick });
-    peakCache = { tflops: (2 * size ** 3) / (timing.medianMs * 1e9), timing, size };
-    return peakCache;
+    return { tflops: (2 * size ** 3) / (timing.medianMs * 1e9), timing, size };
   } finally {
     A.free();
     W.free();
+  }
+}
+
+/** TFLOP/s of cuda.linear at size^3 in BF16 (bf16 output), median of the repeats, default tile; cached per process. */
+export function gemmPeak(quick: boolean): { tflops: number; timing: Timing; size: number } {
+  peakCache ??= timeGemm(quick ? 4096 : 8192, quick);
+  return peakCache;
+}
+
+/**
+ * The same GEMM with the tensor-core CTA tile forced (REG4PRU_CUDA_GEMM_TILE: '64' = 64x128, '128' = 128x128,
+ * '256' = 128x256; the addon reads it at each call), so the tiles are compared in one run.
+ */
+export function gemmWithTile(tile: '64' | '128' | '256', quick: boolean): { tflops: number; timing: Timing; size: number } {
+  const was = process.env.REG4PRU_CUDA_GEMM_TILE;
+  process.env.REG4PRU_CUDA_GEMM_TILE = tile;
+  try {
+    return timeGemm(quick ? 4096 : 8192, quick);
+  } finally {
+    if (was === undefined) delete process.env.REG4PRU_CUDA_GEMM_TILE;
+    else process.env.REG4PRU_CUDA_GEMM_TILE = was;
   }
 }
 

@@ -140,10 +140,12 @@ if (engineMode) {
   process.exit(rc);
 }
 const which = process.argv.slice(2);
-const attnModes = which.length === 1 && which[0] === 'tokens' ? [{}] : [{}, { REG4PRU_CUDA_ATTN: 'simt' }];
+// The second run: SIMT attention, and the 128x128 GEMM tiles in the blocks (the emulated GPU has 132 SMs, so the
+// small test shapes take 64-row tiles by default; the GEMM suite itself runs every tile).
+const attnModes = which.length === 1 && which[0] === 'tokens' ? [{}] : [{}, { REG4PRU_CUDA_ATTN: 'simt', REG4PRU_CUDA_GEMM_TILE: '128' }];
 let failed = false;
 for (const [i, env] of attnModes.entries()) {
-  // The SIMT re-run only concerns the attention suites.
+  // The re-run concerns every suite but tokens.
   const args = i === 0 ? which : which.length ? which.filter((w) => w !== 'tokens') : ['attention-all'];
   if (i > 0 && args.length === 0) continue;
   try {

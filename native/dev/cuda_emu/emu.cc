@@ -38,6 +38,7 @@ struct Block {
   std::unique_ptr<std::barrier<>> bar;
   std::vector<Warp> warps;
   unsigned char* smem = nullptr;
+  size_t smem_bytes = 0;  // the launch's dynamic shared memory
 };
 
 thread_local Block* tl_block = nullptr;
@@ -132,6 +133,37 @@ void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
   }
 }
 
+// Every lane publishes its row address; the fragments are then read as the PTX ISA lays them out. The lanes
+// whose addresses the instruction uses (8 per matrix) are checked: 16-byte aligned, inside the block's dynamic
+// shared memory (generic addresses outside .shared are undefined behaviour on the device).
+void ldmatrix_b16(uint32_t* r, int count, bool trans, const void* row) {
+  Warp& w = tl_block->warps[tl_warp];
+  w.xchg[tl_lane] = reinterpret_cast<uint64_t>(row);
+  w.bar->arrive_and_wait();
+  const unsigned char* lo = tl_block->smem;
+  const unsigned char* hi = lo + tl_block->smem_bytes;
+  for (int i = 0; i < count; ++i) {
+    for (int rr = 0; rr < 8; ++rr) {
+      const auto* a = reinterpret_cast<const unsigned char*>(w.xchg[8 * i + rr]);
+      if (reinterpret_cast<uintptr_t>(a) % 16 != 0 || a < lo || a + 16 > hi) {
+        std::fprintf(stderr, "emu: ldmatrix row address %p (matrix %d row %d) not 16-byte aligned dynamic shared memory\n",
+                     static_cast<const void*>(a), i, rr);
+        std::abort();
+      }
+    }
+    const int g = tl_lane >> 2, t = tl_lane & 3;
+    if (!trans) {
+      std::memcpy(&r[i], reinterpret_cast<const unsigned char*>(w.xchg[8 * i + g]) + 4 * t, 4);
+    } else {
+      uint16_t e0, e1;
+      std::memcpy(&e0, reinterpret_cast<const unsigned char*>(w.xchg[8 * i + 2 * t]) + 2 * g, 2);
+      std::memcpy(&e1, reinterpret_cast<const unsigned char*>(w.xchg[8 * i + 2 * t + 1]) + 2 * g, 2);
+      r[i] = static_cast<uint32_t>(e0) | (static_cast<uint32_t>(e1) << 16);
+    }
+  }
+  w.bar->arrive_and_wait();  // every lane has read the addresses before the next exchange overwrites them
+}
+
 void cp_async16(void* smem, const void* gmem, int src_bytes) {
   if (src_bytes < 0 || src_bytes > 16) {
     std::fprintf(stderr, "emu: cp.async src_bytes %d\n", src_bytes);
@@ -196,6 +228,7 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx
       blk.warps[w].bar = std::make_unique<std::barrier<>>(blk.warps[w].lanes);
     }
     blk.smem = sm;
+    blk.smem_bytes = smem;
     std::vector<std::thread> th;
     th.reserve(nt);
     for (unsigned t = 0; t < nt; ++t)
@@ -291,6 +324,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = static_cast<int>(emu::max_dynamic_smem()); return cudaSuccess;
     case cudaDevAttrMemoryPoolsSupported: *v = 1; return cudaSuccess;
     case cudaDevAttrL2CacheSize: *v = 1 << 20; return cudaSuccess;  // small: flush_l2 allocates 2x this
+    case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;  // an H100 SXM's
   }
   *v = 0;
   return cudaErrorInvalidValue;

@@ -100,14 +100,19 @@ void check_attention(int64_t B, int64_t H, int64_t N, int64_t Dh, DType t, uint6
 }
 
 // ---------------------------------------------------------------- GEMM
-void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, uint64_t seed) {
+// ct: C's dtype; with ldc_pad, C's rows are N + ldc_pad apart (an odd ldc puts every other row's column pairs at
+// addresses the paired BF16 store cannot take, so both store paths run).
+void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, uint64_t seed, DType ct = DType::F32,
+                int64_t ldc_pad = 0) {
   Rng r(seed);
+  const int64_t ldc = N + ldc_pad;
   const int64_t Msrc = M + 3;  // a_rows / r_rows pick rows of bigger buffers; c_rows scatters into one
   auto A = randn(size_t(Msrc * K), r), W = randn(size_t(N * K), r, 0.3f);
   if (t == DType::BF16) {
     round_bf(A); round_bf(W);
   }
-  auto bias = randn(size_t(N), r), cs = randn(size_t(N), r), res = randn(size_t(Msrc * N), r), C0 = randn(size_t(Msrc * N), r);
+  auto bias = randn(size_t(N), r), cs = randn(size_t(N), r), res = randn(size_t(Msrc * N), r), C0 = randn(size_t(Msrc * ldc), r);
+  if (ct == DType::BF16) round_bf(C0);  // the device's C_old is BF16
   std::vector<int32_t> perm(static_cast<size_t>(Msrc));
   for (int64_t i = 0; i < Msrc; ++i) perm[size_t(i)] = int32_t((i * 7 + 3) % Msrc);  // a permutation when gcd(7, Msrc) = 1
   if (Msrc % 7 == 0)
@@ -116,14 +121,14 @@ void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, u
   g.M = M; g.N = N; g.K = K;
   g.A = A.data(); g.lda = K; g.B = W.data(); g.ldb = K; g.transB = true;
   std::vector<float> Cr = C0;
-  g.C = Cr.data(); g.ldc = N;
+  g.C = Cr.data(); g.ldc = ldc;
   if (rows) { g.a_rows = perm.data(); g.c_rows = perm.data() + 1; g.r_rows = perm.data() + 2; }
   if (epi) {
     g.alpha = 0.75f; g.beta = 0.5f; g.bias = bias.data(); g.act = Activation::kGelu; g.col_scale = cs.data();
     g.residual = res.data(); g.ldr = N;
   }
   gemm_ref(g);
-  void *Ad = dev(A, t), *Wd = dev(W, t), *Cd = dev(C0, DType::F32), *bd = dev(bias, DType::F32), *csd = dev(cs, DType::F32), *rd = dev(res, DType::F32);
+  void *Ad = dev(A, t), *Wd = dev(W, t), *Cd = dev(C0, ct), *bd = dev(bias, DType::F32), *csd = dev(cs, DType::F32), *rd = dev(res, DType::F32);
   void* pd = nullptr;
   cuda::device_alloc(&pd, perm.size() * 4);
   std::memcpy(pd, perm.data(), perm.size() * 4);
@@ -131,18 +136,20 @@ void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, u
   cuda::GemmDevArgs d;
   d.M = M; d.N = N; d.K = K;
   d.A = Ad; d.lda = K; d.W = Wd; d.ldw = K; d.ab_dtype = t;
-  d.C = Cd; d.ldc = N; d.c_dtype = DType::F32;
+  d.C = Cd; d.ldc = ldc; d.c_dtype = ct;
   if (rows) { d.a_rows = pr; d.c_rows = pr + 1; d.r_rows = pr + 2; }
   if (epi) {
     d.alpha = 0.75f; d.beta = 0.5f; d.bias = bd; d.act = Activation::kGelu; d.col_scale = csd; d.residual = rd; d.ldr = N;
   }
   char name[128], buf[128];
-  std::snprintf(name, sizeof(name), "gemm %s M=%lld N=%lld K=%lld%s%s", t == DType::BF16 ? "bf16" : "f32", (long long)M,
-                (long long)N, (long long)K, rows ? " rows" : "", epi ? " epilogue" : "");
+  const char* tile = std::getenv("REG4PRU_CUDA_GEMM_TILE");
+  std::snprintf(name, sizeof(name), "gemm %s M=%lld N=%lld K=%lld%s%s%s%s tile %s", t == DType::BF16 ? "bf16" : "f32",
+                (long long)M, (long long)N, (long long)K, rows ? " rows" : "", epi ? " epilogue" : "",
+                ct == DType::BF16 ? " C bf16" : "", ldc_pad ? " ldc+pad" : "", tile ? tile : "auto");
   const Status s = cuda::gemm(d);
   if (!s.ok()) return report(name, false, s.message);
-  const auto got = host(Cd, C0.size(), DType::F32);
-  const bool f32 = t == DType::F32;
+  const auto got = host(Cd, C0.size(), ct);
+  const bool f32 = t == DType::F32 && ct == DType::F32;
   const double e = f32 ? close_ratio(got, Cr, 1e-5, 1e-4) : rel_l2(got, Cr);
   std::snprintf(buf, sizeof(buf), f32 ? "max err/(1e-5+1e-4|ref|) = %.3g" : "rel-L2 %.3g (tol 1e-2)", e);
   report(name, f32 ? e <= 1 : e <= 1e-2, buf);
@@ -410,6 +417,18 @@ int main(int argc, char** argv) {
       check_gemm(130, 129, 64, t, true, true, 14);
       check_gemm(20, 136, 40, t, false, true, 15);
     }
+    // Every tensor-core tile (the emulated GPU's 132 SMs make the shapes above take 64-row tiles), BF16 C with
+    // paired and single stores, a tail in M, N and K, more than one CTA each way at 128x256.
+    const char* was = std::getenv("REG4PRU_CUDA_GEMM_TILE");
+    const std::string saved = was ? was : "";
+    for (const char* tile : {"64", "128", "256"}) {
+      setenv("REG4PRU_CUDA_GEMM_TILE", tile, 1);
+      check_gemm(130, 264, 72, DType::BF16, true, true, 16);
+      check_gemm(67, 258, 40, DType::BF16, false, true, 17, DType::BF16, 1);
+      check_gemm(33, 20, 16, DType::BF16, false, false, 18, DType::BF16, 0);
+    }
+    if (was) setenv("REG4PRU_CUDA_GEMM_TILE", saved.c_str(), 1);
+    else unsetenv("REG4PRU_CUDA_GEMM_TILE");
   }
   if (all || has("block")) {
     for (DType wt : {DType::F32, DType::BF16}) {

@@ -13,8 +13,8 @@
 // probabilities rounded to BF16 before the P·V product, as FlashAttention does). All statistics
 // (row max, denominators, LayerNorm moments, epilogues) are FP32.
 //
-// STATUS: compiled for sm_80 / sm_90a / compute_90, NEVER RUN ON A GPU as of 2026-11-22 (no device was
-// available while this was written). Treat every result as unverified until test/gpu passes on a device.
+// STATUS: compiled for sm_80 / sm_90a / compute_90; test/gpu passed on an H200 on 2026-12-04 (docs/gpu-results.md).
+// Changes since then have run on the CPU emulator (native/dev/cuda_emu) only.
 #pragma once
 #include <cstdint>
 

@@ -51,10 +51,16 @@ __device__ __forceinline__ void mma_scores(float s[NT][4], const bf16* own, int 
     uint32_t a[4];
     frag_a<LD>(a, own, r0, kc * 16, g, t);
 #pragma unroll
-    for (int n = 0; n < NT; ++n) {
+    for (int n = 0; n + 1 < NT; n += 2) {  // two n-tiles per fragment load
+      uint32_t b0[2], b1[2];
+      frag_b2<LD>(b0, b1, str, n * 8, kc * 16, g, t);
+      mma_bf16(s[n], a, b0);
+      mma_bf16(s[n + 1], a, b1);
+    }
+    if constexpr (NT % 2 != 0) {
       uint32_t b[2];
-      frag_b<LD>(b, str, n * 8, kc * 16, g, t);
-      mma_bf16(s[n], a, b);
+      frag_b<LD>(b, str, (NT - 1) * 8, kc * 16, g, t);
+      mma_bf16(s[NT - 1], a, b);
     }
   }
 }
@@ -68,10 +74,16 @@ __device__ __forceinline__ void mma_accumulate(float acc[DT][4], float c[2 * KCH
     uint32_t a[4];
     frag_a_from_c(a, c[2 * kc], c[2 * kc + 1]);
 #pragma unroll
-    for (int dn = 0; dn < DT; ++dn) {
+    for (int dn = 0; dn + 1 < DT; dn += 2) {
+      uint32_t b0[2], b1[2];
+      frag_b_kn2<LD>(b0, b1, tile, kc * 16, dn * 8, g, t);
+      mma_bf16(acc[dn], a, b0);
+      mma_bf16(acc[dn + 1], a, b1);
+    }
+    if constexpr (DT % 2 != 0) {
       uint32_t b[2];
-      frag_b_kn<LD>(b, tile, kc * 16, dn * 8, g, t);
-      mma_bf16(acc[dn], a, b);
+      frag_b_kn<LD>(b, tile, kc * 16, (DT - 1) * 8, g, t);
+      mma_bf16(acc[DT - 1], a, b);
     }
   }
 }

@@ -1,5 +1,5 @@
 // policy_attention_bwd.cu: SPEC §4 policyAttention backward on CUDA (recompute style, deterministic).
-// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2026-11-22: unverified.
+// Compiled for sm_80 / sm_90a / compute_90. Ran on an H200 on 2026-12-04 (docs/gpu-results.md).
 //   q,k,v,dout [B,H,N,Dh], policy [B,N] f32 -> dq,dk,dv [B,H,N,Dh] f32, dpolicy [B,N] f32 (summed over heads)
 // The exact gradient of the CPU ref (policy_attention_ref.cc), including the path through the row max:
 //   P_ij = exp(A_ij - m_i) (unmasked), E_ij = M_ij P_ij, S_ij = (E_ij + eps/N) / Z_i, dP_ij = dout_i . v_j

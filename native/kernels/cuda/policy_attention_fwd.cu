@@ -1,5 +1,6 @@
 // policy_attention_fwd.cu: SPEC §4 policyAttention forward on CUDA, flash-style (also prunedBlock's MHSA).
-// Compiled for sm_80 / sm_90a / compute_90; NEVER RUN ON A GPU as of 2026-11-22: unverified.
+// Compiled for sm_80 / sm_90a / compute_90. Ran on an H200 on 2026-12-04 (docs/gpu-results.md); the ldmatrix
+// fragments, the no-policy variant and paired stores of 2026-12-05 have run on the CPU emulator only.
 //   q,k,v [B,H,N,Dh] (or strided head slices), policy [B,N] f32 -> out [B,H,N,Dh]; formula in
 //   policy_attention.cuh (max over ALL keys, masked E, + eps/N, / (sum E + eps)).
 //
@@ -196,7 +197,9 @@ __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int6
   dev::tile_async<DH, 64, kMmaThreads>(dst, src, sn, r0, N, tid);
 }
 
-template <int DH>
+// kFull: a policy to multiply in or row arguments to record (training); without (inference, and every plain
+// softmax) the kernel neither stages policy values nor tracks the argmax: the same bits, fewer instructions.
+template <int DH, bool kFull>
 __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   constexpr int LD = DH + 8;            // +16 bytes per row: conflict-free fragment loads
   constexpr int NT = kMmaBC / 8;        // score n-tiles per warp row block
@@ -217,13 +220,13 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   const bf16* qb = static_cast<const bf16*>(p.q) + b * p.q_sb + r0 * p.q_sn + h * p.q_sh;
   const bf16* kb = static_cast<const bf16*>(p.k) + b * p.k_sb + r0 * p.k_sn + h * p.k_sh;
   const bf16* vb = static_cast<const bf16*>(p.v) + b * p.v_sb + r0 * p.v_sn + h * p.v_sh;
-  const float* pol = p.policy ? p.policy + int64_t(b) * N : nullptr;
+  const float* pol = kFull && p.policy ? p.policy + int64_t(b) * N : nullptr;
   const int ntiles = (N + kMmaBC - 1) / kMmaBC;
 
   load_tile_async<DH>(Qs, qb, p.q_sn, i0, N, tid);
   load_tile_async<DH>(Ks, kb, p.k_sn, 0, N, tid);
   load_tile_async<DH>(Vs, vb, p.v_sn, 0, N, tid);
-  if (tid < kMmaBC) pols[tid] = (pol && tid < N) ? pol[tid] : 1.f;
+  if (kFull && tid < kMmaBC) pols[tid] = (pol && tid < N) ? pol[tid] : 1.f;
   dev::cp_async_commit();
 
   const int row_lo = i0 + 16 * w + g, row_hi = row_lo + 8;  // this lane's two query rows
@@ -231,7 +234,7 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
 #pragma unroll
   for (int dn = 0; dn < DT; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.f;
   float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};  // running max in log2 units (scale2), running sum
-  int arg[2] = {0, 0};
+  [[maybe_unused]] int arg[2] = {0, 0};
   const float scale2 = p.scale * kLog2e;
 
   for (int jt = 0; jt < ntiles; ++jt) {
@@ -239,22 +242,25 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     dev::next_tile(jt + 1 < ntiles, [&] {
       load_tile_async<DH>(Ks + ns * kMmaBC * LD, kb, p.k_sn, j1, N, tid);
       load_tile_async<DH>(Vs + ns * kMmaBC * LD, vb, p.v_sn, j1, N, tid);
-      if (tid < kMmaBC) pols[ns * kMmaBC + tid] = (pol && j1 + tid < N) ? pol[j1 + tid] : 1.f;
+      if (kFull && tid < kMmaBC) pols[ns * kMmaBC + tid] = (pol && j1 + tid < N) ? pol[j1 + tid] : 1.f;
     });
+
 
     const bf16* Kt = Ks + st * kMmaBC * LD;
     const bf16* Vt = Vs + st * kMmaBC * LD;
-    const float* pt = pols + st * kMmaBC;
+    [[maybe_unused]] const float* pt = pols + st * kMmaBC;
     const int j0 = jt * kMmaBC;
 
     // S = Q K^T for this warp's 16 rows x 64 keys.
     float s[NT][4];
+    // Q's fragments are re-read from shared memory for every key tile (4 of the 36 ldmatrix per tile at Dh 64):
+    // holding them in registers took Dh 64 from 114 to 130 registers a thread, 4 -> 3 CTAs per SM.
     dev::mma_scores<LD, NT, KC>(s, Qs, 16 * w, Kt, g, t);
 
     // Scale (into log2 units: exp2 below needs no multiply of its own), drop keys past N, tile max + first argmax
     // per row (j ascending within the lane).
     float tmax[2] = {-INFINITY, -INFINITY};
-    int targ[2] = {INT_MAX, INT_MAX};
+    [[maybe_unused]] int targ[2] = {INT_MAX, INT_MAX};
 #pragma unroll
     for (int n = 0; n < NT; ++n)
 #pragma unroll
@@ -262,17 +268,26 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
         const int rr = e >> 1, j = j0 + n * 8 + 2 * t + (e & 1);
         const float x = j < N ? s[n][e] * scale2 : -INFINITY;
         s[n][e] = x;
-        if (x > tmax[rr]) {
-          tmax[rr] = x;
-          targ[rr] = j;
+        if constexpr (kFull) {
+          if (x > tmax[rr]) {
+            tmax[rr] = x;
+            targ[rr] = j;
+          }
+        } else {
+          tmax[rr] = fmaxf(tmax[rr], x);
         }
       }
     float alpha[2];
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
-      dev::quad_argmax(tmax[rr], targ[rr]);
+      if constexpr (kFull) {
+        dev::quad_argmax(tmax[rr], targ[rr]);
+        if (tmax[rr] > mrow[rr]) arg[rr] = targ[rr];
+      } else {
+        tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 1));
+        tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 2));
+      }
       const float mn = fmaxf(mrow[rr], tmax[rr]);
-      if (tmax[rr] > mrow[rr]) arg[rr] = targ[rr];
       alpha[rr] = (mrow[rr] == -INFINITY) ? 0.f : exp2f(mrow[rr] - mn);
       mrow[rr] = mn;
     }
@@ -282,9 +297,9 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int rr = e >> 1, jl = n * 8 + 2 * t + (e & 1), j = j0 + jl;
-        const int i = rr ? row_hi : row_lo;
-        const float mask = (j == i) ? 1.f : pt[jl];
-        const float pv = j < N ? exp2f(s[n][e] - mrow[rr]) * mask : 0.f;
+        [[maybe_unused]] const int i = rr ? row_hi : row_lo;
+        float pv = j < N ? exp2f(s[n][e] - mrow[rr]) : 0.f;
+        if constexpr (kFull) pv *= (j == i) ? 1.f : pt[jl];
         s[n][e] = pv;
         lsum[rr] += pv;
       }
@@ -312,19 +327,20 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
     const float inv = 1.f / Z;
     const int64_t ob = b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn;
 #pragma unroll
-    for (int dn = 0; dn < DT; ++dn)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int d = dn * 8 + 2 * t + e;
-        float v = o[dn][2 * rr + e];
-        if (p.eps != 0.f) v = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d], v);
-        dev::st_f(p.out, p.out_bf16, ob + d, v * inv);
+    for (int dn = 0; dn < DT; ++dn) {
+      const int d = dn * 8 + 2 * t;  // a column pair: one paired store
+      float v0 = o[dn][2 * rr], v1 = o[dn][2 * rr + 1];
+      if (p.eps != 0.f) {
+        v0 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d], v0);
+        v1 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d + 1], v1);
       }
+      dev::st_f2(p.out, p.out_bf16, ob + d, v0 * inv, v1 * inv);
+    }
     if (t == 0) {
       const int64_t row = int64_t(bh) * N + i;
       if (p.row_max) p.row_max[row] = mrow[rr] * kLn2;  // back to the scaled scores' units
       if (p.row_den) p.row_den[row] = Z;
-      if (p.row_arg) p.row_arg[row] = arg[rr];
+      if (kFull && p.row_arg) p.row_arg[row] = arg[rr];
     }
   }
 }
@@ -396,9 +412,14 @@ Status attention_fwd(AttnFwdParams p, float* vsum_scratch, float* vsum_partial, 
   }
   if (mma_ok(p)) {
     const dim3 grid((p.N + kMmaBR - 1) / kMmaBR, p.B * p.H), block(kMmaThreads);
-    if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32>, grid, block, mma_smem_bytes<32>(), stream, p, op);
-    if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64>, grid, block, mma_smem_bytes<64>(), stream, p, op);
-    return launch_with_smem(attn_fwd_mma<128>, grid, block, mma_smem_bytes<128>(), stream, p, op);
+    if (p.policy || p.row_arg) {
+      if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32, true>, grid, block, mma_smem_bytes<32>(), stream, p, op);
+      if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64, true>, grid, block, mma_smem_bytes<64>(), stream, p, op);
+      return launch_with_smem(attn_fwd_mma<128, true>, grid, block, mma_smem_bytes<128>(), stream, p, op);
+    }
+    if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32, false>, grid, block, mma_smem_bytes<32>(), stream, p, op);
+    if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64, false>, grid, block, mma_smem_bytes<64>(), stream, p, op);
+    return launch_with_smem(attn_fwd_mma<128, false>, grid, block, mma_smem_bytes<128>(), stream, p, op);
   }
   return p.in_bf16 ? launch_simt<bf16>(p, stream, op) : launch_simt<float>(p, stream, op);
 }

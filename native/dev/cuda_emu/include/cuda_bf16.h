@@ -7,7 +7,7 @@
 struct __nv_bfloat16 {
   uint16_t x;
 };
-struct __nv_bfloat162 {
+struct alignas(4) __nv_bfloat162 {  // 4-byte aligned, as on the device
   __nv_bfloat16 x, y;
 };
 

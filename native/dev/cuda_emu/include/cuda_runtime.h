@@ -64,7 +64,7 @@ typedef struct EmuEvent* cudaEvent_t;
 typedef void* cudaMemPool_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
-enum cudaDeviceAttr { cudaDevAttrL2CacheSize = 38, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97, cudaDevAttrMemoryPoolsSupported = 115 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrL2CacheSize = 38, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97, cudaDevAttrMemoryPoolsSupported = 115 };
 enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
 constexpr unsigned cudaStreamNonBlocking = 1, cudaEventDisableTiming = 2;
 
@@ -72,7 +72,9 @@ constexpr unsigned cudaStreamNonBlocking = 1, cudaEventDisableTiming = 2;
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) uint4 { unsigned x, y, z, w; };
 struct alignas(8) uint2 { unsigned x, y; };
+struct alignas(8) float2 { float x, y; };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 
 namespace emu {
@@ -86,6 +88,10 @@ unsigned ballot(bool pred);                    // bit L = lane L's pred, lanes o
 std::mutex& atomic_mutex();
 void check_aligned(const void* p, size_t a, const char* what);
 void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]);
+// ldmatrix.sync.aligned.m8n8.x{count}{.trans}.shared.b16: lane 8i + r gives row r of matrix i (16 bytes, 16-byte
+// aligned, in dynamic shared memory); lane l receives word l % 4 of row l / 4 of each matrix (.trans: the two
+// 16-bit elements of column l / 4 in rows 2 (l % 4) and 2 (l % 4) + 1).
+void ldmatrix_b16(uint32_t* r, int count, bool trans, const void* row);
 void cp_async16(void* smem, const void* gmem, int src_bytes);
 cudaError_t last_error(bool clear);
 void set_error(cudaError_t e);
