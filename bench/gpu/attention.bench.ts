@@ -12,7 +12,7 @@ import { cuda, cudaAvailable, policyAttention, type DeviceTensor } from '../../s
 import { randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
-import { gemmPeak, gemmWithTile, peakNote } from './attnLib.js';
+import { cublasGemm, gemmPeak, gemmWithTile, peakNote } from './attnLib.js';
 import { deviceSummary, gpuTime } from './lib.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
@@ -22,6 +22,18 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     op: 'linear (BF16 GEMM ceiling)', shape: `${peak.size}^3`, impl: 'cuda bfloat16 mma.sync', timing: peak.timing,
     flops: 2 * peak.size ** 3, peakShare: 1, note: peakNote(peak.tflops, peak.tflops),
   });
+  // cuBLAS (torch.matmul) on the same device and size, when python3 has torch: issue 11's target is ours >= 70% of it.
+  const lib = cublasGemm(peak.size, opts.quick);
+  if (typeof lib === 'string') {
+    console.log(lib);
+  } else {
+    rows.push({
+      op: 'linear (BF16 GEMM)', shape: `${peak.size}^3`, impl: `cuBLAS via torch.matmul (torch ${lib.torch})`,
+      timing: { medianMs: lib.ms, p10Ms: lib.ms, p90Ms: lib.ms, iterations: opts.quick ? 5 : 20 }, // torch_gemm.py reports the median only
+      flops: 2 * peak.size ** 3, peakShare: lib.tflops / peak.tflops,
+      note: `${lib.tflops.toFixed(1)} TFLOP/s; ours (default tile) = ${((100 * peak.tflops) / lib.tflops).toFixed(0)}% of it (target >= 70%)`,
+    });
+  }
   // The tensor-core tiles side by side (the ceiling above is the default choice: 128x128 at this size).
   for (const tile of ['128', '256', '64'] as const) {
     const g = gemmWithTile(tile, opts.quick);

@@ -6,9 +6,13 @@
  * A100 312. Our GEMM uses mma.sync, not Hopper's wgmma, so it reaches only part of the Hopper figure; rows
  * report both shares (measured GEMM = the ceiling this code base has; datasheet = the chip's).
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cuda } from '../../src/index.js';
 import { datasheetBf16Tflops } from '../../src/cuda/peak.js';
 import type { Timing } from '../lib/timer.js';
+import { torchPython } from '../lib/python.js';
 import { gpuTime } from './lib.js';
 
 let peakCache: { tflops: number; timing: Timing; size: number } | undefined;
@@ -54,6 +58,24 @@ export function gemmWithTile(tile: '64' | '128' | '256', quick: boolean): { tflo
     if (was === undefined) delete process.env.REG4PRU_CUDA_GEMM_TILE;
     else process.env.REG4PRU_CUDA_GEMM_TILE = was;
   }
+}
+
+/**
+ * cuBLAS's BF16 GEMM at size^3 through torch.matmul (bench/gpu/torch_gemm.py, CUDA events), the library figure
+ * issue 11 compares our GEMM with; or why it was not measured (no python3 with torch, no device, a failure).
+ */
+export function cublasGemm(size: number, quick: boolean): { tflops: number; ms: number; torch: string } | string {
+  const py = torchPython();
+  if (Array.isArray(py)) return `cuBLAS not measured: no python3 imports torch (${py.join('; ')})`;
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_gemm.py');
+  const r = spawnSync(py, [script, '--size', String(size), '--warmup', quick ? '3' : '5', '--iters', quick ? '5' : '20'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('TORCH_GEMM '));
+  if (r.status !== 0 || !line) return `cuBLAS not measured: torch_gemm.py ${r.error?.message ?? `exit ${r.status}`}: ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}`;
+  const kv = Object.fromEntries(line.slice('TORCH_GEMM '.length).trim().split(/\s+/).map((x) => x.split('=', 2) as [string, string]));
+  return { tflops: Number(kv.tflops), ms: Number(kv.ms), torch: kv.torch ?? '?' };
 }
 
 /** "x% of measured GEMM, y% of datasheet" for a TFLOP/s figure. */

@@ -52,6 +52,18 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
             });
           };
           add('fused', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K));
+          if (dtype === 'bfloat16') {
+            // The same with 128 query rows per attention CTA (REG4PRU_CUDA_ATTN_ROWS, read at each call), beside the
+            // default 64 in the same run: which one becomes the default is this row's question.
+            const was = process.env.REG4PRU_CUDA_ATTN_ROWS;
+            process.env.REG4PRU_CUDA_ATTN_ROWS = '128';
+            try {
+              add('fused, attention 128 rows/CTA', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K));
+            } finally {
+              if (was === undefined) delete process.env.REG4PRU_CUDA_ATTN_ROWS;
+              else process.env.REG4PRU_CUDA_ATTN_ROWS = was;
+            }
+          }
           add('unfused (gather, block, scatter)', () => {
             const g = cuda.gatherTokens(Xd, Id);
             const y = cuda.prunedBlock(g, null, wd, { heads: H, inPlace: true });

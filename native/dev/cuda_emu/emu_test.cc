@@ -238,6 +238,7 @@ void check_block_varlen(const std::vector<int64_t>& lens, int64_t N, int64_t D, 
   std::string name = std::string("prunedBlock varlen w=") + (wt == DType::BF16 ? "bf16" : "f32") + " N=" + std::to_string(N) +
                      " D=" + std::to_string(D) + " H=" + std::to_string(H) + " maxLen=" + std::to_string(max_len) + " lens";
   for (int64_t l : lens) name += " " + std::to_string(l);
+  if (std::getenv("REG4PRU_CUDA_ATTN_ROWS")) name += " rows128";
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(od, x.size(), DType::F32), want, x, wt == DType::F32);
@@ -317,9 +318,10 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   a.w = cuda::BlockWeightsDev{wd[0], wd[1], wd[2], wd[3], wd[4], wd[5], wd[6], wd[7], wd[8], wd[9], wd[10], wd[11], wd[12], wd[13], wt, D, H, F};
   a.ln_eps = 1e-6f;
   char name[160];
-  std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s",
+  std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s%s",
                 wt == DType::BF16 ? "bf16" : "f32", xt == DType::BF16 ? "bf16" : "f32", (long long)B, (long long)N,
-                (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "");
+                (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "",
+                std::getenv("REG4PRU_CUDA_ATTN_ROWS") ? " rows128" : "");
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(od, x.size(), xt), want, x, wt == DType::F32 && xt == DType::F32);
@@ -378,7 +380,8 @@ void check_block_engine(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, i
   cuda::device_alloc(&scratch, a.scratch_bytes);
   a.scratch = scratch;
   const std::string name = "prunedBlock engine call (bf16 matrices, f32 vectors, trusted idx, caller scratch) B=" +
-                           std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + (null_idx ? " idx=null" : "");
+                           std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + (null_idx ? " idx=null" : "") +
+                           (std::getenv("REG4PRU_CUDA_ATTN_ROWS") ? " rows128" : "");
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(xd, x.size(), DType::F32), want, x, false);
@@ -444,6 +447,13 @@ int main(int argc, char** argv) {
     }
     check_block_engine(2, 37, 29, 64, 2, 128, false, 29);  // pruned, Dh 32 (tensor-core attention)
     check_block_engine(2, 21, 21, 64, 2, 128, true, 30);   // all tokens
+    // The tensor-core attention with 128 query rows per CTA (REG4PRU_CUDA_ATTN_ROWS, plain softmax only): Dh 64 and
+    // 32, more than one CTA of rows with a tail, variable length.
+    setenv("REG4PRU_CUDA_ATTN_ROWS", "128", 1);
+    check_block(1, 200, 150, 128, 2, 256, DType::BF16, DType::BF16, false, false, 31);
+    check_block_varlen({50, 140, 9}, 140, 128, 2, 256, DType::BF16, 140, 32);
+    check_block_engine(2, 37, 29, 64, 2, 128, false, 33);
+    unsetenv("REG4PRU_CUDA_ATTN_ROWS");
   }
   if (named.empty() || has("tokens")) {
     token_checks();

@@ -40,52 +40,74 @@ __device__ __forceinline__ void simt_accumulate(float acc[RW][NDV], const float*
 }
 
 // ---------------------------------------------------------------- tensor cores (BF16 operands, FP32 accumulators)
-// s = A B^T for the 16 own rows r0.. of `own` against the NT*8 rows of `str` (both [rows][LD], K = KC*16 columns):
-// the score tile of one warp (Q K^T; K Q^T, V dO^T and dO V^T in the backward).
-template <int LD, int NT, int KC>
-__device__ __forceinline__ void mma_scores(float s[NT][4], const bf16* own, int r0, const bf16* str, int g, int t) {
+// s[mt] = A B^T for the MW row tiles of 16 own rows (r0 + 16 mt ..) of `own` against the NT*8 rows of `str` (both
+// [rows][LD], K = KC*16 columns): the score tiles of one warp (Q K^T; K Q^T, V dO^T and dO V^T in the backward).
+// Each fragment of `str` is loaded once and used by all MW row tiles; the arithmetic per score is the same for any MW.
+template <int LD, int NT, int KC, int MW>
+__device__ __forceinline__ void mma_scores_rows(float (*s)[NT][4], const bf16* own, int r0, const bf16* str, int g, int t) {
 #pragma unroll
-  for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+  for (int mt = 0; mt < MW; ++mt)
+#pragma unroll
+    for (int n = 0; n < NT; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
   for (int kc = 0; kc < KC; ++kc) {
-    uint32_t a[4];
-    frag_a<LD>(a, own, r0, kc * 16, g, t);
+    uint32_t a[MW][4];
+#pragma unroll
+    for (int mt = 0; mt < MW; ++mt) frag_a<LD>(a[mt], own, r0 + 16 * mt, kc * 16, g, t);
 #pragma unroll
     for (int n = 0; n + 1 < NT; n += 2) {  // two n-tiles per fragment load
       uint32_t b0[2], b1[2];
       frag_b2<LD>(b0, b1, str, n * 8, kc * 16, g, t);
-      mma_bf16(s[n], a, b0);
-      mma_bf16(s[n + 1], a, b1);
+#pragma unroll
+      for (int mt = 0; mt < MW; ++mt) {
+        mma_bf16(s[mt][n], a[mt], b0);
+        mma_bf16(s[mt][n + 1], a[mt], b1);
+      }
     }
     if constexpr (NT % 2 != 0) {
       uint32_t b[2];
       frag_b<LD>(b, str, (NT - 1) * 8, kc * 16, g, t);
-      mma_bf16(s[NT - 1], a, b);
+#pragma unroll
+      for (int mt = 0; mt < MW; ++mt) mma_bf16(s[mt][NT - 1], a[mt], b);
     }
   }
 }
+template <int LD, int NT, int KC>
+__device__ __forceinline__ void mma_scores(float s[NT][4], const bf16* own, int r0, const bf16* str, int g, int t) {
+  mma_scores_rows<LD, NT, KC, 1>(reinterpret_cast<float(*)[NT][4]>(s), own, r0, str, g, t);
+}
 
-// acc[dn] += C tile : the warp's 16 x (KCH*16) block held as score C fragments c[2*KCH][4] (P, S or dA, rounded to
-// BF16 here), times the [KCH*16][DT*8] rows of `tile` ([k][n], row stride LD): O += P V, dq += dA K, dv += S^T dO.
-template <int LD, int KCH, int DT>
-__device__ __forceinline__ void mma_accumulate(float acc[DT][4], float c[2 * KCH][4], const bf16* tile, int g, int t) {
+// acc[mt][dn] += C tile : the warp's MW row tiles of 16 x (KCH*16) held as score C fragments c[mt][2*KCH][4] (P, S or
+// dA, rounded to BF16 here), times the [KCH*16][DT*8] rows of `tile` ([k][n], row stride LD): O += P V, dq += dA K,
+// dv += S^T dO. Each fragment of `tile` is loaded once for all MW row tiles.
+template <int LD, int KCH, int DT, int MW>
+__device__ __forceinline__ void mma_accumulate_rows(float (*acc)[DT][4], float (*c)[2 * KCH][4], const bf16* tile, int g, int t) {
 #pragma unroll
   for (int kc = 0; kc < KCH; ++kc) {
-    uint32_t a[4];
-    frag_a_from_c(a, c[2 * kc], c[2 * kc + 1]);
+    uint32_t a[MW][4];
+#pragma unroll
+    for (int mt = 0; mt < MW; ++mt) frag_a_from_c(a[mt], c[mt][2 * kc], c[mt][2 * kc + 1]);
 #pragma unroll
     for (int dn = 0; dn + 1 < DT; dn += 2) {
       uint32_t b0[2], b1[2];
       frag_b_kn2<LD>(b0, b1, tile, kc * 16, dn * 8, g, t);
-      mma_bf16(acc[dn], a, b0);
-      mma_bf16(acc[dn + 1], a, b1);
+#pragma unroll
+      for (int mt = 0; mt < MW; ++mt) {
+        mma_bf16(acc[mt][dn], a[mt], b0);
+        mma_bf16(acc[mt][dn + 1], a[mt], b1);
+      }
     }
     if constexpr (DT % 2 != 0) {
       uint32_t b[2];
       frag_b_kn<LD>(b, tile, kc * 16, (DT - 1) * 8, g, t);
-      mma_bf16(acc[DT - 1], a, b);
+#pragma unroll
+      for (int mt = 0; mt < MW; ++mt) mma_bf16(acc[mt][DT - 1], a[mt], b);
     }
   }
+}
+template <int LD, int KCH, int DT>
+__device__ __forceinline__ void mma_accumulate(float acc[DT][4], float c[2 * KCH][4], const bf16* tile, int g, int t) {
+  mma_accumulate_rows<LD, KCH, DT, 1>(reinterpret_cast<float(*)[DT][4]>(acc), reinterpret_cast<float(*)[2 * KCH][4]>(c), tile, g, t);
 }
 
 // The double-buffered tile loop's step: when there is a next tile, issue its copies (`issue`, cp.async and plain

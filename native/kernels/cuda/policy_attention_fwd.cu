@@ -181,39 +181,43 @@ __global__ void __launch_bounds__(kSimtThreads) attn_fwd_simt(AttnFwdParams p) {
 }
 
 // ---------------------------------------------------------------- tensor-core kernel (BF16)
-constexpr int kMmaBR = 64, kMmaBC = 64, kMmaThreads = 128;
+// A CTA of 4 warps owns 64 MW query rows, each warp MW row tiles of 16 (MW = 1: 64 rows, MW = 2: 128): the key and
+// value fragments of a tile are loaded once per warp and used by its MW row tiles, so MW = 2 does twice the MMAs per
+// fragment load (at ~2x the registers for scores and outputs). Per row the arithmetic is the same for any MW.
+constexpr int kMmaBC = 64, kMmaThreads = 128;
 // exp(x) = exp2(x log2 e): the scores are scaled by scale * log2 e once, so each exponential is one exp2 (MUFU.EX2)
 // without the multiply __expf adds; row_max goes out multiplied back by ln 2.
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
-template <int DH>
+template <int DH, int MW>
 constexpr size_t mma_smem_bytes() {
-  return sizeof(bf16) * size_t(kMmaBR + 4 * kMmaBC) * (DH + 8) + sizeof(float) * 2 * kMmaBC;
+  return sizeof(bf16) * size_t(64 * MW + 4 * kMmaBC) * (DH + 8) + sizeof(float) * 2 * kMmaBC;
 }
 
-// Rows [r0, r0 + 64) x DH of a BF16 matrix (row stride sn elements) -> a [64][DH+8] tile; rows >= N zero-filled.
-template <int DH>
+// Rows [r0, r0 + R) x DH of a BF16 matrix (row stride sn elements) -> a [R][DH+8] tile; rows >= N zero-filled.
+template <int DH, int R = kMmaBC>
 __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t sn, int r0, int N, int tid) {
-  dev::tile_async<DH, 64, kMmaThreads>(dst, src, sn, r0, N, tid);
+  dev::tile_async<DH, R, kMmaThreads>(dst, src, sn, r0, N, tid);
 }
 
 // kFull: a policy to multiply in or row arguments to record (training); without (inference, and every plain
 // softmax) the kernel neither stages policy values nor tracks the argmax: the same bits, fewer instructions.
-template <int DH, bool kFull>
+template <int DH, bool kFull, int MW>
 __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
+  constexpr int BR = 64 * MW;           // query rows of the CTA
   constexpr int LD = DH + 8;            // +16 bytes per row: conflict-free fragment loads
   constexpr int NT = kMmaBC / 8;        // score n-tiles per warp row block
   constexpr int DT = DH / 8;            // output n-tiles
   constexpr int KC = DH / 16;           // k-chunks of Q K^T
   R4P_DYNAMIC_SMEM(smraw);
-  bf16* Qs = reinterpret_cast<bf16*>(smraw);          // [64][LD]
-  bf16* Ks = Qs + kMmaBR * LD;                        // [2][64][LD]
+  bf16* Qs = reinterpret_cast<bf16*>(smraw);          // [BR][LD]
+  bf16* Ks = Qs + BR * LD;                            // [2][64][LD]
   bf16* Vs = Ks + 2 * kMmaBC * LD;                    // [2][64][LD]
   float* pols = reinterpret_cast<float*>(Vs + 2 * kMmaBC * LD);  // [2][64]
 
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int i0 = blockIdx.x * kMmaBR;
+  const int i0 = blockIdx.x * BR;
   int64_t r0;  // first row of batch b (varlen)
   const int N = attn_seq_len(p, b, &r0);
   if (i0 >= N) return;  // varlen: past this sequence (block-uniform, before any barrier or cp.async)
@@ -223,18 +227,29 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
   const float* pol = kFull && p.policy ? p.policy + int64_t(b) * N : nullptr;
   const int ntiles = (N + kMmaBC - 1) / kMmaBC;
 
-  load_tile_async<DH>(Qs, qb, p.q_sn, i0, N, tid);
+  load_tile_async<DH, BR>(Qs, qb, p.q_sn, i0, N, tid);
   load_tile_async<DH>(Ks, kb, p.k_sn, 0, N, tid);
   load_tile_async<DH>(Vs, vb, p.v_sn, 0, N, tid);
   if (kFull && tid < kMmaBC) pols[tid] = (pol && tid < N) ? pol[tid] : 1.f;
   dev::cp_async_commit();
 
-  const int row_lo = i0 + 16 * w + g, row_hi = row_lo + 8;  // this lane's two query rows
-  float o[DT][4];
+  // This lane's query rows: row tile mt, half rr (the C fragment's rows g and g + 8).
+  auto row_of = [&](int mt, int rr) { return i0 + 16 * (MW * w + mt) + g + 8 * rr; };
+  float o[MW][DT][4];
 #pragma unroll
-  for (int dn = 0; dn < DT; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.f;
-  float mrow[2] = {-INFINITY, -INFINITY}, lrow[2] = {0.f, 0.f};  // running max in log2 units (scale2), running sum
-  [[maybe_unused]] int arg[2] = {0, 0};
+  for (int mt = 0; mt < MW; ++mt)
+#pragma unroll
+    for (int dn = 0; dn < DT; ++dn) o[mt][dn][0] = o[mt][dn][1] = o[mt][dn][2] = o[mt][dn][3] = 0.f;
+  float mrow[MW][2], lrow[MW][2];  // running max in log2 units (scale2), running sum
+  [[maybe_unused]] int arg[MW][2];
+#pragma unroll
+  for (int mt = 0; mt < MW; ++mt)
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      mrow[mt][rr] = -INFINITY;
+      lrow[mt][rr] = 0.f;
+      arg[mt][rr] = 0;
+    }
   const float scale2 = p.scale * kLog2e;
 
   for (int jt = 0; jt < ntiles; ++jt) {
@@ -245,104 +260,107 @@ __global__ void __launch_bounds__(kMmaThreads) attn_fwd_mma(AttnFwdParams p) {
       if (kFull && tid < kMmaBC) pols[ns * kMmaBC + tid] = (pol && j1 + tid < N) ? pol[j1 + tid] : 1.f;
     });
 
-
     const bf16* Kt = Ks + st * kMmaBC * LD;
     const bf16* Vt = Vs + st * kMmaBC * LD;
     [[maybe_unused]] const float* pt = pols + st * kMmaBC;
     const int j0 = jt * kMmaBC;
 
-    // S = Q K^T for this warp's 16 rows x 64 keys.
-    float s[NT][4];
-    // Q's fragments are re-read from shared memory for every key tile (4 of the 36 ldmatrix per tile at Dh 64):
-    // holding them in registers took Dh 64 from 114 to 130 registers a thread, 4 -> 3 CTAs per SM.
-    dev::mma_scores<LD, NT, KC>(s, Qs, 16 * w, Kt, g, t);
+    // S = Q K^T for this warp's MW x 16 rows x 64 keys. Q's fragments are re-read from shared memory for every key
+    // tile (4 of the 36 ldmatrix per tile at Dh 64, MW 1): holding them in registers took Dh 64 from 114 to 130
+    // registers a thread, 4 -> 3 CTAs per SM.
+    float s[MW][NT][4];
+    dev::mma_scores_rows<LD, NT, KC, MW>(s, Qs, 16 * MW * w, Kt, g, t);
 
-    // Scale (into log2 units: exp2 below needs no multiply of its own), drop keys past N, tile max + first argmax
-    // per row (j ascending within the lane).
-    float tmax[2] = {-INFINITY, -INFINITY};
-    [[maybe_unused]] int targ[2] = {INT_MAX, INT_MAX};
 #pragma unroll
-    for (int n = 0; n < NT; ++n)
+    for (int mt = 0; mt < MW; ++mt) {
+      // Scale (into log2 units: exp2 below needs no multiply of its own), drop keys past N, tile max + first argmax
+      // per row (j ascending within the lane).
+      float tmax[2] = {-INFINITY, -INFINITY};
+      [[maybe_unused]] int targ[2] = {INT_MAX, INT_MAX};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int rr = e >> 1, j = j0 + n * 8 + 2 * t + (e & 1);
-        const float x = j < N ? s[n][e] * scale2 : -INFINITY;
-        s[n][e] = x;
-        if constexpr (kFull) {
-          if (x > tmax[rr]) {
-            tmax[rr] = x;
-            targ[rr] = j;
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int rr = e >> 1, j = j0 + n * 8 + 2 * t + (e & 1);
+          const float x = j < N ? s[mt][n][e] * scale2 : -INFINITY;
+          s[mt][n][e] = x;
+          if constexpr (kFull) {
+            if (x > tmax[rr]) {
+              tmax[rr] = x;
+              targ[rr] = j;
+            }
+          } else {
+            tmax[rr] = fmaxf(tmax[rr], x);
           }
-        } else {
-          tmax[rr] = fmaxf(tmax[rr], x);
         }
+      float alpha[2];
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        if constexpr (kFull) {
+          dev::quad_argmax(tmax[rr], targ[rr]);
+          if (tmax[rr] > mrow[mt][rr]) arg[mt][rr] = targ[rr];
+        } else {
+          tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 1));
+          tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 2));
+        }
+        const float mn = fmaxf(mrow[mt][rr], tmax[rr]);
+        alpha[rr] = (mrow[mt][rr] == -INFINITY) ? 0.f : exp2f(mrow[mt][rr] - mn);
+        mrow[mt][rr] = mn;
       }
-    float alpha[2];
+      float lsum[2] = {0.f, 0.f};
 #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      if constexpr (kFull) {
-        dev::quad_argmax(tmax[rr], targ[rr]);
-        if (tmax[rr] > mrow[rr]) arg[rr] = targ[rr];
-      } else {
-        tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 1));
-        tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 2));
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int rr = e >> 1, jl = n * 8 + 2 * t + (e & 1), j = j0 + jl;
+          float pv = j < N ? exp2f(s[mt][n][e] - mrow[mt][rr]) : 0.f;
+          if constexpr (kFull) pv *= (j == row_of(mt, rr)) ? 1.f : pt[jl];
+          s[mt][n][e] = pv;
+          lsum[rr] += pv;
+        }
+      lrow[mt][0] = lrow[mt][0] * alpha[0] + lsum[0];
+      lrow[mt][1] = lrow[mt][1] * alpha[1] + lsum[1];
+#pragma unroll
+      for (int dn = 0; dn < DT; ++dn) {
+        o[mt][dn][0] *= alpha[0];
+        o[mt][dn][1] *= alpha[0];
+        o[mt][dn][2] *= alpha[1];
+        o[mt][dn][3] *= alpha[1];
       }
-      const float mn = fmaxf(mrow[rr], tmax[rr]);
-      alpha[rr] = (mrow[rr] == -INFINITY) ? 0.f : exp2f(mrow[rr] - mn);
-      mrow[rr] = mn;
-    }
-    float lsum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int n = 0; n < NT; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int rr = e >> 1, jl = n * 8 + 2 * t + (e & 1), j = j0 + jl;
-        [[maybe_unused]] const int i = rr ? row_hi : row_lo;
-        float pv = j < N ? exp2f(s[n][e] - mrow[rr]) : 0.f;
-        if constexpr (kFull) pv *= (j == i) ? 1.f : pt[jl];
-        s[n][e] = pv;
-        lsum[rr] += pv;
-      }
-    lrow[0] = lrow[0] * alpha[0] + lsum[0];
-    lrow[1] = lrow[1] * alpha[1] + lsum[1];
-#pragma unroll
-    for (int dn = 0; dn < DT; ++dn) {
-      o[dn][0] *= alpha[0];
-      o[dn][1] *= alpha[0];
-      o[dn][2] *= alpha[1];
-      o[dn][3] *= alpha[1];
     }
 
     // O += P V: P (BF16) from the score registers, V column pairs from shared memory.
-    dev::mma_accumulate<LD, kMmaBC / 16, DT>(o, s, Vt, g, t);
+    dev::mma_accumulate_rows<LD, kMmaBC / 16, DT, MW>(o, s, Vt, g, t);
     __syncthreads();  // this stage is refilled two iterations on
   }
 
   const float c_eps = p.eps / float(N);
 #pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    const float Z = dev::quad_sum(lrow[rr]) + p.eps;
-    const int i = rr ? row_hi : row_lo;
-    if (i >= N) continue;
-    const float inv = 1.f / Z;
-    const int64_t ob = b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn;
+  for (int mt = 0; mt < MW; ++mt)
 #pragma unroll
-    for (int dn = 0; dn < DT; ++dn) {
-      const int d = dn * 8 + 2 * t;  // a column pair: one paired store
-      float v0 = o[dn][2 * rr], v1 = o[dn][2 * rr + 1];
-      if (p.eps != 0.f) {
-        v0 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d], v0);
-        v1 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d + 1], v1);
+    for (int rr = 0; rr < 2; ++rr) {
+      const float Z = dev::quad_sum(lrow[mt][rr]) + p.eps;
+      const int i = row_of(mt, rr);
+      if (i >= N) continue;
+      const float inv = 1.f / Z;
+      const int64_t ob = b * p.o_sb + h * p.o_sh + (r0 + i) * p.o_sn;
+#pragma unroll
+      for (int dn = 0; dn < DT; ++dn) {
+        const int d = dn * 8 + 2 * t;  // a column pair: one paired store
+        float v0 = o[mt][dn][2 * rr], v1 = o[mt][dn][2 * rr + 1];
+        if (p.eps != 0.f) {
+          v0 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d], v0);
+          v1 = fmaf(c_eps, p.vsum[int64_t(bh) * DH + d + 1], v1);
+        }
+        dev::st_f2(p.out, p.out_bf16, ob + d, v0 * inv, v1 * inv);
       }
-      dev::st_f2(p.out, p.out_bf16, ob + d, v0 * inv, v1 * inv);
+      if (t == 0) {
+        const int64_t row = int64_t(bh) * N + i;
+        if (p.row_max) p.row_max[row] = mrow[mt][rr] * kLn2;  // back to the scaled scores' units
+        if (p.row_den) p.row_den[row] = Z;
+        if (kFull && p.row_arg) p.row_arg[row] = arg[mt][rr];
+      }
     }
-    if (t == 0) {
-      const int64_t row = int64_t(bh) * N + i;
-      if (p.row_max) p.row_max[row] = mrow[rr] * kLn2;  // back to the scaled scores' units
-      if (p.row_den) p.row_den[row] = Z;
-      if (kFull && p.row_arg) p.row_arg[row] = arg[rr];
-    }
-  }
 }
 
 // ---------------------------------------------------------------- launch helpers
@@ -373,6 +391,25 @@ Status launch_simt(const AttnFwdParams& p, cudaStream_t stream, const char* op) 
   if (p.Dh <= 64) return launch_with_smem(attn_fwd_simt<T, 2>, grid, block, smem, stream, p, op);
   if (p.Dh <= 128) return launch_with_smem(attn_fwd_simt<T, 4>, grid, block, smem, stream, p, op);
   return launch_with_smem(attn_fwd_simt<T, 8>, grid, block, smem, stream, p, op);
+}
+
+template <int MW, bool kFull>
+Status launch_mma(const AttnFwdParams& p, cudaStream_t stream, const char* op) {
+  const dim3 grid((p.N + 64 * MW - 1) / (64 * MW), p.B * p.H), block(kMmaThreads);
+  if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32, kFull, MW>, grid, block, mma_smem_bytes<32, MW>(), stream, p, op);
+  if constexpr (MW == 1) {
+    if (p.Dh == 128) return launch_with_smem(attn_fwd_mma<128, kFull, 1>, grid, block, mma_smem_bytes<128, 1>(), stream, p, op);
+  }
+  return launch_with_smem(attn_fwd_mma<64, kFull, MW>, grid, block, mma_smem_bytes<64, MW>(), stream, p, op);
+}
+
+// Query rows per CTA of the tensor-core forward: 64 by default (the layout that ran on the H200), 128 with
+// REG4PRU_CUDA_ATTN_ROWS=128 (twice the MMAs per key/value fragment load; ~250 registers a thread at Dh 64, 2 CTAs
+// per SM; not the default until a GPU run has timed it) for the plain softmax (no policy, no argmax) at Dh <= 64.
+// Read at each call, so a benchmark can compare them in one process.
+bool attention_rows128(const AttnFwdParams& p) {
+  const char* e = std::getenv("REG4PRU_CUDA_ATTN_ROWS");
+  return e != nullptr && std::strcmp(e, "128") == 0 && p.Dh <= 64 && !p.policy && !p.row_arg;
 }
 
 }  // namespace
@@ -411,15 +448,8 @@ Status attention_fwd(AttnFwdParams p, float* vsum_scratch, float* vsum_partial, 
     p.vsum = vsum_scratch;
   }
   if (mma_ok(p)) {
-    const dim3 grid((p.N + kMmaBR - 1) / kMmaBR, p.B * p.H), block(kMmaThreads);
-    if (p.policy || p.row_arg) {
-      if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32, true>, grid, block, mma_smem_bytes<32>(), stream, p, op);
-      if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64, true>, grid, block, mma_smem_bytes<64>(), stream, p, op);
-      return launch_with_smem(attn_fwd_mma<128, true>, grid, block, mma_smem_bytes<128>(), stream, p, op);
-    }
-    if (p.Dh == 32) return launch_with_smem(attn_fwd_mma<32, false>, grid, block, mma_smem_bytes<32>(), stream, p, op);
-    if (p.Dh == 64) return launch_with_smem(attn_fwd_mma<64, false>, grid, block, mma_smem_bytes<64>(), stream, p, op);
-    return launch_with_smem(attn_fwd_mma<128, false>, grid, block, mma_smem_bytes<128>(), stream, p, op);
+    if (attention_rows128(p)) return launch_mma<2, false>(p, stream, op);
+    return p.policy || p.row_arg ? launch_mma<1, true>(p, stream, op) : launch_mma<1, false>(p, stream, op);
   }
   return p.in_bf16 ? launch_simt<bf16>(p, stream, op) : launch_simt<float>(p, stream, op);
 }
