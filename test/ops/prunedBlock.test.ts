@@ -76,6 +76,22 @@ describe.each(cpuVariants())('prunedBlock [%s]', (variant) => {
     }, 60_000);
   }
 
+  // The attention's threads take chunks from the back of each other's head ranges when they finish early
+  // (runtime/stealing_ranges.h), so where a chunk starts changes from run to run: repeated runs must still give the
+  // one-thread bits. (On a 2-core machine a run steals ~3 chunks on average at this size.)
+  if (variant !== 'ref')
+    it('repeated multi-thread runs (work stealing in the attention) stay bit-identical to one thread', () => {
+      const c: Case = { name: 'steal', B: 2, N: 400, K: 301, D: 96, H: 3, F: 192 };
+      const r = rng(77);
+      const x = randn(c.B * c.N * c.D, r);
+      const idx = randIndices(c.B, c.N, c.K, r);
+      const w = randomBlockWeights(c.D, c.F, 5);
+      const run = () => prunedBlock({ data: x, shape: [c.B, c.N, c.D] }, { data: idx, shape: [c.B, c.K] }, w, { heads: c.H }).data;
+      const one = withKernel(variant, 1, run);
+      const t = threadCounts()[1]!;
+      for (let i = 0; i < 12; i++) expect(withKernel(variant, t, run)).toEqual(one);
+    }, 60_000);
+
   for (const c of CASES.filter((k) => !k.big)) {
     it(`${c.name}: in-place (out = x) equals out-of-place`, () => {
       const v = inputs(c);
