@@ -13,7 +13,7 @@ import { cuda } from '../../src/index.js';
 import { datasheetBf16Tflops } from '../../src/cuda/peak.js';
 import type { Timing } from '../lib/timer.js';
 import { torchPython } from '../lib/python.js';
-import { gpuTime } from './lib.js';
+import { gpuTime, withEnv } from './lib.js';
 
 let peakCache: { tflops: number; timing: Timing; size: number } | undefined;
 
@@ -50,14 +50,7 @@ export function gemmPeak(quick: boolean): { tflops: number; timing: Timing; size
  * '256' = 128x256; the addon reads it at each call), so the tiles are compared in one run.
  */
 export function gemmWithTile(tile: '64' | '128' | '256', quick: boolean): { tflops: number; timing: Timing; size: number } {
-  const was = process.env.REG4PRU_CUDA_GEMM_TILE;
-  process.env.REG4PRU_CUDA_GEMM_TILE = tile;
-  try {
-    return timeGemm(quick ? 4096 : 8192, quick);
-  } finally {
-    if (was === undefined) delete process.env.REG4PRU_CUDA_GEMM_TILE;
-    else process.env.REG4PRU_CUDA_GEMM_TILE = was;
-  }
+  return withEnv('REG4PRU_CUDA_GEMM_TILE', tile, () => timeGemm(quick ? 4096 : 8192, quick));
 }
 
 /**

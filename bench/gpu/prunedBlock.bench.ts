@@ -16,7 +16,7 @@ import { randIndices, randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
 import { gemmPeak, peakNote } from './attnLib.js';
-import { deviceSummary, gpuTime } from './lib.js';
+import { deviceSummary, gpuTime, withEnv } from './lib.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -55,14 +55,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
           if (dtype === 'bfloat16') {
             // The same with 128 query rows per attention CTA (REG4PRU_CUDA_ATTN_ROWS, read at each call), beside the
             // default 64 in the same run: which one becomes the default is this row's question.
-            const was = process.env.REG4PRU_CUDA_ATTN_ROWS;
-            process.env.REG4PRU_CUDA_ATTN_ROWS = '128';
-            try {
-              add('fused, attention 128 rows/CTA', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K));
-            } finally {
-              if (was === undefined) delete process.env.REG4PRU_CUDA_ATTN_ROWS;
-              else process.env.REG4PRU_CUDA_ATTN_ROWS = was;
-            }
+            withEnv('REG4PRU_CUDA_ATTN_ROWS', '128', () =>
+              add('fused, attention 128 rows/CTA', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K)));
           }
           add('unfused (gather, block, scatter)', () => {
             const g = cuda.gatherTokens(Xd, Id);

@@ -99,6 +99,9 @@ void check_attention(int64_t B, int64_t H, int64_t N, int64_t Dh, DType t, uint6
   for (void* p : {qd, kd, vd, od, pd, outd, maxd, dend, dqd, dkd, dvd, dpd}) cuda::device_free(p);
 }
 
+// " rows128" in a check's name while REG4PRU_CUDA_ATTN_ROWS is set (the 128-row attention CTAs), else "".
+const char* attn_rows_tag() { return std::getenv("REG4PRU_CUDA_ATTN_ROWS") ? " rows128" : ""; }
+
 // ---------------------------------------------------------------- GEMM
 // ct: C's dtype; with ldc_pad, C's rows are N + ldc_pad apart (an odd ldc puts every other row's column pairs at
 // addresses the paired BF16 store cannot take, so both store paths run).
@@ -238,7 +241,7 @@ void check_block_varlen(const std::vector<int64_t>& lens, int64_t N, int64_t D, 
   std::string name = std::string("prunedBlock varlen w=") + (wt == DType::BF16 ? "bf16" : "f32") + " N=" + std::to_string(N) +
                      " D=" + std::to_string(D) + " H=" + std::to_string(H) + " maxLen=" + std::to_string(max_len) + " lens";
   for (int64_t l : lens) name += " " + std::to_string(l);
-  if (std::getenv("REG4PRU_CUDA_ATTN_ROWS")) name += " rows128";
+  name += attn_rows_tag();
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(od, x.size(), DType::F32), want, x, wt == DType::F32);
@@ -321,7 +324,7 @@ void check_block(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, int64_t 
   std::snprintf(name, sizeof(name), "prunedBlock w=%s x=%s B=%lld N=%lld K=%lld D=%lld H=%lld F=%lld%s%s%s",
                 wt == DType::BF16 ? "bf16" : "f32", xt == DType::BF16 ? "bf16" : "f32", (long long)B, (long long)N,
                 (long long)K, (long long)D, (long long)H, (long long)F, null_idx ? " idx=null" : "", in_place ? " in-place" : "",
-                std::getenv("REG4PRU_CUDA_ATTN_ROWS") ? " rows128" : "");
+                attn_rows_tag());
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(od, x.size(), xt), want, x, wt == DType::F32 && xt == DType::F32);
@@ -381,7 +384,7 @@ void check_block_engine(int64_t B, int64_t N, int64_t K, int64_t D, int64_t H, i
   a.scratch = scratch;
   const std::string name = "prunedBlock engine call (bf16 matrices, f32 vectors, trusted idx, caller scratch) B=" +
                            std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + (null_idx ? " idx=null" : "") +
-                           (std::getenv("REG4PRU_CUDA_ATTN_ROWS") ? " rows128" : "");
+                           attn_rows_tag();
   const Status s = cuda::pruned_block_fwd(a);
   if (!s.ok()) report(name, false, s.message);
   else compare_block(name, host(xd, x.size(), DType::F32), want, x, false);
