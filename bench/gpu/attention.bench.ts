@@ -12,7 +12,7 @@ import { cuda, cudaAvailable, policyAttention, type DeviceTensor } from '../../s
 import { randn, rng } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
-import { cublasGemm, gemmPeak, gemmWithTile, peakNote } from './attnLib.js';
+import { cublasGemm, gemmPeak, gemmWgmma, gemmWithTile, peakNote } from './attnLib.js';
 import { deviceSummary, gpuTime } from './lib.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
@@ -41,6 +41,17 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     rows.push({
       op: 'linear (BF16 GEMM)', shape: `${g.size}^3`, impl: `cuda bfloat16 mma.sync, ${dims} tiles`, timing: g.timing,
       flops: 2 * g.size ** 3, peakShare: g.tflops / peak.tflops, speedup: g.tflops / peak.tflops, note: peakNote(g.tflops, peak.tflops),
+    });
+  }
+  // The Hopper path (wgmma, opt-in until this row shows it faster), at both of its tiles; on a device other than sm_90
+  // it is not taken and the row repeats the mma.sync kernel.
+  const hopper = deviceSummary()?.sm === 90;
+  for (const tile of ['256', '128'] as const) {
+    const g = gemmWgmma(tile, opts.quick);
+    rows.push({
+      op: 'linear (BF16 GEMM)', shape: `${g.size}^3`, impl: hopper ? `cuda bfloat16 wgmma, 128x${tile} tiles` : `(no sm_90: mma.sync, 128x${tile})`,
+      timing: g.timing, flops: 2 * g.size ** 3, peakShare: g.tflops / peak.tflops, speedup: g.tflops / peak.tflops,
+      note: peakNote(g.tflops, peak.tflops) + (typeof lib === 'string' ? '' : `; ${((100 * g.tflops) / lib.tflops).toFixed(0)}% of cuBLAS`),
     });
   }
   const H = 6, Dh = 64;

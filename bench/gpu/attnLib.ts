@@ -13,7 +13,8 @@ import { cuda } from '../../src/index.js';
 import { datasheetBf16Tflops } from '../../src/cuda/peak.js';
 import type { Timing } from '../lib/timer.js';
 import { torchPython } from '../lib/python.js';
-import { gpuTime, withEnv } from './lib.js';
+import { withEnv } from '../../test/reference/helpers.js';
+import { gpuTime } from './lib.js';
 
 let peakCache: { tflops: number; timing: Timing; size: number } | undefined;
 
@@ -51,6 +52,11 @@ export function gemmPeak(quick: boolean): { tflops: number; timing: Timing; size
  */
 export function gemmWithTile(tile: '64' | '128' | '256', quick: boolean): { tflops: number; timing: Timing; size: number } {
   return withEnv('REG4PRU_CUDA_GEMM_TILE', tile, () => timeGemm(quick ? 4096 : 8192, quick));
+}
+
+/** The wgmma GEMM (sm_90a, REG4PRU_CUDA_GEMM=wgmma) with 128x128 or 128x256 tiles; the mma.sync kernel on other devices. */
+export function gemmWgmma(tile: '128' | '256', quick: boolean): { tflops: number; timing: Timing; size: number } {
+  return withEnv('REG4PRU_CUDA_GEMM', 'wgmma', () => gemmWithTile(tile, quick));
 }
 
 /**

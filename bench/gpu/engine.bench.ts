@@ -11,7 +11,8 @@
  * In `npm run bench:gpu` (run({quick})): our rows only, silenced tables, shorter loops with --quick.
  * Alone (scripts/gpu-check.sh runs it so): prints everything as it goes:
  *   npx tsx bench/gpu/engine.bench.ts [--quick] [--batch 1,8] [--warmup N] [--iters N] [--no-torch]
- *                                     [--no-compile] [--torch-budget-s S] [--precision fp32,bf16]
+ *                                     [--no-compile] [--torch-budget-s S] [--precision fp32,bf16[,bf16-wgmma]]
+ * bf16-wgmma: BF16 again with the wgmma GEMM (REG4PRU_CUDA_GEMM=wgmma; sm_90 only, else the same kernels).
  * --torch-budget-s: PyTorch starts no new measurement (compile included) once S seconds have passed since this
  * script started (our side's time counts).
  * Without a usable device it prints "no CUDA device: <reason>" and exits 0.
@@ -34,21 +35,37 @@ const silent = (): Io => {
   return { out: w(), err: w() };
 };
 
-interface Opts { quick: boolean; batch: number[]; warmup: number; iters: number; precisions: Array<'fp32' | 'bf16'>; io: Io }
+/** 'bf16-wgmma': BF16 with the Linear layers on the wgmma GEMM (REG4PRU_CUDA_GEMM=wgmma, sm_90 devices). */
+type Precision = 'fp32' | 'bf16' | 'bf16-wgmma';
+interface Opts { quick: boolean; batch: number[]; warmup: number; iters: number; precisions: Precision[]; io: Io }
+/** A report and the GEMM its BF16 forwards used. */
+type Report = CudaBenchReport & { gemm: 'default' | 'wgmma' };
 
-async function ours(o: Opts): Promise<CudaBenchReport[]> {
-  const reports: CudaBenchReport[] = [];
-  for (const precision of o.precisions)
-    reports.push(await runBenchCuda({ preset: 'small', image: 1024, batch: o.batch, configs: ['unpruned', 'prune-0.7'], precision,
-      warmup: o.warmup, iters: o.iters, quiet: true, out: `.bench-out/engine-cuda-${precision}` }, o.io, defaultSessionFactory));
+async function ours(o: Opts): Promise<Report[]> {
+  const reports: Report[] = [];
+  for (const p of o.precisions) {
+    const wgmma = p === 'bf16-wgmma', was = process.env.REG4PRU_CUDA_GEMM;
+    // read by the addon at each GEMM call, i.e. when a forward is captured into its CUDA graph
+    if (wgmma) process.env.REG4PRU_CUDA_GEMM = 'wgmma';
+    try {
+      const r = await runBenchCuda({ preset: 'small', image: 1024, batch: o.batch, configs: ['unpruned', 'prune-0.7'], precision: wgmma ? 'bf16' : p,
+        warmup: o.warmup, iters: o.iters, quiet: true, out: `.bench-out/engine-cuda-${p}` }, o.io, defaultSessionFactory);
+      reports.push(Object.assign(r, { gemm: wgmma ? ('wgmma' as const) : ('default' as const) }));
+    } finally {
+      if (wgmma) {
+        if (was === undefined) delete process.env.REG4PRU_CUDA_GEMM;
+        else process.env.REG4PRU_CUDA_GEMM = was;
+      }
+    }
+  }
   return reports;
 }
 
-function rowsOf(reports: CudaBenchReport[]): BenchRow[] {
+function rowsOf(reports: Report[]): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const report of reports)
     for (const r of report.results) {
-      const impl = `cuda ${report.protocol.precision} ${r.label}`, shape = `small 1024x1024 B=${r.batch}`;
+      const impl = `cuda ${report.protocol.precision}${report.gemm === 'wgmma' ? ' wgmma' : ''} ${r.label}`, shape = `small 1024x1024 B=${r.batch}`;
       if (!r.stats) {
         rows.push({ op: 'engine.forward', shape, impl, timing: { medianMs: NaN, p10Ms: NaN, p90Ms: NaN, iterations: 0 }, note: `unavailable: ${r.reason ?? ''}` });
         continue;
@@ -99,10 +116,10 @@ async function torchAnchor(batch: number[], o: { warmup: number; iters: number; 
   return parseThroughput(text);
 }
 
-function sideBySide(reports: CudaBenchReport[], torch: Array<Record<string, string>>): void {
+function sideBySide(reports: Report[], torch: Array<Record<string, string>>): void {
   const get = (impl: string, label: string, B: number) => torch.find((t) => t.impl === impl && t.config === label && t.batch === String(B));
   const rows: string[][] = [];
-  const bf16 = reports.find((r) => r.protocol.precision === 'bf16'), fp32 = reports.find((r) => r.protocol.precision === 'fp32');
+  const bf16 = reports.find((r) => r.protocol.precision === 'bf16' && r.gemm === 'default'), fp32 = reports.find((r) => r.protocol.precision === 'fp32');
   for (const r of bf16?.results ?? fp32?.results ?? []) {
     if (!r.stats && !fp32) continue;
     const f32 = fp32?.results.find((x) => x.label === r.label && x.batch === r.batch)?.stats?.median;
@@ -131,14 +148,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const quick = process.argv.includes('--quick');
   const batch = (arg('batch') ?? '1,8').split(',').map(Number);
   const warmup = Number(arg('warmup') ?? (quick ? 5 : 10)), iters = Number(arg('iters') ?? (quick ? 20 : 50));
-  const precisions = (arg('precision') ?? 'fp32,bf16').split(',') as Array<'fp32' | 'bf16'>;
+  const precisions = (arg('precision') ?? 'fp32,bf16').split(',') as Precision[];
   const reports = await ours({ quick, batch, warmup, iters, precisions, io: processIo() });
   for (const rep of reports) console.log(`wrote ${rep.files.json}`);
   // one JSON line per measurement, ours now and PyTorch's at the end (the GPU run brings back few files: this log
   // carries them; ours first, so that a PyTorch side cut short by the step's time limit cannot lose them)
   for (const rep of reports)
     for (const r of rep.results)
-      if (r.stats) console.log(`RESULT ${JSON.stringify({ impl: 'reg4pru', precision: rep.protocol.precision, label: r.label, batch: r.batch, imgPerS: r.stats.median, p10: r.stats.p10, p90: r.stats.p90, ms: r.stats.medianMs, wallImgPerS: r.wallStats?.median, tflops: r.tflops, peakShare: r.peakShare, graph: r.graph, graphNote: r.graphNote })}`);
+      if (r.stats) console.log(`RESULT ${JSON.stringify({ impl: 'reg4pru', precision: rep.protocol.precision, gemm: rep.gemm, label: r.label, batch: r.batch, imgPerS: r.stats.median, p10: r.stats.p10, p90: r.stats.p90, ms: r.stats.medianMs, wallImgPerS: r.wallStats?.median, tflops: r.tflops, peakShare: r.peakShare, graph: r.graph, graphNote: r.graphNote })}`);
   let torch: Array<Record<string, string>> = [];
   if (!process.argv.includes('--no-torch')) {
     // --torch-budget-s counts from this script's start: what our side took is not given to PyTorch again

@@ -19,20 +19,6 @@ export function gpuTime(fn: () => void, o: GpuTimeOptions): Timing {
   return { medianMs: t.medianMs, p10Ms: t.p10Ms, p90Ms: t.p90Ms, iterations: t.samplesMs.length };
 }
 
-/**
- * fn() with the environment variable `name` set to `value`, restored afterwards (unset if it was). For the kernel
- * choices the addon reads at each call (REG4PRU_CUDA_GEMM_TILE, REG4PRU_CUDA_ATTN_ROWS), so one run times them all.
- */
-export function withEnv<T>(name: string, value: string, fn: () => T): T {
-  const was = process.env[name];
-  process.env[name] = value;
-  try {
-    return fn();
-  } finally {
-    if (was === undefined) delete process.env[name];
-    else process.env[name] = was;
-  }
-}
 
 /** The device benchmarks run on: name, SMs, memory (info().cuda). */
 export function deviceSummary(): { name: string; sm: number; multiprocessors: number; totalMemory: number } | null {

@@ -12,11 +12,11 @@
  */
 import { cuda, cudaAvailable, prunedBlock, type DeviceTensor } from '../../src/index.js';
 import { randomBlockWeights } from '../../test/reference/prunedBlock.js';
-import { randIndices, randn, rng } from '../../test/reference/helpers.js';
+import { randIndices, randn, rng, withEnv } from '../../test/reference/helpers.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { timeSync } from '../lib/timer.js';
 import { gemmPeak, peakNote } from './attnLib.js';
-import { deviceSummary, gpuTime, withEnv } from './lib.js';
+import { deviceSummary, gpuTime } from './lib.js';
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -57,6 +57,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
             // default 64 in the same run: which one becomes the default is this row's question.
             withEnv('REG4PRU_CUDA_ATTN_ROWS', '128', () =>
               add('fused, attention 128 rows/CTA', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K)));
+            // The Linear layers on the wgmma GEMM (REG4PRU_CUDA_GEMM=wgmma; taken on sm_90 devices only).
+            withEnv('REG4PRU_CUDA_GEMM', 'wgmma', () =>
+              add('fused, wgmma GEMMs', () => cuda.prunedBlock(Xd, Id, wd, { heads: H }).free(), flopsFor(B, K)));
           }
           add('unfused (gather, block, scatter)', () => {
             const g = cuda.gatherTokens(Xd, Id);

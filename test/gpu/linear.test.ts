@@ -7,10 +7,10 @@
  * smaller than and past one 128x128 tile.
  */
 import { describe, expect, it } from 'vitest';
-import { cuda, matmul } from '../../src/index.js';
+import { cuda, info, matmul } from '../../src/index.js';
 import { native } from '../../src/native.js';
 import { gemmRef, type Act } from '../reference/gemm.js';
-import { expectClose, randn, rng } from '../reference/helpers.js';
+import { expectClose, randn, rng, withEnv } from '../reference/helpers.js';
 import { bf16Round, expectRelNorm, take } from './attnHelpers.js';
 import { describeGpu } from './gpu.js';
 
@@ -68,6 +68,38 @@ describeGpu('cuda linear', () => {
     }
   });
 });
+
+// The wgmma path (native/kernels/cuda/gemm_wgmma.cu, sm_90a), opt-in by REG4PRU_CUDA_GEMM=wgmma: BF16 operands with
+// K, lda, ldw multiples of 8, at both of its tiles (128x128, 128x256), tails in M, N and K, several k tiles (the
+// 4-stage ring wraps at K > 256), the layer shapes of a 512x512 block. On a device other than sm_90 the variable
+// changes nothing (the mma.sync kernel runs), so the cases skip there, saying so.
+const onHopper = (): boolean => info().cuda.devices[0]?.sm === 90;
+describeGpu('cuda linear, wgmma path (sm_90a)', () => {
+  const WG_SHAPES: Array<[number, number, number]> = [[130, 129, 64], [257, 384, 384], [300, 520, 328], [1029, 1536, 384], [1029, 384, 1536]];
+  for (const tile of ['128', '256'])
+    for (const [M, N, K] of WG_SHAPES)
+      it(`tile 128x${tile}, M=${M} N=${N} K=${K}, bias + GELU + colScale + residual`, (ctx) => {
+        if (!onHopper()) return ctx.skip(`the device is sm_${info().cuda.devices[0]?.sm}: the wgmma path needs sm_90`);
+        const r = rng(M * 5 + N * 11 + K);
+        const A = bf16Round(randn(M * K, r)), W = bf16Round(randn(N * K, r, 0.2));
+        const bias = randn(N, r), cs = randn(N, r), res = randn(M * N, r);
+        const want = gemmRef({ M, N, K, A, lda: K, transA: false, B: W, ldb: K, transB: true, C: new Float32Array(M * N), ldc: N, bias, activation: 'gelu', colScale: cs, residual: res });
+        const ad = cuda.upload({ data: A, shape: [M, K] }, { dtype: 'bfloat16' }), wd = cuda.upload({ data: W, shape: [N, K] }, { dtype: 'bfloat16' });
+        const bd = cuda.upload({ data: bias, shape: [N] }), csd = cuda.upload({ data: cs, shape: [N] }), rd = cuda.upload({ data: res, shape: [M, N] });
+        try {
+          const got = withGemmEnv(tile, () => take(cuda.linear(ad, wd, { bias: bd, activation: 'gelu', colScale: csd, residual: rd, outDtype: 'float32' })));
+          expectRelNorm(got, want, 1e-2, 'wgmma bfloat16');
+          const plain = withGemmEnv(tile, () => take(cuda.linear(ad, wd)));
+          expectRelNorm(plain, gemmRef({ M, N, K, A, lda: K, transA: false, B: W, ldb: K, transB: true, C: new Float32Array(M * N), ldc: N }), 1.5e-2, 'wgmma plain bf16 out');
+        } finally {
+          for (const t of [ad, wd, bd, csd, rd]) t.free();
+        }
+      });
+});
+
+function withGemmEnv<T>(tile: string, fn: () => T): T {
+  return withEnv('REG4PRU_CUDA_GEMM', 'wgmma', () => withEnv('REG4PRU_CUDA_GEMM_TILE', tile, fn));
+}
 
 describe('cuda linear: argument checks without touching the device', () => {
   it('names the argument that is not a DeviceTensor, and bad options', () => {

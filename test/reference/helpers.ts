@@ -147,3 +147,19 @@ export async function withKernelAsync<T>(variant: 'ref' | 'avx2' | 'avx512', thr
 export function threadCounts(): number[] {
   return [1, Math.max(2, getThreads())];
 }
+
+/**
+ * fn() with the environment variable `name` set to `value`, restored afterwards (unset if it was). For the kernel
+ * choices the addon reads at each call (REG4PRU_CUDA_GEMM, REG4PRU_CUDA_GEMM_TILE, REG4PRU_CUDA_ATTN_ROWS), so one
+ * run tests or times them all.
+ */
+export function withEnv<T>(name: string, value: string, fn: () => T): T {
+  const was = process.env[name];
+  process.env[name] = value;
+  try {
+    return fn();
+  } finally {
+    if (was === undefined) delete process.env[name];
+    else process.env[name] = was;
+  }
+}

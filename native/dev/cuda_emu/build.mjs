@@ -33,7 +33,7 @@ const out = path.join(root, 'build-emu', asan ? 'asan' : 'plain');
 mkdirSync(out, { recursive: true });
 
 const CU = ['runtime.cu', 'policy_attention_fwd.cu', 'policy_attention_bwd.cu', 'policy_attention_bwd_simt.cu',
-  'policy_attention_bwd_mma.cu', 'gemm.cu', 'pruned_block.cu',
+  'policy_attention_bwd_mma.cu', 'gemm.cu', 'gemm_wgmma.cu', 'pruned_block.cu',
   'gather_scatter.cu', 'gumbel.cu', 'engine_layers.cu', 'graph.cu'];
 const REF = ['policy_attention_ref.cc', 'gemm_ref.cc', 'pruned_block_ref.cc', 'block_parts_ref.cc', 'gather_tokens_ref.cc',
   'scatter_tokens_ref.cc', 'gumbel_topk_ref.cc', 'gumbel_softmax_st_ref.cc'];
@@ -140,9 +140,11 @@ if (engineMode) {
   process.exit(rc);
 }
 const which = process.argv.slice(2);
-// The second run: SIMT attention, and the 128x128 GEMM tiles in the blocks (the emulated GPU has 132 SMs, so the
-// small test shapes take 64-row tiles by default; the GEMM suite itself runs every tile).
-const attnModes = which.length === 1 && which[0] === 'tokens' ? [{}] : [{}, { REG4PRU_CUDA_ATTN: 'simt', REG4PRU_CUDA_GEMM_TILE: '128' }];
+// The second run: SIMT attention, and in the blocks the wgmma GEMM path (sm_90a; emulated as an sm_90 device) with
+// its 128x128 tiles, or where it does not apply the 128x128 mma.sync tiles (the emulated GPU has 132 SMs, so the
+// small test shapes take 64-row tiles by default; the GEMM suite itself runs every tile of both paths).
+const attnModes = which.length === 1 && which[0] === 'tokens' ? [{}]
+  : [{}, { REG4PRU_CUDA_ATTN: 'simt', REG4PRU_CUDA_GEMM_TILE: '128', REG4PRU_CUDA_GEMM: 'wgmma' }];
 let failed = false;
 for (const [i, env] of attnModes.entries()) {
   // The re-run concerns every suite but tokens.

@@ -173,6 +173,86 @@ void cp_async16(void* smem, const void* gmem, int src_bytes) {
   std::memset(static_cast<unsigned char*>(smem) + src_bytes, 0, static_cast<size_t>(16 - src_bytes));
 }
 
+// ---- wgmma (kernels/cuda/wgmma.cuh). Element (row, k) of a K-major BF16 operand with the 128-byte swizzle: logical
+// byte address start + (row / 8) * SBO + (row % 8) * 128 + 2k, then the 16-byte chunk bits (4-6) XORed with bits
+// 7-9, on the shared-window address (the emulator's window starts 1024-byte aligned, as the kernel assumes).
+namespace {
+struct WgmmaOp {
+  float* d;
+  int n;
+  uint64_t da, db;
+  std::vector<float> prod;  // this thread's n/2 products, as read at the issue
+};
+thread_local std::vector<WgmmaOp> tl_wg_open;                  // issued since the last commit
+thread_local std::vector<std::vector<WgmmaOp>> tl_wg_groups;   // committed, oldest first
+
+float wg_elem(uint64_t desc, int row, int k, const char* which) {
+  const uint32_t start = uint32_t(desc & 0x3FFF) << 4, sbo = uint32_t((desc >> 32) & 0x3FFF) << 4;
+  if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0 || sbo != 1024) {
+    std::fprintf(stderr, "emu: wgmma %s descriptor %#llx: only the 128-byte swizzle with SBO 1024 is modelled\n", which,
+                 static_cast<unsigned long long>(desc));
+    std::abort();
+  }
+  const uint32_t logical = start + uint32_t(row / 8) * sbo + uint32_t(row % 8) * 128 + uint32_t(k) * 2;
+  const uint32_t phys = logical ^ (((logical >> 7) & 7) << 4);
+  if (phys + 2 > tl_block->smem_bytes) {
+    std::fprintf(stderr, "emu: wgmma %s operand (row %d, k %d) at shared byte %u, outside the %zu dynamic bytes\n", which,
+                 row, k, phys, tl_block->smem_bytes);
+    std::abort();
+  }
+  uint16_t v;
+  std::memcpy(&v, tl_block->smem + phys, 2);
+  return bf_lo(v);
+}
+
+// This thread's products: D[16w + g + 8h][8j + 2t + e] for the layout of wgmma.cuh, k ascending.
+std::vector<float> wg_products(int n, uint64_t da, uint64_t db) {
+  const int w = tl_warp % 4, g = tl_lane >> 2, t = tl_lane & 3;
+  std::vector<float> out(size_t(n / 2));
+  for (int j = 0; j < n / 8; ++j)
+    for (int h = 0; h < 2; ++h)
+      for (int e = 0; e < 2; ++e) {
+        const int row = 16 * w + g + 8 * h, col = 8 * j + 2 * t + e;
+        float s = 0.f;
+        for (int k = 0; k < 16; ++k) s += wg_elem(da, row, k, "A") * wg_elem(db, col, k, "B");
+        out[size_t(4 * j + 2 * h + e)] = s;
+      }
+  return out;
+}
+}  // namespace
+
+void wgmma_bf16_m64nk16(float* d, int n, uint64_t desc_a, uint64_t desc_b) {
+  if (blockDim.x * blockDim.y * blockDim.z % 128 != 0) {
+    std::fprintf(stderr, "emu: wgmma in a block of %u threads (whole warpgroups of 128 needed)\n", blockDim.x * blockDim.y * blockDim.z);
+    std::abort();
+  }
+  tl_wg_open.push_back(WgmmaOp{d, n, desc_a, desc_b, wg_products(n, desc_a, desc_b)});
+}
+void wgmma_commit() {
+  tl_wg_groups.push_back(std::move(tl_wg_open));
+  tl_wg_open.clear();
+}
+void wgmma_wait(int pending) {
+  while (int(tl_wg_groups.size()) > pending) {
+    for (WgmmaOp& op : tl_wg_groups.front()) {
+      const std::vector<float> now = wg_products(op.n, op.da, op.db);
+      if (std::memcmp(now.data(), op.prod.data(), now.size() * sizeof(float)) != 0) {
+        std::fprintf(stderr, "emu: wgmma operands changed between the issue and the wait (block %u,%u thread %u)\n", blockIdx.x,
+                     blockIdx.y, threadIdx.x);
+        std::abort();
+      }
+      for (int i = 0; i < op.n / 2; ++i) op.d[i] += op.prod[size_t(i)];
+    }
+    tl_wg_groups.erase(tl_wg_groups.begin());
+  }
+}
+void wgmma_thread_exit() {
+  if (!tl_wg_open.empty() || !tl_wg_groups.empty()) {
+    std::fprintf(stderr, "emu: thread %u of block %u,%u exits with wgmma work not waited for\n", threadIdx.x, blockIdx.x, blockIdx.y);
+    std::abort();
+  }
+}
+
 cudaError_t last_error(bool clear) {
   std::lock_guard<std::mutex> l(g_mu);
   const cudaError_t e = g_err;
@@ -214,7 +294,7 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx
   const unsigned nt = block.x * block.y * block.z;
   // Exactly smem bytes, so ASan flags an access past the dynamic shared memory.
   void* raw = nullptr;
-  if (posix_memalign(&raw, 256, smem ? smem : 1) != 0) std::abort();
+  if (posix_memalign(&raw, 1024, smem ? smem : 1) != 0) std::abort();  // 1024: wgmma's swizzle atoms
   std::unique_ptr<void, void (*)(void*)> buf(raw, std::free);
   unsigned char* sm = static_cast<unsigned char*>(raw);
   for (const uint64_t blin : block_order(uint64_t(grid.x) * grid.y * grid.z)) {
@@ -245,6 +325,7 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void*), void* ctx
         tl_lane = int(t % 32);
         tl_warp = int(t / 32);
         body(ctx);
+        wgmma_thread_exit();
         blk.warps[t / 32].bar->arrive_and_drop();
         blk.bar->arrive_and_drop();
       });
@@ -325,6 +406,8 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
     case cudaDevAttrMemoryPoolsSupported: *v = 1; return cudaSuccess;
     case cudaDevAttrL2CacheSize: *v = 1 << 20; return cudaSuccess;  // small: flush_l2 allocates 2x this
     case cudaDevAttrMultiProcessorCount: *v = 132; return cudaSuccess;  // an H100 SXM's
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; return cudaSuccess;  // sm_90: the wgmma path may run
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; return cudaSuccess;
   }
   *v = 0;
   return cudaErrorInvalidValue;

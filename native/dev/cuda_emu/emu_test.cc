@@ -146,9 +146,11 @@ void check_gemm(int64_t M, int64_t N, int64_t K, DType t, bool rows, bool epi, u
   }
   char name[128], buf[128];
   const char* tile = std::getenv("REG4PRU_CUDA_GEMM_TILE");
-  std::snprintf(name, sizeof(name), "gemm %s M=%lld N=%lld K=%lld%s%s%s%s tile %s", t == DType::BF16 ? "bf16" : "f32",
+  const char* kind = std::getenv("REG4PRU_CUDA_GEMM");
+  std::snprintf(name, sizeof(name), "gemm %s M=%lld N=%lld K=%lld%s%s%s%s tile %s%s%s", t == DType::BF16 ? "bf16" : "f32",
                 (long long)M, (long long)N, (long long)K, rows ? " rows" : "", epi ? " epilogue" : "",
-                ct == DType::BF16 ? " C bf16" : "", ldc_pad ? " ldc+pad" : "", tile ? tile : "auto");
+                ct == DType::BF16 ? " C bf16" : "", ldc_pad ? " ldc+pad" : "", tile ? tile : "auto", kind ? " " : "",
+                kind ? kind : "");
   const Status s = cuda::gemm(d);
   if (!s.ok()) return report(name, false, s.message);
   const auto got = host(Cd, C0.size(), ct);
@@ -433,6 +435,22 @@ int main(int argc, char** argv) {
       check_gemm(67, 258, 40, DType::BF16, false, true, 17, DType::BF16, 1);
       check_gemm(33, 20, 16, DType::BF16, false, false, 18, DType::BF16, 0);
     }
+    // The wgmma path (sm_90a) at both of its tiles: tails in M, N and K, gathered / scattered rows, BF16 C with
+    // an odd ldc, and K = 328 (six k tiles: every stage of the 4-stage ring is refilled while a wgmma group may
+    // still be in flight). K = 37 is not 16-byte readable, so it takes the mma.sync kernel even with wgmma asked for.
+    const char* kind_was = std::getenv("REG4PRU_CUDA_GEMM");
+    const std::string kind_saved = kind_was ? kind_was : "";
+    setenv("REG4PRU_CUDA_GEMM", "wgmma", 1);
+    for (const char* tile : {"128", "256"}) {
+      setenv("REG4PRU_CUDA_GEMM_TILE", tile, 1);
+      check_gemm(130, 264, 72, DType::BF16, true, true, 16);
+      check_gemm(67, 258, 40, DType::BF16, false, true, 17, DType::BF16, 1);
+      check_gemm(33, 20, 16, DType::BF16, false, false, 18, DType::BF16, 0);
+      check_gemm(70, 40, 328, DType::BF16, true, true, 19);
+      check_gemm(37, 19, 37, DType::BF16, true, true, 13);
+    }
+    if (kind_was) setenv("REG4PRU_CUDA_GEMM", kind_saved.c_str(), 1);
+    else unsetenv("REG4PRU_CUDA_GEMM");
     if (was) setenv("REG4PRU_CUDA_GEMM_TILE", saved.c_str(), 1);
     else unsetenv("REG4PRU_CUDA_GEMM_TILE");
   }

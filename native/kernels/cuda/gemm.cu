@@ -3,8 +3,9 @@
 // 2026-12-04 (docs/gpu-results.md); the ldmatrix fragments, 64-row tiles and paired stores of 2026-12-05 have run on
 // the CPU emulator only.
 //   C(m,n) = epilogue(alpha * sum_k A(arow(m), k) W(n, k))     A [*, lda] activations, W [N, ldw] Linear weight
-// Epilogue (GemmArgs order, kernels/ops.h): + beta*C_old, + bias[n], act, * col_scale[n], + residual[rrow(m), n],
-// stored at C[crow(m), n]; every element is rounded once, from FP32, to C's dtype.
+// Epilogue (GemmArgs order, kernels/ops.h; gemm_epilogue.cuh, shared with gemm_wgmma.cu): + beta*C_old, + bias[n],
+// act, * col_scale[n], + residual[rrow(m), n], stored at C[crow(m), n]; every element is rounded once, from FP32, to
+// C's dtype.
 //
 // gemm_tc: BF16 A and W on tensor cores. CTA tile BMxBNx32: 128x128 by default, 64x128 when 128-row tiles would
 //   leave SMs idle (the B=1 Linear layers: M=2871 x N=384 is 69 CTAs of 128 rows for 132 SMs, 135 of 64), 128x256
@@ -14,6 +15,7 @@
 //   pointers), else by plain bounds-checked element loads (same pipeline, slower). Rows are padded by 16 bytes
 //   (row stride 80 bytes = 20 words) so the 8 rows x 4 words of a fragment load hit 32 distinct banks.
 //   Out-of-range rows / k are zero-filled, so tails need no special case in the MMA loop.
+// gemm_wgmma.cu: the sm_90a path (wgmma), opt-in by REG4PRU_CUDA_GEMM=wgmma until timed on a GPU.
 // gemm_simt: FP32 A and W, 64x64x16 tiles, 4x4 outputs per thread, FMA in ascending k: matches the CPU GEMM
 //   to float rounding.
 // Each C element is reduced over k in a fixed order by one thread: deterministic.
@@ -26,57 +28,17 @@
 #include "kernels/cuda/attention_ops.h"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/gemm_epilogue.cuh"
 #include "kernels/cuda/tc_common.cuh"
 
 namespace r4p::cuda {
 
 using dev::bf16;
+using gemm_detail::GemmK;
+using gemm_detail::epilogue_store;
+using gemm_detail::epilogue_store2;
 
 namespace {
-
-struct GemmK {
-  int M, N, K;
-  const void* A; int64_t lda; const int32_t* a_rows;
-  const void* W; int64_t ldw;
-  void* C; int64_t ldc; bool c_bf16; const int32_t* c_rows;
-  float alpha, beta;
-  const void* bias; bool bias_bf16;
-  int act;  // Activation
-  const void* col_scale; bool cs_bf16;
-  const void* residual; bool res_bf16; int64_t ldr; const int32_t* r_rows;
-};
-
-// The epilogue's value of element (m, n), C_old read at ci (C's index of it).
-__device__ __forceinline__ float epilogue_value(const GemmK& p, int m, int n, int64_t ci, float acc) {
-  float v = p.alpha * acc;
-  if (p.beta != 0.f) v = fmaf(p.beta, dev::ld_f(p.C, p.c_bf16, ci), v);
-  if (p.bias) v += dev::ld_f(p.bias, p.bias_bf16, n);
-  if (p.act == int(Activation::kRelu)) v = fmaxf(v, 0.f);
-  else if (p.act == int(Activation::kGelu)) v = dev::gelu_erf(v);
-  if (p.col_scale) v *= dev::ld_f(p.col_scale, p.cs_bf16, n);
-  if (p.residual) {
-    const int64_t rrow = p.r_rows ? p.r_rows[m] : m;
-    v += dev::ld_f(p.residual, p.res_bf16, rrow * p.ldr + n);
-  }
-  return v;
-}
-
-__device__ __forceinline__ void epilogue_store(const GemmK& p, int m, int n, float acc) {
-  const int64_t ci = (p.c_rows ? p.c_rows[m] : m) * p.ldc + n;
-  dev::st_f(p.C, p.c_bf16, ci, epilogue_value(p, m, n, ci, acc));
-}
-
-// Columns n and n + 1 of row m (n + 1 may be past N): one paired store when both exist. Both values are computed
-// before either is stored, so an in-place residual (C itself) still reads its own elements only.
-__device__ __forceinline__ void epilogue_store2(const GemmK& p, int m, int n, float a0, float a1) {
-  if (n + 1 >= p.N) {
-    if (n < p.N) epilogue_store(p, m, n, a0);
-    return;
-  }
-  const int64_t ci = (p.c_rows ? p.c_rows[m] : m) * p.ldc + n;
-  const float v0 = epilogue_value(p, m, n, ci, a0), v1 = epilogue_value(p, m, n + 1, ci + 1, a1);
-  dev::st_f2(p.C, p.c_bf16, ci, v0, v1);
-}
 
 // ---------------------------------------------------------------- tensor-core kernel
 constexpr int kBK = 32, kStages = 3, kTcThreads = 256;
@@ -292,6 +254,7 @@ Status gemm_launch(const GemmDevArgs& a, cudaStream_t stream, const char* op) {
 
   if (a.ab_dtype == DType::BF16) {
     const bool async = a.K % 8 == 0 && a.lda % 8 == 0 && a.ldw % 8 == 0 && aligned16(a.A) && aligned16(a.W);
+    if (gemm_detail::wgmma_wanted(async)) return gemm_detail::wgmma_launch(p, stream, op);
     switch (gemm_tile(a.M, a.N)) {
       case TcTile::k64x128: return launch_tc<2, 4>(p, async, stream, op);
       case TcTile::k128x256: return launch_tc<4, 8>(p, async, stream, op);

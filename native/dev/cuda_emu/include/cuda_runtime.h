@@ -64,7 +64,7 @@ typedef struct EmuEvent* cudaEvent_t;
 typedef void* cudaMemPool_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrL2CacheSize = 38, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97, cudaDevAttrMemoryPoolsSupported = 115 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrComputeCapabilityMajor = 75, cudaDevAttrComputeCapabilityMinor = 76, cudaDevAttrL2CacheSize = 38, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97, cudaDevAttrMemoryPoolsSupported = 115 };
 enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
 constexpr unsigned cudaStreamNonBlocking = 1, cudaEventDisableTiming = 2;
 
@@ -93,6 +93,13 @@ void mma_bf16_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]);
 // 16-bit elements of column l / 4 in rows 2 (l % 4) and 2 (l % 4) + 1).
 void ldmatrix_b16(uint32_t* r, int count, bool trans, const void* row);
 void cp_async16(void* smem, const void* gmem, int src_bytes);
+// wgmma.mma_async m64nNk16 BF16 -> FP32 with both operands in shared memory (descriptors, 128-byte swizzle, K-major;
+// kernels/cuda/wgmma.cuh). The thread's own N/2 accumulators (its warp within the warpgroup, its lane) are computed
+// at the issue AND again at the wait that retires the group; different operands at the two times (a stage
+// overwritten too early, or read before it was filled) abort the run, and so does a group never waited for.
+void wgmma_bf16_m64nk16(float* d, int n, uint64_t desc_a, uint64_t desc_b);
+void wgmma_commit();
+void wgmma_wait(int pending);
 cudaError_t last_error(bool clear);
 void set_error(cudaError_t e);
 size_t max_dynamic_smem();
