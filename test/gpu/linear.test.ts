@@ -70,15 +70,15 @@ describeGpu('cuda linear', () => {
 });
 
 // The wgmma path (native/kernels/cuda/gemm_wgmma.cu, sm_90a), opt-in by REG4PRU_CUDA_GEMM=wgmma: BF16 operands with
-// K, lda, ldw multiples of 8, at both of its tiles (128x128, 128x256), tails in M, N and K, several k tiles (the
+// K, lda, ldw multiples of 8, at each of its tiles (64x128, 128x128, 128x256), tails in M, N and K, several k tiles (the
 // 4-stage ring wraps at K > 256), the layer shapes of a 512x512 block. On a device other than sm_90 the variable
 // changes nothing (the mma.sync kernel runs), so the cases skip there, saying so.
 const onHopper = (): boolean => info().cuda.devices[0]?.sm === 90;
 describeGpu('cuda linear, wgmma path (sm_90a)', () => {
   const WG_SHAPES: Array<[number, number, number]> = [[130, 129, 64], [257, 384, 384], [300, 520, 328], [1029, 1536, 384], [1029, 384, 1536]];
-  for (const tile of ['128', '256'])
+  for (const tile of ['64', '128', '256'])
     for (const [M, N, K] of WG_SHAPES)
-      it(`tile 128x${tile}, M=${M} N=${N} K=${K}, bias + GELU + colScale + residual`, (ctx) => {
+      it(`tile ${tile === '64' ? '64x128' : `128x${tile}`}, M=${M} N=${N} K=${K}, bias + GELU + colScale + residual`, (ctx) => {
         if (!onHopper()) return ctx.skip(`the device is sm_${info().cuda.devices[0]?.sm}: the wgmma path needs sm_90`);
         const r = rng(M * 5 + N * 11 + K);
         const A = bf16Round(randn(M * K, r)), W = bf16Round(randn(N * K, r, 0.2));

@@ -435,13 +435,13 @@ int main(int argc, char** argv) {
       check_gemm(67, 258, 40, DType::BF16, false, true, 17, DType::BF16, 1);
       check_gemm(33, 20, 16, DType::BF16, false, false, 18, DType::BF16, 0);
     }
-    // The wgmma path (sm_90a) at both of its tiles: tails in M, N and K, gathered / scattered rows, BF16 C with
+    // The wgmma path (sm_90a) at each of its tiles (64x128 with one warpgroup, 128x128, 128x256 with two): tails in M, N and K, gathered / scattered rows, BF16 C with
     // an odd ldc, and K = 328 (six k tiles: every stage of the 4-stage ring is refilled while a wgmma group may
     // still be in flight). K = 37 is not 16-byte readable, so it takes the mma.sync kernel even with wgmma asked for.
     const char* kind_was = std::getenv("REG4PRU_CUDA_GEMM");
     const std::string kind_saved = kind_was ? kind_was : "";
     setenv("REG4PRU_CUDA_GEMM", "wgmma", 1);
-    for (const char* tile : {"128", "256"}) {
+    for (const char* tile : {"64", "128", "256"}) {
       setenv("REG4PRU_CUDA_GEMM_TILE", tile, 1);
       check_gemm(130, 264, 72, DType::BF16, true, true, 16);
       check_gemm(67, 258, 40, DType::BF16, false, true, 17, DType::BF16, 1);

@@ -7,9 +7,10 @@
 // (native/dev/cuda_emu), whose wgmma reads the operands through the descriptors at the issue and again at the
 // wait (so a stage overwritten while a wgmma may still read it fails there).
 //
-// CTA: 256 threads = two warpgroups; tile 128 x BN x 64 (BN = 256, or 128 when 128x256 tiles leave SMs idle;
-// REG4PRU_CUDA_GEMM_TILE=128|256 forces one). Warpgroup wg owns rows 64 wg .. 64 wg + 63 and all BN columns:
-// per 64-wide k tile, four wgmma m64nBNk16 (k slices of 16). Shared memory: 4 stages of [128 + BN rows][128 bytes]
+// CTA: WG warpgroups (128 WG threads), tile BM x BN x 64 with BM = 64 WG: 128x256 when those tiles fill the SMs,
+// else 128x128 when those do, else 64x128 (the B=1 Linear layers: M=2871, N=384 is 69 CTAs of 128x128 for 132 SMs,
+// 135 of 64x128); REG4PRU_CUDA_GEMM_TILE=64|128|256 forces one. Warpgroup wg owns rows 64 wg .. 64 wg + 63 and all
+// BN columns: per 64-wide k tile, four wgmma m64nBNk16 (k slices of 16). Shared memory: 4 stages of [BM + BN rows][128 bytes]
 // in the 128-byte swizzle (wgmma.cuh), filled by 16-byte cp.async from all threads, zero-filled past M, N, K.
 // Pipeline per k tile kt: wait for tile kt's copies, proxy fence, barrier; start the copies of tile kt + 2 into
 // stage (kt + 2) % 4; issue tile kt's wgmma as one group; wait until only that group is pending (the group of
@@ -31,17 +32,18 @@ using dev::bf16;
 
 namespace {
 
-constexpr int kBM = 128, kBK = 64, kStages = 4, kThreads = 256;
+constexpr int kBK = 64, kStages = 4;
 constexpr int kRowBytes = kBK * 2;  // one 128-byte swizzle row per tile row
-template <int BN>
-constexpr int stage_bytes() { return (kBM + BN) * kRowBytes; }
-template <int BN>
-constexpr size_t smem_bytes() { return size_t(kStages) * stage_bytes<BN>() + 1024; }  // + alignment slack
+template <int WG, int BN>
+constexpr int stage_bytes() { return (64 * WG + BN) * kRowBytes; }
+template <int WG, int BN>
+constexpr size_t smem_bytes() { return size_t(kStages) * stage_bytes<WG, BN>() + 1024; }  // + alignment slack
 
-// One stage: A rows m0 .. m0 + 127 (through a_rows), then W rows n0 .. n0 + BN - 1, k in [k0, k0 + 64). The 16-byte
-// chunk c of tile row r goes to r * 128 + (c ^ (r % 8)) * 16.
-template <int BN>
+// One stage: A rows m0 .. m0 + BM - 1 (through a_rows), then W rows n0 .. n0 + BN - 1, k in [k0, k0 + 64). The
+// 16-byte chunk c of tile row r goes to r * 128 + (c ^ (r % 8)) * 16.
+template <int WG, int BN>
 __device__ __forceinline__ void load_stage(const GemmK& p, unsigned char* st, int m0, int n0, int k0, int tid) {
+  constexpr int kBM = 64 * WG, kThreads = 128 * WG;
   const bf16* A = static_cast<const bf16*>(p.A);
   const bf16* W = static_cast<const bf16*>(p.W);
 #pragma unroll
@@ -60,9 +62,10 @@ __device__ __forceinline__ void load_stage(const GemmK& p, unsigned char* st, in
   }
 }
 
-template <int BN>
-__global__ void __launch_bounds__(kThreads, 1) gemm_wgmma(GemmK p) {
+template <int WG, int BN>
+__global__ void __launch_bounds__(128 * WG, 1) gemm_wgmma(GemmK p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(R4P_CUDA_EMU)
+  constexpr int kBM = 64 * WG;
   R4P_DYNAMIC_SMEM(smraw);
   unsigned char* sm = smraw + ((1024 - (dev::smem_u32(smraw) & 1023)) & 1023);  // swizzle atoms are 1024-aligned
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -75,7 +78,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma(GemmK p) {
 
 #pragma unroll
   for (int s = 0; s < kStages - 2; ++s) {
-    if (s < ktiles) load_stage<BN>(p, sm + s * stage_bytes<BN>(), m0, n0, s * kBK, tid);
+    if (s < ktiles) load_stage<WG, BN>(p, sm + s * stage_bytes<WG, BN>(), m0, n0, s * kBK, tid);
     dev::cp_async_commit();  // possibly empty: one group per tile keeps the wait count uniform
   }
   for (int kt = 0; kt < ktiles; ++kt) {
@@ -83,9 +86,9 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma(GemmK p) {
     dev::fence_proxy_async_shared();    // ... and are visible to wgmma's reads
     __syncthreads();                    // ... everyone's; both warpgroups have retired the group of kt - 2
     const int pf = kt + kStages - 2;
-    if (pf < ktiles) load_stage<BN>(p, sm + (pf % kStages) * stage_bytes<BN>(), m0, n0, pf * kBK, tid);
+    if (pf < ktiles) load_stage<WG, BN>(p, sm + (pf % kStages) * stage_bytes<WG, BN>(), m0, n0, pf * kBK, tid);
     dev::cp_async_commit();
-    const uint32_t st = dev::smem_u32(sm + (kt % kStages) * stage_bytes<BN>());
+    const uint32_t st = dev::smem_u32(sm + (kt % kStages) * stage_bytes<WG, BN>());
     const uint32_t a0 = st + wg * 64 * kRowBytes, b0 = st + kBM * kRowBytes;
     dev::wgmma_fence_acc(acc);
     dev::wgmma_fence();
@@ -113,14 +116,15 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma(GemmK p) {
 #endif
 }
 
-template <int BN>
+template <int WG, int BN>
 Status launch(const GemmK& p, cudaStream_t stream, const char* op) {
-  constexpr size_t smem = smem_bytes<BN>();
+  constexpr int BM = 64 * WG;
+  constexpr size_t smem = smem_bytes<WG, BN>();
   const int64_t gy = (int64_t(p.N) + BN - 1) / BN;
   if (gy > 65535) return range_error(op, ": N=", p.N, " is too large for the GEMM grid (at most ", 65535 * BN, ")");
-  const dim3 grid(static_cast<unsigned>((p.M + kBM - 1) / kBM), static_cast<unsigned>(gy));
-  R4P_CUDA_TRY(op, cudaFuncSetAttribute(gemm_wgmma<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  gemm_wgmma<BN><<<grid, kThreads, smem, stream>>>(p);
+  const dim3 grid(static_cast<unsigned>((p.M + BM - 1) / BM), static_cast<unsigned>(gy));
+  R4P_CUDA_TRY(op, cudaFuncSetAttribute(gemm_wgmma<WG, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  gemm_wgmma<WG, BN><<<grid, 128 * WG, smem, stream>>>(p);
   return launch_status(op);
 }
 
@@ -139,18 +143,20 @@ bool wgmma_wanted(bool async_ok) {
 }
 
 Status wgmma_launch(const GemmK& p, cudaStream_t stream, const char* op) {
-  const char* e = std::getenv("REG4PRU_CUDA_GEMM_TILE");
-  bool wide = true;  // 128x256
-  if (e && std::strcmp(e, "128") == 0) {
-    wide = false;
-  } else if (!(e && std::strcmp(e, "256") == 0)) {
+  int tile = 0;  // 64: 64x128, 128: 128x128, 256: 128x256
+  if (const char* e = std::getenv("REG4PRU_CUDA_GEMM_TILE")) tile = std::atoi(e);
+  if (tile != 64 && tile != 128 && tile != 256) {
     int dev = 0, sms = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess)
-      wide = ((int64_t(p.M) + kBM - 1) / kBM) * ((int64_t(p.N) + 255) / 256) >= sms;
-    else
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
       cudaGetLastError();
+      sms = 1;
+    }
+    const auto ctas = [&](int bm, int bn) { return ((int64_t(p.M) + bm - 1) / bm) * ((int64_t(p.N) + bn - 1) / bn); };
+    tile = ctas(128, 256) >= sms ? 256 : ctas(128, 128) >= sms ? 128 : 64;
   }
-  return wide ? launch<256>(p, stream, op) : launch<128>(p, stream, op);
+  if (tile == 256) return launch<2, 256>(p, stream, op);
+  if (tile == 128) return launch<2, 128>(p, stream, op);
+  return launch<1, 128>(p, stream, op);
 }
 
 }  // namespace r4p::cuda::gemm_detail
