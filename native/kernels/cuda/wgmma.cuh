@@ -82,14 +82,10 @@ __device__ __forceinline__ void wgmma_fence_acc(float (&d)[N]) {
 #endif
 }
 
-// d (64 x N tile of the warpgroup, layout above) += A (64 x 16, descriptor da) * B^T (B: N x 16, descriptor db).
-// Asynchronous: d must not be read or written until a wgmma_wait covers it.
-template <int N>
-__device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], uint64_t da, uint64_t db);
-
-template <>
-__device__ __forceinline__ void wgmma_bf16<128>(float (&d)[64], uint64_t da, uint64_t db) {
+// The instruction itself: one asm statement per N (128, 256), which must list every accumulator register.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ void wgmma_m64nk16_asm(float (&d)[64], uint64_t da, uint64_t db) {  // N = 128
   asm volatile(
       "{\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
@@ -109,17 +105,9 @@ __device__ __forceinline__ void wgmma_bf16<128>(float (&d)[64], uint64_t da, uin
         "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
         "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "l"(da), "l"(db));
-#elif defined(R4P_CUDA_EMU)
-  ::emu::wgmma_bf16_m64nk16(d, 128, da, db);
-#else
-  (void)d; (void)da; (void)db;
-  __trap();
-#endif
 }
 
-template <>
-__device__ __forceinline__ void wgmma_bf16<256>(float (&d)[128], uint64_t da, uint64_t db) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void wgmma_m64nk16_asm(float (&d)[128], uint64_t da, uint64_t db) {  // N = 256
   asm volatile(
       "{\n"
       "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
@@ -151,8 +139,19 @@ __device__ __forceinline__ void wgmma_bf16<256>(float (&d)[128], uint64_t da, ui
         "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
         "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
       : "l"(da), "l"(db));
+}
+
+#endif
+
+// d (64 x N tile of the warpgroup, layout above) += A (64 x 16, descriptor da) * B^T (B: N x 16, descriptor db).
+// Asynchronous: d must not be read or written until a wgmma_wait covers it.
+template <int N>
+__device__ __forceinline__ void wgmma_bf16(float (&d)[N / 2], uint64_t da, uint64_t db) {
+  static_assert(N == 128 || N == 256, "wgmma_bf16: N = 128 or 256");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  wgmma_m64nk16_asm(d, da, db);
 #elif defined(R4P_CUDA_EMU)
-  ::emu::wgmma_bf16_m64nk16(d, 256, da, db);
+  ::emu::wgmma_bf16_m64nk16(d, N, da, db);
 #else
   (void)d; (void)da; (void)db;
   __trap();
