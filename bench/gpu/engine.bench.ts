@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { runBenchCuda, type CudaBenchReport } from '../../src/cli/commands/benchCuda.js';
 import { defaultSessionFactory, printTable, processIo, type Io } from '../../src/cli/common.js';
 import { cudaAvailable, modelConfig } from '../../src/index.js';
+import { withEnv } from '../../test/reference/helpers.js';
 import { torchPython } from '../lib/python.js';
 import type { BenchRow } from '../lib/report.js';
 import { summarize } from '../lib/timer.js';
@@ -44,19 +45,13 @@ type Report = CudaBenchReport & { gemm: 'default' | 'wgmma' };
 async function ours(o: Opts): Promise<Report[]> {
   const reports: Report[] = [];
   for (const p of o.precisions) {
-    const wgmma = p === 'bf16-wgmma', was = process.env.REG4PRU_CUDA_GEMM;
-    // read by the addon at each GEMM call, i.e. when a forward is captured into its CUDA graph
-    if (wgmma) process.env.REG4PRU_CUDA_GEMM = 'wgmma';
-    try {
-      const r = await runBenchCuda({ preset: 'small', image: 1024, batch: o.batch, configs: ['unpruned', 'prune-0.7'], precision: wgmma ? 'bf16' : p,
-        warmup: o.warmup, iters: o.iters, quiet: true, out: `.bench-out/engine-cuda-${p}` }, o.io, defaultSessionFactory);
-      reports.push(Object.assign(r, { gemm: wgmma ? ('wgmma' as const) : ('default' as const) }));
-    } finally {
-      if (wgmma) {
-        if (was === undefined) delete process.env.REG4PRU_CUDA_GEMM;
-        else process.env.REG4PRU_CUDA_GEMM = was;
-      }
-    }
+    const wgmma = p === 'bf16-wgmma';
+    const bench = () => runBenchCuda({ preset: 'small', image: 1024, batch: o.batch, configs: ['unpruned', 'prune-0.7'],
+      precision: wgmma ? 'bf16' : p, warmup: o.warmup, iters: o.iters, quiet: true, out: `.bench-out/engine-cuda-${p}` }, o.io,
+      defaultSessionFactory);
+    // REG4PRU_CUDA_GEMM is read by the addon at each GEMM call, i.e. when a forward is captured into its CUDA graph
+    const r = await (wgmma ? withEnv('REG4PRU_CUDA_GEMM', 'wgmma', bench) : bench());
+    reports.push(Object.assign(r, { gemm: wgmma ? ('wgmma' as const) : ('default' as const) }));
   }
   return reports;
 }

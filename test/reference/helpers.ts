@@ -149,17 +149,25 @@ export function threadCounts(): number[] {
 }
 
 /**
- * fn() with the environment variable `name` set to `value`, restored afterwards (unset if it was). For the kernel
- * choices the addon reads at each call (REG4PRU_CUDA_GEMM, REG4PRU_CUDA_GEMM_TILE, REG4PRU_CUDA_ATTN_ROWS), so one
- * run tests or times them all.
+ * fn() with the environment variable `name` set to `value`, restored afterwards (unset if it was); when fn returns
+ * a Promise, restored once it settles. For the kernel choices the addon reads at each call (REG4PRU_CUDA_GEMM,
+ * REG4PRU_CUDA_GEMM_TILE, REG4PRU_CUDA_ATTN_ROWS), so one run tests or times them all.
  */
 export function withEnv<T>(name: string, value: string, fn: () => T): T {
   const was = process.env[name];
-  process.env[name] = value;
-  try {
-    return fn();
-  } finally {
+  const restore = () => {
     if (was === undefined) delete process.env[name];
     else process.env[name] = was;
+  };
+  process.env[name] = value;
+  let r: T;
+  try {
+    r = fn();
+  } catch (e) {
+    restore();
+    throw e;
   }
+  if (r instanceof Promise) return r.finally(restore) as T;
+  restore();
+  return r;
 }
