@@ -74,6 +74,28 @@ describe('policyAttention forward vs float64 reference', () => {
     }
   });
 
+  it('a NaN query or key makes the rows it reaches NaN, and leaves the other rows as they were', () => {
+    // row 3's query all NaN (every score of the row NaN: no finite max in any chunk); key 600 NaN in one
+    // dimension (one NaN score in every row, in the second 512-key chunk); N spans three chunks
+    const s = { B: 1, H: 1, N: 1030, Dh: 8 };
+    const { q, k, v, p } = inputs(s, 'soft', 21);
+    const qn = { ...q, data: q.data.slice() }, kn = { ...k, data: k.data.slice() };
+    for (let d = 0; d < s.Dh; d++) qn.data[3 * s.Dh + d] = Number.NaN;
+    kn.data[600 * s.Dh + 2] = Number.NaN;
+    for (const variant of cpuVariants()) {
+      const clean = withKernel(variant, 2, () => policyAttention(q, k, v, p)).data;
+      const rowQ = withKernel(variant, 2, () => policyAttention(qn, k, v, p)).data;
+      const rowK = withKernel(variant, 2, () => policyAttention(q, kn, v, p)).data;
+      for (let i = 0; i < s.N; i++)
+        for (let d = 0; d < s.Dh; d++) {
+          const t = i * s.Dh + d;
+          if (i === 3) expect(Number.isNaN(rowQ[t]!), `${variant} NaN query row ${i}`).toBe(true);
+          else expect(rowQ[t], `${variant} row ${i} untouched by row 3's NaN query`).toBe(clean[t]);
+          expect(Number.isNaN(rowK[t]!), `${variant} NaN key reaches row ${i}`).toBe(true);
+        }
+    }
+  });
+
   it('rowMax / rowDen from the binding match the reference statistics', () => {
     const s = { B: 1, H: 2, N: 70, Dh: 16 };
     const { q, k, v, p } = inputs(s, 'binary', 4);

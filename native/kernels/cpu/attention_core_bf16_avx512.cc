@@ -167,9 +167,10 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
 
   for (int64_t s0 = i0; s0 < i1; s0 += QS) {
     const int64_t nq = std::min(QS, i1 - s0);
+    const float qscale = a.scale * attn::kLog2e;  // base-2 scores (attn512::softmax_step)
     for (int64_t r = 0; r < nq; ++r) {
       const float* qi = a.q + (s0 + r) * a.ldq;
-      for (int64_t d = 0; d < Dh; ++d) qrow[d] = a.scale * qi[d];
+      for (int64_t d = 0; d < Dh; ++d) qrow[d] = qscale * qi[d];
       for (int64_t d0 = 0; d0 < Dh; d0 += 1024) {
         const int64_t len = std::min<int64_t>(1024, Dh - d0);
         bf16_row(qrow + d0, len, qb);

@@ -46,49 +46,64 @@ constexpr int64_t QS = 192;  // query rows per super-block (a multiple of every 
 // [RMAX][CK] scores (24 KiB) stay in L1/L2. Chunks start at absolute multiples of CK.
 constexpr int64_t CK = 512;
 constexpr int64_t CT = CK / KT;  // tiles per chunk
+constexpr int64_t LDS = CK + 16;
 
-// One row's online-softmax step on a tile: s (16*ngroups scores, n valid) becomes p in place.
-// polt: the policy tile (0 past n) or null; jd: the tile-local self-loop key (outside [0,KT) = none).
+// One row's online-softmax step on a chunk: s (16*ngroups base-2 scores, n valid) becomes p in place.
+// polt: the policy for the chunk (0 past n) or null; jd: the chunk-local self-loop key (outside [0, width) =
+// none). The max runs in four 8-lane accumulators (key j into accumulator (j / 8) % 4) and skips NaN scores
+// (max(score, acc) returns acc then); the sum in two (j / 8 even / odd); the avx512 step keeps the same lanes
+// and reduction order, so both give the same bits.
 inline void attn_softmax_step(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp,
-                                const float* polt, int64_t jd) {
+                              const float* polt, int64_t jd) {
   const int width = ngroups * 16;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int j = n; j < width; ++j) s[j] = ninf;
-  // four running maxima over the 8-key groups g = j/8 (group g into accumulator g % 4): a short
-  // dependency chain; the avx512 step keeps the same assignment, so both give the same bits
-  __m256 vmx[4] = {_mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf)};
-  for (int j = 0; j < width; j += 8) vmx[(j >> 3) & 3] = _mm256_max_ps(vmx[(j >> 3) & 3], _mm256_loadu_ps(s + j));
-  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm256_max_ps(vmx[0], vmx[1]), _mm256_max_ps(vmx[2], vmx[3])));
-  const float m_old = *m;
-  const float m_new = std::max(m_old, tmax);
-  if (!(m_new > ninf)) {  // all scores -inf (or NaN inputs): nothing to add from this tile
-    for (int j = 0; j < width; ++j) s[j] = 0.f;
+  __m256 q0 = _mm256_set1_ps(ninf), q1 = q0, q2 = q0, q3 = q0;
+  int j = 0;
+  for (; j + 32 <= width; j += 32) {
+    q0 = _mm256_max_ps(_mm256_loadu_ps(s + j), q0);
+    q1 = _mm256_max_ps(_mm256_loadu_ps(s + j + 8), q1);
+    q2 = _mm256_max_ps(_mm256_loadu_ps(s + j + 16), q2);
+    q3 = _mm256_max_ps(_mm256_loadu_ps(s + j + 24), q3);
+  }
+  if (j < width) {
+    q0 = _mm256_max_ps(_mm256_loadu_ps(s + j), q0);
+    q1 = _mm256_max_ps(_mm256_loadu_ps(s + j + 8), q1);
+  }
+  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm256_max_ps(q0, q2), _mm256_max_ps(q1, q3)));
+  const float m_new = std::max(*m, tmax);
+  if (!(m_new > ninf)) {
+    attn::softmax_empty_chunk(s, n, width, l);
     return;
   }
-  if (m_new > m_old) {
-    const float alpha = (m_old == ninf) ? 0.f : std::exp(m_old - m_new);
+  if (m_new > *m) {
+    const float alpha = attn::softmax_rescale_factor(*m, m_new);
     const __m256 va = _mm256_set1_ps(alpha);
     for (int64_t c = 0; c < Dp; c += 8) _mm256_storeu_ps(o + c, _mm256_mul_ps(va, _mm256_loadu_ps(o + c)));
     *l *= alpha;
     *m = m_new;
   }
   const __m256 vm = _mm256_set1_ps(m_new);
-  __m256 vsum = _mm256_setzero_ps();
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int j = 0; j < width; j += 8) {
-    __m256 e = attn::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+  const auto p8 = [&](int j8) {  // p for keys j8 .. j8+7, stored
+    __m256 e = attn::exp2_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j8), vm));
     if (polt) {
-      __m256 pol = _mm256_loadu_ps(polt + j);
-      if (jd >= j && jd < j + 8) {
-        const __m256 lane = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iota, _mm256_set1_epi32(static_cast<int>(jd - j))));
+      __m256 pol = _mm256_loadu_ps(polt + j8);
+      if (jd >= j8 && jd < j8 + 8) {
+        const __m256 lane = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iota, _mm256_set1_epi32(static_cast<int>(jd - j8))));
         pol = _mm256_blendv_ps(pol, _mm256_set1_ps(1.f), lane);
       }
       e = _mm256_mul_ps(e, pol);
     }
-    _mm256_storeu_ps(s + j, e);
-    vsum = _mm256_add_ps(vsum, e);
+    _mm256_storeu_ps(s + j8, e);
+    return e;
+  };
+  __m256 slo = _mm256_setzero_ps(), shi = _mm256_setzero_ps();
+  for (j = 0; j < width; j += 16) {
+    slo = _mm256_add_ps(slo, p8(j));
+    shi = _mm256_add_ps(shi, p8(j + 8));
   }
-  *l += vec::hsum_ps(vsum);
+  *l += vec::hsum_ps(_mm256_add_ps(slo, shi));
 }
 
 // The end of a super-block (rows s0 .. s0+nq): out_i = (O_i + cst * sum_j v_j) / (l_i + eps with a policy),
@@ -103,7 +118,7 @@ inline void attn_write_rows(const AttentionCoreArgs& a, int64_t s0, int64_t nq, 
     float* oi = a.out + i * a.ldo;
     const float* orow = o + r * Dp;
     for (int64_t d = 0; d < a.Dh; ++d) oi[d] = (orow[d] + cst * vsum[d]) * inv;
-    if (a.row_max) a.row_max[i] = m[r];
+    if (a.row_max) a.row_max[i] = m[r] * attn::kLn2;  // m is base 2
     if (a.row_den) a.row_den[i] = den;
   }
 }
@@ -137,7 +152,7 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
   float* m = o + QS * Dp;
   float* l = m + QS;
   float* s = l + QS;
-  float* vsum_own = s + kAttnRowsMax * CK;
+  float* vsum_own = s + kAttnRowsMax * LDS;
 
   const float cst = (has_pol && Nk > 0) ? a.eps / static_cast<float>(Nk) : 0.f;
   const float* vsum = vsum_own;
@@ -151,9 +166,10 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
 
   for (int64_t s0 = i0; s0 < i1; s0 += QS) {
     const int64_t nq = std::min(QS, i1 - s0);
+    const float qscale = a.scale * attn::kLog2e;  // base-2 scores (attn::exp2_ps)
     for (int64_t r = 0; r < nq; ++r) {
       const float* qi = a.q + (s0 + r) * a.ldq;
-      for (int64_t d = 0; d < Dh; ++d) qs[r * Dh + d] = a.scale * qi[d];
+      for (int64_t d = 0; d < Dh; ++d) qs[r * Dh + d] = qscale * qi[d];
     }
     std::fill(o, o + nq * Dp, 0.f);
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
@@ -178,16 +194,16 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
         const int R = static_cast<int>(std::min<int64_t>(Tiles::RMAX, nq - r0));
         for (int t = 0; t < nt; ++t) {
           const int n = std::min(KT, nc - t * KT);
-          Tiles::scores(R, qs + r0 * Dh, Dh, Dh, ct + t * tf, (n + 15) / 16, s + t * KT, CK);
+          Tiles::scores(R, qs + r0 * Dh, Dh, Dh, ct + t * tf, (n + 15) / 16, s + t * KT, LDS);
         }
         for (int r = 0; r < R; ++r) {
           const int64_t row = r0 + r;
           const int64_t jd = s0 + row + a.diag_offset - c0;
-          Tiles::softmax(s + r * CK, nc, cgroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
+          Tiles::softmax(s + r * LDS, nc, cgroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
         }
         for (int t = 0; t < nt; ++t) {
           const int n = std::min(KT, nc - t * KT);
-          Tiles::pv(R, s + t * KT, n, ct + t * tf + Dh * KT, Dp, o + r0 * Dp, Dp, CK);
+          Tiles::pv(R, s + t * KT, n, ct + t * tf + Dh * KT, Dp, o + r0 * Dp, Dp, LDS);
         }
       }
     }

@@ -104,52 +104,49 @@ inline void pv(const float* p, int n, const float* xr, int64_t Dp, float* o, int
   if (c < Dp) pv16<R>(p, n, xr + c, Dp, o + c, ldo, lds, 0x00FF);  // 8 columns left
 }
 
-// attn::exp_ps on 16 lanes: the same operations in the same order (and operand order, for NaN), so each
+// attn::exp2_ps on 16 lanes: the same operations in the same order (and operand order, for NaN), so each
 // lane gives the AVX2 bits.
-inline __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
-  x = _mm512_max_ps(_mm512_set1_ps(-88.0f), x);
+inline __m512 exp2_ps(__m512 x) {
+  using attn::kExp2C;
+  x = _mm512_max_ps(_mm512_set1_ps(-127.f), x);
   const __m512 magic = _mm512_set1_ps(12582912.f + 127.f);
-  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
-  const __m512 n = _mm512_sub_ps(t, magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.3796642888e-3f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3687817678e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1668426245e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666527092e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.9999997020e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  const __m512 t = _mm512_add_ps(x, magic);
+  const __m512 r = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
+  __m512 p = _mm512_set1_ps(kExp2C[5]);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExp2C[4]));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExp2C[3]));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExp2C[2]));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExp2C[1]));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExp2C[0]));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
   const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
   return _mm512_mul_ps(p, scale);
 }
 
-// The core's online-softmax step (attention_core_impl.h attn_softmax_step) on 16 keys per step. The max and
-// the sum are reduced in the AVX2 step's order (8-lane partials, each zmm as its two halves in turn), so l
-// and m get the AVX2 bits too.
+// The core's online-softmax step (attention_core_impl.h attn_softmax_step) on 16 keys per step: the max in two
+// 16-lane accumulators (lanes 0-15 / 16-31 of the AVX2 step's four 8-lane ones), the sum in one (its two
+// halves are the AVX2 step's two), both reduced in the AVX2 step's order, so m and l get the AVX2 bits too.
 inline void softmax_step(float* s, int n, int ngroups, float* m, float* l, float* o, int64_t Dp, const float* polt,
                          int64_t jd) {
   const int width = ngroups * 16;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int j = n; j < width; ++j) s[j] = ninf;
-  // the AVX2 step's four running maxima (8-key group g into accumulator g % 4)
-  __m256 vmx[4] = {_mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf), _mm256_set1_ps(ninf)};
-  for (int j = 0; j < width; j += 16) {
-    const __m512 z = _mm512_loadu_ps(s + j);
-    const int g = (j >> 3) & 3;  // 0 or 2
-    vmx[g] = _mm256_max_ps(vmx[g], _mm512_castps512_ps256(z));
-    vmx[g + 1] = _mm256_max_ps(vmx[g + 1], _mm512_extractf32x8_ps(z, 1));
+  __m512 a0 = _mm512_set1_ps(ninf), a1 = a0;
+  int j = 0;
+  for (; j + 32 <= width; j += 32) {
+    a0 = _mm512_max_ps(_mm512_loadu_ps(s + j), a0);
+    a1 = _mm512_max_ps(_mm512_loadu_ps(s + j + 16), a1);
   }
-  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm256_max_ps(vmx[0], vmx[1]), _mm256_max_ps(vmx[2], vmx[3])));
-  const float m_old = *m;
-  const float m_new = std::max(m_old, tmax);
-  if (!(m_new > ninf)) {  // all scores -inf (or NaN inputs): nothing to add from this tile
-    for (int j = 0; j < width; ++j) s[j] = 0.f;
+  if (j < width) a0 = _mm512_max_ps(_mm512_loadu_ps(s + j), a0);
+  const __m512 a = _mm512_max_ps(a0, a1);
+  const float tmax = vec::hmax_ps(_mm256_max_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
+  const float m_new = std::max(*m, tmax);
+  if (!(m_new > ninf)) {
+    attn::softmax_empty_chunk(s, n, width, l);
     return;
   }
-  if (m_new > m_old) {
-    const float alpha = (m_old == ninf) ? 0.f : std::exp(m_old - m_new);
+  if (m_new > *m) {
+    const float alpha = attn::softmax_rescale_factor(*m, m_new);
     const __m512 va = _mm512_set1_ps(alpha);
     int64_t c = 0;
     for (; c + 16 <= Dp; c += 16) _mm512_storeu_ps(o + c, _mm512_mul_ps(va, _mm512_loadu_ps(o + c)));
@@ -158,19 +155,18 @@ inline void softmax_step(float* s, int n, int ngroups, float* m, float* l, float
     *m = m_new;
   }
   const __m512 vm = _mm512_set1_ps(m_new);
-  __m256 vsum = _mm256_setzero_ps();
-  for (int j = 0; j < width; j += 16) {
-    __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+  __m512 vsum = _mm512_setzero_ps();
+  for (j = 0; j < width; j += 16) {
+    __m512 e = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
     if (polt) {
       __m512 pol = _mm512_loadu_ps(polt + j);
       if (jd >= j && jd < j + 16) pol = _mm512_mask_blend_ps(__mmask16(1u << (jd - j)), pol, _mm512_set1_ps(1.f));
       e = _mm512_mul_ps(e, pol);
     }
     _mm512_storeu_ps(s + j, e);
-    vsum = _mm256_add_ps(vsum, _mm512_castps512_ps256(e));
-    vsum = _mm256_add_ps(vsum, _mm512_extractf32x8_ps(e, 1));
+    vsum = _mm512_add_ps(vsum, e);
   }
-  *l += vec::hsum_ps(vsum);
+  *l += vec::hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(vsum), _mm512_extractf32x8_ps(vsum, 1)));
 }
 
 template <int R>
