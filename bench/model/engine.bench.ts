@@ -21,7 +21,7 @@
 import { InferenceSession, eomtToOnnx, getThreads, info, modelConfig, patchGrid, randomWeights, setKernel, type KernelVariant, type ModelConfig } from '../../src/index.js';
 import { forwardFlops } from '../../src/engine/flops.js';
 import { createOrtSession, loadOnnxRuntime } from '../../src/export/onnxRuntime.js';
-import { timeRoundRobin } from '../../src/cli/commands/bench.js';
+import { ORT_SETTLE_MS, timeRoundRobin } from '../../src/cli/commands/bench.js';
 import { measurePeak } from '../ops/gemm.bench.js';
 import { printTable, writeJson, type BenchRow } from '../lib/report.js';
 import { summarize } from '../lib/timer.js';
@@ -97,7 +97,8 @@ export async function run(opts: EngineBenchOptions): Promise<BenchRow[]> {
       console.warn(`engine.bench: ONNX Runtime row skipped: ${loaded.reason}`);
     }
   }
-  const samples = (await timeRoundRobin(runners, { warmup: opts.warmup ?? 2, iters })).map((t) => t.timingsMs);
+  // with ORT in the round, every run waits ORT_SETTLE_MS first (its spinning threads would slow the run after it)
+  const samples = (await timeRoundRobin(runners, { warmup: opts.warmup ?? 2, iters, settleMs: ortRelease ? ORT_SETTLE_MS : 0 })).map((t) => t.timingsMs);
   await ortRelease?.();
   const rows: BenchRow[] = [];
   const baseMs = summarize(samples[0]!).medianMs;

@@ -79,6 +79,17 @@ describe('timeRoundRobin: the harness loop', () => {
     expect(median(t[0]!.timingsMs)).toBeLessThan(55);
     expect(median(t[2]!.timingsMs)).toBeLessThan(55);
   });
+
+  it('settleMs pauses before every run, outside the timed interval', async () => {
+    const starts: number[] = [];
+    const runner = async () => { starts.push(performance.now()); };
+    const t0 = performance.now();
+    const t = await timeRoundRobin([runner, runner], { warmup: 0, iters: 3, settleMs: 40 });
+    expect(starts).toHaveLength(6);
+    expect(starts[0]! - t0).toBeGreaterThanOrEqual(35);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(35);
+    for (const x of t) for (const ms of x.timingsMs) expect(ms).toBeLessThan(30);
+  });
 });
 
 describe('bench/model/engine.bench.ts on the harness loop', () => {

@@ -157,20 +157,30 @@ export interface RoundRobinOptions {
   onRun?: (index: number, round: number) => void;
   /** After each round (0-based, warm-up rounds first). */
   onRound?: (round: number) => void;
+  /**
+   * Untimed pause before each run (default 0), so that every run starts on quiet cores: ONNX Runtime's
+   * intra-op threads spin for a few to ~20 ms after a run returns, and the run after it was ~7% slower
+   * (measured on the 2-core dev VM: 264 ms right after an ORT run, 250 ms after a 20 ms pause, 247 ms after 200 ms).
+   */
+  settleMs?: number;
 }
+
+/** ONNX Runtime side by side: the pause its spinning threads need (RoundRobinOptions.settleMs). */
+export const ORT_SETTLE_MS = 30;
 
 /**
  * The harness's timing loop (SPEC §6), shared by `reg4pru bench`, `bench --against onnxruntime` and
  * bench/model/engine.bench.ts: `warmup` untimed rounds, then `iters` timed rounds; each round runs every runner
  * once, the starting runner rotating from round to round (round r starts at runner r mod n), so background load
  * on a shared machine falls on all of them alike; each run is timed alone (performance.now around one awaited
- * call). Returns every runner's raw timings in the runners' order.
+ * call), after an optional untimed settle pause. Returns every runner's raw timings in the runners' order.
  */
 export async function timeRoundRobin(runners: ReadonlyArray<() => Promise<unknown>>, opts: RoundRobinOptions): Promise<RunTimings[]> {
   const out: RunTimings[] = runners.map(() => ({ warmupMs: [], timingsMs: [] }));
   for (let round = 0; round < opts.warmup + opts.iters; round++) {
     for (let k = 0; k < runners.length; k++) {
       const i = (round + k) % runners.length;
+      if (opts.settleMs) await new Promise((resolve) => setTimeout(resolve, opts.settleMs));
       const t0 = performance.now();
       await runners[i]!();
       (round < opts.warmup ? out[i]!.warmupMs : out[i]!.timingsMs).push(performance.now() - t0);

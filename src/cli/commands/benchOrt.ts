@@ -25,7 +25,7 @@ import {
   CommandError, UsageError, fixedOrDash, printTable, println, randomNormal, resolveModel, type Io, type Session, type SessionFactory,
 } from '../common.js';
 import { createProgress, progressMode } from '../progress.js';
-import { BENCH_DEFAULTS, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
+import { BENCH_DEFAULTS, ORT_SETTLE_MS, selectConfigs, sessionOptions, throughputStats, timeRoundRobin, type BenchConfig, type BenchOptions, type ThroughputStats } from './bench.js';
 
 export interface OrtBenchRow {
   label: string;
@@ -128,6 +128,7 @@ export async function runBenchAgainstOrt(opts: BenchOptions, io: Io, createSessi
     const timed = await timeRoundRobin(runners.map((r) => r.run), {
       warmup,
       iters,
+      settleMs: ORT_SETTLE_MS,
       onRound: (round) => progress.tick(1, round < warmup ? 'warm-up' : 'timed'),
     });
     runners.forEach((r, i) => r.row.timingsMs.push(...timed[i]!.timingsMs));
