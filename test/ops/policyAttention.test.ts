@@ -11,6 +11,7 @@ const CASES: AttnShape[] = [
   { B: 1, H: 2, N: 100, Dh: 64 }, // realistic head dim, two key tiles
   { B: 1, H: 1, N: 257, Dh: 40 }, // several tiles + super-blocks, Dh not a multiple of 16
   { B: 1, H: 1, N: 1100, Dh: 24 }, // three softmax chunks of 512 keys (the last partial, with a tile tail)
+  { B: 1, H: 1, N: 1060, Dh: 40 }, // two chunks: the last 36 keys (under one tile) join the second (548 keys)
 ];
 
 type PolicyKind = 'binary' | 'zeros' | 'ones' | 'soft';

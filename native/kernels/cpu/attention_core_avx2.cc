@@ -35,7 +35,7 @@ struct Avx2Tiles {
 
 size_t attention_core_scratch_floats(const AttentionCoreArgs& a) {
   const int64_t Dh = a.Dh, Dp = attn::pad8(Dh);
-  return static_cast<size_t>(CT * attn_tile_floats(Dh, Dp) + CK + QS * Dh + QS * Dp + 2 * QS + kAttnRowsMax * LDS + Dp + 64);
+  return static_cast<size_t>(CTMAX * attn_tile_floats(Dh, Dp) + CKMAX + QS * Dh + QS * Dp + 2 * QS + kAttnRowsMax * LDS + Dp + 64);
 }
 
 size_t attention_core_packed_floats(const AttentionCoreArgs& a) {

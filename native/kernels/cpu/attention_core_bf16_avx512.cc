@@ -154,13 +154,13 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
   const int64_t Dh = a.Dh, Dh2 = half_up(Dh), Dp = attn::pad8(Dh), Nk = a.Nk, tc = tile_cells(Dh, Dp);
   const bool has_pol = a.policy != nullptr;
   float* polt = scratch;
-  float* qc = polt + CK;
+  float* qc = polt + CKMAX;
   float* o = qc + QS * Dh2;
   float* m = o + QS * Dp;
   float* l = m + QS;
   float* s = l + QS;
-  float* pc = s + RMAX * CK;
-  float* qrow = pc + RMAX * (CK / 2);  // one scaled q row in FP32 (Dh + 1 floats)
+  float* pc = s + RMAX * LDS;
+  float* qrow = pc + RMAX * (LDS / 2);  // one scaled q row in FP32 (Dh + 1 floats)
   const float cst = (has_pol && Nk > 0) ? a.eps / static_cast<float>(Nk) : 0.f;
   const float* vsum = packed + ((Nk + KT - 1) / KT) * tc;
   alignas(64) uint16_t qb[2 * 512 + 64];
@@ -180,9 +180,9 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
     std::fill(o, o + nq * Dp, 0.f);
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + nq, 0.f);
-    // chunks of CK keys as attention_core_impl.h: scores tile by tile, one softmax step per row and chunk
-    for (int64_t c0 = 0; c0 < Nk; c0 += CK) {
-      const int nc = static_cast<int>(std::min<int64_t>(CK, Nk - c0));
+    // chunks of CK keys (attn_chunk_len) as attention_core_impl.h: scores tile by tile, one softmax step per row and chunk
+    for (int64_t c0 = 0; c0 < Nk; c0 += attn_chunk_len(c0, Nk)) {
+      const int nc = attn_chunk_len(c0, Nk);
       const int nt = (nc + KT - 1) / KT, cgroups = (nc + 15) / 16;
       const float* ct = packed + (c0 / KT) * tc;
       if (has_pol) {
@@ -193,19 +193,19 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
         const int R = static_cast<int>(std::min<int64_t>(RMAX, nq - r0));
         for (int t = 0; t < nt; ++t) {
           const int n = std::min(KT, nc - t * KT);
-          attn512::dispatch_rows<ScoresF>(R, qc + r0 * Dh2, Dh2, ct + t * tc, (n + 15) / 16, s + t * KT, CK);
+          attn512::dispatch_rows<ScoresF>(R, qc + r0 * Dh2, Dh2, ct + t * tc, (n + 15) / 16, s + t * KT, LDS);
         }
         for (int r = 0; r < R; ++r) {
           const int64_t row = r0 + r;
           const int64_t jd = s0 + row + a.diag_offset - c0;
-          float* sr = s + r * CK;
+          float* sr = s + r * LDS;
           attn512::softmax_step(sr, nc, cgroups, m + row, l + row, o + row * Dp, Dp, has_pol ? polt : nullptr, jd);
           for (int j = cgroups * 16; j < nt * KT; ++j) sr[j] = 0.f;
-          for (int t = 0; t < nt; ++t) p_cells(sr + t * KT, pc + r * (CK / 2) + t * KT2);
+          for (int t = 0; t < nt; ++t) p_cells(sr + t * KT, pc + r * (LDS / 2) + t * KT2);
         }
         for (int t = 0; t < nt; ++t) {
           const int n = std::min(KT, nc - t * KT);
-          attn512::dispatch_rows<PvF>(R, pc + t * KT2, (n + 1) / 2, ct + t * tc + Dh2 * KT, Dp, o + r0 * Dp, Dp, CK / 2);
+          attn512::dispatch_rows<PvF>(R, pc + t * KT2, (n + 1) / 2, ct + t * tc + Dh2 * KT, Dp, o + r0 * Dp, Dp, LDS / 2);
         }
       }
     }

@@ -7,12 +7,13 @@
 // Algorithm (per call, single-threaded): query rows are taken QS at a time (a "super-block": its
 // scaled Q rows, running max m, running sum l and output accumulator O [QS][Dp] live in scratch).
 // For each chunk of CK = 512 keys (KT = 64-key tiles; chunks and tiles start at absolute multiples of
-// their size, so the summation order of a row never depends on the caller's row split), K is packed
-// transposed and V copied with a padded stride, tile by tile, then reused by every R-row micro-block
-// of the super-block:
-//   s = (scale q) k^T over the chunk (register-blocked, tile by tile), chunk max -> m_new, rescale O and
-//   l by exp(m_old - m_new), p = exp(s - m_new) * M (policy lane, 1 on the self-loop), l += sum p,
-//   O += p V (tile by tile, keys ascending).
+// their size, a last piece under one tile joining the chunk before it, so the summation order of a row
+// never depends on the caller's row split), K is packed transposed and V copied with a padded stride,
+// tile by tile, then reused by every R-row micro-block of the super-block:
+//   s = (scale log2(e) q) k^T over the chunk (register-blocked, tile by tile: base-2 scores, so that
+//   e^(a - max a) = 2^(s - max s)), chunk max -> m_new, rescale O and l by 2^(m_old - m_new),
+//   p = 2^(s - m_new) * M (policy lane, 1 on the self-loop), l += sum p, O += p V (tile by tile, keys
+//   ascending). row_max is reported in the formula's units (m ln 2).
 // No Nq x Nk buffer exists. Packing: the rows entry points pack each tile themselves (~Dh*KT per tile
 // against QS*KT*Dh FMAs, hence QS = 192); the rows_packed ones read tiles that attention_core_pack_avx2
 // laid out once for the whole head, so a caller running many row ranges per head packs each head once
@@ -45,8 +46,16 @@ constexpr int64_t QS = 192;  // query rows per super-block (a multiple of every 
 // rescale were a third of the attention's time; a 512-key chunk pays them once per 512 keys, and
 // [RMAX][CK] scores (24 KiB) stay in L1/L2. Chunks start at absolute multiples of CK.
 constexpr int64_t CK = 512;
-constexpr int64_t CT = CK / KT;  // tiles per chunk
-constexpr int64_t LDS = CK + 16;
+// A last piece shorter than one tile joins the chunk before it (a 1029-key head: chunks of 512 and 517 keys,
+// not 512, 512 and 5, whose softmax step, rescale and P.V pass cost every row as much as a full chunk's
+// bookkeeping). The chunks depend on Nk only, so a row's summation order still does not depend on the split.
+constexpr int64_t CKMAX = CK + KT;       // keys of the longest chunk, rounded up to a tile (buffer sizes)
+constexpr int64_t CTMAX = CKMAX / KT;   // its tiles
+constexpr int64_t LDS = CKMAX + 16;     // score row stride: +16 floats, or 12 rows of 2 KiB map onto 2 L1 sets
+inline int attn_chunk_len(int64_t c0, int64_t Nk) {
+  const int64_t rest = Nk - c0;
+  return static_cast<int>(rest < CK + KT ? rest : CK);
+}
 
 // One row's online-softmax step on a chunk: s (16*ngroups base-2 scores, n valid) becomes p in place.
 // polt: the policy for the chunk (0 past n) or null; jd: the chunk-local self-loop key (outside [0, width) =
@@ -145,9 +154,9 @@ template <class Tiles>
 void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_t i0, int64_t i1, float* scratch) {
   const int64_t Dh = a.Dh, Dp = attn::pad8(Dh), Nk = a.Nk, tf = attn_tile_floats(Dh, Dp);
   const bool has_pol = a.policy != nullptr;
-  float* tiles_own = scratch;  // CT packed tiles (unpacked path)
-  float* polt = tiles_own + CT * tf;
-  float* qs = polt + CK;
+  float* tiles_own = scratch;  // CTMAX packed tiles (unpacked path)
+  float* polt = tiles_own + CTMAX * tf;
+  float* qs = polt + CKMAX;
   float* o = qs + QS * Dh;
   float* m = o + QS * Dp;
   float* l = m + QS;
@@ -175,8 +184,8 @@ void attention_rows_impl(const AttentionCoreArgs& a, const float* packed, int64_
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + nq, 0.f);
 
-    for (int64_t c0 = 0; c0 < Nk; c0 += CK) {
-      const int nc = static_cast<int>(std::min<int64_t>(CK, Nk - c0));
+    for (int64_t c0 = 0; c0 < Nk; c0 += attn_chunk_len(c0, Nk)) {
+      const int nc = attn_chunk_len(c0, Nk);
       const int nt = (nc + KT - 1) / KT, cgroups = (nc + 15) / 16;
       const float* ct = packed ? packed + (c0 / KT) * tf : tiles_own;
       if (!packed)
