@@ -180,7 +180,7 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
     std::fill(o, o + nq * Dp, 0.f);
     std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
     std::fill(l, l + nq, 0.f);
-    // chunks of CK keys (attn_chunk_len) as attention_core_impl.h: scores tile by tile, one softmax step per row and chunk
+    // chunks as attention_core_impl.h (attn_chunk_len): scores tile by tile, one softmax step per row and chunk
     for (int64_t c0 = 0; c0 < Nk; c0 += attn_chunk_len(c0, Nk)) {
       const int nc = attn_chunk_len(c0, Nk);
       const int nt = (nc + KT - 1) / KT, cgroups = (nc + 15) / 16;
@@ -205,7 +205,8 @@ void attention_core_rows_packed_bf16_avx512(const AttentionCoreArgs& a, const fl
         }
         for (int t = 0; t < nt; ++t) {
           const int n = std::min(KT, nc - t * KT);
-          attn512::dispatch_rows<PvF>(R, pc + t * KT2, (n + 1) / 2, ct + t * tc + Dh2 * KT, Dp, o + r0 * Dp, Dp, LDS / 2);
+          attn512::dispatch_rows<PvF>(R, pc + t * KT2, (n + 1) / 2, ct + t * tc + Dh2 * KT, Dp, o + r0 * Dp, Dp,
+                                      LDS / 2);
         }
       }
     }

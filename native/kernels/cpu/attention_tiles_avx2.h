@@ -61,12 +61,13 @@ inline __m256 exp_ps(__m256 x) {
 
 // The softmax's exponential, base 2 (the core's scores carry log2 e through the scaled q rows, so
 // e^(a - max a) = 2^(s - max s)): x = s - running max <= 0 (NaN stays NaN; x > 0 is outside the contract).
-// n = round(x) by the 1.5*2^23 magic-number add (the low mantissa bits of t then hold n + 127, so 2^n is one
-// shift), r = x - n exactly, in [-1/2, 1/2], and 2^r by a degree-6 polynomial with p(0) = 1 (a relative-error
-// fit; max rel. error 8.0e-8 over [-126, 0] against double exp2, measured on every float in [-1, 0] and every 7th below). x < -126.5
-// (also -inf) gives n = -127, a zero scale: exactly 0 (padding keys). Against exp_ps above: no log2 e product
-// and no two-step Cody-Waite reduction (the reduction is exact), so 8 FMA-port ops per vector instead of 11;
-// the attention's softmax was a quarter of its time, latency-bound on the longer chain.
+// n = round(x) by the 1.5*2^23 magic-number add (the low mantissa bits of t then hold n + 127, so 2^n is
+// one shift), r = x - n exactly, in [-1/2, 1/2], and 2^r by a degree-6 polynomial with p(0) = 1 (a
+// relative-error fit; max rel. error 8.0e-8 against double exp2, measured on every float in [-1, 0] and
+// every 7th one in [-126, -1]). x < -126.5 (also -inf) gives n = -127, a zero scale: exactly 0 (padding
+// keys). Against exp_ps above: no log2 e product and no two-step Cody-Waite reduction (the reduction is
+// exact), so 8 FMA-port ops per vector instead of 11 and a shorter dependency chain (the softmax was
+// latency-bound on it).
 constexpr float kExp2C[6] = {0.6931471824645996f, 0.24022647738456726f, 0.055503323674201965f,
                              0.00961843691766262f, 0.0013398875016719103f, 0.00015353360504377633f};
 constexpr float kLog2e = 1.44269504088896341f, kLn2 = 0.693147180559945309f;
