@@ -44,7 +44,7 @@ constexpr int64_t QS = 192;  // query rows per super-block (a multiple of every 
 // computed first (tile by tile), then ONE online-softmax step runs per row and chunk (max, rescale, exp,
 // sum), then P.V tile by tile. With 64-key steps the per-step row max, the scalar rescale and the O
 // rescale were a third of the attention's time; a 512-key chunk pays them once per 512 keys, and
-// [RMAX][CK] scores (24 KiB) stay in L1/L2. Chunks start at absolute multiples of CK.
+// [RMAX][LDS] scores (28 KiB) stay in L1/L2. Chunks start at absolute multiples of CK.
 constexpr int64_t CK = 512;
 // A last piece shorter than one tile joins the chunk before it (a 1029-key head: chunks of 512 and 517 keys,
 // not 512, 512 and 5, whose softmax step, rescale and P.V pass cost every row as much as a full chunk's
