@@ -178,18 +178,21 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   };
   const lookups = new Set<Promise<void>>();
   let lastError = '';
+  const noteError = (message: string) => {
+    if (message !== lastError) note(`worker: ${message}`); // once per distinct error, not per retry
+    lastError = message;
+  };
   worker.on('error', (e) => {
     const lostId = missingLockJobId(e.message);
-    if (lostId !== null && !reported.has(lostId)) {
-      const p = findLostCompletion(queue, lostId, id)
-        .then((c) => { if (c) reportCompleted(c.id, c.file, c.result); })
-        .catch(() => undefined) // Redis away again: the job's state is Redis's to keep; only the log line is at stake
-        .finally(() => lookups.delete(p));
-      lookups.add(p);
-      return;
-    }
-    if (e.message !== lastError) note(`worker: ${e.message}`); // once per distinct error, not per retry
-    lastError = e.message;
+    if (lostId === null) return noteError(e.message);
+    // The failure path BullMQ takes after a lost completion meets the same missing lock ("… moveToDelayed"),
+    // sometimes after the first lookup has already reported the job: that echo is not news.
+    if (reported.has(lostId)) return;
+    const p = findLostCompletion(queue, lostId, id)
+      .then((c) => { if (c) reportCompleted(c.id, c.file, c.result); else if (!reported.has(lostId)) noteError(e.message); })
+      .catch(() => undefined) // Redis away again: the job's state is Redis's to keep; only the log line is at stake
+      .finally(() => lookups.delete(p));
+    lookups.add(p);
   });
   worker.on('completed', (job, result) => reportCompleted(job.id ?? '', job.data.file, result));
   worker.on('failed', (job, err) => {
