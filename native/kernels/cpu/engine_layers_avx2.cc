@@ -1,6 +1,7 @@
 // engine_layers_avx2.cc: see engine_layers_avx2.h. Numerics as the scalar path in
 // native/engine/layers.cc: depthwise taps summed in the same row-major order per channel; LayerNorm
-// two-pass with 8-lane partial sums reduced by one fixed horizontal sum; sigmoid = 1 / (1 + exp(-v))
+// two-pass with four 8-lane partial sums (channel unit u = channels 8u..8u+7 into partial u % 4), added as
+// (p0 + p1) + (p2 + p3) and reduced by one fixed horizontal sum; sigmoid = 1 / (1 + exp(-v))
 // with vec::exp_ps (~1.5 ulp). Each call writes only its own output row, so the thread split does not
 // change results.
 #include "kernels/cpu/engine_layers_avx2.h"
@@ -15,9 +16,10 @@ namespace r4p::engine {
 
 void depthwise3x3_layer_norm_row_avx2(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
                                       const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  const int64_t D8 = D & ~int64_t(7);
+  const int64_t D8 = D & ~int64_t(7), U = D8 / 8;
   const int tail = static_cast<int>(D - D8);
   const __m256i tm = vec::tail_mask(tail);
+  const __m256 tmf = _mm256_castsi256_ps(tm);
   const float invD = 1.f / static_cast<float>(D);
   for (int64_t x = 0; x < w; ++x) {
     float* o = out + (y * w + x) * D;
@@ -36,32 +38,51 @@ void depthwise3x3_layer_norm_row_avx2(const float* in, float* out, int64_t h, in
         ++nt;
       }
     }
-    __m256 sum = _mm256_setzero_ps();
-    for (int64_t c = 0; c < D8; c += 8) {
+    // the sums of the two LayerNorm passes in four 8-lane partials, unit u (channels 8u..8u+7) into
+    // partial u % 4: four independent add chains, not one
+    auto conv = [&](int64_t c) {
       __m256 acc = _mm256_setzero_ps();
       for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
       _mm256_storeu_ps(o + c, acc);
-      sum = _mm256_add_ps(sum, acc);
+      return acc;
+    };
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t u = 0;
+    for (; u + 4 <= U; u += 4) {
+      s0 = _mm256_add_ps(s0, conv(8 * u));
+      s1 = _mm256_add_ps(s1, conv(8 * u + 8));
+      s2 = _mm256_add_ps(s2, conv(8 * u + 16));
+      s3 = _mm256_add_ps(s3, conv(8 * u + 24));
     }
+    for (; u < U; ++u) vec::add_to_partial(s0, s1, s2, s3, u, conv(8 * u));
     if (tail) {
       __m256 acc = _mm256_setzero_ps();
       for (int t = 0; t < nt; ++t)
         acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
       _mm256_maskstore_ps(o + D8, tm, acc);
-      sum = _mm256_add_ps(sum, acc);
+      vec::add_to_partial(s0, s1, s2, s3, U, acc);
     }
-    const float mean = vec::hsum_ps(sum) * invD;
+    const float mean = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) * invD;
     const __m256 vm = _mm256_set1_ps(mean);
-    __m256 sq = _mm256_setzero_ps();
-    for (int64_t c = 0; c < D8; c += 8) {
-      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), vm);
-      sq = _mm256_fmadd_ps(d, d, sq);
+    auto dev = [&](int64_t c) { return _mm256_sub_ps(_mm256_loadu_ps(o + c), vm); };
+    __m256 q0 = _mm256_setzero_ps(), q1 = q0, q2 = q0, q3 = q0;
+    for (u = 0; u + 4 <= U; u += 4) {
+      const __m256 d0 = dev(8 * u), d1 = dev(8 * u + 8), d2 = dev(8 * u + 16), d3 = dev(8 * u + 24);
+      q0 = _mm256_fmadd_ps(d0, d0, q0);
+      q1 = _mm256_fmadd_ps(d1, d1, q1);
+      q2 = _mm256_fmadd_ps(d2, d2, q2);
+      q3 = _mm256_fmadd_ps(d3, d3, q3);
+    }
+    for (; u < U; ++u) {
+      const __m256 d = dev(8 * u);
+      vec::fmadd_to_partial(q0, q1, q2, q3, u, d, d);
     }
     if (tail) {
-      const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm), _mm256_castsi256_ps(tm));
-      sq = _mm256_fmadd_ps(d, d, sq);
+      const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm), tmf);
+      vec::fmadd_to_partial(q0, q1, q2, q3, U, d, d);
     }
-    const __m256 rs = _mm256_set1_ps(1.f / std::sqrt(vec::hsum_ps(sq) * invD + eps));
+    const float var = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(q0, q1), _mm256_add_ps(q2, q3))) * invD;
+    const __m256 rs = _mm256_set1_ps(1.f / std::sqrt(var + eps));
     for (int64_t c = 0; c < D8; c += 8) {
       const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(o + c), vm), rs);
       _mm256_storeu_ps(o + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(norm_w + c), _mm256_loadu_ps(norm_b + c)));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <type_traits>
 
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/cpu/vec_math_avx512.h"
@@ -106,84 +107,187 @@ void mask_logits_avx512(const float* emb, int64_t Q, int64_t D, const float* up,
   }
 }
 
-void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
-                                        const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  // 16 channels per step; the 8-lane running sums of the AVX2 row kernel are kept as they are (each zmm
-  // adds its low then its high half), the last < 16 channels are that kernel's 8-wide steps (masked tail)
-  const int64_t D16 = D & ~int64_t(15), D8 = D & ~int64_t(7);
+namespace {
+
+// Lanes 0-7 and 8-15 of v (zero-masked extracts: GCC 12 warns about the undefined merge operand of the
+// plain extract and cast once inlined here).
+inline __m256 low8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 0); }
+inline __m256 high8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 1); }
+
+// The in-image taps of pixel (y, x) in row-major window order: nt source rows and their kernel taps.
+inline int dw_taps(const float* in, const float* wt, int64_t h, int64_t w, int64_t D, int64_t y, int64_t x,
+                   const float* src[9], const float* ker[9]) {
+  int nt = 0;
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t yy = y + i - 1;
+    if (yy < 0 || yy >= h) continue;
+    for (int64_t j = 0; j < 3; ++j) {
+      const int64_t xx = x + j - 1;
+      if (xx < 0 || xx >= w) continue;
+      src[nt] = in + (yy * w + xx) * D;
+      ker[nt] = wt + (i * 3 + j) * D;
+      ++nt;
+    }
+  }
+  return nt;
+}
+
+// The channels past the 16-wide chunks of one pixel (one 8-channel unit when D % 16 >= 8, then a masked
+// tail), as the AVX2 kernel runs them, and the LayerNorm over the pixel's conv output o. ze, zo: the
+// sums of the 16-wide chunks (chunk i into ze for even i, zo for odd i: their lanes 0-7 and 8-15 are partials
+// 0 and 1 (ze), 2 and 3 (zo) of the AVX2 kernel's four).
+inline void dw_finish_pixel(float* o, const float* const* src, const float* const* ker, int nt, int64_t D,
+                            __m512 ze, __m512 zo, const float* norm_w, const float* norm_b, float eps) {
+  const int64_t D16 = D & ~int64_t(15), D8 = D & ~int64_t(7), U = D8 / 8;
   const int tail = static_cast<int>(D - D8);
   const __m256i tm = vec::tail_mask(tail);
+  const __m256 tmf = _mm256_castsi256_ps(tm);
   const float invD = 1.f / static_cast<float>(D);
-  for (int64_t x = 0; x < w; ++x) {
-    float* o = out + (y * w + x) * D;
-    const float* src[9];
-    const float* ker[9];
-    int nt = 0;
-    for (int64_t i = 0; i < 3; ++i) {
-      const int64_t yy = y + i - 1;
-      if (yy < 0 || yy >= h) continue;
-      for (int64_t j = 0; j < 3; ++j) {
-        const int64_t xx = x + j - 1;
-        if (xx < 0 || xx >= w) continue;
-        src[nt] = in + (yy * w + xx) * D;
-        ker[nt] = wt + (i * 3 + j) * D;
-        ++nt;
+  __m256 s0 = low8(ze), s1 = high8(ze), s2 = low8(zo), s3 = high8(zo);
+  for (int64_t u = D16 / 8; u < U; ++u) {
+    const int64_t c = 8 * u;
+    __m256 acc = _mm256_setzero_ps();
+    for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
+    _mm256_storeu_ps(o + c, acc);
+    vec::add_to_partial(s0, s1, s2, s3, u, acc);
+  }
+  if (tail) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int t = 0; t < nt; ++t)
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
+    _mm256_maskstore_ps(o + D8, tm, acc);
+    vec::add_to_partial(s0, s1, s2, s3, U, acc);
+  }
+  const float mean = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) * invD;
+  const __m512 vm = _mm512_set1_ps(mean);
+  const __m256 vm8 = _mm256_set1_ps(mean);
+  __m512 qe = _mm512_setzero_ps(), qo = _mm512_setzero_ps();
+  for (int64_t c = 0; c < D16; c += 32) {
+    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(o + c), vm);
+    qe = _mm512_fmadd_ps(d0, d0, qe);
+    if (c + 16 < D16) {
+      const __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(o + c + 16), vm);
+      qo = _mm512_fmadd_ps(d1, d1, qo);
+    }
+  }
+  __m256 q0 = low8(qe), q1 = high8(qe), q2 = low8(qo), q3 = high8(qo);
+  for (int64_t u = D16 / 8; u < U; ++u) {
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + 8 * u), vm8);
+    vec::fmadd_to_partial(q0, q1, q2, q3, u, d, d);
+  }
+  if (tail) {
+    const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), tmf);
+    vec::fmadd_to_partial(q0, q1, q2, q3, U, d, d);
+  }
+  const float var = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(q0, q1), _mm256_add_ps(q2, q3))) * invD;
+  const float inv_std = 1.f / std::sqrt(var + eps);
+  const __m512 rs = _mm512_set1_ps(inv_std);
+  const __m256 rs8 = _mm256_set1_ps(inv_std);
+  int64_t c = 0;
+  for (; c < D16; c += 16) {
+    const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(o + c), vm), rs);
+    _mm512_storeu_ps(o + c, _mm512_fmadd_ps(d, _mm512_loadu_ps(norm_w + c), _mm512_loadu_ps(norm_b + c)));
+  }
+  for (; c < D8; c += 8) {
+    const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(o + c), vm8), rs8);
+    _mm256_storeu_ps(o + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(norm_w + c), _mm256_loadu_ps(norm_b + c)));
+  }
+  if (tail) {
+    const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), rs8);
+    _mm256_maskstore_ps(o + D8, tm, _mm256_fmadd_ps(d, _mm256_maskload_ps(norm_w + D8, tm), _mm256_maskload_ps(norm_b + D8, tm)));
+  }
+}
+
+}  // namespace
+
+void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
+                                        const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  // The numerics of depthwise3x3_layer_norm_row_avx2 (same tap chains, the same four partial sums per
+  // LayerNorm pass), 16 channels per step. Interior pixels go in pairs (x, x + 1): the two share the
+  // kernel loads and three of their four source columns (21 loads for 18 FMAs, not 36).
+  const int64_t D16 = D & ~int64_t(15);
+  const float* src[9];
+  const float* ker[9];
+  int64_t x = 0;
+  while (x < w) {
+    float* const o = out + (y * w + x) * D;
+    if (x >= 1 && x + 2 < w) {
+      // rows of the window inside the image (the same for both pixels); pixel x reads columns x-1..x+1,
+      // pixel x+1 columns x..x+2
+      const float* row[3];
+      const float* krow[3];
+      int nr = 0;
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t yy = y + i - 1;
+        if (yy < 0 || yy >= h) continue;
+        row[nr] = in + (yy * w + x - 1) * D;
+        krow[nr] = wt + i * 3 * D;
+        ++nr;
       }
+      float* o1 = o + D;
+      // G chunks from c of both pixels, each element one chain over the taps in window order; the 2G chains
+      // interleaved row by row (one chunk at a time left the FMAs waiting on their own chain's latency)
+      __m512 z0e = _mm512_setzero_ps(), z0o = _mm512_setzero_ps(), z1e = _mm512_setzero_ps(), z1o = _mm512_setzero_ps();
+      auto pair_chunks = [&](auto G, int64_t c) {
+        __m512 a0[G.value], a1[G.value];
+        for (int q = 0; q < G.value; ++q) a0[q] = a1[q] = _mm512_setzero_ps();
+        for (int r = 0; r < nr; ++r) {
+          for (int q = 0; q < G.value; ++q) {
+            const float* sr = row[r] + c + 16 * q;
+            const float* kr = krow[r] + c + 16 * q;
+            const __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + D), k2 = _mm512_loadu_ps(kr + 2 * D);
+            const __m512 s1 = _mm512_loadu_ps(sr + D), s2 = _mm512_loadu_ps(sr + 2 * D);
+            a0[q] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(sr), a0[q]);
+            a1[q] = _mm512_fmadd_ps(k0, s1, a1[q]);
+            a0[q] = _mm512_fmadd_ps(k1, s1, a0[q]);
+            a1[q] = _mm512_fmadd_ps(k1, s2, a1[q]);
+            a0[q] = _mm512_fmadd_ps(k2, s2, a0[q]);
+            a1[q] = _mm512_fmadd_ps(k2, _mm512_loadu_ps(sr + 3 * D), a1[q]);
+          }
+        }
+        for (int q = 0; q < G.value; ++q) {
+          _mm512_storeu_ps(o + c + 16 * q, a0[q]);
+          _mm512_storeu_ps(o1 + c + 16 * q, a1[q]);
+          // chunk i = c / 16 + q into the partials of parity i % 2, as named registers (an array indexed by
+          // the parity went through the stack)
+          if (((c >> 4) + q) % 2 == 0) {
+            z0e = _mm512_add_ps(z0e, a0[q]);
+            z1e = _mm512_add_ps(z1e, a1[q]);
+          } else {
+            z0o = _mm512_add_ps(z0o, a0[q]);
+            z1o = _mm512_add_ps(z1o, a1[q]);
+          }
+        }
+      };
+      int64_t c = 0;
+      for (; c + 64 <= D16; c += 64) pair_chunks(std::integral_constant<int, 4>{}, c);
+      for (; c < D16; c += 16) pair_chunks(std::integral_constant<int, 1>{}, c);
+      int nt = dw_taps(in, wt, h, w, D, y, x, src, ker);
+      dw_finish_pixel(o, src, ker, nt, D, z0e, z0o, norm_w, norm_b, eps);
+      nt = dw_taps(in, wt, h, w, D, y, x + 1, src, ker);
+      dw_finish_pixel(o1, src, ker, nt, D, z1e, z1o, norm_w, norm_b, eps);
+      x += 2;
+      continue;
     }
-    __m256 sum = _mm256_setzero_ps();
-    int64_t c = 0;
-    for (; c < D16; c += 16) {
-      __m512 acc = _mm512_setzero_ps();
-      for (int t = 0; t < nt; ++t) acc = _mm512_fmadd_ps(_mm512_loadu_ps(ker[t] + c), _mm512_loadu_ps(src[t] + c), acc);
-      _mm512_storeu_ps(o + c, acc);
-      sum = _mm256_add_ps(sum, _mm512_castps512_ps256(acc));
-      sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(acc, 1));
-    }
-    for (; c < D8; c += 8) {
-      __m256 acc = _mm256_setzero_ps();
-      for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
-      _mm256_storeu_ps(o + c, acc);
-      sum = _mm256_add_ps(sum, acc);
-    }
-    if (tail) {
-      __m256 acc = _mm256_setzero_ps();
+    const int nt = dw_taps(in, wt, h, w, D, y, x, src, ker);
+    __m512 ze = _mm512_setzero_ps(), zo = _mm512_setzero_ps();
+    auto chunks = [&](auto G, int64_t c) {
+      __m512 acc[G.value];
+      for (int q = 0; q < G.value; ++q) acc[q] = _mm512_setzero_ps();
       for (int t = 0; t < nt; ++t)
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
-      _mm256_maskstore_ps(o + D8, tm, acc);
-      sum = _mm256_add_ps(sum, acc);
-    }
-    const float mean = vec::hsum_ps(sum) * invD;
-    const __m512 vm = _mm512_set1_ps(mean);
-    const __m256 vm8 = _mm512_castps512_ps256(vm);
-    __m256 sq = _mm256_setzero_ps();
-    for (c = 0; c < D16; c += 16) {
-      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(o + c), vm);
-      sq = _mm256_fmadd_ps(_mm512_castps512_ps256(d), _mm512_castps512_ps256(d), sq);
-      const __m256 dh = _mm512_extractf32x8_ps(d, 1);
-      sq = _mm256_fmadd_ps(dh, dh, sq);
-    }
-    for (; c < D8; c += 8) {
-      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), vm8);
-      sq = _mm256_fmadd_ps(d, d, sq);
-    }
-    if (tail) {
-      const __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), _mm256_castsi256_ps(tm));
-      sq = _mm256_fmadd_ps(d, d, sq);
-    }
-    const __m512 rs = _mm512_set1_ps(1.f / std::sqrt(vec::hsum_ps(sq) * invD + eps));
-    const __m256 rs8 = _mm512_castps512_ps256(rs);
-    for (c = 0; c < D16; c += 16) {
-      const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(o + c), vm), rs);
-      _mm512_storeu_ps(o + c, _mm512_fmadd_ps(d, _mm512_loadu_ps(norm_w + c), _mm512_loadu_ps(norm_b + c)));
-    }
-    for (; c < D8; c += 8) {
-      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(o + c), vm8), rs8);
-      _mm256_storeu_ps(o + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(norm_w + c), _mm256_loadu_ps(norm_b + c)));
-    }
-    if (tail) {
-      const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(o + D8, tm), vm8), rs8);
-      _mm256_maskstore_ps(o + D8, tm, _mm256_fmadd_ps(d, _mm256_maskload_ps(norm_w + D8, tm), _mm256_maskload_ps(norm_b + D8, tm)));
-    }
+        for (int q = 0; q < G.value; ++q)
+          acc[q] = _mm512_fmadd_ps(_mm512_loadu_ps(ker[t] + c + 16 * q), _mm512_loadu_ps(src[t] + c + 16 * q), acc[q]);
+      for (int q = 0; q < G.value; ++q) {
+        _mm512_storeu_ps(o + c + 16 * q, acc[q]);
+        if (((c >> 4) + q) % 2 == 0) ze = _mm512_add_ps(ze, acc[q]);
+        else zo = _mm512_add_ps(zo, acc[q]);
+      }
+    };
+    int64_t c = 0;
+    for (; c + 64 <= D16; c += 64) chunks(std::integral_constant<int, 4>{}, c);
+    for (; c < D16; c += 16) chunks(std::integral_constant<int, 1>{}, c);
+    dw_finish_pixel(o, src, ker, nt, D, ze, zo, norm_w, norm_b, eps);
+    ++x;
   }
 }
 

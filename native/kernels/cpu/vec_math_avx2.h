@@ -7,6 +7,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace r4p::vec {
 
 static inline __m256 exp_ps(__m256 x) {
@@ -72,6 +74,27 @@ static inline float hmax_ps(__m256 v) {
 }
 
 // Mask for the first n (0..8) lanes, for tails with _mm256_maskload_ps / _mm256_maskstore_ps.
+// p[i % 4] += v for four named partial sums (an array indexed at run time lives on the stack: each add
+// would wait for the store before it).
+static inline void add_to_partial(__m256& p0, __m256& p1, __m256& p2, __m256& p3, int64_t i, __m256 v) {
+  switch (i & 3) {
+    case 0: p0 = _mm256_add_ps(p0, v); break;
+    case 1: p1 = _mm256_add_ps(p1, v); break;
+    case 2: p2 = _mm256_add_ps(p2, v); break;
+    default: p3 = _mm256_add_ps(p3, v); break;
+  }
+}
+
+// p[i % 4] = a * b + p[i % 4] (one rounding), the same four named partials.
+static inline void fmadd_to_partial(__m256& p0, __m256& p1, __m256& p2, __m256& p3, int64_t i, __m256 a, __m256 b) {
+  switch (i & 3) {
+    case 0: p0 = _mm256_fmadd_ps(a, b, p0); break;
+    case 1: p1 = _mm256_fmadd_ps(a, b, p1); break;
+    case 2: p2 = _mm256_fmadd_ps(a, b, p2); break;
+    default: p3 = _mm256_fmadd_ps(a, b, p3); break;
+  }
+}
+
 static inline __m256i tail_mask(int n) {
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota);
