@@ -73,7 +73,6 @@ static inline float hmax_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Mask for the first n (0..8) lanes, for tails with _mm256_maskload_ps / _mm256_maskstore_ps.
 // p[i % 4] += v for four named partial sums (an array indexed at run time lives on the stack: each add
 // would wait for the store before it).
 static inline void add_to_partial(__m256& p0, __m256& p1, __m256& p2, __m256& p3, int64_t i, __m256 v) {
@@ -95,6 +94,7 @@ static inline void fmadd_to_partial(__m256& p0, __m256& p1, __m256& p2, __m256& 
   }
 }
 
+// Mask for the first n (0..8) lanes, for tails with _mm256_maskload_ps / _mm256_maskstore_ps.
 static inline __m256i tail_mask(int n) {
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota);
