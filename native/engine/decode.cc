@@ -4,9 +4,11 @@
 //   two scale blocks, channels-last: ConvTranspose2d 2x2/2 = two gemms [B*h*w, D] x [D, 2D], one per
 //     output row i of the 2x2 block (sub-pixels (i,0), (i,1) are adjacent pixels, so a GEMM row of 2D
 //     outputs is one contiguous run), bias + GELU in the epilogue, rows scattered to pixel (2y+i, 2x)
-//     by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel
+//     by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel; both per band of input rows
 //   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (layers.cc mask_logits; planar, as SPEC's einsum)
 //   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
+#include <algorithm>
+
 #include "engine/engine.h"
 #include "engine/layers.h"
 #include "engine/workspace.h"
@@ -14,6 +16,10 @@
 
 namespace r4p::engine {
 namespace {
+
+// Input pixels per band of the scale blocks (5.3): 8 rows of the second block's 64-wide input at 512x512, whose
+// ConvTranspose output (16 rows of 128 pixels, 3 MiB at D = 384) the depthwise+LN then reads from the caches.
+constexpr int64_t kUpscaleBandPixels = 512;
 
 // C [M,N] = act(A [M,K] W^T + bias), W [N,K] (a Linear layer).
 Status linear(const float* A, int64_t M, int64_t K, const float* W, const float* bias, int64_t N, float* C,
@@ -51,25 +57,42 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   R4P_RETURN_IF_ERROR(linear(w.t2.get(), B * Q, D, m.mask_w[2], m.mask_b[2], D, w.emb.get(), Activation::kNone));
   clock_.lap(kHeadMlp);
 
-  // 5.3 two x2 scale blocks: yp -> up_a -> up_b -> up_a -> up_b ([B, 4gh, 4gw, D] at the end)
+  // 5.3 two x2 scale blocks: yp -> (a -> c) -> (a -> b), [B, 4gh, 4gw, D] in up_b at the end. Per image, in
+  // bands of input rows: the ConvTranspose of a band, then the depthwise+LN rows it completes, while the
+  // band's output is still in the caches (the second block's 4gh x 4gw map is larger than they are). The
+  // bands change the order of the work only: every output element is computed as in one pass.
   const float* in = w.yp.get();
   for (int j = 0; j < 2; ++j) {
     const UpscaleWeights& u = m.upscale(j);
     const int64_t h = gh << j, wd = gw << j, Min = B * h * wd;
-    for (int64_t i = 0; i < 2; ++i) {  // output row i of each 2x2 block: sub-pixels (i, 0) and (i, 1) side by side
-      GemmArgs g;
-      g.M = Min; g.N = 2 * D; g.K = D;
-      g.A = in; g.lda = D;
-      g.B = u.conv1_wg + i * 2 * D; g.ldb = 4 * D;  // columns (s = 2i, 2i+1; o) of the regrouped [D, 4D] weight
-      g.C = w.up_a.get(); g.ldc = 2 * D; g.c_rows = w.up_crow_pair[j].data() + i * Min;
-      g.bias = u.conv1_b2;
-      g.act = Activation::kGelu;
-      R4P_RETURN_IF_ERROR(gemm(g));
+    const int64_t band = std::max<int64_t>(1, kUpscaleBandPixels / wd);  // input rows per band
+    float* const out = j == 0 ? w.up_c.get() : w.up_b.get();
+    for (int64_t b = 0; b < B; ++b) {
+      const float* img_a = w.up_a.get() + b * 4 * h * wd * D;
+      float* img_out = out + b * 4 * h * wd * D;
+      int64_t done = 0;  // output rows of image b through the depthwise+LN
+      for (int64_t y0 = 0; y0 < h; y0 += band) {
+        const int64_t y1 = std::min(h, y0 + band), r0 = (b * h + y0) * wd;
+        for (int i = 0; i < 2; ++i) {  // output row i of each 2x2 block: sub-pixels (i, 0) and (i, 1) side by side
+          GemmArgs g;
+          g.M = (y1 - y0) * wd; g.N = 2 * D; g.K = D;
+          g.A = in + r0 * D; g.lda = D;
+          g.B = u.conv1_wg + i * 2 * D; g.ldb = 4 * D;  // columns (s = 2i, 2i+1; o) of the regrouped [D, 4D] weight
+          g.packed_b = packed_.upscale(j, i);
+          g.C = w.up_a.get(); g.ldc = 2 * D; g.c_rows = w.up_crow_pair[j].data() + i * Min + r0;
+          g.bias = u.conv1_b2;
+          g.act = Activation::kGelu;
+          R4P_RETURN_IF_ERROR(gemm(g));
+        }
+        clock_.lap(kUpConv);
+        // output rows below 2 y1 exist now; each row also reads the one after it
+        const int64_t ready = y1 == h ? 2 * h : 2 * y1 - 1;
+        depthwise3x3_layer_norm_rows(img_a, img_out, 2 * h, 2 * wd, D, done, ready, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
+        done = ready;
+        clock_.lap(kUpDwLn);
+      }
     }
-    clock_.lap(kUpConv);
-    depthwise3x3_layer_norm(w.up_a.get(), w.up_b.get(), B, 2 * h, 2 * wd, D, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
-    clock_.lap(kUpDwLn);
-    in = w.up_b.get();
+    in = out;
   }
 
   // 5.4 mask logits [B,Q,16Np]

@@ -92,38 +92,54 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
   });
 }
 
-void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
-                             const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  const bool avx2 = active_at_least_avx2(), avx512 = active_cpu_variant() == KernelVariant::kAvx512;
-  parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / h, y = t % h;
-      if (avx512) {
-        depthwise3x3_layer_norm_row_avx512(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
-        continue;
-      }
-      if (avx2) {
-        depthwise3x3_layer_norm_row_avx2(in + b * h * w * D, out + b * h * w * D, h, w, D, y, wt, norm_w, norm_b, eps);
-        continue;
-      }
-      for (int64_t x = 0; x < w; ++x) {
-        float* o = out + ((b * h + y) * w + x) * D;
-        std::fill(o, o + D, 0.f);
-        // taps in a fixed order (row-major over the 3x3 window); out-of-image taps are zero padding
-        for (int64_t i = 0; i < 3; ++i) {
-          const int64_t yy = y + i - 1;
-          if (yy < 0 || yy >= h) continue;
-          for (int64_t j = 0; j < 3; ++j) {
-            const int64_t xx = x + j - 1;
-            if (xx < 0 || xx >= w) continue;
-            const float* src = in + ((b * h + yy) * w + xx) * D;
-            const float* k = wt + (i * 3 + j) * D;
-            for (int64_t c = 0; c < D; ++c) o[c] += k[c] * src[c];
-          }
-        }
-        ln_row(o, o, D, norm_w, norm_b, eps);
+namespace {
+
+// Output row y of the depthwise 3x3 + LayerNorm2d of one image (in, out [h,w,D]), the active variant.
+void depthwise3x3_layer_norm_row(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
+                                 const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  if (active_cpu_variant() == KernelVariant::kAvx512) {
+    depthwise3x3_layer_norm_row_avx512(in, out, h, w, D, y, wt, norm_w, norm_b, eps);
+    return;
+  }
+  if (active_at_least_avx2()) {
+    depthwise3x3_layer_norm_row_avx2(in, out, h, w, D, y, wt, norm_w, norm_b, eps);
+    return;
+  }
+  for (int64_t x = 0; x < w; ++x) {
+    float* o = out + (y * w + x) * D;
+    std::fill(o, o + D, 0.f);
+    // taps in a fixed order (row-major over the 3x3 window); out-of-image taps are zero padding
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t yy = y + i - 1;
+      if (yy < 0 || yy >= h) continue;
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t xx = x + j - 1;
+        if (xx < 0 || xx >= w) continue;
+        const float* src = in + (yy * w + xx) * D;
+        const float* k = wt + (i * 3 + j) * D;
+        for (int64_t c = 0; c < D; ++c) o[c] += k[c] * src[c];
       }
     }
+    ln_row(o, o, D, norm_w, norm_b, eps);
+  }
+}
+
+}  // namespace
+
+void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
+                             const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / h;
+      depthwise3x3_layer_norm_row(in + b * h * w * D, out + b * h * w * D, h, w, D, t % h, wt, norm_w, norm_b, eps);
+    }
+  });
+}
+
+void depthwise3x3_layer_norm_rows(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y0,
+                                  int64_t y1, const float* wt, const float* norm_w, const float* norm_b, float eps) {
+  parallel_for(y1 - y0, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) depthwise3x3_layer_norm_row(in, out, h, w, D, y0 + t, wt, norm_w, norm_b, eps);
   });
 }
 

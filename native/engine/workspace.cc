@@ -38,9 +38,10 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
   w->yp = alloc(B * Np * D, &total);
   w->up_a = alloc(B * 16 * Np * D, &total);
   w->up_b = alloc(B * 16 * Np * D, &total);
+  w->up_c = alloc(B * 4 * Np * D, &total);
   w->masks = alloc(B * Q * 16 * Np, &total);
   const bool ok = w->x0 && w->x1 && w->cols && w->sel_h && w->sel_u && w->sel_logits && w->sel_score && w->yq &&
-                  w->t1 && w->t2 && w->emb && w->cls && w->probs && w->yp && w->up_a && w->up_b && w->masks;
+                  w->t1 && w->t2 && w->emb && w->cls && w->probs && w->yp && w->up_a && w->up_b && w->up_c && w->masks;
   try {
     w->pe_crow.resize(static_cast<size_t>(B * Np));
     w->pe_rrow.resize(static_cast<size_t>(B * Np));

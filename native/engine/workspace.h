@@ -44,7 +44,8 @@ class Workspace {
   FloatBuf cls;              // [B*Q, C+1] (non-final decode points)
   FloatBuf probs;            // [B*Q, C]
   FloatBuf yp;               // [B*Np, D] normalised patch rows = [B,gh,gw,D]
-  FloatBuf up_a, up_b;       // [B*16*Np*D] ping-pong for the two scale blocks
+  FloatBuf up_a, up_b;       // [B*16*Np*D] each scale block's ConvTranspose output (a) and depthwise+LN output (b)
+  FloatBuf up_c;             // [B*4*Np*D] the first scale block's output: the second reads it while writing a and b
   FloatBuf masks;            // [B*Q*16*Np] (non-final decode points)
   std::vector<int32_t> up_crow[2];  // [4 * B*Np * 4^j] ConvTranspose output pixel of input pixel, per sub-pixel
   // [2 * B*Np * 4^j] the same for sub-pixel pairs (i, 0..1), in units of two pixels: the CPU head runs the

@@ -110,6 +110,34 @@ describe.each([['A 32x32 C=1', CFG_A, 11], ['B 48x64 C=2', CFG_B, 12]] as const)
   });
 });
 
+describe('InferenceSession: the head\'s scale blocks in bands of input rows', () => {
+  // patch 4 on 128 x 96: a 32 x 24 grid; the first scale block's 24-wide input runs in bands of 21 rows
+  // (21 + 11), the second's 48-wide input in bands of 10 rows (6 x 10 + 4): band edges inside the map, a
+  // short last band, and B = 2 (each image's bands in turn)
+  const cfg = modelConfig('tiny', { D: 16, H: 2, L: 2, patch: 4, image: [128, 96], R: 1, Q: 3, Bq: 1, classes: 2, stageBlocks: [1], selectorWidth: 4 });
+  it('several bands per image match the float64 reference, every variant, threads bit-identical', async () => {
+    const weights = randomWeights(cfg, 21, { init: 'test' });
+    const B = 2, [Hi, Wi] = cfg.image;
+    const img = randn(B * 3 * Hi * Wi, rng(121));
+    const ref = eomtForwardRef(cfg, weights, img, B, { keep: null });
+    const session = await InferenceSession.create({ config: cfg, weights });
+    try {
+      for (const variant of cpuVariants()) {
+        let first: Float32Array | undefined;
+        for (const threads of threadCounts()) {
+          const out = await withKernelAsync(variant, threads, () => session.run({ data: img, shape: [B, 3, Hi, Wi] }));
+          expectClose(out.maskLogits.data, ref.maskLogits, ATOL, RTOL, `${variant} t=${threads} maskLogits`);
+          expectClose(out.semantic.data, ref.semantic, ATOL, RTOL, `${variant} t=${threads} semantic`);
+          if (first === undefined) first = out.maskLogits.data;
+          else expect(Buffer.from(out.maskLogits.data.buffer).equals(Buffer.from(first.buffer))).toBe(true);
+        }
+      }
+    } finally {
+      session.dispose();
+    }
+  });
+});
+
 describe('InferenceSession: sources, batching, queueing', () => {
   let dir = '';
   beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), 'reg4pru-eng-')); });
