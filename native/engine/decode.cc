@@ -5,7 +5,8 @@
 //     output row i of the 2x2 block (sub-pixels (i,0), (i,1) are adjacent pixels, so a GEMM row of 2D
 //     outputs is one contiguous run), bias + GELU in the epilogue, rows scattered to pixel (2y+i, 2x)
 //     by c_rows; then depthwise 3x3 + LayerNorm2d fused per pixel; both per band of input rows
-//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (layers.cc mask_logits; planar, as SPEC's einsum)
+//   mask logits m[b] = e[b] up[b]^T [Q, 16Np] (layers.cc mask_logits_pixels; planar, as SPEC's einsum), per
+//     band of the second scale block
 //   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
 #include <algorithm>
 
@@ -88,16 +89,18 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
         // output rows below 2 y1 exist now; each row also reads the one after it
         const int64_t ready = y1 == h ? 2 * h : 2 * y1 - 1;
         depthwise3x3_layer_norm_rows(img_a, img_out, 2 * h, 2 * wd, D, done, ready, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
-        done = ready;
         clock_.lap(kUpDwLn);
+        if (j == 1) {
+          // 5.4 mask logits [B,Q,16Np] of the pixels just finished, still in cache
+          R4P_RETURN_IF_ERROR(mask_logits_pixels(w.emb.get() + b * Q * D, img_out, Q, 16 * Np, D, done * 2 * wd,
+                                                 ready * 2 * wd, mask_logits_out + b * Q * 16 * Np));
+          clock_.lap(kMaskGemm);
+        }
+        done = ready;
       }
     }
     in = out;
   }
-
-  // 5.4 mask logits [B,Q,16Np]
-  R4P_RETURN_IF_ERROR(mask_logits(w.emb.get(), w.up_b.get(), B, Q, 16 * Np, D, mask_logits_out));
-  clock_.lap(kMaskGemm);
 
   // 5.5 semantic map
   class_probs(class_logits, B * Q, c.C1(), w.probs.get());

@@ -164,28 +164,27 @@ void keep_scores(const float* logits, int64_t rows, float* score) {
   });
 }
 
-Status mask_logits(const float* emb, const float* up, int64_t B, int64_t Q, int64_t HW, int64_t D, float* out) {
+Status mask_logits_pixels(const float* emb, const float* up, int64_t Q, int64_t HW, int64_t D, int64_t p0, int64_t p1,
+                          float* out) {
+  if (p1 <= p0) return Status::Ok();
   if (active_cpu_variant() == KernelVariant::kAvx512) {
-    // tasks of 64 pixels of one batch row; each writes only its own columns of out
-    const int64_t blocks = (HW + 63) / 64;
-    parallel_for(B * blocks, 1, [&](int64_t t0, int64_t t1) {
+    // tasks of 64 pixels; each writes only its own columns of out (a pixel's sums do not depend on the task edges)
+    const int64_t blocks = (p1 - p0 + 63) / 64;
+    parallel_for(blocks, 1, [&](int64_t t0, int64_t t1) {
       std::vector<float> ut(static_cast<size_t>(16 * D));
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / blocks, p0 = (t % blocks) * 64, p1 = std::min(HW, p0 + 64);
-        mask_logits_avx512(emb + b * Q * D, Q, D, up + b * HW * D, p0, p1, out + b * Q * HW, HW, ut.data());
+        const int64_t a = p0 + t * 64;
+        mask_logits_avx512(emb, Q, D, up, a, std::min(p1, a + 64), out, HW, ut.data());
       }
     });
     return Status::Ok();
   }
-  for (int64_t b = 0; b < B; ++b) {
-    GemmArgs g;
-    g.M = Q; g.N = HW; g.K = D;
-    g.A = emb + b * Q * D; g.lda = D;
-    g.B = up + b * HW * D; g.ldb = D; g.transB = true;
-    g.C = out + b * Q * HW; g.ldc = HW;
-    R4P_RETURN_IF_ERROR(gemm(g));
-  }
-  return Status::Ok();
+  GemmArgs g;
+  g.M = Q; g.N = p1 - p0; g.K = D;
+  g.A = emb; g.lda = D;
+  g.B = up + p0 * D; g.ldb = D; g.transB = true;
+  g.C = out + p0; g.ldc = HW;
+  return gemm(g);
 }
 
 namespace {

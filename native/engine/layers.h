@@ -37,10 +37,12 @@ void class_probs(const float* logits, int64_t rows, int64_t C1, float* probs);
 // Keep score of a policy predictor: score[r] = softmax(logits[r, 0..2))[0], logits [rows, 2].
 void keep_scores(const float* logits, int64_t rows, float* score);
 
-// Mask logits, SPEC's einsum: out[b, q, p] = sum_d emb[b, q, d] * up[b, p, d], emb [B,Q,D], up [B,HW,D]
-// channels-last, out [B,Q,HW] planar. Under 'avx512' a dedicated kernel (16 pixels transposed in
-// registers against all queries: no packing of the [HW, D] map), else the GEMM; the same bits either way.
-Status mask_logits(const float* emb, const float* up, int64_t B, int64_t Q, int64_t HW, int64_t D, float* out);
+// Mask logits, SPEC's einsum, for one image and its pixels [p0, p1): out[q, p] = sum_d emb[q, d] * up[p, d],
+// emb [Q,D], up [HW,D] channels-last, out [Q,HW] planar (columns p0..p1-1 written). Under 'avx512' a dedicated
+// kernel (16 pixels transposed in registers against all queries: no packing of the [HW, D] map), else the
+// GEMM; the same bits either way, and whatever the pixel range (a pixel's sum is one chain over d).
+Status mask_logits_pixels(const float* emb, const float* up, int64_t Q, int64_t HW, int64_t D, int64_t p0, int64_t p1,
+                          float* out);
 
 // Bilinear resize (half-pixel centres, align_corners=False) of masks [B,Q,h,w] to [Ho,Wo], then
 // sem[b,c,y,x] = sum_q sigmoid(m[b,q,y,x]) * probs[b,q,c] -> sem [B,C,Ho,Wo]. Fused per output row:
