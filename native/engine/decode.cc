@@ -9,6 +9,7 @@
 //     band of the second scale block
 //   semantic = sum_q sigmoid(bilinear(m_q)) softmax(cls_q)[c], resize fused with the sum (layers.cc)
 #include <algorithm>
+#include <cstring>
 
 #include "engine/engine.h"
 #include "engine/layers.h"
@@ -18,9 +19,6 @@
 namespace r4p::engine {
 namespace {
 
-// Input pixels per band of the scale blocks (5.3): 8 rows of the second block's 64-wide input at 512x512, whose
-// ConvTranspose output (16 rows of 128 pixels, 3 MiB at D = 384) the depthwise+LN then reads from the caches.
-constexpr int64_t kUpscaleBandPixels = 512;
 
 // C [M,N] = act(A [M,K] W^T + bias), W [N,K] (a Linear layer).
 Status linear(const float* A, int64_t M, int64_t K, const float* W, const float* bias, int64_t N, float* C,
@@ -58,29 +56,29 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
   R4P_RETURN_IF_ERROR(linear(w.t2.get(), B * Q, D, m.mask_w[2], m.mask_b[2], D, w.emb.get(), Activation::kNone));
   clock_.lap(kHeadMlp);
 
-  // 5.3 two x2 scale blocks: yp -> (a -> c) -> (a -> b), [B, 4gh, 4gw, D] in up_b at the end. Per image, in
-  // bands of input rows: the ConvTranspose of a band, then the depthwise+LN rows it completes, while the
-  // band's output is still in the caches (the second block's 4gh x 4gw map is larger than they are). The
-  // bands change the order of the work only: every output element is computed as in one pass.
-  const float* in = w.yp.get();
+  // 5.3 two x2 scale blocks: yp -> up_c [B, 2gh, 2gw, D] -> mask logits. Per image, in bands of input rows
+  // (workspace.h): the ConvTranspose of a band into up_a, after the band's last two rows before it; then the
+  // depthwise+LN rows it completes (into up_c, or up_b for the second block), and for the second block the
+  // 5.4 mask logits [B,Q,16Np] of those pixels: the 4gh x 4gw map never leaves the caches whole. The bands
+  // change where and when, not what: every output element is computed as in one pass.
   for (int j = 0; j < 2; ++j) {
     const UpscaleWeights& u = m.upscale(j);
-    const int64_t h = gh << j, wd = gw << j, Min = B * h * wd;
-    const int64_t band = std::max<int64_t>(1, kUpscaleBandPixels / wd);  // input rows per band
-    float* const out = j == 0 ? w.up_c.get() : w.up_b.get();
+    const int64_t h = gh << j, wd = gw << j, band = upscale_band_rows(h, wd);
+    const size_t row_a = static_cast<size_t>(2 * wd * D);  // one output row, floats
+    const float* in = j == 0 ? w.yp.get() : w.up_c.get();
     for (int64_t b = 0; b < B; ++b) {
-      const float* img_a = w.up_a.get() + b * 4 * h * wd * D;
-      float* img_out = out + b * 4 * h * wd * D;
       int64_t done = 0;  // output rows of image b through the depthwise+LN
       for (int64_t y0 = 0; y0 < h; y0 += band) {
-        const int64_t y1 = std::min(h, y0 + band), r0 = (b * h + y0) * wd;
+        const int64_t y1 = std::min(h, y0 + band);
+        // output rows 2y0-2, 2y0-1 (the band before's last two) to the front of up_a
+        if (y0 > 0) std::memcpy(w.up_a.get(), w.up_a.get() + 2 * band * row_a, 2 * row_a * sizeof(float));
         for (int i = 0; i < 2; ++i) {  // output row i of each 2x2 block: sub-pixels (i, 0) and (i, 1) side by side
           GemmArgs g;
           g.M = (y1 - y0) * wd; g.N = 2 * D; g.K = D;
-          g.A = in + r0 * D; g.lda = D;
+          g.A = in + ((b * h + y0) * wd) * D; g.lda = D;
           g.B = u.conv1_wg + i * 2 * D; g.ldb = 4 * D;  // columns (s = 2i, 2i+1; o) of the regrouped [D, 4D] weight
           g.packed_b = packed_.upscale(j, i);
-          g.C = w.up_a.get(); g.ldc = 2 * D; g.c_rows = w.up_crow_pair[j].data() + i * Min + r0;
+          g.C = w.up_a.get(); g.ldc = 2 * D; g.c_rows = w.up_band_crow[j].data() + i * band * wd;
           g.bias = u.conv1_b2;
           g.act = Activation::kGelu;
           R4P_RETURN_IF_ERROR(gemm(g));
@@ -88,18 +86,18 @@ Status Engine::decode(const float* x, int64_t B, float* semantic, float* class_l
         clock_.lap(kUpConv);
         // output rows below 2 y1 exist now; each row also reads the one after it
         const int64_t ready = y1 == h ? 2 * h : 2 * y1 - 1;
-        depthwise3x3_layer_norm_rows(img_a, img_out, 2 * h, 2 * wd, D, done, ready, u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
+        float* const out = j == 0 ? w.up_c.get() + b * 4 * h * wd * D : w.up_b.get();
+        depthwise3x3_layer_norm_rows(w.up_a.get(), 2 * y0 - 2, out, j == 0 ? 0 : done, 2 * h, 2 * wd, D, done, ready,
+                                     u.conv2_wt, u.norm_w, u.norm_b, 1e-6f);
         clock_.lap(kUpDwLn);
         if (j == 1) {
-          // 5.4 mask logits [B,Q,16Np] of the pixels just finished, still in cache
-          R4P_RETURN_IF_ERROR(mask_logits_pixels(w.emb.get() + b * Q * D, img_out, Q, 16 * Np, D, done * 2 * wd,
-                                                 ready * 2 * wd, mask_logits_out + b * Q * 16 * Np));
+          R4P_RETURN_IF_ERROR(mask_logits_pixels(w.emb.get() + b * Q * D, w.up_b.get(), Q, 16 * Np, D, 0,
+                                                 (ready - done) * 2 * wd, mask_logits_out + b * Q * 16 * Np + done * 2 * wd));
           clock_.lap(kMaskGemm);
         }
         done = ready;
       }
     }
-    in = out;
   }
 
   // 5.5 semantic map

@@ -94,28 +94,28 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 
 namespace {
 
-// Output row y of the depthwise 3x3 + LayerNorm2d of one image (in, out [h,w,D]), the active variant.
-void depthwise3x3_layer_norm_row(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
-                                 const float* wt, const float* norm_w, const float* norm_b, float eps) {
+// One output row of the depthwise 3x3 + LayerNorm2d, the active variant: rows[i] is input row y + i - 1
+// ([w,D], nullptr outside the map), out the output row [w,D].
+void depthwise3x3_layer_norm_row(const float* const rows[3], float* out, int64_t w, int64_t D, const float* wt,
+                                 const float* norm_w, const float* norm_b, float eps) {
   if (active_cpu_variant() == KernelVariant::kAvx512) {
-    depthwise3x3_layer_norm_row_avx512(in, out, h, w, D, y, wt, norm_w, norm_b, eps);
+    depthwise3x3_layer_norm_row_avx512(rows, out, w, D, wt, norm_w, norm_b, eps);
     return;
   }
   if (active_at_least_avx2()) {
-    depthwise3x3_layer_norm_row_avx2(in, out, h, w, D, y, wt, norm_w, norm_b, eps);
+    depthwise3x3_layer_norm_row_avx2(rows, out, w, D, wt, norm_w, norm_b, eps);
     return;
   }
   for (int64_t x = 0; x < w; ++x) {
-    float* o = out + (y * w + x) * D;
+    float* o = out + x * D;
     std::fill(o, o + D, 0.f);
     // taps in a fixed order (row-major over the 3x3 window); out-of-image taps are zero padding
     for (int64_t i = 0; i < 3; ++i) {
-      const int64_t yy = y + i - 1;
-      if (yy < 0 || yy >= h) continue;
+      if (rows[i] == nullptr) continue;
       for (int64_t j = 0; j < 3; ++j) {
         const int64_t xx = x + j - 1;
         if (xx < 0 || xx >= w) continue;
-        const float* src = in + (yy * w + xx) * D;
+        const float* src = rows[i] + xx * D;
         const float* k = wt + (i * 3 + j) * D;
         for (int64_t c = 0; c < D; ++c) o[c] += k[c] * src[c];
       }
@@ -128,18 +128,22 @@ void depthwise3x3_layer_norm_row(const float* in, float* out, int64_t h, int64_t
 
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps) {
-  parallel_for(B * h, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / h;
-      depthwise3x3_layer_norm_row(in + b * h * w * D, out + b * h * w * D, h, w, D, t % h, wt, norm_w, norm_b, eps);
-    }
-  });
+  for (int64_t b = 0; b < B; ++b)
+    depthwise3x3_layer_norm_rows(in + b * h * w * D, 0, out + b * h * w * D, 0, h, w, D, 0, h, wt, norm_w, norm_b, eps);
 }
 
-void depthwise3x3_layer_norm_rows(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y0,
-                                  int64_t y1, const float* wt, const float* norm_w, const float* norm_b, float eps) {
+void depthwise3x3_layer_norm_rows(const float* in, int64_t in_row0, float* out, int64_t out_row0, int64_t h, int64_t w,
+                                  int64_t D, int64_t y0, int64_t y1, const float* wt, const float* norm_w,
+                                  const float* norm_b, float eps) {
   parallel_for(y1 - y0, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) depthwise3x3_layer_norm_row(in, out, h, w, D, y0 + t, wt, norm_w, norm_b, eps);
+    for (int64_t y = y0 + t0; y < y0 + t1; ++y) {
+      const float* rows[3];
+      for (int64_t i = 0; i < 3; ++i) {
+        const int64_t yy = y + i - 1;
+        rows[i] = yy < 0 || yy >= h ? nullptr : in + (yy - in_row0) * w * D;
+      }
+      depthwise3x3_layer_norm_row(rows, out + (y - out_row0) * w * D, w, D, wt, norm_w, norm_b, eps);
+    }
   });
 }
 

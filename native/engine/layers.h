@@ -27,9 +27,11 @@ void im2col_patches(const float* img, int64_t B, int64_t Hi, int64_t Wi, int64_t
 // in, out [B,h,w,D] channels-last, out != in.
 void depthwise3x3_layer_norm(const float* in, float* out, int64_t B, int64_t h, int64_t w, int64_t D,
                              const float* wt, const float* norm_w, const float* norm_b, float eps);
-// The same on output rows [y0, y1) of one image (in, out [h,w,D]): they read input rows y0-1 .. y1 only.
-void depthwise3x3_layer_norm_rows(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y0,
-                                  int64_t y1, const float* wt, const float* norm_w, const float* norm_b, float eps);
+// The same on output rows [y0, y1) of one h x w image, from a window of its rows: `in` holds input rows from
+// in_row0 on (the rows read are y0-1 .. y1, those inside the image), `out` output rows from out_row0 on.
+void depthwise3x3_layer_norm_rows(const float* in, int64_t in_row0, float* out, int64_t out_row0, int64_t h, int64_t w,
+                                  int64_t D, int64_t y0, int64_t y1, const float* wt, const float* norm_w,
+                                  const float* norm_b, float eps);
 
 // probs[r, c] = softmax(logits[r, 0..C1))[c] for c < C1 - 1 (no-object dropped): [rows, C1] -> [rows, C1-1].
 void class_probs(const float* logits, int64_t rows, int64_t C1, float* probs);

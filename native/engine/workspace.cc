@@ -1,6 +1,7 @@
 // workspace.cc: scratch allocation and the fixed row maps of the fused GEMM epilogues.
 #include "engine/workspace.h"
 
+#include <algorithm>
 #include <new>
 
 namespace r4p::engine {
@@ -36,8 +37,13 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
   w->cls = alloc(B * Q * c.C1(), &total);
   w->probs = alloc(B * Q * c.classes, &total);
   w->yp = alloc(B * Np * D, &total);
-  w->up_a = alloc(B * 16 * Np * D, &total);
-  w->up_b = alloc(B * 16 * Np * D, &total);
+  int64_t band[2], ring_a = 0;
+  for (int j = 0; j < 2; ++j) {
+    band[j] = upscale_band_rows(gh << j, gw << j);
+    ring_a = std::max(ring_a, (2 * band[j] + 2) * (2 * gw << j));
+  }
+  w->up_a = alloc(ring_a * D, &total);
+  w->up_b = alloc((2 * band[1] + 1) * (4 * gw) * D, &total);
   w->up_c = alloc(B * 4 * Np * D, &total);
   w->masks = alloc(B * Q * 16 * Np, &total);
   const bool ok = w->x0 && w->x1 && w->cols && w->sel_h && w->sel_u && w->sel_logits && w->sel_score && w->yq &&
@@ -55,10 +61,7 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
     w->ex_conf.resize(static_cast<size_t>(B * Np));
     w->sp_logits.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
     w->sp_merged.resize(static_cast<size_t>(B * (gh / 2) * (gw / 2)));
-    for (int j = 0; j < 2; ++j) {
-      w->up_crow[j].resize(static_cast<size_t>(4 * B * Np * (j == 0 ? 1 : 4)));
-      w->up_crow_pair[j].resize(static_cast<size_t>(2 * B * Np * (j == 0 ? 1 : 4)));
-    }
+    for (int j = 0; j < 2; ++j) w->up_band_crow[j].resize(static_cast<size_t>(2 * band[j] * (gw << j)));
   } catch (const std::bad_alloc&) {
     return Status::Make(StatusCode::kOutOfMemory, "InferenceSession: out of memory for the workspace index maps");
   }
@@ -70,18 +73,13 @@ Status Workspace::create(const EngineConfig& c, int64_t B, std::unique_ptr<Works
       w->pe_crow[b * Np + n] = static_cast<int32_t>(b * T0 + P + n);
       w->pe_rrow[b * Np + n] = static_cast<int32_t>(n);
     }
-  // ConvTranspose2d 2x2/2 of scale block j: input pixel (b, y, x) of an h x w map feeds output pixel
-  // (b, 2y+i, 2x+j') of the 2h x 2w map for sub-pixel s = i*2 + j'.
+  // ConvTranspose2d 2x2/2 of scale block j: input pixel (y', x) of a band feeds output pixels (2y' + i, 2x + j')
+  // of the band's output rows; in up_a they sit after the two halo rows, a row being wd pixel pairs.
   for (int j = 0; j < 2; ++j) {
-    const int64_t h = gh << j, wd = gw << j, M = B * h * wd;
-    for (int64_t s = 0; s < 4; ++s)
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t y = 0; y < h; ++y)
-          for (int64_t x = 0; x < wd; ++x)
-            w->up_crow[j][s * M + (b * h + y) * wd + x] =
-                static_cast<int32_t>((b * 2 * h + 2 * y + s / 2) * 2 * wd + 2 * x + s % 2);
+    const int64_t wd = gw << j, n = band[j] * wd;
     for (int64_t i = 0; i < 2; ++i)
-      for (int64_t m = 0; m < M; ++m) w->up_crow_pair[j][i * M + m] = w->up_crow[j][2 * i * M + m] / 2;  // even pixel
+      for (int64_t y = 0; y < band[j]; ++y)
+        for (int64_t x = 0; x < wd; ++x) w->up_band_crow[j][i * n + y * wd + x] = static_cast<int32_t>((2 * y + i + 2) * wd + x);
   }
   *out = std::move(w);
   return Status::Ok();

@@ -12,6 +12,13 @@
 
 namespace r4p::engine {
 
+// Input rows per band of a scale block with an h x w input (decode.cc 5.3): about 512 input pixels, whose
+// ConvTranspose output (4 x 512 pixels, 3 MiB at D = 384) the depthwise+LN then reads from the caches.
+inline int64_t upscale_band_rows(int64_t h, int64_t w) {
+  const int64_t r = 512 / w;
+  return r < 1 ? 1 : r > h ? h : r;
+}
+
 struct FreeFloats {
   void operator()(float* p) const { std::free(p); }
 };
@@ -44,13 +51,15 @@ class Workspace {
   FloatBuf cls;              // [B*Q, C+1] (non-final decode points)
   FloatBuf probs;            // [B*Q, C]
   FloatBuf yp;               // [B*Np, D] normalised patch rows = [B,gh,gw,D]
-  FloatBuf up_a, up_b;       // [B*16*Np*D] each scale block's ConvTranspose output (a) and depthwise+LN output (b)
-  FloatBuf up_c;             // [B*4*Np*D] the first scale block's output: the second reads it while writing a and b
-  FloatBuf masks;            // [B*Q*16*Np] (non-final decode points)
-  std::vector<int32_t> up_crow[2];  // [4 * B*Np * 4^j] ConvTranspose output pixel of input pixel, per sub-pixel
-  // [2 * B*Np * 4^j] the same for sub-pixel pairs (i, 0..1), in units of two pixels: the CPU head runs the
-  // ConvTranspose as two GEMMs of N = 2D (row i of the 2x2 output), each output row two adjacent pixels
-  std::vector<int32_t> up_crow_pair[2];
+  // The scale blocks (decode.cc 5.3) run per image in bands of upscale_band_rows input rows. up_a: one band's
+  // ConvTranspose output [(2*band + 2) rows of 2w pixels, D] (two rows of the band before it first, the depthwise's
+  // halo); up_b: the second block's depthwise+LN rows of one band [(2*band + 1) rows of 4gw pixels, D], read by the
+  // mask logits; up_c: the first block's output, the whole [B, 2gh, 2gw, D] (the second block reads all of it).
+  FloatBuf up_a, up_b, up_c;
+  // [2 * band * w] per scale block: the up_a row (in units of two pixels) that input pixel (y', x) of a band
+  // writes for output row i of its 2x2 block: (2y' + i + 2) w + x (the GEMM's c_rows, the same for every band)
+  std::vector<int32_t> up_band_crow[2];
+  FloatBuf masks;  // [B*Q*16*Np] (non-final decode points)
 
  private:
   Workspace() = default;

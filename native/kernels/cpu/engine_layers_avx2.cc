@@ -14,26 +14,25 @@
 
 namespace r4p::engine {
 
-void depthwise3x3_layer_norm_row_avx2(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
-                                      const float* wt, const float* norm_w, const float* norm_b, float eps) {
+void depthwise3x3_layer_norm_row_avx2(const float* const rows[3], float* out, int64_t w, int64_t D, const float* wt,
+                                      const float* norm_w, const float* norm_b, float eps) {
   const int64_t D8 = D & ~int64_t(7), U = D8 / 8;
   const int tail = static_cast<int>(D - D8);
   const __m256i tm = vec::tail_mask(tail);
   const __m256 tmf = _mm256_castsi256_ps(tm);
   const float invD = 1.f / static_cast<float>(D);
   for (int64_t x = 0; x < w; ++x) {
-    float* o = out + (y * w + x) * D;
+    float* o = out + x * D;
     // the in-image taps of this pixel, in row-major window order
     const float* src[9];
     const float* ker[9];
     int nt = 0;
     for (int64_t i = 0; i < 3; ++i) {
-      const int64_t yy = y + i - 1;
-      if (yy < 0 || yy >= h) continue;
+      if (rows[i] == nullptr) continue;
       for (int64_t j = 0; j < 3; ++j) {
         const int64_t xx = x + j - 1;
         if (xx < 0 || xx >= w) continue;
-        src[nt] = in + (yy * w + xx) * D;
+        src[nt] = rows[i] + xx * D;
         ker[nt] = wt + (i * 3 + j) * D;
         ++nt;
       }

@@ -114,17 +114,17 @@ namespace {
 inline __m256 low8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 0); }
 inline __m256 high8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 1); }
 
-// The in-image taps of pixel (y, x) in row-major window order: nt source rows and their kernel taps.
-inline int dw_taps(const float* in, const float* wt, int64_t h, int64_t w, int64_t D, int64_t y, int64_t x,
-                   const float* src[9], const float* ker[9]) {
+// The in-image taps of pixel x of the row whose input rows are rows[0..2] (nullptr outside the map), in
+// row-major window order: nt source vectors and their kernel taps.
+inline int dw_taps(const float* const rows[3], const float* wt, int64_t w, int64_t D, int64_t x, const float* src[9],
+                   const float* ker[9]) {
   int nt = 0;
   for (int64_t i = 0; i < 3; ++i) {
-    const int64_t yy = y + i - 1;
-    if (yy < 0 || yy >= h) continue;
+    if (rows[i] == nullptr) continue;
     for (int64_t j = 0; j < 3; ++j) {
       const int64_t xx = x + j - 1;
       if (xx < 0 || xx >= w) continue;
-      src[nt] = in + (yy * w + xx) * D;
+      src[nt] = rows[i] + xx * D;
       ker[nt] = wt + (i * 3 + j) * D;
       ++nt;
     }
@@ -200,8 +200,8 @@ inline void dw_finish_pixel(float* o, const float* const* src, const float* cons
 
 }  // namespace
 
-void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
-                                        const float* wt, const float* norm_w, const float* norm_b, float eps) {
+void depthwise3x3_layer_norm_row_avx512(const float* const rows[3], float* out, int64_t w, int64_t D, const float* wt,
+                                        const float* norm_w, const float* norm_b, float eps) {
   // The numerics of depthwise3x3_layer_norm_row_avx2 (same tap chains, the same four partial sums per
   // LayerNorm pass), 16 channels per step. Interior pixels go in pairs (x, x + 1): the two share the
   // kernel loads and three of their four source columns (21 loads for 18 FMAs, not 36).
@@ -210,7 +210,7 @@ void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, 
   const float* ker[9];
   int64_t x = 0;
   while (x < w) {
-    float* const o = out + (y * w + x) * D;
+    float* const o = out + x * D;
     if (x >= 1 && x + 2 < w) {
       // rows of the window inside the image (the same for both pixels); pixel x reads columns x-1..x+1,
       // pixel x+1 columns x..x+2
@@ -218,9 +218,8 @@ void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, 
       const float* krow[3];
       int nr = 0;
       for (int64_t i = 0; i < 3; ++i) {
-        const int64_t yy = y + i - 1;
-        if (yy < 0 || yy >= h) continue;
-        row[nr] = in + (yy * w + x - 1) * D;
+        if (rows[i] == nullptr) continue;
+        row[nr] = rows[i] + (x - 1) * D;
         krow[nr] = wt + i * 3 * D;
         ++nr;
       }
@@ -262,14 +261,14 @@ void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, 
       int64_t c = 0;
       for (; c + 64 <= D16; c += 64) pair_chunks(std::integral_constant<int, 4>{}, c);
       for (; c < D16; c += 16) pair_chunks(std::integral_constant<int, 1>{}, c);
-      int nt = dw_taps(in, wt, h, w, D, y, x, src, ker);
+      int nt = dw_taps(rows, wt, w, D, x, src, ker);
       dw_finish_pixel(o, src, ker, nt, D, z0e, z0o, norm_w, norm_b, eps);
-      nt = dw_taps(in, wt, h, w, D, y, x + 1, src, ker);
+      nt = dw_taps(rows, wt, w, D, x + 1, src, ker);
       dw_finish_pixel(o1, src, ker, nt, D, z1e, z1o, norm_w, norm_b, eps);
       x += 2;
       continue;
     }
-    const int nt = dw_taps(in, wt, h, w, D, y, x, src, ker);
+    const int nt = dw_taps(rows, wt, w, D, x, src, ker);
     __m512 ze = _mm512_setzero_ps(), zo = _mm512_setzero_ps();
     auto chunks = [&](auto G, int64_t c) {
       __m512 acc[G.value];

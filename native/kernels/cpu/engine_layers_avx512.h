@@ -13,9 +13,9 @@ namespace r4p::engine {
 void mask_logits_avx512(const float* emb, int64_t Q, int64_t D, const float* up, int64_t p0, int64_t p1, float* out,
                         int64_t ldo, float* ut);
 
-// One output row y of the fused depthwise 3x3 + LayerNorm2d (layers.h), as depthwise3x3_layer_norm_row_avx2.
-void depthwise3x3_layer_norm_row_avx512(const float* in, float* out, int64_t h, int64_t w, int64_t D, int64_t y,
-                                        const float* wt, const float* norm_w, const float* norm_b, float eps);
+// One output row of the fused depthwise 3x3 + LayerNorm2d (layers.h), as depthwise3x3_layer_norm_row_avx2.
+void depthwise3x3_layer_norm_row_avx512(const float* const rows[3], float* out, int64_t w, int64_t D, const float* wt,
+                                        const float* norm_w, const float* norm_b, float eps);
 
 // True when lerp_sigmoid_avx512 may run on these taps: every 16 consecutive outputs read source indices
 // within 32 of the block's first lo (always so when upsampling).
