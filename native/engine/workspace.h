@@ -1,6 +1,6 @@
 // workspace.h: the engine's scratch for one batch size B, allocated once and reused across runs
 // (engine.h). Sizes use docs/inference-forward.md letters: T0 = P + Np rows before the queries,
-// T1 = Q + P + Np after; the upscaled maps are [B, 2gh, 2gw, D] and [B, 4gh, 4gw, D] channels-last.
+// T1 = Q + P + Np after; the first scale block's map is [B, 2gh, 2gw, D] channels-last, the second's runs in bands.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
