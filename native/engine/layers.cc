@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/depthwise3x3_taps.h"
 #include "kernels/cpu/engine_layers_avx2.h"
 #include "kernels/cpu/engine_layers_avx512.h"
 #include "kernels/registry.h"
@@ -110,16 +111,11 @@ void depthwise3x3_layer_norm_row(const float* const rows[3], float* out, int64_t
     float* o = out + x * D;
     std::fill(o, o + D, 0.f);
     // taps in a fixed order (row-major over the 3x3 window); out-of-image taps are zero padding
-    for (int64_t i = 0; i < 3; ++i) {
-      if (rows[i] == nullptr) continue;
-      for (int64_t j = 0; j < 3; ++j) {
-        const int64_t xx = x + j - 1;
-        if (xx < 0 || xx >= w) continue;
-        const float* src = rows[i] + xx * D;
-        const float* k = wt + (i * 3 + j) * D;
-        for (int64_t c = 0; c < D; ++c) o[c] += k[c] * src[c];
-      }
-    }
+    const float* src[9];
+    const float* ker[9];
+    const int nt = depthwise3x3_taps(rows, wt, w, D, x, src, ker);
+    for (int t = 0; t < nt; ++t)
+      for (int64_t c = 0; c < D; ++c) o[c] += ker[t][c] * src[t][c];
     ln_row(o, o, D, norm_w, norm_b, eps);
   }
 }

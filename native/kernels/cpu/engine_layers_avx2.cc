@@ -10,6 +10,8 @@
 
 #include <cmath>
 
+#include "kernels/cpu/depthwise3x3_avx2.h"
+#include "kernels/cpu/depthwise3x3_taps.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
 namespace r4p::engine {
@@ -23,28 +25,12 @@ void depthwise3x3_layer_norm_row_avx2(const float* const rows[3], float* out, in
   const float invD = 1.f / static_cast<float>(D);
   for (int64_t x = 0; x < w; ++x) {
     float* o = out + x * D;
-    // the in-image taps of this pixel, in row-major window order
     const float* src[9];
     const float* ker[9];
-    int nt = 0;
-    for (int64_t i = 0; i < 3; ++i) {
-      if (rows[i] == nullptr) continue;
-      for (int64_t j = 0; j < 3; ++j) {
-        const int64_t xx = x + j - 1;
-        if (xx < 0 || xx >= w) continue;
-        src[nt] = rows[i] + xx * D;
-        ker[nt] = wt + (i * 3 + j) * D;
-        ++nt;
-      }
-    }
+    const int nt = depthwise3x3_taps(rows, wt, w, D, x, src, ker);
     // the sums of the two LayerNorm passes in four 8-lane partials, unit u (channels 8u..8u+7) into
     // partial u % 4: four independent add chains, not one
-    auto conv = [&](int64_t c) {
-      __m256 acc = _mm256_setzero_ps();
-      for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
-      _mm256_storeu_ps(o + c, acc);
-      return acc;
-    };
+    auto conv = [&](int64_t c) { return depthwise3x3_conv8(src, ker, nt, c, o); };
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t u = 0;
     for (; u + 4 <= U; u += 4) {
@@ -54,13 +40,7 @@ void depthwise3x3_layer_norm_row_avx2(const float* const rows[3], float* out, in
       s3 = _mm256_add_ps(s3, conv(8 * u + 24));
     }
     for (; u < U; ++u) vec::add_to_partial(s0, s1, s2, s3, u, conv(8 * u));
-    if (tail) {
-      __m256 acc = _mm256_setzero_ps();
-      for (int t = 0; t < nt; ++t)
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
-      _mm256_maskstore_ps(o + D8, tm, acc);
-      vec::add_to_partial(s0, s1, s2, s3, U, acc);
-    }
+    if (tail) vec::add_to_partial(s0, s1, s2, s3, U, depthwise3x3_conv8_masked(src, ker, nt, D8, tm, o));
     const float mean = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) * invD;
     const __m256 vm = _mm256_set1_ps(mean);
     auto dev = [&](int64_t c) { return _mm256_sub_ps(_mm256_loadu_ps(o + c), vm); };

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "kernels/cpu/depthwise3x3_avx2.h"
+#include "kernels/cpu/depthwise3x3_taps.h"
 #include "kernels/cpu/vec_math_avx2.h"
 #include "kernels/cpu/vec_math_avx512.h"
 
@@ -114,24 +116,6 @@ namespace {
 inline __m256 low8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 0); }
 inline __m256 high8(__m512 v) { return _mm512_maskz_extractf32x8_ps(0xFF, v, 1); }
 
-// The in-image taps of pixel x of the row whose input rows are rows[0..2] (nullptr outside the map), in
-// row-major window order: nt source vectors and their kernel taps.
-inline int dw_taps(const float* const rows[3], const float* wt, int64_t w, int64_t D, int64_t x, const float* src[9],
-                   const float* ker[9]) {
-  int nt = 0;
-  for (int64_t i = 0; i < 3; ++i) {
-    if (rows[i] == nullptr) continue;
-    for (int64_t j = 0; j < 3; ++j) {
-      const int64_t xx = x + j - 1;
-      if (xx < 0 || xx >= w) continue;
-      src[nt] = rows[i] + xx * D;
-      ker[nt] = wt + (i * 3 + j) * D;
-      ++nt;
-    }
-  }
-  return nt;
-}
-
 // The channels past the 16-wide chunks of one pixel (one 8-channel unit when D % 16 >= 8, then a masked
 // tail), as the AVX2 kernel runs them, and the LayerNorm over the pixel's conv output o. ze, zo: the
 // sums of the 16-wide chunks (chunk i into ze for even i, zo for odd i: their lanes 0-7 and 8-15 are partials
@@ -144,20 +128,9 @@ inline void dw_finish_pixel(float* o, const float* const* src, const float* cons
   const __m256 tmf = _mm256_castsi256_ps(tm);
   const float invD = 1.f / static_cast<float>(D);
   __m256 s0 = low8(ze), s1 = high8(ze), s2 = low8(zo), s3 = high8(zo);
-  for (int64_t u = D16 / 8; u < U; ++u) {
-    const int64_t c = 8 * u;
-    __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < nt; ++t) acc = _mm256_fmadd_ps(_mm256_loadu_ps(ker[t] + c), _mm256_loadu_ps(src[t] + c), acc);
-    _mm256_storeu_ps(o + c, acc);
-    vec::add_to_partial(s0, s1, s2, s3, u, acc);
-  }
-  if (tail) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < nt; ++t)
-      acc = _mm256_fmadd_ps(_mm256_maskload_ps(ker[t] + D8, tm), _mm256_maskload_ps(src[t] + D8, tm), acc);
-    _mm256_maskstore_ps(o + D8, tm, acc);
-    vec::add_to_partial(s0, s1, s2, s3, U, acc);
-  }
+  for (int64_t u = D16 / 8; u < U; ++u)
+    vec::add_to_partial(s0, s1, s2, s3, u, depthwise3x3_conv8(src, ker, nt, 8 * u, o));
+  if (tail) vec::add_to_partial(s0, s1, s2, s3, U, depthwise3x3_conv8_masked(src, ker, nt, D8, tm, o));
   const float mean = vec::hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) * invD;
   const __m512 vm = _mm512_set1_ps(mean);
   const __m256 vm8 = _mm256_set1_ps(mean);
@@ -261,14 +234,14 @@ void depthwise3x3_layer_norm_row_avx512(const float* const rows[3], float* out, 
       int64_t c = 0;
       for (; c + 64 <= D16; c += 64) pair_chunks(std::integral_constant<int, 4>{}, c);
       for (; c < D16; c += 16) pair_chunks(std::integral_constant<int, 1>{}, c);
-      int nt = dw_taps(rows, wt, w, D, x, src, ker);
+      int nt = depthwise3x3_taps(rows, wt, w, D, x, src, ker);
       dw_finish_pixel(o, src, ker, nt, D, z0e, z0o, norm_w, norm_b, eps);
-      nt = dw_taps(rows, wt, w, D, x + 1, src, ker);
+      nt = depthwise3x3_taps(rows, wt, w, D, x + 1, src, ker);
       dw_finish_pixel(o1, src, ker, nt, D, z1e, z1o, norm_w, norm_b, eps);
       x += 2;
       continue;
     }
-    const int nt = dw_taps(rows, wt, w, D, x, src, ker);
+    const int nt = depthwise3x3_taps(rows, wt, w, D, x, src, ker);
     __m512 ze = _mm512_setzero_ps(), zo = _mm512_setzero_ps();
     auto chunks = [&](auto G, int64_t c) {
       __m512 acc[G.value];
